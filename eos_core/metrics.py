@@ -1,0 +1,102 @@
+"""Diagnostics at one logged step: sharpness, alignment, per-group and per-example quantities.
+
+Definitions follow the paper (§2.4, App. F): for group k with mean loss ℓ_k,
+  cos²θ_k = (∇ℓ_k·v1)²/‖∇ℓ_k‖²,  C_k = (∇ℓ_k·v1)²,  R_k = ⟨∇ℓ_k, ∇L⟩,  Q_k = ⟨∇ℓ_k, ∇S⟩,
+  α = −⟨∇L, ∇S⟩,  β = ‖∇S‖²,  and per example cos²(∇ℓ_i, v1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .config import GROUPS
+from .curvature import Eigenpairs, align_signs, dot64, top_eigenpairs, warm_start
+from .per_example import grad_dots, grad_sq_norms
+from .problem import Problem
+
+
+@dataclass
+class StepDiagnostics:
+    row: dict                 # one trace row (without branch/step/t_eff/lr)
+    group_rows: list[dict]    # one row per group
+    example_loss: np.ndarray  # (n,) float32
+    example_cos2: np.ndarray  # (n,) float32
+    gradient: torch.Tensor    # ∇L at θ, reused for the GD step
+    eigen: Eigenpairs         # kept to warm-start the next solve
+
+
+def diagnose(problem: Problem, theta: torch.Tensor, centroid_distance: np.ndarray,
+             previous: Eigenpairs | None, generator: torch.Generator, tol: float = 1e-3) -> StepDiagnostics:
+    graph, losses, correct = problem.graph(theta)
+    start = warm_start(previous, theta.numel(), theta.device, generator)
+    eigen = align_signs(top_eigenpairs(graph.hvp, start, k=2, tol=tol), previous)
+    v1 = eigen.vectors[0]
+    g = graph.grad.detach()
+    grad_S = graph.sharpness_gradient(v1)
+    g_norm = g.double().norm().item()
+
+    group_rows = [_group_row(problem, theta, idx, v1, g, grad_S) | {"group": name}
+                  for name, idx in zip(GROUPS, problem.groups)]
+    example_loss, example_cos2 = per_example_alignment(problem, theta, v1)
+    row = {
+        "loss": float(losses.mean()),
+        "accuracy": float(correct.double().mean()),
+        "lambda1": float(eigen.values[0]),
+        "lambda2": float(eigen.values[1]) if len(eigen.values) > 1 else float("nan"),
+        "eig_residual": float(eigen.residuals[0]),
+        "hvps": eigen.hvps,
+        "grad_norm": g_norm,
+        "grad_v1_fraction": abs(dot64(g, v1)) / max(g_norm, 1e-300),
+        "alpha": -dot64(g, grad_S),
+        "beta": dot64(grad_S, grad_S),
+        "spearman_rho": spearman(centroid_distance, example_cos2),
+    }
+    return StepDiagnostics(row, group_rows, example_loss, example_cos2, g, eigen)
+
+
+def _group_row(problem: Problem, theta, index, v1, g, grad_S) -> dict:
+    leaf = theta.detach().requires_grad_(True)
+    loss = problem.losses(leaf, index).mean()
+    gk = torch.autograd.grad(loss, leaf)[0]
+    norm2 = dot64(gk, gk)
+    proj = dot64(gk, v1)
+    return {
+        "loss": loss.item(),
+        "grad_norm": norm2 ** 0.5,
+        "cos2": proj ** 2 / max(norm2, 1e-300),
+        "curvature_influence": proj ** 2,
+        "Q": dot64(gk, grad_S),
+        "R": dot64(gk, g),
+    }
+
+
+def per_example_alignment(problem: Problem, theta, v1) -> tuple[np.ndarray, np.ndarray]:
+    """(ℓ_i, cos²(∇ℓ_i, v1)) for all n examples: one JVP and one backward pass."""
+    losses, dots = grad_dots(problem.losses, theta.detach(), v1)
+    norms2 = grad_sq_norms(problem.model, problem.loss_fn, theta, problem.x, problem.y)
+    cos2 = dots.double().pow(2) / norms2.clamp_min(1e-300)
+    return losses.float().cpu().numpy(), cos2.float().cpu().numpy()
+
+
+def rank(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n with ties given their average rank."""
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    boundaries = np.flatnonzero(np.diff(sorted_values)) + 1
+    starts = np.concatenate([[0], boundaries])
+    ends = np.concatenate([boundaries, [len(values)]])
+    average = (starts + ends + 1) / 2.0          # mean of ranks start+1 .. end
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat(average, ends - starts)
+    return ranks
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's ρ: the Pearson correlation of the ranks."""
+    ra, rb = rank(np.asarray(a, float)), rank(np.asarray(b, float))
+    ra -= ra.mean()
+    rb -= rb.mean()
+    denom = np.sqrt((ra @ ra) * (rb @ rb))
+    return float(ra @ rb / denom) if denom > 0 else float("nan")

@@ -1,0 +1,57 @@
+"""The training problem: a network, the whole (prototype-augmented) training set on the device,
+and the loss. Everything is a function of one flat parameter vector θ."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .curvature import LossGraph
+from .models import FlatModel
+
+
+def mse_per_example(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Σ over the 2 outputs of (f − onehot)², no ½ factor (the paper's convention)."""
+    target = F.one_hot(y, outputs.shape[1]).to(outputs.dtype)
+    return (outputs - target).pow(2).sum(1)
+
+
+def ce_per_example(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(outputs, y, reduction="none")
+
+
+LOSSES = {"mse": mse_per_example, "ce": ce_per_example}
+
+
+@dataclass
+class Problem:
+    model: FlatModel
+    x: torch.Tensor                  # (n, C, H, W) on the device
+    y: torch.Tensor                  # (n,) labels after the flips
+    loss_name: str
+    groups: list[torch.Tensor]       # index tensor per prototype group, in config.GROUPS order
+
+    @property
+    def loss_fn(self):
+        return LOSSES[self.loss_name]
+
+    def losses(self, theta: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-example losses ℓ_i(θ) over all examples, or over `index`."""
+        x, y = (self.x, self.y) if index is None else (self.x[index], self.y[index])
+        return self.loss_fn(self.model(theta, x), y)
+
+    def step_gradient(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(∇L, per-example losses) at θ for a plain GD step: one forward and one backward."""
+        leaf = theta.detach().requires_grad_(True)
+        losses = self.losses(leaf)
+        g = torch.autograd.grad(losses.mean(), leaf)[0]
+        return g, losses.detach()
+
+    def graph(self, theta: torch.Tensor) -> tuple[LossGraph, torch.Tensor, torch.Tensor]:
+        """A reusable gradient graph at θ, with the per-example losses and correctness."""
+        leaf = theta.detach().requires_grad_(True)
+        outputs = self.model(leaf, self.x)
+        losses = self.loss_fn(outputs, self.y)
+        correct = outputs.detach().argmax(1) == self.y
+        return LossGraph(leaf, losses.mean()), losses.detach(), correct

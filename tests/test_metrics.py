@@ -1,0 +1,79 @@
+"""Per-group and per-example diagnostics against their definitions computed the slow way."""
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from eos_core.config import GROUPS
+from eos_core.metrics import diagnose, spearman
+from eos_core.per_example import grad_dots, grad_sq_norms
+from tiny import dense_hessian, tiny_problem
+
+
+def explicit_per_example_grads(problem, theta):
+    rows = []
+    for i in range(len(problem.x)):
+        leaf = theta.detach().requires_grad_(True)
+        rows.append(torch.autograd.grad(problem.losses(leaf, torch.tensor([i]))[0], leaf)[0])
+    return torch.stack(rows)
+
+
+@pytest.mark.parametrize("loss", ["mse", "ce"])
+def test_per_example_dots_and_norms_match_explicit_autograd(loss):
+    problem, theta = tiny_problem(loss)
+    G = explicit_per_example_grads(problem, theta)
+    v = torch.randn(theta.numel(), generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    losses, dots = grad_dots(problem.losses, theta, v)
+    norms2 = grad_sq_norms(problem.model, problem.loss_fn, theta, problem.x, problem.y)
+    # float64 throughout: agreement to ~1e-12 relative is rounding only
+    assert torch.allclose(dots, G @ v, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(norms2, (G ** 2).sum(1), rtol=1e-10, atol=1e-12)
+    assert torch.allclose(losses, problem.losses(theta), rtol=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["mse", "ce"])
+def test_step_diagnostics_match_formulas(loss):
+    problem, theta = tiny_problem(loss)
+    distance = np.linspace(0.0, 1.0, len(problem.x))
+    d = diagnose(problem, theta, distance, None, torch.Generator().manual_seed(0), tol=1e-12)
+
+    H = dense_hessian(problem, theta)
+    evals, evecs = torch.linalg.eigh(H)
+    v1 = evecs[:, -1] * torch.sign(torch.dot(evecs[:, -1], d.eigen.vectors[0]))
+    G = explicit_per_example_grads(problem, theta)
+    g = G.mean(0)
+    leaf = theta.detach().requires_grad_(True)
+    s = torch.autograd.grad(problem.losses(leaf).mean(), leaf, create_graph=True)[0]
+    hv = torch.autograd.grad(s, leaf, v1, create_graph=True)[0]
+    grad_S = torch.autograd.grad(torch.dot(hv, v1), leaf)[0]
+
+    row = d.row
+    assert row["lambda1"] == pytest.approx(float(evals[-1]), rel=1e-8)
+    assert row["lambda2"] == pytest.approx(float(evals[-2]), rel=1e-6)
+    assert row["loss"] == pytest.approx(float(problem.losses(theta).mean()), rel=1e-12)
+    assert row["grad_v1_fraction"] == pytest.approx(float(abs(g @ v1) / g.norm()), rel=1e-6)
+    assert row["alpha"] == pytest.approx(float(-(g @ grad_S)), rel=1e-6, abs=1e-12)
+    assert row["beta"] == pytest.approx(float(grad_S @ grad_S), rel=1e-6)
+    for name, index, got in zip(GROUPS, problem.groups, d.group_rows):
+        gk = G[index].mean(0)
+        assert got["group"] == name
+        assert got["loss"] == pytest.approx(float(problem.losses(theta)[index].mean()), rel=1e-12)
+        assert got["grad_norm"] == pytest.approx(float(gk.norm()), rel=1e-10)
+        assert got["cos2"] == pytest.approx(float((gk @ v1) ** 2 / (gk @ gk)), rel=1e-6, abs=1e-12)
+        assert got["curvature_influence"] == pytest.approx(float((gk @ v1) ** 2), rel=1e-6, abs=1e-14)
+        assert got["R"] == pytest.approx(float(gk @ g), rel=1e-10, abs=1e-14)
+        assert got["Q"] == pytest.approx(float(gk @ grad_S), rel=1e-6, abs=1e-12)
+    cos2 = (G @ v1) ** 2 / (G ** 2).sum(1)
+    # stored as float32 for the result files: 1e-6 relative is float32 rounding
+    np.testing.assert_allclose(d.example_cos2, cos2.numpy(), rtol=1e-5, atol=1e-7)
+    assert row["spearman_rho"] == pytest.approx(scipy.stats.spearmanr(distance, d.example_cos2).statistic, abs=1e-12)
+    assert torch.allclose(d.gradient, g, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_spearman_matches_scipy_including_ties(seed):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 6, 200).astype(float)     # many ties
+    b = a + rng.normal(0, 2, 200)
+    b[:20] = 1.0
+    assert spearman(a, b) == pytest.approx(scipy.stats.spearmanr(a, b).statistic, abs=1e-12)

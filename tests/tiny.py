@@ -1,0 +1,21 @@
+"""A tiny float64 problem small enough for dense Hessians and explicit per-example gradients."""
+import torch
+
+from eos_core import models
+from eos_core.config import RunConfig
+from eos_core.problem import Problem
+
+
+def tiny_problem(loss: str = "mse", n: int = 16, width: int = 6, seed: int = 0) -> tuple[Problem, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 1, 2, 2, generator=g, dtype=torch.float64)
+    y = (torch.arange(n) % 2).long()
+    cfg = RunConfig(dataset="synthetic", classes=("0", "1"), n_per_class=40, width=width, seed=seed,
+                    init_scale=1.0, m=2, k=3)
+    model, theta = models.build_model(cfg, (1, 2, 2), "cpu", torch.float64)
+    groups = [torch.arange(4 * i, 4 * i + 4) for i in range(4)]
+    return Problem(model, x, y, loss, groups), theta
+
+
+def dense_hessian(problem: Problem, theta: torch.Tensor) -> torch.Tensor:
+    return torch.autograd.functional.hessian(lambda t: problem.losses(t).mean(), theta)
