@@ -1,0 +1,110 @@
+"""`python -m eos_core bench`: speed, memory and size figures measured side by side in one process.
+
+Ratios, not absolute times, are the targets: both sides of each ratio run here, now, on the
+same machine, so a busy machine slows both alike.
+"""
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+
+import torch
+
+from .branching import prepare
+from .config import RunConfig
+from .experiment import run_experiment
+from .metrics import diagnose, per_example_alignment
+from .per_example import per_example_grads
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device: str, repeat: int = 1) -> float:
+    """Median wall time of `fn()` over `repeat` calls, seconds."""
+    times = []
+    for _ in range(repeat):
+        _sync(device)
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def gd_window(setup, cfg: RunConfig, steps: int, diagnostics: bool) -> tuple[float, list[int]]:
+    """Time `steps` GD steps from θ0, with or without the logged-step diagnostics."""
+    problem, theta = setup.problem, setup.theta0
+    generator = torch.Generator().manual_seed(0)
+    warm = diagnose(problem, theta, setup.centroid_distance, None, generator).eigen if diagnostics else None
+    hvps = []
+    _sync(setup.device)
+    start = time.perf_counter()
+    for step in range(1, steps + 1):
+        if diagnostics and step % cfg.log_every == 0:
+            d = diagnose(problem, theta, setup.centroid_distance, warm, generator)
+            warm, gradient = d.eigen, d.gradient
+            hvps.append(d.row["hvps"])
+        else:
+            gradient = problem.step_gradient(theta)[0]
+        theta = theta - cfg.lr * gradient
+    _sync(setup.device)
+    return time.perf_counter() - start, hvps
+
+
+def per_example_figures(setup, sample: int) -> dict:
+    problem, theta, device = setup.problem, setup.theta0, setup.device
+    v1 = torch.randn(theta.numel(), generator=torch.Generator().manual_seed(0)).to(device)
+    v1 /= v1.norm()
+    gradient = timed(lambda: problem.step_gradient(theta), device, repeat=5)
+    fast = timed(lambda: per_example_alignment(problem, theta, v1), device, repeat=5)
+    x, y = problem.x[:sample], problem.y[:sample]
+
+    def reference():
+        G = per_example_grads(problem.model, problem.loss_fn, theta, x, y)
+        return (G @ v1) ** 2 / (G ** 2).sum(1)
+
+    slow = timed(reference, device, repeat=2) * len(problem.x) / sample
+    return {"gradient_ms": 1e3 * gradient, "per_example_ms": 1e3 * fast,
+            "per_example_cost_grad_equiv": fast / gradient, "vmap_ms_extrapolated": 1e3 * slow,
+            "per_example_speedup_vs_vmap": slow / fast}
+
+
+def run_bench(cfg: RunConfig, vmap_sample: int = 256, full_run: bool = True) -> dict:
+    setup = prepare(cfg)
+    window = min(cfg.steps, 8 * cfg.log_every)
+    plain, _ = gd_window(setup, cfg, window, diagnostics=False)
+    with_diag, hvps = gd_window(setup, cfg, window, diagnostics=True)
+    figures = {"n": cfg.n, "params": setup.theta0.numel(), "device": setup.device,
+               "steps_per_s": window / plain, "window_steps": window,
+               "diagnostics_overhead": with_diag / plain, "hvps_per_solve_window": hvps}
+    figures.update(per_example_figures(setup, min(vmap_sample, cfg.n)))
+    if full_run:
+        figures.update(full_run_figures(cfg))
+    figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if setup.device == "cuda":
+        figures["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    print_table(cfg, figures)
+    return figures
+
+
+def full_run_figures(cfg: RunConfig) -> dict:
+    start = time.perf_counter()
+    result = run_experiment(cfg)
+    wall = time.perf_counter() - start
+    warm = result.trace.hvps.iloc[1:]   # only the baseline's first solve is cold; the exit's starts warm
+    size = sum(len(b) for b in result.to_files().values())
+    return {"full_run_wall_s": wall, "status": result.status, "t_star": result.meta["t_star"],
+            "t_star_star": result.meta["t_star_star"],
+            "hvps_per_solve_median": float(warm.median()) if len(warm) else None,
+            "result_mb": size / 2**20}
+
+
+def print_table(cfg: RunConfig, figures: dict) -> None:
+    print(f"benchmark: {cfg.dataset} n={cfg.n} model={cfg.model} loss={cfg.loss} steps={cfg.steps}")
+    for key, value in figures.items():
+        shown = f"{value:.4g}" if isinstance(value, float) else value
+        print(f"  {key:32} {shown}")

@@ -1,0 +1,173 @@
+"""The paper's branching experiment (§3.1, App. A.3–A.4).
+
+The baseline trains at η. At the first logged step t* with λ1 ≥ f·2/η it is forked: the exit
+branch restarts from the exact baseline state at t* with c·η, and t** is its first logged step
+with λ1 ≥ f·2/(c·η). Both branches log on the same step grid (multiples of `log_every`).
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .config import GROUPS, RunConfig
+from .curvature import Eigenpairs
+from .metrics import diagnose
+from .problem import Problem
+from . import data, models, prototypes
+
+PHASES = {"sharpening": "progressive sharpening", "eos": "at EoS", "exit": "exit branch"}
+
+
+class Cancelled(Exception):
+    """Raised by a progress callback to stop a run at the next logged step."""
+
+
+@dataclass
+class Setup:
+    problem: Problem
+    theta0: torch.Tensor
+    examples: pd.DataFrame
+    centroid_distance: np.ndarray
+    device: str
+
+
+@dataclass
+class ForkState:
+    """Everything the exit branch needs to restart from the baseline at t*: GD has no other state."""
+    step: int
+    t_eff: float
+    theta: torch.Tensor
+    warm: Eigenpairs | None   # the eigen-solver's warm start at t*, so the fork's diagnostics match
+
+
+@dataclass
+class Branch:
+    name: str
+    rows: list = field(default_factory=list)
+    group_rows: list = field(default_factory=list)
+    example_steps: list = field(default_factory=list)
+    example_loss: list = field(default_factory=list)
+    example_cos2: list = field(default_factory=list)
+    diverged_at: int | None = None
+    crossing: int | None = None      # first logged step at or above the onset threshold
+    fork: ForkState | None = None    # baseline only: the state at t*
+
+    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return pd.DataFrame(self.rows), pd.DataFrame(self.group_rows)
+
+
+def resolve_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' was asked for but no CUDA device is available; use device=cpu or auto")
+    return name
+
+
+def make_deterministic() -> None:
+    """Same config → same numbers: no TF32, deterministic kernels where they exist."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def prepare(cfg: RunConfig) -> Setup:
+    make_deterministic()
+    device = resolve_device(cfg.device)
+    dtype = getattr(torch, cfg.dtype)
+    ds = data.load_dataset(cfg.dataset, cfg.classes, cfg.n_per_class, cfg.image_size, device=device, dtype=dtype)
+    tax = prototypes.build_taxonomy(ds.x_train, ds.y_train, cfg.m, cfg.k, cfg.alpha, cfg.displacement,
+                                    torch.Generator().manual_seed(1_000_003 + cfg.seed))
+    model, theta0 = models.build_model(cfg, ds.x_train.shape[1:], device, dtype)
+    groups = [torch.nonzero(tax.group == g).flatten() for g in range(len(GROUPS))]
+    problem = Problem(model, tax.x, tax.y, cfg.loss, groups)
+    group_names = np.array(("",) + GROUPS, dtype=object)[tax.group.cpu().numpy() + 1]
+    examples = pd.DataFrame({
+        "index": np.arange(cfg.n),
+        "label": tax.y.cpu().numpy(),
+        "original_label": tax.original_y.cpu().numpy(),
+        "group": group_names.astype(str),
+        "centroid_distance": tax.centroid_distance.double().cpu().numpy(),
+    })
+    return Setup(problem, theta0, examples, examples.centroid_distance.to_numpy(), device)
+
+
+def run_branch(setup: Setup, cfg: RunConfig, name: str, theta: torch.Tensor, step: int, t_eff: float,
+               lr: float, warm: Eigenpairs | None, threshold: float, progress=None,
+               fork_at_onset: bool = False) -> Branch:
+    """Full-batch GD from `step` to cfg.steps at `lr`, with diagnostics on the logged grid."""
+    problem, branch = setup.problem, Branch(name)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    pending = None   # the last logged rows, waiting for step t+1's losses to form two-step averages
+    while True:
+        if step % cfg.log_every == 0:
+            if not _finite_loss(problem, theta):
+                branch.diverged_at = step
+                break
+            d = diagnose(problem, theta, setup.centroid_distance, warm, generator)
+            if fork_at_onset and branch.fork is None and d.row["lambda1"] >= threshold:
+                branch.fork = ForkState(step, t_eff, theta.clone(), warm)
+            if branch.crossing is None and d.row["lambda1"] >= threshold:
+                branch.crossing = step
+            pending = _record(branch, cfg, d, step, t_eff, lr)
+            warm, gradient = d.eigen, d.gradient
+            if progress is not None:
+                phase = "exit" if name == "exit" else ("eos" if branch.fork else "sharpening")
+                progress({"branch": name, "step": step, "total": cfg.steps, "phase": phase,
+                          "row": branch.rows[-1], "threshold": threshold})
+        else:
+            gradient, losses = problem.step_gradient(theta)
+            pending = _complete_averages(pending, problem, losses)
+        if step == cfg.steps:
+            break
+        theta = theta - lr * gradient
+        step, t_eff = step + 1, t_eff + lr
+    if pending is not None:   # the last logged step still needs step t+1's losses
+        with torch.no_grad():
+            _complete_averages(pending, problem, problem.losses(theta - lr * gradient))
+    return branch
+
+
+def _finite_loss(problem: Problem, theta: torch.Tensor) -> bool:
+    with torch.no_grad():
+        return bool(torch.isfinite(theta).all() and torch.isfinite(problem.losses(theta).sum()))
+
+
+def _record(branch: Branch, cfg: RunConfig, d, step: int, t_eff: float, lr: float):
+    where = {"branch": branch.name, "step": step, "t_eff": t_eff}
+    branch.rows.append({**where, "lr": lr, **d.row})
+    new_groups = [{**where, **g} for g in d.group_rows]
+    branch.group_rows.extend(new_groups)
+    if step % cfg.example_every == 0:
+        branch.example_steps.append(step)
+        branch.example_loss.append(d.example_loss)
+        branch.example_cos2.append(d.example_cos2)
+    return branch.rows[-1], new_groups
+
+
+def _complete_averages(pending, problem: Problem, next_losses: torch.Tensor):
+    """ℓ̄ = (ℓ(θ_t) + ℓ(θ_{t+1}))/2 — the cycle average of App. F (A5) that cancels the
+    period-2 phase a fixed logging grid would otherwise always sample on the same side."""
+    if pending is None:
+        return None
+    row, group_rows = pending
+    row["loss_avg2"] = (row["loss"] + float(next_losses.mean())) / 2
+    for g, index in zip(group_rows, problem.groups):
+        g["loss_avg2"] = (g["loss"] + float(next_losses[index].mean())) / 2
+    return None
+
+
+def run_baseline(setup: Setup, cfg: RunConfig, progress=None) -> Branch:
+    return run_branch(setup, cfg, "baseline", setup.theta0, 0, 0.0, cfg.lr, None,
+                      cfg.onset_fraction * 2 / cfg.lr, progress, fork_at_onset=True)
+
+
+def run_exit(setup: Setup, cfg: RunConfig, fork: ForkState, progress=None) -> Branch:
+    return run_branch(setup, cfg, "exit", fork.theta, fork.step, fork.t_eff, cfg.c * cfg.lr, fork.warm,
+                      cfg.onset_fraction * 2 / (cfg.c * cfg.lr), progress)

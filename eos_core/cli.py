@@ -1,0 +1,140 @@
+"""Command line: `python -m eos_core {run,bench,presets,data} ...`."""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+
+from .config import ConfigError, RunConfig, coerce
+from .presets import PRESETS, preset
+
+
+def build_config(preset_name: str, assignments: list[str]) -> RunConfig:
+    """A preset with `key=value` overrides, validated."""
+    overrides = {}
+    for item in assignments or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(item, item, "overrides are written key=value, e.g. --set lr=0.02")
+        overrides[key.strip()] = coerce(key.strip(), value.strip())
+    return preset(preset_name, **overrides)
+
+
+class ProgressBar:
+    """One tqdm bar per branch, showing the step, λ1 against its threshold and the phase."""
+
+    def __init__(self, disable: bool = False):
+        self.bar, self.branch, self.disable = None, None, disable
+
+    def __call__(self, event: dict):
+        from tqdm import tqdm
+        if event["branch"] != self.branch:
+            self.close()
+            self.branch = event["branch"]
+            self.bar = tqdm(total=event["total"], initial=event["step"], desc=event["branch"],
+                            unit="step", disable=self.disable, dynamic_ncols=True)
+        row = event["row"]
+        self.bar.update(event["step"] - self.bar.n)
+        self.bar.set_postfix_str(f"λ1={row['lambda1']:.1f} / {event['threshold']:.0f} ({event['phase']})")
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_run(args) -> int:
+    from .experiment import run_experiment
+    from .results import summary
+
+    cfg = build_config(args.preset, args.set)
+    out = pathlib.Path(args.out or f"runs/{args.preset}-{cfg.config_hash()}")
+    bar = ProgressBar(disable=args.quiet)
+    try:
+        result = run_experiment(cfg, bar)
+    finally:
+        bar.close()
+    result.save(out)
+    print_summary(summary(result), result.meta, out)
+    return 0 if result.status != "diverged" else 3
+
+
+def print_summary(s: dict, meta: dict, out) -> None:
+    cfg = meta["config"]
+    print(f"\nstatus: {s['status']}  {meta['message']}".rstrip())
+    print(f"onset rule: {meta['onset_rule']['rule']}")
+    print(f"t*  = {s['t_star']}   t** = {s['t_star_star']}   (2/η = {2 / cfg['lr']:.4g}, "
+          f"2/(c·η) = {2 / (cfg['c'] * cfg['lr']):.4g})")
+    if s["final_lambda1_eta_over_2"] is not None:
+        print(f"final baseline λ1·η/2 = {s['final_lambda1_eta_over_2']:.3f}")
+    if s.get("median_lambda1_over_threshold_after_onset") is not None:
+        print(f"median baseline λ1·η/2 after t* = {s['median_lambda1_over_threshold_after_onset']:.3f}")
+    for group, value in s.get("final_delta_loss", {}).items():
+        verdict = "EoS ahead" if value > 0 else "exit ahead"
+        print(f"  Δℓ[{group:>14}] = {value:+.4f}  ({verdict})")
+    print(f"result: {out}  ({meta['wall_time_s']:.1f} s)")
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    cfg = build_config(args.preset, args.set)
+    print(json.dumps(run_bench(cfg, vmap_sample=args.vmap_sample, full_run=not args.no_full_run)))
+    return 0
+
+
+def cmd_presets(args) -> int:
+    for name, (description, _) in PRESETS.items():
+        print(f"{name:18} {description}")
+    return 0
+
+
+def cmd_data(args) -> int:
+    from .data import download_cifar10
+
+    print(f"CIFAR-10 is ready in {download_cifar10()}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m eos_core", description=(
+        "EoS Explorer: run the branching experiment of 'Edge of Stability Selectively Shapes "
+        "Learning Across the Data Distribution' and measure its cost."))
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def config_options(sp):
+        sp.add_argument("--preset", default="teach-digits", choices=list(PRESETS),
+                        help="named configuration to start from (see `presets`); default teach-digits")
+        sp.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override one RunConfig field, e.g. --set lr=0.02 --set classes=cat,dog; repeatable")
+
+    run = sub.add_parser("run", help="train both branches and write a result folder")
+    config_options(run)
+    run.add_argument("--out", help="result folder (default runs/PRESET-CONFIGHASH)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=cmd_run)
+
+    bench = sub.add_parser("bench", help="measure speed, memory and result size; prints one JSON line last")
+    config_options(bench)
+    bench.add_argument("--vmap-sample", type=int, default=256,
+                       help="examples for the vmap(grad) reference timing (default 256)")
+    bench.add_argument("--no-full-run", action="store_true",
+                       help="skip the full run (wall time, peak memory, result size)")
+    bench.set_defaults(func=cmd_bench)
+
+    presets = sub.add_parser("presets", help="list the named configurations")
+    presets.set_defaults(func=cmd_presets)
+
+    data = sub.add_parser("data", help="download CIFAR-10 into $EOS_DATA_DIR (default cache/data)")
+    data.add_argument("--download", choices=["cifar10"], required=True)
+    data.set_defaults(func=cmd_data)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, KeyError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

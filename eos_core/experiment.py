@@ -1,0 +1,91 @@
+"""One configuration end to end: prepare, baseline, fork at t*, exit branch, assembled Result."""
+from __future__ import annotations
+
+import platform
+import time
+
+import numpy as np
+import pandas as pd
+
+from .branching import Branch, prepare, run_baseline, run_exit
+from .config import RunConfig, SCHEMA_VERSION
+from .results import EXAMPLE_COLUMNS, GROUP_COLUMNS, TRACE_COLUMNS, Result
+
+
+def run_experiment(cfg: RunConfig, progress=None) -> Result:
+    started = time.perf_counter()
+    setup = prepare(cfg)
+    baseline = run_baseline(setup, cfg, progress)
+    branches = [baseline]
+    if baseline.fork is not None:
+        branches.append(run_exit(setup, cfg, baseline.fork, progress))
+    return assemble(cfg, setup.device, setup.examples, branches, time.perf_counter() - started)
+
+
+def onset_rule(cfg: RunConfig) -> dict:
+    return {
+        "fraction": cfg.onset_fraction,
+        "threshold": 2 / cfg.lr,
+        "exit_threshold": 2 / (cfg.c * cfg.lr),
+        "rule": f"t* = first logged step with λ1 ≥ {cfg.onset_fraction:g}·2/η; "
+                f"t** = first logged exit step with λ1 ≥ {cfg.onset_fraction:g}·2/(c·η)",
+    }
+
+
+def status_of(cfg: RunConfig, branches: list[Branch]) -> tuple[str, str]:
+    baseline = branches[0]
+    diverged = [b for b in branches if b.diverged_at is not None]
+    if diverged:
+        b = diverged[0]
+        return "diverged", f"the {b.name} branch produced NaN/inf by step {b.diverged_at}; the trace up to there is kept"
+    if baseline.fork is None:
+        best = max((r["lambda1"] for r in baseline.rows), default=float("nan"))
+        return "no_onset", (f"no EoS onset within {cfg.steps} steps: logged λ1 peaked at {best:.4g} "
+                            f"= {best * cfg.lr / 2:.3f}·2/η, below the onset fraction {cfg.onset_fraction:g}; "
+                            "no fork was made (train longer, raise η, or lower onset_fraction)")
+    exit_ = branches[1]
+    if exit_.crossing is None:
+        return "done", "the exit branch did not reach its threshold f·2/(c·η) within the budget (no t**)"
+    return "done", ""
+
+
+def assemble(cfg: RunConfig, device: str, examples: pd.DataFrame, branches: list[Branch],
+             wall_time: float) -> Result:
+    status, message = status_of(cfg, branches)
+    baseline = branches[0]
+    exit_ = branches[1] if len(branches) > 1 else None
+    traces, groups = zip(*(b.tables() for b in branches))
+    trace = pd.concat(traces, ignore_index=True).reindex(columns=TRACE_COLUMNS)
+    group_table = pd.concat(groups, ignore_index=True).reindex(columns=GROUP_COLUMNS)
+    meta = {
+        "schema": SCHEMA_VERSION,
+        "config": cfg.to_dict(),
+        "config_hash": cfg.config_hash(),
+        "baseline_hash": cfg.baseline_hash(),
+        "status": status,
+        "message": message,
+        "t_star": baseline.fork.step if baseline.fork else None,
+        "t_star_star": exit_.crossing if exit_ else None,
+        "onset_rule": onset_rule(cfg),
+        "device": device,
+        "versions": versions(),
+        "wall_time_s": round(wall_time, 3),
+    }
+    return Result(meta, trace, group_table, examples.reindex(columns=EXAMPLE_COLUMNS), per_example_arrays(branches))
+
+
+def per_example_arrays(branches: list[Branch]) -> dict:
+    arrays = {}
+    for b in branches:
+        n = len(b.example_loss[0]) if b.example_loss else 0
+        arrays[f"{b.name}_steps"] = np.asarray(b.example_steps, dtype=np.int64)
+        arrays[f"{b.name}_loss"] = np.asarray(b.example_loss, dtype=np.float32).reshape(-1, n)
+        arrays[f"{b.name}_cos2"] = np.asarray(b.example_cos2, dtype=np.float32).reshape(-1, n)
+    return arrays
+
+
+def versions() -> dict:
+    import pandas
+    import torch
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "numpy": np.__version__, "pandas": pandas.__version__}

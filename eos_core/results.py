@@ -1,0 +1,141 @@
+"""A run's result as tidy tables, written to a folder and read back identically — never pickled.
+
+    meta.json          config, hashes, status, t*, t**, onset rule, device, versions, wall time
+    trace.parquet      one row per branch and logged step
+    groups.parquet     one row per branch, logged step and prototype group
+    examples.parquet   the static per-example table
+    per_example.npz    logged steps and, per branch, per-example loss and cos² (no object arrays)
+
+Torch-free: the dashboard reads results with this module.
+"""
+from __future__ import annotations
+
+import io
+import json
+import pathlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .config import GROUPS
+
+BRANCHES = ("baseline", "exit")
+TRACE_COLUMNS = ["branch", "step", "t_eff", "lr", "loss", "loss_avg2", "accuracy", "lambda1",
+                 "lambda2", "eig_residual", "hvps", "grad_norm", "grad_v1_fraction", "alpha",
+                 "beta", "spearman_rho"]
+GROUP_COLUMNS = ["branch", "step", "t_eff", "group", "loss", "loss_avg2", "grad_norm", "cos2",
+                 "curvature_influence", "Q", "R"]
+EXAMPLE_COLUMNS = ["index", "label", "original_label", "group", "centroid_distance"]
+FILES = ("meta.json", "trace.parquet", "groups.parquet", "examples.parquet", "per_example.npz")
+
+
+class ResultError(ValueError):
+    """A result folder or payload that is missing, incomplete or corrupt."""
+
+
+@dataclass
+class Result:
+    meta: dict
+    trace: pd.DataFrame
+    groups: pd.DataFrame
+    examples: pd.DataFrame
+    per_example: dict = field(default_factory=dict)   # name → np.ndarray
+
+    @property
+    def status(self) -> str:
+        return self.meta["status"]
+
+    def to_files(self) -> dict[str, bytes]:
+        """Each file of the result folder as bytes (the store keeps exactly these)."""
+        return {
+            "meta.json": json.dumps(self.meta, indent=1, sort_keys=True).encode(),
+            "trace.parquet": _parquet(self.trace),
+            "groups.parquet": _parquet(self.groups),
+            "examples.parquet": _parquet(self.examples),
+            "per_example.npz": _npz(self.per_example),
+        }
+
+    @classmethod
+    def from_files(cls, files: dict[str, bytes]) -> "Result":
+        missing = [name for name in FILES if name not in files]
+        if missing:
+            raise ResultError(f"result is incomplete: missing {', '.join(missing)}")
+        try:
+            with np.load(io.BytesIO(files["per_example.npz"]), allow_pickle=False) as npz:
+                per_example = {k: npz[k] for k in npz.files}
+            return cls(
+                meta=json.loads(files["meta.json"]),
+                trace=pd.read_parquet(io.BytesIO(files["trace.parquet"])),
+                groups=pd.read_parquet(io.BytesIO(files["groups.parquet"])),
+                examples=pd.read_parquet(io.BytesIO(files["examples.parquet"])),
+                per_example=per_example,
+            )
+        except (ValueError, OSError, KeyError, EOFError) as error:
+            raise ResultError(f"result is corrupt: {error}") from error
+
+    def save(self, folder) -> pathlib.Path:
+        folder = pathlib.Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in self.to_files().items():
+            (folder / name).write_bytes(data)
+        return folder
+
+    @classmethod
+    def load(cls, folder) -> "Result":
+        folder = pathlib.Path(folder)
+        if not folder.is_dir():
+            raise ResultError(f"no result folder at {folder}")
+        return cls.from_files({p.name: p.read_bytes() for p in folder.iterdir() if p.name in FILES})
+
+
+def _parquet(df: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    df.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def _npz(arrays: dict) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def delta_loss(groups: pd.DataFrame, column: str = "loss_avg2") -> pd.DataFrame:
+    """Δℓ_k = ℓ_k(exit) − ℓ_k(EoS) at equal effective time, per group and exit logged step.
+
+    The baseline's curve is linearly interpolated at each exit step's t_eff (the baseline covers
+    every t_eff the exit branch reaches). Positive means the EoS branch is ahead. Uses the
+    two-step (cycle) averaged losses by default, which remove the period-2 phase term.
+    """
+    frames = []
+    for group in GROUPS:
+        base = groups[(groups.branch == "baseline") & (groups.group == group)].sort_values("t_eff")
+        exit_ = groups[(groups.branch == "exit") & (groups.group == group)].sort_values("t_eff")
+        if exit_.empty:
+            continue
+        at_equal_time = np.interp(exit_.t_eff, base.t_eff, base[column])
+        frames.append(pd.DataFrame({"step": exit_.step.values, "t_eff": exit_.t_eff.values,
+                                    "group": group, "delta_loss": exit_[column].values - at_equal_time}))
+    columns = ["step", "t_eff", "group", "delta_loss"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def summary(result: Result) -> dict:
+    """The headline numbers of a run: onset, t**, final sharpness ratio, final Δℓ_k."""
+    meta, trace = result.meta, result.trace
+    base = trace[trace.branch == "baseline"]
+    post = base[base.step >= meta["t_star"]] if meta.get("t_star") is not None else base.iloc[:0]
+    out = {
+        "status": meta["status"],
+        "t_star": meta.get("t_star"),
+        "t_star_star": meta.get("t_star_star"),
+        "final_lambda1_eta_over_2": float(base.lambda1.iloc[-1] * meta["config"]["lr"] / 2) if len(base) else None,
+        "median_lambda1_over_threshold_after_onset":
+            float(post.lambda1.median() * meta["config"]["lr"] / 2) if len(post) else None,
+    }
+    deltas = delta_loss(result.groups)
+    if len(deltas):
+        last = deltas[deltas.step == deltas.step.max()]
+        out["final_delta_loss"] = dict(zip(last.group, last.delta_loss.astype(float)))
+    return out
