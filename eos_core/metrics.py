@@ -46,6 +46,7 @@ def diagnose(problem: Problem, theta: torch.Tensor, centroid_distance: np.ndarra
         "lambda1": float(eigen.values[0]),
         "lambda2": float(eigen.values[1]) if len(eigen.values) > 1 else float("nan"),
         "eig_residual": float(eigen.residuals[0]),
+        "lambda2_residual": float(eigen.residuals[1]) if len(eigen.values) > 1 else float("nan"),
         "hvps": eigen.hvps,
         "grad_norm": g_norm,
         "grad_v1_fraction": abs(dot64(g, v1)) / max(g_norm, 1e-300),

@@ -14,12 +14,16 @@ PRESETS: dict[str, tuple[str, dict]] = {
     "teach-digits": (
         "scikit-learn digits, even vs odd, on a laptop CPU: progressive sharpening, EoS, the fork "
         "and the exit branch in under a minute",
+        # Measured: λ1 sharpens 7 → 45 over ~15 logged steps, t* ≈ 240, then holds at ~0.97·2/η
+        # with |∇L·v1|/‖∇L‖ ≈ 0.99; the exit branch reaches 0.9·2/(cη) near the end (t** ≈ 800).
         dict(dataset="digits", classes=("even", "odd"), n_per_class=300, image_size=8, m=20, k=20,
-             lr=0.02, steps=600, log_every=20, example_every=20, onset_fraction=0.9)),
+             lr=0.04, steps=960, log_every=16, example_every=16, onset_fraction=0.9)),
     "synthetic-mini": (
         "CIFAR-shaped synthetic data, n = 1000: a CPU run of about two minutes",
+        # Measured: at η = 0.01 λ1 only reaches 0.86·2/η in 1,200 steps; at η = 0.02 t* ≈ 320 and
+        # the baseline holds at 0.95–1.02·2/η.
         dict(dataset="synthetic", classes=("0", "1"), n_per_class=500, image_size=32, m=25, k=50,
-             lr=0.01, steps=1200, log_every=32, example_every=32, onset_fraction=0.9)),
+             lr=0.02, steps=1024, log_every=32, example_every=32, onset_fraction=0.9)),
     "paper-mlp-mse": ("Fig. 4: automobile vs truck, α = 3, coherent, MSE, c = 0.5 (GPU)", _PAPER),
     "paper-random": ("Fig. 6: as paper-mlp-mse with random-direction input-outliers (GPU)",
                      {**_PAPER, "displacement": "random"}),

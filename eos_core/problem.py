@@ -13,7 +13,8 @@ from .models import FlatModel
 
 def mse_per_example(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Σ over the 2 outputs of (f − onehot)², no ½ factor (the paper's convention)."""
-    target = F.one_hot(y, outputs.shape[1]).to(outputs.dtype)
+    classes = torch.arange(outputs.shape[1], device=y.device)
+    target = (y[:, None] == classes).to(outputs.dtype)   # one-hot without data-dependent checks (vmap-safe)
     return (outputs - target).pow(2).sum(1)
 
 

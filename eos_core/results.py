@@ -22,7 +22,7 @@ from .config import GROUPS
 
 BRANCHES = ("baseline", "exit")
 TRACE_COLUMNS = ["branch", "step", "t_eff", "lr", "loss", "loss_avg2", "accuracy", "lambda1",
-                 "lambda2", "eig_residual", "hvps", "grad_norm", "grad_v1_fraction", "alpha",
+                 "lambda2", "eig_residual", "lambda2_residual", "hvps", "grad_norm", "grad_v1_fraction", "alpha",
                  "beta", "spearman_rho"]
 GROUP_COLUMNS = ["branch", "step", "t_eff", "group", "loss", "loss_avg2", "grad_norm", "cos2",
                  "curvature_influence", "Q", "R"]

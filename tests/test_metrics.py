@@ -6,7 +6,7 @@ import torch
 
 from eos_core.config import GROUPS
 from eos_core.metrics import diagnose, spearman
-from eos_core.per_example import grad_dots, grad_sq_norms
+from eos_core.per_example import grad_dots, grad_sq_norms, vmap_sq_norms
 from tiny import dense_hessian, tiny_problem
 
 
@@ -28,6 +28,8 @@ def test_per_example_dots_and_norms_match_explicit_autograd(loss):
     # float64 throughout: agreement to ~1e-12 relative is rounding only
     assert torch.allclose(dots, G @ v, rtol=1e-10, atol=1e-12)
     assert torch.allclose(norms2, (G ** 2).sum(1), rtol=1e-10, atol=1e-12)
+    fallback = vmap_sq_norms(problem.model, problem.loss_fn, theta, problem.x, problem.y, chunk=5)
+    assert torch.allclose(fallback, (G ** 2).sum(1), rtol=1e-10, atol=1e-12)
     assert torch.allclose(losses, problem.losses(theta), rtol=1e-12)
 
 
