@@ -120,7 +120,7 @@ def run_branch(setup: Setup, cfg: RunConfig, name: str, theta: torch.Tensor, ste
             if progress is not None:
                 phase = "exit" if name == "exit" else ("eos" if branch.fork else "sharpening")
                 progress({"branch": name, "step": step, "total": cfg.steps, "phase": phase,
-                          "row": branch.rows[-1], "threshold": threshold})
+                          "row": pending[0], "groups": pending[1], "threshold": threshold})
         else:
             gradient, losses = problem.step_gradient(theta)
             pending = _complete_averages(pending, problem, losses)

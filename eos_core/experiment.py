@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import platform
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -12,14 +13,36 @@ from .config import RunConfig, SCHEMA_VERSION
 from .results import EXAMPLE_COLUMNS, GROUP_COLUMNS, TRACE_COLUMNS, Result
 
 
+@dataclass
+class Experiment:
+    result: Result
+    baseline: Branch          # reusable for any other c (see checkpoint.pack_baseline)
+    steps_trained: dict       # GD steps actually run here, per branch
+
+
 def run_experiment(cfg: RunConfig, progress=None) -> Result:
+    return run_from_baseline(cfg, None, progress).result
+
+
+def run_from_baseline(cfg: RunConfig, baseline: Branch | None = None, progress=None) -> Experiment:
+    """Run `cfg`, training the baseline only when no stored baseline (same baseline_hash) is given."""
     started = time.perf_counter()
     setup = prepare(cfg)
-    baseline = run_baseline(setup, cfg, progress)
+    trained = {"baseline": 0, "exit": 0}
+    if baseline is None:
+        baseline = run_baseline(setup, cfg, progress)
+        trained["baseline"] = _steps(baseline)
     branches = [baseline]
     if baseline.fork is not None:
         branches.append(run_exit(setup, cfg, baseline.fork, progress))
-    return assemble(cfg, setup.device, setup.examples, branches, time.perf_counter() - started)
+        trained["exit"] = _steps(branches[1])
+    result = assemble(cfg, setup.device, setup.examples, branches, time.perf_counter() - started)
+    return Experiment(result, baseline, trained)
+
+
+def _steps(branch: Branch) -> int:
+    last = branch.diverged_at if branch.diverged_at is not None else branch.rows[-1]["step"]
+    return last - branch.rows[0]["step"] if branch.rows else 0
 
 
 def onset_rule(cfg: RunConfig) -> dict:

@@ -13,7 +13,7 @@ import torch
 
 from .config import GROUPS
 from .curvature import Eigenpairs, align_signs, dot64, top_eigenpairs, warm_start
-from .per_example import grad_dots, grad_sq_norms
+from .per_example import alignment_terms
 from .problem import Problem
 
 
@@ -37,8 +37,7 @@ def diagnose(problem: Problem, theta: torch.Tensor, centroid_distance: np.ndarra
     grad_S = graph.sharpness_gradient(v1)
     g_norm = g.double().norm().item()
 
-    group_rows = [_group_row(problem, theta, idx, v1, g, grad_S) | {"group": name}
-                  for name, idx in zip(GROUPS, problem.groups)]
+    group_rows = [row | {"group": name} for name, row in zip(GROUPS, group_quantities(problem, theta, v1, g, grad_S))]
     example_loss, example_cos2 = per_example_alignment(problem, theta, v1)
     row = {
         "loss": float(losses.mean()),
@@ -57,26 +56,30 @@ def diagnose(problem: Problem, theta: torch.Tensor, centroid_distance: np.ndarra
     return StepDiagnostics(row, group_rows, example_loss, example_cos2, g, eigen)
 
 
-def _group_row(problem: Problem, theta, index, v1, g, grad_S) -> dict:
+def group_quantities(problem: Problem, theta, v1, g, grad_S) -> list[dict]:
+    """ℓ_k, ‖∇ℓ_k‖, cos²θ_k, C_k, Q_k, R_k for every group from one forward over the prototypes and
+    one batched backward (a row of averaging weights per group) instead of a backward per group."""
+    index = torch.cat(problem.groups)
+    weights = torch.zeros(len(problem.groups), len(index), dtype=theta.dtype, device=theta.device)
+    start = 0
+    for k, members in enumerate(problem.groups):
+        weights[k, start:start + len(members)] = 1.0 / len(members)
+        start += len(members)
     leaf = theta.detach().requires_grad_(True)
-    loss = problem.losses(leaf, index).mean()
-    gk = torch.autograd.grad(loss, leaf)[0]
-    norm2 = dot64(gk, gk)
-    proj = dot64(gk, v1)
-    return {
-        "loss": loss.item(),
-        "grad_norm": norm2 ** 0.5,
-        "cos2": proj ** 2 / max(norm2, 1e-300),
-        "curvature_influence": proj ** 2,
-        "Q": dot64(gk, grad_S),
-        "R": dot64(gk, g),
-    }
+    losses = problem.losses(leaf, index)
+    grads = torch.autograd.grad(losses, leaf, grad_outputs=weights, is_grads_batched=True)[0]
+    group_losses = (weights @ losses.detach()).tolist()
+    rows = []
+    for loss, gk in zip(group_losses, grads):
+        norm2, proj = dot64(gk, gk), dot64(gk, v1)
+        rows.append({"loss": loss, "grad_norm": norm2 ** 0.5, "cos2": proj ** 2 / max(norm2, 1e-300),
+                     "curvature_influence": proj ** 2, "Q": dot64(gk, grad_S), "R": dot64(gk, g)})
+    return rows
 
 
 def per_example_alignment(problem: Problem, theta, v1) -> tuple[np.ndarray, np.ndarray]:
-    """(ℓ_i, cos²(∇ℓ_i, v1)) for all n examples: one JVP and one backward pass."""
-    losses, dots = grad_dots(problem.losses, theta.detach(), v1)
-    norms2 = grad_sq_norms(problem.model, problem.loss_fn, theta, problem.x, problem.y)
+    """(ℓ_i, cos²(∇ℓ_i, v1)) for all n examples, without a loop over examples."""
+    losses, dots, norms2 = alignment_terms(problem.model, problem.loss_fn, theta, problem.x, problem.y, v1)
     cos2 = dots.double().pow(2) / norms2.clamp_min(1e-300)
     return losses.float().cpu().numpy(), cos2.float().cpu().numpy()
 

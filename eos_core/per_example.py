@@ -1,10 +1,12 @@
 """Per-example gradient quantities for all n examples, without a Python loop over examples.
 
-  (∇ℓ_i · v)  for every i: one forward-mode JVP of the per-example loss vector along v.
-  ‖∇ℓ_i‖²     for every i: for a linear layer z = W a + b the per-example gradient is δ_i a_iᵀ,
-              so ‖∇_W ℓ_i‖² = ‖a_i‖²·‖δ_i‖² and ‖∇_b ℓ_i‖² = ‖δ_i‖², with δ = ∂(Σ_i ℓ_i)/∂z
-              from one ordinary backward pass (example i's loss depends only on its own z_i).
-Networks with other parametrised layers fall back to chunked `vmap(grad)`.
+For a linear layer z = W a + b, example i's gradient is (δ_i a_iᵀ, δ_i) with δ = ∂(Σ_j ℓ_j)/∂z
+(example i's loss depends only on its own z_i). So from one forward and one backward pass:
+    ‖∇ℓ_i‖²  = Σ_layers (‖a_i‖² + 1)·‖δ_i‖²
+    ∇ℓ_i · v = Σ_layers δ_i · (V a_i + v_b)        (v split into the layers' (V, v_b))
+That costs about one gradient for both, against ~1.3 for a forward-mode JVP (numerators only)
+plus ~0.6 for the norms. Networks with other parametrised layers use the generic path: one JVP
+of the per-example loss vector for the numerators, chunked `vmap(grad)` for the norms.
 """
 from __future__ import annotations
 
@@ -15,46 +17,56 @@ from torch.func import grad, jvp, vmap
 from .models import FlatModel
 
 
+def alignment_terms(model: FlatModel, loss_fn, theta, x, y, v) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ℓ_i, ∇ℓ_i·v, ‖∇ℓ_i‖²) for all i; `loss_fn(outputs, y)` returns per-example losses."""
+    linears = _linear_layers(model)
+    if linears is not None:
+        return _linear_identity(model, linears, loss_fn, theta, x, y, v)
+    losses, dots = grad_dots(lambda t: loss_fn(model(t, x), y), theta, v)
+    return losses, dots, vmap_sq_norms(model, loss_fn, theta, x, y)
+
+
 def grad_dots(loss_vector, theta: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ℓ_i, ∇ℓ_i·v) for all i from one JVP; `loss_vector(θ)` returns the (n,) per-example losses."""
-    losses, dots = jvp(loss_vector, (theta,), (v.to(theta.dtype),))
+    """(ℓ_i, ∇ℓ_i·v) for all i from one forward-mode JVP of the per-example loss vector."""
+    losses, dots = jvp(loss_vector, (theta.detach(),), (v.to(theta.dtype),))
     return losses.detach(), dots.detach()
 
 
-def grad_sq_norms(model: FlatModel, loss_fn, theta: torch.Tensor, x, y) -> torch.Tensor:
-    """‖∇ℓ_i‖² for all i; `loss_fn(outputs, y)` returns per-example losses."""
-    if all(isinstance(m, nn.Linear) for m in _parametrised(model.module)):
-        return _linear_identity(model, loss_fn, theta, x, y)
-    return vmap_sq_norms(model, loss_fn, theta, x, y)
+def _linear_layers(model: FlatModel) -> dict | None:
+    """{module: parameter-name prefix} when every parametrised module is nn.Linear, else None."""
+    layers = {m: name for name, m in model.module.named_modules() if any(True for _ in m.parameters(recurse=False))}
+    return layers if all(isinstance(m, nn.Linear) for m in layers) else None
 
 
-def _parametrised(module: nn.Module):
-    return [m for m in module.modules() if any(True for _ in m.parameters(recurse=False))]
-
-
-def _linear_identity(model, loss_fn, theta, x, y):
+def _linear_identity(model, linears, loss_fn, theta, x, y, v):
     captured = []
-
-    def keep(module, inputs, output):
-        has_bias = 1.0 if module.bias is not None else 0.0
-        captured.append((inputs[0].detach().reshape(len(x), -1), output, has_bias))
-
-    hooks = [m.register_forward_hook(keep) for m in _parametrised(model.module)]
+    hooks = [m.register_forward_hook(lambda m, inputs, z: captured.append((m, inputs[0].detach(), z)))
+             for m in linears]
     try:
-        theta = theta.detach().requires_grad_(True)  # so the pre-activations z join the graph
-        losses = loss_fn(model(theta, x), y)
+        leaf = theta.detach().requires_grad_(True)   # so the pre-activations z join the graph
+        losses = loss_fn(model(leaf, x), y)
     finally:
         for h in hooks:
             h.remove()
-    deltas = torch.autograd.grad(losses.sum(), [z for _, z, _ in captured])
-    total = torch.zeros(len(x), dtype=torch.float64, device=x.device)
-    for (a, _, has_bias), d in zip(captured, deltas):
-        total += (a.double().pow(2).sum(1) + has_bias) * d.double().pow(2).sum(1)
-    return total
+    deltas = torch.autograd.grad(losses.sum(), [z for _, _, z in captured])
+    parts = model.unflatten(v.to(theta.dtype))
+    n = len(x)
+    dots = torch.zeros(n, dtype=torch.float64, device=x.device)
+    norms2 = torch.zeros(n, dtype=torch.float64, device=x.device)
+    for (module, a, _), d in zip(captured, deltas):
+        a = a.reshape(n, -1)
+        prefix = linears[module]
+        direction = a @ parts[f"{prefix}.weight"].T
+        has_bias = module.bias is not None
+        if has_bias:
+            direction = direction + parts[f"{prefix}.bias"]
+        dots += (d * direction).double().sum(1)
+        norms2 += (a.double().pow(2).sum(1) + has_bias) * d.double().pow(2).sum(1)
+    return losses.detach(), dots, norms2
 
 
 def vmap_sq_norms(model, loss_fn, theta, x, y, chunk: int = 64) -> torch.Tensor:
-    """Reference/fallback: explicit per-example gradients with vmap(grad), in chunks."""
+    """‖∇ℓ_i‖² from explicit per-example gradients (vmap(grad)), in chunks."""
     return torch.cat([per_example_grads(model, loss_fn, theta, x[i:i + chunk], y[i:i + chunk])
                       .double().pow(2).sum(1) for i in range(0, len(x), chunk)])
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import pathlib
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,6 +74,23 @@ class Result:
             )
         except (ValueError, OSError, KeyError, EOFError) as error:
             raise ResultError(f"result is corrupt: {error}") from error
+
+    def to_zip(self) -> bytes:
+        """The result folder as one zip (how the store keeps it, and what a user downloads)."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            for name, data in self.to_files().items():
+                archive.writestr(name, data)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_zip(cls, blob: bytes) -> "Result":
+        try:
+            with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+                files = {name: archive.read(name) for name in archive.namelist() if name in FILES}
+        except (zipfile.BadZipFile, OSError, EOFError) as error:
+            raise ResultError(f"result is corrupt: {error}") from error
+        return cls.from_files(files)
 
     def save(self, folder) -> pathlib.Path:
         folder = pathlib.Path(folder)
