@@ -83,6 +83,68 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_worker(args) -> int:
+    from .worker import worker_main
+
+    done = worker_main(once=args.once)
+    print(f"worker finished {done} job(s)")
+    return 0
+
+
+def cmd_submit(args) -> int:
+    from .store import Store
+
+    job = Store().submit(build_config(args.preset, args.set), force=args.force)
+    if args.start_worker:
+        from .worker import ensure_worker
+        ensure_worker()
+    print(json.dumps({k: job[k] for k in ("id", "state", "from_cache")}))
+    return 0
+
+
+def cmd_status(args) -> int:
+    from .store import Store
+
+    store = Store()
+    jobs = [store.job(args.id)] if args.id else store.jobs()
+    if args.id and jobs[0] is None:
+        print(f"error: no job {args.id}", file=sys.stderr)
+        return 2
+    for job in jobs:
+        where = f"{job['step']}/{job['total']} {job.get('phase') or ''}".strip()
+        extra = job.get("error") or job.get("message") or ""
+        print(f"{job['id']}  {job['state']:9}  {where:24}  {extra}")
+    return 0
+
+
+def cmd_cancel(args) -> int:
+    from .store import Store
+
+    job = Store().cancel(args.id)
+    if job is None:
+        print(f"error: no job {args.id}", file=sys.stderr)
+        return 2
+    print(f"{job['id']}  {'cancel requested' if job.get('cancel_requested') else job['state']}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from .store import Store
+    from .sweep import expand, make_executor, parse_grid, parse_seeds, run_sweep
+
+    configs = expand(build_config(args.preset, args.set), parse_seeds(args.seeds), parse_grid(args.grid))
+    executor, close = make_executor(args.executor, args.workers, args.scheduler)
+    try:
+        report = run_sweep(configs, executor, Store())
+    finally:
+        close()
+    print(f"{len(report.done)} computed, {len(report.cached)} from the store, {len(report.failed)} failed; "
+          f"GD steps trained: baseline {report.steps['baseline']}, exit {report.steps['exit']}")
+    for key, error in report.failed.items():
+        print(f"  failed {key}: {error}")
+    return 1 if report.failed else 0
+
+
 def cmd_presets(args) -> int:
     for name, (description, _) in PRESETS.items():
         print(f"{name:18} {description}")
@@ -121,6 +183,35 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-full-run", action="store_true",
                        help="skip the full run (wall time, peak memory, result size)")
     bench.set_defaults(func=cmd_bench)
+
+    worker = sub.add_parser("worker", help="run queued jobs from the store ($EOS_CACHE_DIR, default ./cache)")
+    worker.add_argument("--once", action="store_true", help="exit when the queue is empty")
+    worker.set_defaults(func=cmd_worker)
+
+    submit = sub.add_parser("submit", help="queue a run (a queued, running or finished config is not queued twice)")
+    config_options(submit)
+    submit.add_argument("--force", action="store_true", help="recompute even if a result is stored")
+    submit.add_argument("--start-worker", action="store_true", help="start a background worker if none is alive")
+    submit.set_defaults(func=cmd_submit)
+
+    status = sub.add_parser("status", help="list jobs, or show one")
+    status.add_argument("id", nargs="?", help="a job id (the config hash)")
+    status.set_defaults(func=cmd_status)
+
+    cancel = sub.add_parser("cancel", help="cancel a queued job now, or a running one at its next logged step")
+    cancel.add_argument("id", help="a job id (the config hash)")
+    cancel.set_defaults(func=cmd_cancel)
+
+    sweep = sub.add_parser("sweep", help="run a preset over seeds and a grid; results go to the store")
+    config_options(sweep)
+    sweep.add_argument("--seeds", default="0", help="seeds, as 0-4 or 0,3,7 (default 0)")
+    sweep.add_argument("--grid", action="append", metavar="KEY=V1,V2",
+                       help="one grid axis, e.g. --grid c=0.25,0.5; repeatable (the product is run)")
+    sweep.add_argument("--executor", choices=["local", "dask"], default="local",
+                       help="local: a process pool on this machine; dask: a Dask cluster")
+    sweep.add_argument("--scheduler", help="address of a running Dask scheduler (default: a local cluster)")
+    sweep.add_argument("--workers", type=int, default=1, help="processes for the local pool or LocalCluster")
+    sweep.set_defaults(func=cmd_sweep)
 
     presets = sub.add_parser("presets", help="list the named configurations")
     presets.set_defaults(func=cmd_presets)

@@ -10,12 +10,7 @@ from eos_core.branching import Setup, prepare, run_baseline, run_branch, run_exi
 from eos_core.config import RunConfig
 from eos_core.experiment import run_experiment
 from eos_core.problem import Problem
-
-# A few seconds of CPU: 3×4×4 synthetic inputs, width 32. The onset fraction is set low so the
-# fork happens early and both branches have many logged steps.
-TINY = RunConfig(dataset="synthetic", classes=("0", "1"), n_per_class=40, image_size=4, width=32, m=4, k=5,
-                 lr=0.05, steps=60, log_every=5, example_every=10, onset_fraction=0.02, init_scale=1.0)
-
+from tiny import TINY
 
 def trace_of(branch):
     return pd.DataFrame(branch.rows).drop(columns=["branch", "t_eff", "lr"])

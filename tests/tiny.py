@@ -19,3 +19,9 @@ def tiny_problem(loss: str = "mse", n: int = 16, width: int = 6, seed: int = 0) 
 
 def dense_hessian(problem: Problem, theta: torch.Tensor) -> torch.Tensor:
     return torch.autograd.functional.hessian(lambda t: problem.losses(t).mean(), theta)
+
+
+# A full run in about a second: 3×4×4 synthetic inputs, width 32. The onset fraction is set low so
+# the fork happens early and both branches have several logged steps.
+TINY = RunConfig(dataset="synthetic", classes=("0", "1"), n_per_class=40, image_size=4, width=32, m=4, k=5,
+                 lr=0.05, steps=60, log_every=5, example_every=10, onset_fraction=0.02, init_scale=1.0)

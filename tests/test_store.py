@@ -1,0 +1,180 @@
+"""The disk store: deduplicated submission, atomic results, corrupt and planted entries."""
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
+import diskcache
+import pandas as pd
+import pytest
+
+from eos_core.experiment import run_experiment
+from eos_core.store import CorruptEntry, Store
+from eos_core.worker import worker_main
+from tiny import TINY
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "cache")
+    yield s
+    s.close()
+
+
+def cli(store, *args):
+    env = {**os.environ, "EOS_CACHE_DIR": str(store.directory)}
+    return subprocess.Popen([sys.executable, "-m", "eos_core", *args], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def tiny_args(cfg=TINY):
+    return ["--preset", "teach-digits"] + [f"--set={k}={','.join(v) if isinstance(v, tuple) else v}"
+                                          for k, v in cfg.to_dict().items() if k != "classes"] + \
+        [f"--set=classes={','.join(cfg.classes)}"]
+
+
+def test_cache_folder_is_private(store):
+    assert (store.directory.stat().st_mode & 0o777) == 0o700
+
+
+def test_two_processes_submitting_one_config_train_it_once(store):
+    submitters = [cli(store, "submit", *tiny_args()) for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in submitters]
+    assert all(p.returncode == 0 for p in submitters), outputs
+    assert len(store.jobs()) == 1
+    assert worker_main(store.directory, once=True) == 1
+    assert store.count("baseline_trainings") == 1 and store.count("exit_trainings") == 1
+    assert store.job(TINY.config_hash())["state"] == "done"
+    assert store.submit(TINY)["state"] == "done"          # a done config is not queued again
+    assert store.count("baseline_trainings") == 1
+
+
+def test_result_round_trips_through_the_store(store):
+    result = run_experiment(TINY)
+    store.put_result(result)
+    loaded = store.result(TINY.config_hash())
+    pd.testing.assert_frame_equal(loaded.trace, result.trace, check_exact=True)
+    assert loaded.meta == result.meta
+
+
+def test_corrupt_entry_is_reported_and_recomputed_on_request(store):
+    result = run_experiment(TINY)
+    key = TINY.config_hash()
+    store.cache.set(f"result/{key}", result.to_zip()[:1000])          # truncated bytes
+    with pytest.raises(CorruptEntry, match=f"result/{key}: result is corrupt"):
+        store.result(key)
+    assert store.submit(TINY, force=True)["state"] == "queued"
+    assert store.result(key) is None
+    worker_main(store.directory, once=True)
+    pd.testing.assert_frame_equal(store.result(key).trace, result.trace, check_exact=True)
+
+
+def test_truncated_value_file_is_reported(store):
+    result = run_experiment(TINY)
+    store.put_result(result)
+    files = [p for p in store.directory.rglob("*.val")]
+    assert files, "large values live in files next to the SQLite index"
+    for f in files:
+        f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    with pytest.raises(CorruptEntry):
+        store.result(TINY.config_hash())
+
+
+class Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_planted_pickle_is_never_executed(store, tmp_path):
+    marker = tmp_path / "pwned"
+    planted = diskcache.Cache(str(store.directory))       # diskcache's default Disk pickles objects
+    planted.set("result/abc", Exploit(str(marker)))
+    planted.set("job/abc", Exploit(str(marker)))
+    planted.set(("tuple", "key"), b"x")                   # a pickled key
+    planted.close()
+    with pytest.raises(CorruptEntry, match="refusing to unpickle"):
+        store.result("abc")
+    assert store.jobs() == []
+    assert store.result_hashes() == ["abc"]
+    assert not marker.exists()
+    assert pickle.dumps(Exploit(str(marker)))              # the payload really is a pickle
+
+
+def test_cancel_a_queued_job(store):
+    store.submit(TINY)
+    assert store.cancel(TINY.config_hash())["state"] == "cancelled"
+    assert worker_main(store.directory, once=True) == 0
+    assert store.submit(TINY)["state"] == "queued"        # a cancelled config can be queued again
+
+
+def wait_for(predicate, timeout=120.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+LONG = TINY.replace(steps=3000, log_every=10, example_every=10)
+
+
+def test_cancel_a_running_job_within_one_logged_step(store):
+    store.submit(LONG)
+    worker = cli(store, "worker", "--once")
+    try:
+        wait_for(lambda: (store.job(LONG.config_hash()) or {}).get("step", 0) >= 20)
+        store.cancel(LONG.config_hash())
+        job = wait_for(lambda: store.job(LONG.config_hash())["state"] in ("cancelled", "done")
+                       and store.job(LONG.config_hash()), timeout=30)
+        assert job["state"] == "cancelled" and job["step"] < LONG.steps
+        assert store.result(LONG.config_hash()) is None
+        assert worker.wait(timeout=30) == 0
+    finally:
+        worker.kill()
+
+
+def test_killed_worker_job_is_requeued_and_completes_identically(store):
+    cfg = LONG.replace(steps=400)
+    store.submit(cfg)
+    worker = cli(store, "worker")
+    wait_for(lambda: (store.job(cfg.config_hash()) or {}).get("step", 0) >= 30)
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    assert store.job(cfg.config_hash())["state"] == "running"          # its worker is dead
+    live = store.live(cfg.config_hash())
+    assert live and len(live["trace"]) >= 3                            # the partial trace is readable
+    assert worker_main(store.directory, once=True) == 1                # re-queued at start-up, then run
+    job = store.job(cfg.config_hash())
+    assert job["state"] == "done" and job["attempts"] == 2
+    expected = run_experiment(cfg)
+    got = store.result(cfg.config_hash())
+    for name in ("trace", "groups", "examples"):
+        pd.testing.assert_frame_equal(getattr(got, name), getattr(expected, name), check_exact=True)
+
+
+def test_interrupted_write_leaves_no_half_result(store):
+    result = run_experiment(TINY)
+    blob = result.to_zip() * 300                                      # ~10 MB, so the write takes a while
+    script = (f"import sys; sys.path.insert(0, {ROOT!r}); from eos_core.store import Store; "
+              f"s = Store({str(store.directory)!r}); data = open(sys.argv[1], 'rb').read()\n"
+              "while True: s.cache.set('result/partial', data)")
+    payload = store.directory.parent / "payload.bin"
+    payload.write_bytes(blob)
+    for delay in (0.3, 0.5, 0.8):
+        writer = subprocess.Popen([sys.executable, "-c", script, str(payload)])
+        time.sleep(delay)
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        seen = store.cache.get("result/partial")
+        assert seen is None or seen == blob
+    store.put_result(result)
+    assert store.result(TINY.config_hash()).meta == result.meta
