@@ -76,7 +76,56 @@ def per_example_figures(setup, sample: int) -> dict:
             "per_example_speedup_vs_vmap": slow / fast}
 
 
-def run_bench(cfg: RunConfig, vmap_sample: int = 256, full_run: bool = True) -> dict:
+def sweep_reuse_figures(cfg: RunConfig, cs=(0.25, 0.5, 0.75)) -> dict:
+    """Three values of c: forking each from one stored baseline vs training each from scratch."""
+    from .experiment import run_from_baseline
+
+    start = time.perf_counter()
+    for c in cs:
+        run_experiment(cfg.replace(c=c))
+    scratch = time.perf_counter() - start
+    start = time.perf_counter()
+    baseline = None
+    for c in cs:
+        baseline = run_from_baseline(cfg.replace(c=c), baseline).baseline
+    reuse = time.perf_counter() - start
+    return {"sweep3c_scratch_s": scratch, "sweep3c_reuse_s": reuse, "sweep3c_speedup": scratch / reuse}
+
+
+def store_round_trip_figures(n: int = 10_000, logged: int = 313) -> dict:
+    """Write and read back a result shaped like paper-synthetic's (n per-example values per
+    logged step, both branches) through a fresh store; also its size."""
+    import tempfile
+
+    import numpy as np
+    import pandas as pd
+
+    from .results import GROUP_COLUMNS, TRACE_COLUMNS, Result
+    from .store import Store
+
+    rng = np.random.default_rng(0)
+    rows = 2 * logged
+    trace = pd.DataFrame(rng.random((rows, len(TRACE_COLUMNS))), columns=TRACE_COLUMNS).assign(branch="baseline")
+    groups = pd.DataFrame(rng.random((4 * rows, len(GROUP_COLUMNS))), columns=GROUP_COLUMNS).assign(group="inlier")
+    examples = pd.DataFrame({"index": np.arange(n), "label": rng.integers(0, 2, n), "original_label": 0,
+                             "group": "", "centroid_distance": rng.random(n)})
+    per_example = {f"{b}_{q}": rng.random((logged, n), dtype=np.float32)
+                   for b in ("baseline", "exit") for q in ("loss", "cos2")}
+    per_example.update({f"{b}_steps": np.arange(logged) for b in ("baseline", "exit")})
+    result = Result({"config_hash": "bench", "status": "done"}, trace, groups, examples, per_example)
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store(folder)
+        start = time.perf_counter()
+        store.put_result(result)
+        written = time.perf_counter()
+        store.result("bench")
+        read = time.perf_counter()
+        store.close()
+    return {"store_write_s": written - start, "store_read_s": read - written,
+            "paper_sized_result_mb": len(result.to_zip()) / 2**20}
+
+
+def run_bench(cfg: RunConfig, vmap_sample: int = 256, full_run: bool = True, sweep: bool = False) -> dict:
     setup = prepare(cfg)
     window = min(cfg.steps, 8 * cfg.log_every)
     plain, _ = gd_window(setup, cfg, window, diagnostics=False)
@@ -87,6 +136,9 @@ def run_bench(cfg: RunConfig, vmap_sample: int = 256, full_run: bool = True) -> 
     figures.update(per_example_figures(setup, min(vmap_sample, cfg.n)))
     if full_run:
         figures.update(full_run_figures(cfg))
+    if sweep:
+        figures.update(sweep_reuse_figures(cfg))
+    figures.update(store_round_trip_figures())
     figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if setup.device == "cuda":
         figures["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20

@@ -34,6 +34,7 @@ class Setup:
     examples: pd.DataFrame
     centroid_distance: np.ndarray
     device: str
+    prototype_pixels: dict = field(default_factory=dict)   # index and images of the tracked examples
 
 
 @dataclass
@@ -95,7 +96,19 @@ def prepare(cfg: RunConfig) -> Setup:
         "group": group_names.astype(str),
         "centroid_distance": tax.centroid_distance.double().cpu().numpy(),
     })
-    return Setup(problem, theta0, examples, examples.centroid_distance.to_numpy(), device)
+    return Setup(problem, theta0, examples, examples.centroid_distance.to_numpy(), device,
+                 prototype_images(tax, ds))
+
+
+def prototype_images(tax, ds) -> dict:
+    """The tracked examples in pixel space (un-normalised, not clipped: displaced input-outliers
+    may leave [0, 1], and the gallery shows that)."""
+    index = torch.nonzero(tax.group >= 0).flatten()
+    shape = (1, -1, 1, 1)
+    mean = torch.tensor(ds.pixel_mean, dtype=torch.float64).view(shape)
+    std = torch.tensor(ds.pixel_std, dtype=torch.float64).view(shape)
+    pixels = tax.x[index].double().cpu() * std + mean
+    return {"prototype_index": index.cpu().numpy(), "prototype_pixels": pixels.float().numpy()}
 
 
 def run_branch(setup: Setup, cfg: RunConfig, name: str, theta: torch.Tensor, step: int, t_eff: float,

@@ -79,7 +79,7 @@ def cmd_bench(args) -> int:
     from .bench import run_bench
 
     cfg = build_config(args.preset, args.set)
-    print(json.dumps(run_bench(cfg, vmap_sample=args.vmap_sample, full_run=not args.no_full_run)))
+    print(json.dumps(run_bench(cfg, vmap_sample=args.vmap_sample, full_run=not args.no_full_run, sweep=args.sweep)))
     return 0
 
 
@@ -182,6 +182,8 @@ def parser() -> argparse.ArgumentParser:
                        help="examples for the vmap(grad) reference timing (default 256)")
     bench.add_argument("--no-full-run", action="store_true",
                        help="skip the full run (wall time, peak memory, result size)")
+    bench.add_argument("--sweep", action="store_true",
+                       help="also time a sweep over three c values with and without baseline reuse")
     bench.set_defaults(func=cmd_bench)
 
     worker = sub.add_parser("worker", help="run queued jobs from the store ($EOS_CACHE_DIR, default ./cache)")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .branching import Branch, prepare, run_baseline, run_exit
+from .branching import Branch, Setup, prepare, run_baseline, run_exit
 from .config import RunConfig, SCHEMA_VERSION
 from .results import EXAMPLE_COLUMNS, GROUP_COLUMNS, TRACE_COLUMNS, Result
 
@@ -36,7 +36,7 @@ def run_from_baseline(cfg: RunConfig, baseline: Branch | None = None, progress=N
     if baseline.fork is not None:
         branches.append(run_exit(setup, cfg, baseline.fork, progress))
         trained["exit"] = _steps(branches[1])
-    result = assemble(cfg, setup.device, setup.examples, branches, time.perf_counter() - started)
+    result = assemble(cfg, setup, branches, time.perf_counter() - started)
     return Experiment(result, baseline, trained)
 
 
@@ -72,8 +72,7 @@ def status_of(cfg: RunConfig, branches: list[Branch]) -> tuple[str, str]:
     return "done", ""
 
 
-def assemble(cfg: RunConfig, device: str, examples: pd.DataFrame, branches: list[Branch],
-             wall_time: float) -> Result:
+def assemble(cfg: RunConfig, setup: Setup, branches: list[Branch], wall_time: float) -> Result:
     status, message = status_of(cfg, branches)
     baseline = branches[0]
     exit_ = branches[1] if len(branches) > 1 else None
@@ -90,11 +89,12 @@ def assemble(cfg: RunConfig, device: str, examples: pd.DataFrame, branches: list
         "t_star": baseline.fork.step if baseline.fork else None,
         "t_star_star": exit_.crossing if exit_ else None,
         "onset_rule": onset_rule(cfg),
-        "device": device,
+        "device": setup.device,
         "versions": versions(),
         "wall_time_s": round(wall_time, 3),
     }
-    return Result(meta, trace, group_table, examples.reindex(columns=EXAMPLE_COLUMNS), per_example_arrays(branches))
+    arrays = {**per_example_arrays(branches), **setup.prototype_pixels}
+    return Result(meta, trace, group_table, setup.examples.reindex(columns=EXAMPLE_COLUMNS), arrays)
 
 
 def per_example_arrays(branches: list[Branch]) -> dict:

@@ -4,7 +4,7 @@
     trace.parquet      one row per branch and logged step
     groups.parquet     one row per branch, logged step and prototype group
     examples.parquet   the static per-example table
-    per_example.npz    logged steps and, per branch, per-example loss and cos² (no object arrays)
+    per_example.npz    per branch: logged steps, per-example loss and cos²; prototype images (no object arrays)
 
 Torch-free: the dashboard reads results with this module.
 """
