@@ -114,6 +114,11 @@ class RunConfig:
         return _hash(d)
 
 
+def family_key(config: dict) -> str:
+    """Hash of a config without its seed: the runs that aggregate as seeds of one experiment."""
+    return _hash({k: v for k, v in config.items() if k != "seed"})
+
+
 def _hash(d: dict) -> str:
     payload = json.dumps({"schema": SCHEMA_VERSION, **d}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:20]

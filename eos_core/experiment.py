@@ -92,6 +92,7 @@ def assemble(cfg: RunConfig, setup: Setup, branches: list[Branch], wall_time: fl
         "device": setup.device,
         "versions": versions(),
         "wall_time_s": round(wall_time, 3),
+        "finished_at": time.time(),
     }
     arrays = {**per_example_arrays(branches), **setup.prototype_pixels}
     return Result(meta, trace, group_table, setup.examples.reindex(columns=EXAMPLE_COLUMNS), arrays)

@@ -4,7 +4,8 @@ Everything is stored as bytes or JSON text and nothing is ever unpickled: `SafeD
 store anything else and refuses to read a pickled entry, so a file planted in the cache folder
 cannot run code. SQLite underneath: keep the folder on a local disk, never on NFS.
 
-Keys:  result/<config_hash>  baseline/<baseline_hash>  job/<config_hash>  live/<config_hash>
+Keys:  result/<config_hash>  meta/<config_hash>  baseline/<baseline_hash>  job/<config_hash>
+       live/<config_hash>
        worker (the live worker's pid and heartbeat)  count/<name> (training counters)
 
 Torch-free: the dashboard process uses it.
@@ -92,8 +93,25 @@ class Store:
 
     # -- results ----------------------------------------------------------------------------
     def put_result(self, result: Result) -> None:
-        """One `set` of one zip: a reader sees the whole result or none of it."""
-        self.cache.set(f"result/{result.meta['config_hash']}", result.to_zip())
+        """One zip per result, with its small meta beside it for listings, in one transaction:
+        a reader sees the whole result or none of it."""
+        key = result.meta["config_hash"]
+        with self.cache.transact():
+            self.cache.set(f"result/{key}", result.to_zip())
+            self._set_json(f"meta/{key}", result.meta)
+
+    def metas(self) -> list[dict]:
+        """The meta of every stored result (cheap: no tables are read)."""
+        out = []
+        for key in list(self.cache.iterkeys()):
+            if key.startswith("meta/"):
+                try:
+                    meta = self._get_json(key)
+                except CorruptEntry:
+                    continue
+                if meta:
+                    out.append(meta)
+        return out
 
     def result(self, config_hash: str) -> Result | None:
         blob = self._get(f"result/{config_hash}")
@@ -108,7 +126,7 @@ class Store:
         return self._get(f"result/{config_hash}")
 
     def delete_result(self, config_hash: str) -> None:
-        for prefix in ("result", "job", "live"):
+        for prefix in ("result", "meta", "job", "live"):
             self.cache.delete(f"{prefix}/{config_hash}")
 
     def result_hashes(self) -> list[str]:
@@ -133,6 +151,7 @@ class Store:
             job = self._get_json(f"job/{key}")
             if force:
                 self.cache.delete(f"result/{key}")
+                self.cache.delete(f"meta/{key}")
             elif job and job["state"] in ACTIVE + ("done", "diverged"):
                 return job
             elif f"result/{key}" in self.cache:
@@ -168,15 +187,15 @@ class Store:
             self._set_json(f"job/{config_hash}", job)
             return job
 
-    def claim_next(self, pid: int) -> dict | None:
-        """Atomically move the oldest queued job to running, owned by `pid`."""
+    def claim_next(self, pid: int, host: str = "") -> dict | None:
+        """Atomically move the oldest queued job to running, owned by `pid` on `host`."""
         with self.cache.transact():
             queued = [j for j in self.jobs() if j["state"] == "queued"]
             if not queued:
                 return None
             job = queued[0]
             now = time.time()
-            job.update(state="running", pid=pid, heartbeat=now, started=now, attempts=job["attempts"] + 1,
+            job.update(state="running", pid=pid, host=host, heartbeat=now, started=now, attempts=job["attempts"] + 1,
                        step=0, phase="preparing", error=None)
             self._set_json(f"job/{job['id']}", job)
             return job

@@ -7,6 +7,7 @@ never in a process that forks. This module imports torch only inside the functio
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -34,8 +35,16 @@ def pid_alive(pid) -> bool:
 
 
 def is_stale(record: dict, now: float | None = None) -> bool:
+    """A worker (or its job) is gone when its heartbeat is old, or — on this host, where pids
+    mean something — when its process no longer exists."""
     now = time.time() if now is None else now
-    return not pid_alive(record.get("pid")) or now - (record.get("heartbeat") or 0) > STALE_S
+    if now - (record.get("heartbeat") or 0) > STALE_S:
+        return True
+    return record.get("host") == socket.gethostname() and not pid_alive(record.get("pid"))
+
+
+def _me() -> dict:
+    return {"pid": os.getpid(), "host": socket.gethostname(), "heartbeat": time.time()}
 
 
 def recover_stale_jobs(store: Store) -> list[str]:
@@ -107,7 +116,7 @@ def run_job(store: Store, job: dict) -> dict:
 
 def _heartbeat(store: Store, current: dict, stop: threading.Event) -> None:
     while not stop.wait(HEARTBEAT_S):
-        store.set_worker({"pid": os.getpid(), "heartbeat": time.time()})
+        store.set_worker(_me())
         if current.get("id"):
             store.update_job(current["id"], heartbeat=time.time())
 
@@ -115,14 +124,14 @@ def _heartbeat(store: Store, current: dict, stop: threading.Event) -> None:
 def worker_main(directory=None, once: bool = False, poll: float = 0.5) -> int:
     """Run queued jobs until killed (or, with `once`, until the queue is empty)."""
     store = Store(directory)
-    store.set_worker({"pid": os.getpid(), "heartbeat": time.time()})
+    store.set_worker(_me())
     recover_stale_jobs(store)
     current, stop = {}, threading.Event()
     threading.Thread(target=_heartbeat, args=(store, current, stop), daemon=True).start()
     done = 0
     try:
         while True:
-            job = store.claim_next(os.getpid())
+            job = store.claim_next(os.getpid(), socket.gethostname())
             if job is None:
                 if once:
                     return done
@@ -139,8 +148,11 @@ def worker_main(directory=None, once: bool = False, poll: float = 0.5) -> int:
             store.set_worker(None)
 
 
-def ensure_worker(store: Store | None = None) -> int:
-    """The pid of a live worker, starting a detached one if none is alive."""
+def ensure_worker(store: Store | None = None) -> int | None:
+    """The pid of a live worker, starting a detached one if none is alive. A deployment whose
+    worker runs elsewhere (its own container or host) sets EOS_AUTOSTART_WORKER=0."""
+    if os.environ.get("EOS_AUTOSTART_WORKER", "1") == "0":
+        return None
     store = store or Store()
     with store.cache.transact():
         record = store.worker()
@@ -150,5 +162,5 @@ def ensure_worker(store: Store | None = None) -> int:
         env = {**os.environ, "EOS_CACHE_DIR": str(store.directory)}
         process = subprocess.Popen([sys.executable, "-m", "eos_core", "worker"], stdin=subprocess.DEVNULL,
                                    stdout=log, stderr=log, env=env, start_new_session=True)
-        store.set_worker({"pid": process.pid, "heartbeat": time.time()})
+        store.set_worker({**_me(), "pid": process.pid})
         return process.pid

@@ -1,0 +1,34 @@
+# EoS Explorer: Streamlit dashboard (default CMD) and job worker (`python -m eos_core worker`).
+# torch==2.14.1 from PyPI ships its own CUDA 13 libraries, so the host needs only the NVIDIA
+# driver (R580 or newer for CUDA 13) and the NVIDIA Container Toolkit.
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    EOS_CACHE_DIR=/cache \
+    EOS_DATA_DIR=/cache/data
+
+# Non-root user owning the app and the cache (a fresh named volume inherits /cache's ownership).
+RUN groupadd --gid 1000 eos \
+    && useradd --uid 1000 --gid 1000 --create-home --shell /usr/sbin/nologin eos \
+    && mkdir -p /app /cache/data \
+    && chown -R eos:eos /app /cache
+
+WORKDIR /app
+
+# Dependencies first, so code changes do not reinstall them.
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+
+COPY --chown=eos:eos . .
+
+USER eos
+
+VOLUME /cache
+EXPOSE 8501
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://localhost:8501/_stcore/health', timeout=4).status == 200 else 1)"]
+
+CMD ["streamlit", "run", "app.py", "--server.port=8501", "--server.address=0.0.0.0", "--server.fileWatcherType=none", "--server.headless=true"]

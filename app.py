@@ -1,0 +1,35 @@
+"""EoS Explorer dashboard: `streamlit run app.py`. The UI process never imports torch; runs go to
+the store and a separate worker process trains them."""
+import streamlit as st
+
+from dashboard.state import get_store
+from eos_core.presets import preset
+from eos_core.worker import ensure_worker
+
+st.set_page_config(page_title="EoS Explorer", page_icon=":material/insights:", layout="wide")
+
+
+@st.cache_resource
+def first_launch() -> None:
+    """On an empty cache, start the teaching preset so the first view grows within a minute."""
+    store = get_store()
+    if not store.metas() and not store.jobs():
+        store.submit(preset("teach-digits"))
+    if any(j["state"] in ("queued", "running") for j in store.jobs()):
+        ensure_worker(store)
+
+
+first_launch()
+pages = {
+    "Experiment": [st.Page("pages/experiment.py", title="Experiment", icon=":material/science:", default=True)],
+    "Results": [
+        st.Page("pages/sharpness.py", title="Sharpness", icon=":material/show_chart:"),
+        st.Page("pages/groups.py", title="Group losses & Δℓ", icon=":material/stacked_line_chart:"),
+        st.Page("pages/alignment.py", title="Alignment", icon=":material/explore:"),
+        st.Page("pages/outliers.py", title="Natural outliers", icon=":material/scatter_plot:"),
+        st.Page("pages/prototypes.py", title="Prototypes", icon=":material/grid_view:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    ],
+    "Manage": [st.Page("pages/runs.py", title="Runs", icon=":material/storage:")],
+}
+st.navigation(pages).run()

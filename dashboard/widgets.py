@@ -1,0 +1,26 @@
+"""Figures and tables with their downloads."""
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import streamlit as st
+
+# Plotly's modebar downloads PNG in the browser (no server-side renderer needed).
+PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def figure(fig, key: str) -> None:
+    st.plotly_chart(fig, theme=None, key=key, config=PLOT_CONFIG)
+    st.download_button("Download figure (HTML)", fig.to_html(include_plotlyjs="cdn", full_html=True),
+                       file_name=f"{key}.html", mime="text/html", key=f"{key}-html", icon=":material/download:")
+
+
+def table_downloads(frame: pd.DataFrame, name: str) -> None:
+    left, right = st.columns(2)
+    left.download_button(f"{name}.csv", frame.to_csv(index=False), file_name=f"{name}.csv", mime="text/csv",
+                         key=f"{name}-csv")
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    right.download_button(f"{name}.parquet", buffer.getvalue(), file_name=f"{name}.parquet",
+                          mime="application/octet-stream", key=f"{name}-parquet")

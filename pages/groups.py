@@ -1,0 +1,19 @@
+import streamlit as st
+
+from dashboard.state import require_series
+from dashboard.widgets import figure, table_downloads
+from eos_core import plots
+
+st.title("Group losses & Δℓ")
+s, metas, x, log_y = require_series()
+st.caption("Per-group loss ℓ_k for the EoS branch (solid) and the exit branch (dashed), and the intervention "
+           "effect Δℓ_k = ℓ_k(exit) − ℓ_k(EoS) at equal effective time, from two-step (cycle) averages: "
+           "positive means the EoS branch is ahead (the paper's Fig. 4).")
+averaged = st.toggle("two-step (cycle) averaged losses", value=st.query_params.get("avg", "1") == "1")
+st.query_params["avg"] = "1" if averaged else "0"
+figure(plots.group_figure(s, "loss_avg2" if averaged else "loss", x, log_y, "Group losses ℓ_k"), "group-losses")
+figure(plots.delta_figure(s, x), "delta-loss")
+with st.expander("Δℓ_k table"):
+    table = s.delta[s.delta.quantity == "delta_loss"].drop(columns=["quantity"])
+    st.dataframe(table, hide_index=True)
+    table_downloads(table, "delta_loss")

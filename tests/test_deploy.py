@@ -1,0 +1,287 @@
+"""Deployment files: Dockerfile, docker-compose.yml, .dockerignore and .streamlit/config.toml.
+
+No Docker engine is needed: the files are parsed and their properties checked.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import pathlib
+import re
+import shlex
+import tomllib
+
+import pytest
+import yaml   # installed with dask (requirements.txt)
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PORT = "8501"
+
+
+# ---------------------------------------------------------------- Dockerfile
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with comments dropped and continuation lines joined."""
+    instructions, pending = [], ""
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        stripped = line.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if pending and stripped.startswith("#"):
+            continue   # comments inside a continued instruction are dropped by Docker too
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        full = (pending + stripped).strip()
+        pending = ""
+        if full:
+            keyword, _, rest = full.partition(" ")
+            instructions.append((keyword.upper(), rest.strip()))
+    assert not pending, "Dockerfile ends inside a continued line"
+    return instructions
+
+
+def args_of(name: str) -> list[str]:
+    return [rest for keyword, rest in dockerfile_instructions() if keyword == name]
+
+
+def exec_form(rest: str) -> list[str]:
+    """A CMD/HEALTHCHECK argument list: JSON exec form, or a shell-form string split like a shell."""
+    rest = rest.strip()
+    if rest.startswith("["):
+        parsed = json.loads(rest)
+        assert isinstance(parsed, list) and all(isinstance(part, str) for part in parsed)
+        return parsed
+    return shlex.split(rest)
+
+
+def test_dockerfile_base_image():
+    froms = args_of("FROM")
+    assert froms and froms[0].split()[0] == "python:3.11-slim"
+
+
+def test_dockerfile_runs_as_non_root_user_set_before_cmd():
+    instructions = dockerfile_instructions()
+    keywords = [keyword for keyword, _ in instructions]
+    assert "CMD" in keywords
+    cmd_at = len(keywords) - 1 - keywords[::-1].index("CMD")
+    users = [rest for keyword, rest in instructions[:cmd_at] if keyword == "USER"]
+    assert users, "no USER before CMD: the container would run as root"
+    user = users[-1].split(":")[0].strip()
+    assert user and user not in {"root", "0"}
+    # nothing after CMD switches back to root either
+    later = [rest.split(":")[0].strip() for keyword, rest in instructions[cmd_at:] if keyword == "USER"]
+    assert all(name not in {"root", "0"} for name in later)
+
+
+def test_dockerfile_user_owns_app_and_cache():
+    text = (ROOT / "Dockerfile").read_text()
+    user = args_of("USER")[-1].split(":")[0].strip()
+    assert re.search(rf"chown\s+(-R\s+)?{re.escape(user)}(:\S+)?\s+[^\n]*/app", text)
+    assert re.search(rf"chown\s+(-R\s+)?{re.escape(user)}(:\S+)?\s+[^\n]*/cache", text)
+    # the project files copied in belong to that user as well
+    assert any(rest.startswith(f"--chown={user}") for rest in args_of("COPY") if rest.split()[-1] in {".", "/app"}
+               or rest.split()[-1].startswith("/app"))
+
+
+def test_dockerfile_exposes_streamlit_port_and_declares_cache_volume():
+    exposed = {port.split("/")[0] for rest in args_of("EXPOSE") for port in rest.split()}
+    assert PORT in exposed
+    volumes = set()
+    for rest in args_of("VOLUME"):
+        volumes.update(json.loads(rest) if rest.startswith("[") else rest.split())
+    assert "/cache" in volumes
+
+
+def test_dockerfile_environment_points_at_the_cache_volume():
+    env = {}
+    for rest in args_of("ENV"):
+        for token in shlex.split(rest):
+            key, sep, value = token.partition("=")
+            if sep:
+                env[key] = value
+    assert env.get("EOS_CACHE_DIR") == "/cache"
+    assert env.get("EOS_DATA_DIR", "").startswith("/cache/")
+    assert env.get("PYTHONUNBUFFERED") == "1"
+
+
+def test_dockerfile_healthcheck_queries_streamlit_health_with_urllib():
+    checks = args_of("HEALTHCHECK")
+    assert len(checks) == 1
+    options, cmd = checks[0].split("CMD", 1)
+    command = exec_form(cmd)
+    joined = " ".join(command)
+    assert command[0] in {"python", "python3"}
+    assert "urllib" in joined
+    assert f"http://localhost:{PORT}/_stcore/health" in joined
+    assert "curl" not in joined and "wget" not in joined   # not in python:3.11-slim
+
+
+def test_dockerfile_cmd_runs_streamlit_with_file_watcher_off():
+    cmds = args_of("CMD")
+    command = exec_form(cmds[-1])
+    assert command[:3] == ["streamlit", "run", "app.py"]
+    flags = set(command[3:])
+    assert f"--server.port={PORT}" in flags
+    assert "--server.address=0.0.0.0" in flags
+    assert "--server.fileWatcherType=none" in flags
+    assert "--server.headless=true" in flags
+
+
+def install_commands() -> list[list[str]]:
+    """Every `pip install` / `python -m pip install` command in RUN instructions, as token lists."""
+    found = []
+    for rest in args_of("RUN"):
+        for part in re.split(r"&&|\|\||;", rest):
+            tokens = shlex.split(part)
+            for i in range(len(tokens) - 1):
+                if re.fullmatch(r"pip3?(\.\d+)?", pathlib.PurePath(tokens[i]).name) and tokens[i + 1] == "install":
+                    found.append(tokens[i + 2:])
+                    break
+    return found
+
+
+def test_dockerfile_installs_exactly_requirements_txt():
+    installs = install_commands()
+    assert installs == [["--no-cache-dir", "-r", "requirements.txt"]]
+    text = (ROOT / "Dockerfile").read_text()
+    assert not re.search(r"\b(uv|conda|mamba|poetry|pipx)\b", text)
+    # requirements.txt is copied on its own before the install (layer caching), the project after it
+    steps = [(keyword, rest) for keyword, rest in dockerfile_instructions() if keyword in {"COPY", "RUN"}]
+    copy_reqs = next(i for i, (k, rest) in enumerate(steps) if k == "COPY" and rest.split()[0] == "requirements.txt")
+    pip = next(i for i, (k, rest) in enumerate(steps) if k == "RUN" and "pip install" in rest)
+    copy_all = next(i for i, (k, rest) in enumerate(steps)
+                    if k == "COPY" and [a for a in rest.split() if not a.startswith("--")][0] == ".")
+    assert copy_reqs < pip < copy_all
+
+
+def test_requirements_pin_cuda_torch():
+    lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    assert "torch==2.14.1" in lines
+    assert "streamlit==1.67.0" in lines
+
+
+# ---------------------------------------------------------------- docker-compose.yml
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def mounts(service: dict) -> dict[str, str]:
+    """target -> source for a service's volumes, short or long syntax."""
+    out = {}
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str):
+            source, target = volume.split(":")[:2]
+        else:
+            source, target = volume.get("source"), volume["target"]
+        out[target] = source
+    return out
+
+
+def test_compose_has_ui_and_worker_from_one_image(compose):
+    services = compose["services"]
+    assert {"ui", "worker"} <= set(services)
+    ui, worker = services["ui"], services["worker"]
+    assert ui["image"] == worker["image"] == "eos-explorer"
+    assert ui["build"] == worker["build"] == "."
+    for service in (ui, worker):
+        assert service.get("restart") == "unless-stopped"
+
+
+def test_compose_ui_publishes_streamlit_and_keeps_default_cmd(compose):
+    ui = compose["services"]["ui"]
+    assert f"{PORT}:{PORT}" in [str(port) for port in ui["ports"]]
+    assert "command" not in ui
+
+
+def test_compose_worker_runs_the_worker_on_a_gpu(compose):
+    worker = compose["services"]["worker"]
+    command = worker["command"]
+    assert (shlex.split(command) if isinstance(command, str) else command) == ["python", "-m", "eos_core", "worker"]
+    devices = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert any(device.get("driver") == "nvidia" and "gpu" in device.get("capabilities", [])
+               and (device.get("count") in {"all", 1} or device.get("device_ids"))
+               for device in devices)
+    assert "ports" not in worker
+
+
+def test_compose_services_share_one_cache_volume(compose):
+    ui, worker = compose["services"]["ui"], compose["services"]["worker"]
+    assert mounts(ui).get("/cache") == mounts(worker).get("/cache") == "eos-cache"
+    assert "eos-cache" in (compose.get("volumes") or {})
+
+
+# ---------------------------------------------------------------- .dockerignore
+
+def dockerignore_patterns() -> list[str]:
+    patterns = []
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            assert not line.startswith("!"), "negations are not modelled by this test"
+            patterns.append(line.rstrip("/").removeprefix("./").removeprefix("/"))
+    return patterns
+
+
+def ignored(path: str) -> bool:
+    """Docker's rule for the patterns used here: a path is excluded if it or a parent folder matches."""
+    parts = pathlib.PurePosixPath(path).parts
+    candidates = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    for pattern in dockerignore_patterns():
+        for candidate in candidates:
+            if fnmatch.fnmatchcase(candidate, pattern):
+                return True
+            if pattern.startswith("**/") and (fnmatch.fnmatchcase(candidate, pattern[3:])
+                                              or fnmatch.fnmatchcase(candidate.split("/")[-1], pattern[3:])):
+                return True
+    return False
+
+
+@pytest.mark.parametrize("path", [".git/HEAD", ".venv/bin/python", "cache/cache.db", "runs/a/result.json",
+                                  "data/cifar-10/batch", "eos_core/__pycache__/cli.cpython-311.pyc",
+                                  ".pytest_cache/v/x"])
+def test_dockerignore_excludes_local_state(path):
+    assert ignored(path)
+
+
+@pytest.mark.parametrize("path", ["requirements.txt", "app.py", "pages/1_Run.py", "eos_core/cli.py",
+                                  "eos_core/__main__.py", ".streamlit/config.toml", "pyproject.toml"])
+def test_dockerignore_keeps_what_the_image_needs(path):
+    assert not ignored(path)
+
+
+# ---------------------------------------------------------------- .streamlit/config.toml
+
+@pytest.fixture(scope="module")
+def streamlit_config() -> dict:
+    with open(ROOT / ".streamlit" / "config.toml", "rb") as handle:
+        return tomllib.load(handle)
+
+
+def test_streamlit_config_server_and_privacy(streamlit_config):
+    server = streamlit_config["server"]
+    assert server["fileWatcherType"] == "none"
+    assert server["enableXsrfProtection"] is True
+    assert server["headless"] is True
+    assert streamlit_config["browser"]["gatherUsageStats"] is False
+
+
+def test_streamlit_config_light_theme(streamlit_config):
+    theme = streamlit_config["theme"]
+    assert theme["base"] == "light"
+    assert re.fullmatch(r"#[0-9a-fA-F]{6}", theme["primaryColor"])
+
+
+def test_streamlit_config_options_are_known_to_streamlit(streamlit_config):
+    config = pytest.importorskip("streamlit.config")
+    known = set(config.get_config_options())
+    keys = [f"{section}.{key}" for section, options in streamlit_config.items() for key in options]
+    assert keys and [key for key in keys if key not in known] == []
+
+
+def test_the_dashboard_container_does_not_start_its_own_worker():
+    import yaml
+    compose = yaml.safe_load(open(ROOT / "docker-compose.yml"))
+    assert str(compose["services"]["ui"]["environment"]["EOS_AUTOSTART_WORKER"]) == "0"
