@@ -16,6 +16,7 @@ from .config import RunConfig
 from .experiment import run_experiment
 from .metrics import diagnose, per_example_alignment
 from .per_example import per_example_grads
+from .results import GROUP_COLUMNS, TRACE_COLUMNS, Result
 
 
 def _sync(device: str) -> None:
@@ -92,33 +93,53 @@ def sweep_reuse_figures(cfg: RunConfig, cs=(0.25, 0.5, 0.75)) -> dict:
     return {"sweep3c_scratch_s": scratch, "sweep3c_reuse_s": reuse, "sweep3c_speedup": scratch / reuse}
 
 
-def store_round_trip_figures(n: int = 10_000, logged: int = 313) -> dict:
-    """Write and read back a result shaped like paper-synthetic's (n per-example values per
-    logged step, both branches) through a fresh store; also its size."""
-    import tempfile
-
+def paper_sized_result(n: int = 10_000, steps: int = 10_000, log_every: int = 32, t_star: int = 3_200) -> Result:
+    """A result with the shapes of a paper-scale run (random values): for timing storage and pages."""
     import numpy as np
     import pandas as pd
 
-    from .results import GROUP_COLUMNS, TRACE_COLUMNS, Result
+    from .config import GROUPS
+    from .experiment import onset_rule
+    from .presets import preset
+
+    cfg = preset("paper-synthetic", n_per_class=n // 2, steps=steps, log_every=log_every, example_every=log_every)
+    rng = np.random.default_rng(0)
+    grid = {"baseline": np.arange(0, steps + 1, log_every), "exit": np.arange(t_star, steps + 1, log_every)}
+    trace = pd.concat([pd.DataFrame({"branch": b, "step": g}) for b, g in grid.items()], ignore_index=True)
+    trace["lr"] = np.where((trace.branch == "exit") & (trace.step > t_star), cfg.c * cfg.lr, cfg.lr)
+    trace["t_eff"] = np.where(trace.branch == "exit", cfg.lr * t_star + cfg.c * cfg.lr * (trace.step - t_star),
+                              cfg.lr * trace.step)
+    for column in TRACE_COLUMNS[4:]:
+        trace[column] = rng.random(len(trace)) * (2 / cfg.lr if column.startswith("lambda") else 1)
+    groups = trace[["branch", "step", "t_eff"]].merge(pd.DataFrame({"group": GROUPS}), how="cross")
+    for column in GROUP_COLUMNS[4:]:
+        groups[column] = rng.random(len(groups))
+    group_names = np.array(["", *GROUPS])[rng.integers(0, 5, n)]
+    examples = pd.DataFrame({"index": np.arange(n), "label": rng.integers(0, 2, n), "original_label": 0,
+                             "group": group_names, "centroid_distance": rng.random(n) * 80})
+    per_example = {f"{b}_steps": g for b, g in grid.items()}
+    per_example.update({f"{b}_{q}": rng.random((len(g), n), dtype=np.float32)
+                        for b, g in grid.items() for q in ("loss", "cos2")})
+    meta = {"config": cfg.to_dict(), "config_hash": cfg.config_hash(), "baseline_hash": cfg.baseline_hash(),
+            "status": "done", "message": "synthetic values for timing", "t_star": t_star, "t_star_star": None,
+            "onset_rule": onset_rule(cfg), "device": "none", "versions": {}, "wall_time_s": 0.0, "finished_at": 0.0}
+    return Result(meta, trace, groups, examples, per_example)
+
+
+def store_round_trip_figures() -> dict:
+    """Write and read back a paper-sized result (n = 10,000 per-example arrays at every logged
+    step of both branches) through a fresh store; also its size."""
+    import tempfile
+
     from .store import Store
 
-    rng = np.random.default_rng(0)
-    rows = 2 * logged
-    trace = pd.DataFrame(rng.random((rows, len(TRACE_COLUMNS))), columns=TRACE_COLUMNS).assign(branch="baseline")
-    groups = pd.DataFrame(rng.random((4 * rows, len(GROUP_COLUMNS))), columns=GROUP_COLUMNS).assign(group="inlier")
-    examples = pd.DataFrame({"index": np.arange(n), "label": rng.integers(0, 2, n), "original_label": 0,
-                             "group": "", "centroid_distance": rng.random(n)})
-    per_example = {f"{b}_{q}": rng.random((logged, n), dtype=np.float32)
-                   for b in ("baseline", "exit") for q in ("loss", "cos2")}
-    per_example.update({f"{b}_steps": np.arange(logged) for b in ("baseline", "exit")})
-    result = Result({"config_hash": "bench", "status": "done"}, trace, groups, examples, per_example)
+    result = paper_sized_result()
     with tempfile.TemporaryDirectory() as folder:
         store = Store(folder)
         start = time.perf_counter()
         store.put_result(result)
         written = time.perf_counter()
-        store.result("bench")
+        store.result(result.meta["config_hash"])
         read = time.perf_counter()
         store.close()
     return {"store_write_s": written - start, "store_read_s": read - written,

@@ -1,0 +1,80 @@
+"""Drive the real dashboard: `streamlit run app.py` on a free port, Debian's Chromium through
+Playwright (never a downloaded browser)."""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+PAGES = {"experiment": "Edge of stability", "sharpness": "Sharpness", "groups": "Group losses",
+         "alignment": "Alignment", "outliers": "Natural outliers", "prototypes": "Prototypes",
+         "compare": "Compare", "runs": "Runs"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def dashboard(cache_dir, log_path, autostart_worker: bool = True, timeout: float = 60.0):
+    """Yields (base url, seconds from launch to a healthy server)."""
+    port = free_port()
+    env = {**os.environ, "EOS_CACHE_DIR": str(cache_dir), "EOS_AUTOSTART_WORKER": "1" if autostart_worker else "0"}
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+               "--server.address", "127.0.0.1", "--server.headless", "true"]
+    started = time.perf_counter()
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            while not healthy(url):
+                if server.poll() is not None or time.perf_counter() - started > timeout:
+                    raise RuntimeError(f"the dashboard did not become healthy; see {log_path}")
+                time.sleep(0.05)
+            yield url, time.perf_counter() - started
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+
+
+@contextlib.contextmanager
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+            yield page
+        finally:
+            chromium.close()
+
+
+def open_page(page, url: str, timeout_ms: int = 60_000) -> float:
+    """Navigate and wait until the script finished and every chart is drawn; returns seconds."""
+    start = time.perf_counter()
+    page.goto(url)
+    page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
+    page.wait_for_selector("[data-test-script-state='notRunning']", timeout=timeout_ms)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
+        ".every(c => c.querySelector('.main-svg'))", timeout=timeout_ms)
+    return time.perf_counter() - start

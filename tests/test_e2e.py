@@ -1,0 +1,53 @@
+"""End to end in headless Chromium: every page, screenshots, and a run submitted from the form."""
+import os
+import pathlib
+
+import pytest
+
+from eos_core.experiment import run_experiment
+from eos_core.presets import preset
+from eos_core.store import Store
+from harness import PAGES, ROOT, browser, dashboard, open_page
+from tiny import TINY
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"),
+                                                   reason="needs Debian's chromium (apt-get install chromium)")]
+SCREENSHOTS = pathlib.Path(ROOT) / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cache")
+    store = Store(folder)
+    # the teaching preset makes the screenshots worth looking at; the tiny runs make compare work
+    for cfg in (preset("teach-digits"), TINY, TINY.replace(displacement="random")):
+        store.put_result(run_experiment(cfg))
+    store.close()
+    return folder
+
+
+def test_every_page_renders_and_a_submitted_run_finishes(cache, tmp_path):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with dashboard(cache, tmp_path / "streamlit.log") as (url, startup_s), browser() as page:
+        print(f"startup_to_healthy_s={startup_s:.2f}")
+        for path, text in PAGES.items():
+            run = preset("teach-digits").config_hash()
+            seconds = open_page(page, f"{url}/{'' if path == 'experiment' else path}?run={run}")
+            assert page.locator("[data-testid='stException']").count() == 0, path
+            assert page.get_by_text(text).first.is_visible(), path
+            page.screenshot(path=str(SCREENSHOTS / f"{path}.png"), full_page=True)
+            print(f"{path}: {seconds:.2f} s")
+
+        # a tiny run from the form, watched until it finishes
+        open_page(page, url)
+        page.get_by_text("Advanced").click()
+        for label, value in (("steps", "48"), ("onset fraction f", "0.1"), ("log every (steps)", "16")):
+            field = page.get_by_label(label, exact=True)
+            field.fill(value)
+            field.press("Tab")
+        page.get_by_role("button", name="Run experiment").click()
+        page.get_by_text("done.").first.wait_for(timeout=120_000)
+        assert page.locator("[data-testid='stException']").count() == 0
+    store = Store(cache)
+    finished = [j for j in store.jobs() if j["state"] == "done" and j["config"]["steps"] == 48]
+    assert finished and store.result(finished[0]["id"]).meta["t_star"] is not None
