@@ -70,14 +70,18 @@ def sidebar_selection() -> tuple[list[dict], str, bool]:
     return (family if all_seeds else [by_hash[chosen]]), x, log_y
 
 
+@st.cache_resource(max_entries=16)
+def _series(hashes: tuple[str, ...]) -> Series | None:
+    results = [r for r in (load_result(h) for h in hashes) if r is not None]
+    return series(results) if results else None
+
+
 def selected_series(metas: list[dict]) -> Series | None:
     try:
-        results = [load_result(m["config_hash"]) for m in metas]
+        return _series(tuple(m["config_hash"] for m in metas))
     except CorruptEntry as error:
         st.error(f"A stored result could not be read ({error}). Re-run it from the Runs page.")
         return None
-    results = [r for r in results if r is not None]
-    return series(results) if results else None
 
 
 def require_series() -> tuple[Series, list[dict], str, bool]:

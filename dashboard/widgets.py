@@ -12,15 +12,20 @@ PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "
 
 def figure(fig, key: str) -> None:
     st.plotly_chart(fig, theme=None, key=key, config=PLOT_CONFIG)
-    st.download_button("Download figure (HTML)", fig.to_html(include_plotlyjs="cdn", full_html=True),
+    # callables: the files are only built when someone clicks
+    st.download_button("Download figure (HTML)", lambda: fig.to_html(include_plotlyjs="cdn", full_html=True),
                        file_name=f"{key}.html", mime="text/html", key=f"{key}-html", icon=":material/download:")
 
 
 def table_downloads(frame: pd.DataFrame, name: str) -> None:
     left, right = st.columns(2)
-    left.download_button(f"{name}.csv", frame.to_csv(index=False), file_name=f"{name}.csv", mime="text/csv",
-                         key=f"{name}-csv")
+    left.download_button(f"{name}.csv", lambda: frame.to_csv(index=False), file_name=f"{name}.csv",
+                         mime="text/csv", key=f"{name}-csv")
+    right.download_button(f"{name}.parquet", lambda: _parquet(frame), file_name=f"{name}.parquet",
+                          mime="application/octet-stream", key=f"{name}-parquet")
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
-    right.download_button(f"{name}.parquet", buffer.getvalue(), file_name=f"{name}.parquet",
-                          mime="application/octet-stream", key=f"{name}-parquet")
+    return buffer.getvalue()

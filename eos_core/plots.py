@@ -91,12 +91,12 @@ def sharpness_figure(s: Series, x: str = "step", log_y: bool = False, show_lambd
 def group_figure(s: Series, quantity: str, x: str = "step", log_y: bool = False, title: str = "") -> go.Figure:
     """One quantity per group and branch (EoS solid, exit dashed)."""
     fig = go.Figure()
+    curves = dict(tuple(s.groups[s.groups.quantity == quantity].groupby(["group", "branch"])))
     for group in GROUPS:
         for branch, (dash, label) in BRANCH_STYLE.items():
-            frame = s.groups[(s.groups.group == group) & (s.groups.branch == branch) & (s.groups.quantity == quantity)]
-            if len(frame):
-                _line(fig, frame, x, f"{GROUP_LABELS[group]} · {label}", GROUP_COLORS[group], dash, group,
-                      showlegend=True)
+            frame = curves.get((group, branch))
+            if frame is not None:
+                _line(fig, frame, x, f"{GROUP_LABELS[group]} · {label}", GROUP_COLORS[group], dash, group)
     _markers(fig, s, x)
     return _layout(fig, s, x, QUANTITY_LABELS.get(quantity, quantity), log_y, title or QUANTITY_LABELS.get(quantity, quantity))
 

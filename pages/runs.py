@@ -36,7 +36,7 @@ if middle.button("Re-run", icon=":material/replay:"):
     st.rerun()
 if right.button("Delete", icon=":material/delete:"):
     store.delete_result(chosen)
-    load_result.clear()
+    st.cache_resource.clear()
     st.rerun()
 if chosen in metas:
     try:

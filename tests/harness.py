@@ -17,6 +17,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 PAGES = {"experiment": "Edge of stability", "sharpness": "Sharpness", "groups": "Group losses",
          "alignment": "Alignment", "outliers": "Natural outliers", "prototypes": "Prototypes",
          "compare": "Compare", "runs": "Runs"}
+RESULT_PAGES = ["sharpness", "groups", "alignment", "outliers", "prototypes", "compare", "runs"]
 
 
 def free_port() -> int:
@@ -68,13 +69,28 @@ def browser():
             chromium.close()
 
 
+CHARTS_DRAWN = ("() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
+                ".every(c => c.querySelector('.main-svg'))")
+
+
+def _settled(page, timeout_ms: int) -> None:
+    page.wait_for_selector("[data-test-script-state='notRunning']", timeout=timeout_ms)
+    page.wait_for_function(CHARTS_DRAWN, timeout=timeout_ms)
+
+
 def open_page(page, url: str, timeout_ms: int = 60_000) -> float:
-    """Navigate and wait until the script finished and every chart is drawn; returns seconds."""
+    """Load a URL afresh (new session) and wait until every chart is drawn; returns seconds."""
     start = time.perf_counter()
     page.goto(url)
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
-    page.wait_for_selector("[data-test-script-state='notRunning']", timeout=timeout_ms)
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
-        ".every(c => c.querySelector('.main-svg'))", timeout=timeout_ms)
+    _settled(page, timeout_ms)
+    return time.perf_counter() - start
+
+
+def navigate(page, path: str, heading: str, timeout_ms: int = 60_000) -> float:
+    """Open a page from the sidebar, as a user does, until its charts are drawn; returns seconds."""
+    start = time.perf_counter()
+    page.locator(f"a[data-testid='stSidebarNavLink'][href$='/{path}']").click()
+    page.get_by_role("heading", name=heading).first.wait_for(timeout=timeout_ms)
+    _settled(page, timeout_ms)
     return time.perf_counter() - start

@@ -1,0 +1,51 @@
+"""Dashboard timings in a real browser: `streamlit run` to a healthy server, and opening each
+results page until its charts are drawn, for a cached result with n = 10,000 per-example arrays —
+from the sidebar (`*_page_s`, what a user waits for) and as a fresh page load (`*_reload_s`).
+
+    .venv/bin/python scripts/bench_ui.py
+Prints a table and, last, one JSON line. Targets: startup ≤ 3 s, each page ≤ 1 s.
+"""
+import json
+import pathlib
+import statistics
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from eos_core.bench import paper_sized_result  # noqa: E402
+from eos_core.store import Store  # noqa: E402
+from harness import PAGES, RESULT_PAGES, browser, dashboard, navigate, open_page  # noqa: E402
+
+
+def main(repeats: int = 3) -> dict:
+    with tempfile.TemporaryDirectory() as folder:
+        result = paper_sized_result()
+        store = Store(folder)
+        store.put_result(result)
+        store.close()
+        run = result.meta["config_hash"]
+        figures = {}
+        with dashboard(folder, pathlib.Path(folder) / "streamlit.log", autostart_worker=False) as (url, startup):
+            figures["startup_to_healthy_s"] = startup
+            with browser() as page:
+                open_page(page, f"{url}/sharpness?run={run}")          # warm the server's result cache
+                for path in RESULT_PAGES:
+                    figures[f"{path}_reload_s"] = statistics.median(
+                        open_page(page, f"{url}/{path}?run={run}") for _ in range(repeats))
+                for path in RESULT_PAGES:   # in-app navigation, as a user clicks through
+                    times = []
+                    for _ in range(repeats):
+                        open_page(page, f"{url}/{'runs' if path != 'runs' else 'sharpness'}?run={run}")
+                        times.append(navigate(page, path, PAGES[path]))
+                    figures[f"{path}_page_s"] = statistics.median(times)
+    print(f"dashboard timings, n = {result.examples.shape[0]} per-example values per logged step")
+    for key, value in figures.items():
+        print(f"  {key:28} {value:.2f}")
+    print(json.dumps(figures))
+    return figures
+
+
+if __name__ == "__main__":
+    main()
