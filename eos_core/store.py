@@ -102,15 +102,19 @@ class Store:
 
     def metas(self) -> list[dict]:
         """The meta of every stored result (cheap: no tables are read)."""
+        return self._json_entries("meta/")
+
+    def _json_entries(self, prefix: str) -> list[dict]:
+        """Every readable JSON entry under `prefix`; unreadable ones are skipped, never fatal."""
         out = []
         for key in list(self.cache.iterkeys()):
-            if key.startswith("meta/"):
+            if key.startswith(prefix):
                 try:
-                    meta = self._get_json(key)
+                    value = self._get_json(key)
                 except CorruptEntry:
                     continue
-                if meta:
-                    out.append(meta)
+                if value:
+                    out.append(value)
         return out
 
     def result(self, config_hash: str) -> Result | None:
@@ -167,16 +171,7 @@ class Store:
         return self._get_json(f"job/{config_hash}")
 
     def jobs(self) -> list[dict]:
-        records = []
-        for key in list(self.cache.iterkeys()):
-            if key.startswith("job/"):
-                try:
-                    record = self._get_json(key)
-                except CorruptEntry:
-                    continue
-                if record:
-                    records.append(record)
-        return sorted(records, key=lambda j: j["submitted"])
+        return sorted(self._json_entries("job/"), key=lambda j: j["submitted"])
 
     def update_job(self, config_hash: str, **fields) -> dict | None:
         with self.cache.transact():
