@@ -54,17 +54,15 @@ def job_panel(job_id: str) -> None:
             left.plotly_chart(plots.sharpness_figure(s), theme=None, key=f"live-sharp-{job_id}")
             right.plotly_chart(plots.group_figure(s, "loss", title="Group losses so far"), theme=None,
                                key=f"live-loss-{job_id}")
-    elif state in ("done", "diverged"):
+    elif state == "done":
         mark = " (from cache)" if job.get("from_cache") else ""
-        if state == "diverged":
-            st.warning(f"{title} — diverged{mark}: {job.get('message', '')}", icon=":material/warning:")
-        else:
-            st.success(f"{title} — done{mark}. {job.get('message') or ''}", icon=":material/check_circle:")
+        st.success(f"{title} — done{mark}. {job.get('message') or ''}", icon=":material/check_circle:")
         if st.button("Show this run", key=f"open-{job_id}"):
             st.query_params["run"] = job_id
             st.switch_page("pages/sharpness.py")
-    else:
-        st.error(f"{title} — {state}: {job.get('error') or ''}", icon=":material/error:")
+    else:   # diverged, failed or cancelled: say why, offer a retry
+        reason = job.get("message") if state == "diverged" else job.get("error")
+        st.error(f"{title} — {state}: {reason or ''}", icon=":material/error:")
         if st.button("Retry", key=f"retry-{job_id}"):
             from eos_core.worker import ensure_worker
             store.submit(cfg, force=True)
