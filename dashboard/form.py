@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from eos_core.config import CLASSES, ConfigError, RunConfig
+from eos_core.config import CHOICES, CLASSES, ConfigError, RunConfig
 from eos_core.presets import PRESETS
 from eos_core.sweep import parse_seeds
 from eos_core.worker import ensure_worker
@@ -12,7 +12,8 @@ from eos_core.worker import ensure_worker
 from .state import get_store
 
 FIELDS = ("dataset", "class_a", "class_b", "alpha", "loss", "displacement", "c", "seeds", "lr", "steps",
-          "n_per_class", "m", "k", "onset_fraction", "log_every", "image_size")
+          "n_per_class", "m", "k", "onset_fraction", "log_every", "image_size", "model", "optimizer",
+          "momentum", "batch_size")
 TEACHING = ("teach-digits", "synthetic-mini")
 
 
@@ -79,7 +80,13 @@ def experiment_form() -> list[str] | None:
             c.number_input("onset fraction f", min_value=0.05, max_value=1.5, step=0.05, key="form_onset_fraction")
             a.number_input("log every (steps)", min_value=1, key="form_log_every")
             b.number_input("image size", min_value=1, key="form_image_size")
-            for field in ("lr", "steps", "n_per_class", "m", "k", "onset_fraction", "log_every", "image_size"):
+            c.selectbox("model", CHOICES["model"], key="form_model", help="mlp (paper), cnn, BN-free resnet14 (App. C.1)")
+            a.selectbox("optimiser", CHOICES["optimizer"], key="form_optimizer",
+                        help="gd: full batch; momentum: heavy ball, threshold (2+2β)/η; sgd: minibatches")
+            b.number_input("momentum β", min_value=0.0, max_value=0.99, step=0.05, key="form_momentum")
+            c.number_input("SGD batch size", min_value=1, key="form_batch_size")
+            for field in ("lr", "steps", "n_per_class", "m", "k", "onset_fraction", "log_every", "image_size",
+                          "model", "optimizer", "momentum", "batch_size"):
                 _error_below(field)
         submitted = st.form_submit_button("Run experiment", type="primary")
     if not submitted:
@@ -93,7 +100,8 @@ def _submit(base: RunConfig) -> list[str] | None:
                    loss=s.form_loss, displacement=s.form_displacement, c=float(s.form_c), lr=float(s.form_lr),
                    steps=int(s.form_steps), n_per_class=int(s.form_n_per_class), m=int(s.form_m), k=int(s.form_k),
                    onset_fraction=float(s.form_onset_fraction), log_every=int(s.form_log_every),
-                   image_size=int(s.form_image_size))
+                   image_size=int(s.form_image_size), model=s.form_model, optimizer=s.form_optimizer,
+                   momentum=float(s.form_momentum), batch_size=int(s.form_batch_size))
     # keep per-example storage on the logging grid unless the preset asked for a coarser multiple
     every = base.example_every if base.example_every % changes["log_every"] == 0 else changes["log_every"]
     try:

@@ -1,8 +1,9 @@
 """The paper's branching experiment (§3.1, App. A.3–A.4).
 
-The baseline trains at η. At the first logged step t* with λ1 ≥ f·2/η it is forked: the exit
-branch restarts from the exact baseline state at t* with c·η, and t** is its first logged step
-with λ1 ≥ f·2/(c·η). Both branches log on the same step grid (multiples of `log_every`).
+The baseline trains at η. At the first logged step t* with λ1 ≥ f·(threshold at η) it is forked:
+the exit branch restarts from the exact baseline state at t* (weights and momentum buffer) with
+c·η, and t** is its first logged step with λ1 ≥ f·(threshold at c·η). The threshold is the
+optimiser's own (2/η for GD, (2 + 2β)/η for heavy-ball momentum; see optim.py). Both branches log on the same step grid (multiples of `log_every`).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import torch
 from .config import GROUPS, RunConfig
 from .curvature import Eigenpairs
 from .metrics import diagnose
+from .optim import Optimiser, stability_threshold
 from .problem import Problem
 from . import data, models, prototypes
 
@@ -44,6 +46,7 @@ class ForkState:
     t_eff: float
     theta: torch.Tensor
     warm: Eigenpairs | None   # the eigen-solver's warm start at t*, so the fork's diagnostics match
+    buffer: torch.Tensor | None = None   # heavy-ball momentum: the exit branch keeps it
 
 
 @dataclass
@@ -113,9 +116,11 @@ def prototype_images(tax, ds) -> dict:
 
 def run_branch(setup: Setup, cfg: RunConfig, name: str, theta: torch.Tensor, step: int, t_eff: float,
                lr: float, warm: Eigenpairs | None, threshold: float, progress=None,
-               fork_at_onset: bool = False) -> Branch:
-    """Full-batch GD from `step` to cfg.steps at `lr`, with diagnostics on the logged grid."""
+               fork_at_onset: bool = False, buffer: torch.Tensor | None = None) -> Branch:
+    """Train from `step` to cfg.steps at `lr` with the configured optimiser, with full-batch
+    diagnostics on the logged grid."""
     problem, branch = setup.problem, Branch(name)
+    optimiser = Optimiser(cfg, len(problem.x))
     generator = torch.Generator().manual_seed(cfg.seed)
     pending = None   # the last logged rows, waiting for step t+1's losses to form two-step averages
     while True:
@@ -125,26 +130,35 @@ def run_branch(setup: Setup, cfg: RunConfig, name: str, theta: torch.Tensor, ste
                 break
             d = diagnose(problem, theta, setup.centroid_distance, warm, generator)
             if fork_at_onset and branch.fork is None and d.row["lambda1"] >= threshold:
-                branch.fork = ForkState(step, t_eff, theta.clone(), warm)
+                branch.fork = ForkState(step, t_eff, theta.clone(), warm,
+                                        None if buffer is None else buffer.clone())
             if branch.crossing is None and d.row["lambda1"] >= threshold:
                 branch.crossing = step
             pending = _record(branch, cfg, d, step, t_eff, lr)
-            warm, gradient = d.eigen, d.gradient
+            warm = d.eigen
+            gradient = d.gradient if optimiser.full_batch else optimiser.gradient(problem, theta, step)[0]
             if progress is not None:
                 phase = "exit" if name == "exit" else ("eos" if branch.fork else "sharpening")
                 progress({"branch": name, "step": step, "total": cfg.steps, "phase": phase,
                           "row": pending[0], "groups": pending[1], "threshold": threshold})
         else:
-            gradient, losses = problem.step_gradient(theta)
-            pending = _complete_averages(pending, problem, losses)
+            gradient, losses = optimiser.gradient(problem, theta, step)
+            if pending is not None:
+                pending = _complete_averages(pending, problem, _full_losses(problem, theta, losses))
         if step == cfg.steps:
             break
-        theta = theta - lr * gradient
+        theta, buffer = optimiser.update(theta, gradient, lr, buffer)
         step, t_eff = step + 1, t_eff + lr
     if pending is not None:   # the last logged step still needs step t+1's losses
-        with torch.no_grad():
-            _complete_averages(pending, problem, problem.losses(theta - lr * gradient))
+        _complete_averages(pending, problem, _full_losses(problem, optimiser.update(theta, gradient, lr, buffer)[0]))
     return branch
+
+
+def _full_losses(problem: Problem, theta: torch.Tensor, losses: torch.Tensor | None = None) -> torch.Tensor:
+    if losses is not None:
+        return losses
+    with torch.no_grad():
+        return problem.losses(theta)
 
 
 def _finite_loss(problem: Problem, theta: torch.Tensor) -> bool:
@@ -177,10 +191,12 @@ def _complete_averages(pending, problem: Problem, next_losses: torch.Tensor):
 
 
 def run_baseline(setup: Setup, cfg: RunConfig, progress=None) -> Branch:
+    threshold = stability_threshold(cfg, cfg.lr)[0]
     return run_branch(setup, cfg, "baseline", setup.theta0, 0, 0.0, cfg.lr, None,
-                      cfg.onset_fraction * 2 / cfg.lr, progress, fork_at_onset=True)
+                      cfg.onset_fraction * threshold, progress, fork_at_onset=True)
 
 
 def run_exit(setup: Setup, cfg: RunConfig, fork: ForkState, progress=None) -> Branch:
+    threshold = stability_threshold(cfg, cfg.c * cfg.lr)[0]
     return run_branch(setup, cfg, "exit", fork.theta, fork.step, fork.t_eff, cfg.c * cfg.lr, fork.warm,
-                      cfg.onset_fraction * 2 / (cfg.c * cfg.lr), progress)
+                      cfg.onset_fraction * threshold, progress, buffer=fork.buffer)

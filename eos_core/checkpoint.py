@@ -1,4 +1,5 @@
-"""A trained baseline branch as bytes — its tables, per-example arrays and the exact fork state —
+"""A trained baseline branch as bytes — its tables, per-example arrays and the exact fork state
+(weights, momentum buffer, eigen-solver warm start) —
 so every further c forks from it without retraining. NPZ + JSON only: nothing executable."""
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ def pack_baseline(branch: Branch) -> bytes:
         header["fork"] = {"step": fork.step, "t_eff": fork.t_eff, "has_warm": fork.warm is not None,
                           "dtype": str(fork.theta.dtype).removeprefix("torch.")}
         arrays["theta"] = fork.theta.detach().cpu().numpy()
+        if fork.buffer is not None:
+            arrays["buffer"] = fork.buffer.detach().cpu().numpy()
         if fork.warm is not None:
             arrays["warm_values"] = fork.warm.values.cpu().numpy()
             arrays["warm_vectors"] = fork.warm.vectors.cpu().numpy()
@@ -46,5 +49,6 @@ def unpack_baseline(blob: bytes, device: str) -> Branch:
         if fork["has_warm"]:
             warm = Eigenpairs(*(torch.from_numpy(arrays[f"warm_{k}"]).to(device)
                                 for k in ("values", "vectors", "residuals")), hvps=fork["warm_hvps"])
-        branch.fork = ForkState(fork["step"], fork["t_eff"], torch.from_numpy(arrays["theta"]).to(device), warm)
+        buffer = torch.from_numpy(arrays["buffer"]).to(device) if "buffer" in arrays else None
+        branch.fork = ForkState(fork["step"], fork["t_eff"], torch.from_numpy(arrays["theta"]).to(device), warm, buffer)
     return branch

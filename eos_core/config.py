@@ -27,8 +27,8 @@ CHOICES = {
     "dataset": tuple(CLASSES),
     "displacement": ("coherent", "random"),
     "loss": ("mse", "ce"),
-    "model": ("mlp",),          # seam: "cnn", "resnet14" join here
-    "optimizer": ("gd",),       # seam: "sgd", "momentum" join here
+    "model": ("mlp", "cnn", "resnet14"),
+    "optimizer": ("gd", "momentum", "sgd"),
     "device": ("auto", "cpu", "cuda"),
     "dtype": ("float32", "float64"),
 }
@@ -57,6 +57,8 @@ class RunConfig:
     width: int = 512
     init_scale: float = 0.2
     optimizer: str = "gd"
+    momentum: float = 0.9          # heavy-ball β (optimizer = momentum)
+    batch_size: int = 128          # minibatch size (optimizer = sgd)
     lr: float = 0.01
     c: float = 0.5
     steps: int = 2000
@@ -74,11 +76,6 @@ class RunConfig:
     @property
     def n(self) -> int:
         return 2 * self.n_per_class
-
-    @property
-    def threshold(self) -> float:
-        """EoS stability threshold 2/η of plain gradient descent."""
-        return 2.0 / self.lr
 
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
@@ -112,6 +109,18 @@ class RunConfig:
         d = self.to_dict()
         d.pop("c")
         return _hash(d)
+
+
+def stability_threshold(cfg: RunConfig, lr: float) -> tuple[float, str]:
+    """(threshold, why) for the configured optimiser at learning rate `lr`."""
+    if cfg.optimizer == "momentum":
+        return (2 + 2 * cfg.momentum) / lr, (
+            f"heavy-ball momentum β = {cfg.momentum:g} is linearly stable along v1 while λ1 < (2 + 2β)/η")
+    if cfg.optimizer == "sgd":
+        return 2 / lr, ("SGD: the paper states no threshold; the full-batch λ1 is compared with 2/η, the "
+                        "stability threshold of the mean (full-batch) step; minibatch noise tends to hold "
+                        "SGD's sharpness below it, so a lower onset fraction may be needed")
+    return 2 / lr, "full-batch GD is linearly stable along v1 while λ1 < 2/η"
 
 
 def family_key(config: dict) -> str:
@@ -168,17 +177,21 @@ def validate(cfg: RunConfig) -> None:
     for name, allowed in CHOICES.items():
         value = getattr(cfg, name)
         _require(value in allowed, name, value, f"must be one of {', '.join(allowed)}")
-    for name in ("n_per_class", "image_size", "m", "k", "width", "steps", "log_every", "example_every"):
+    for name in ("n_per_class", "image_size", "m", "k", "width", "steps", "log_every", "example_every",
+                 "batch_size"):
         value = getattr(cfg, name)
         _require(_is_int(value) and value >= 1, name, value, "must be a positive integer")
     _require(_is_int(cfg.seed) and cfg.seed >= 0, "seed", cfg.seed, "must be a non-negative integer")
-    for name in ("alpha", "lr", "c", "init_scale", "onset_fraction"):
+    for name in ("alpha", "lr", "c", "init_scale", "onset_fraction", "momentum"):
         value = getattr(cfg, name)
         _require(_is_number(value), name, value, "must be a finite number")
     _require(cfg.alpha >= 0, "alpha", cfg.alpha, "must be ≥ 0")
     _require(cfg.lr > 0, "lr", cfg.lr, "the learning rate η must be > 0")
     _require(0 < cfg.c <= 1, "c", cfg.c, "the exit factor must lie in (0, 1]")
     _require(cfg.init_scale > 0, "init_scale", cfg.init_scale, "must be > 0")
+    _require(0 <= cfg.momentum < 1, "momentum", cfg.momentum, "heavy-ball β must lie in [0, 1)")
+    if cfg.optimizer == "sgd":
+        _require(cfg.batch_size <= cfg.n, "batch_size", cfg.batch_size, f"must be ≤ n = {cfg.n}")
     _require(0 < cfg.onset_fraction <= 1.5, "onset_fraction", cfg.onset_fraction,
              "must lie in (0, 1.5]; 1 is the paper's literal rule λ1 ≥ 2/η")
     _validate_classes(cfg)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from .branching import Branch, Setup, prepare, run_baseline, run_exit
 from .config import RunConfig, SCHEMA_VERSION
+from .optim import stability_threshold
 from .results import EXAMPLE_COLUMNS, GROUP_COLUMNS, TRACE_COLUMNS, Result
 
 
@@ -46,12 +47,15 @@ def _steps(branch: Branch) -> int:
 
 
 def onset_rule(cfg: RunConfig) -> dict:
+    threshold, why = stability_threshold(cfg, cfg.lr)
+    symbol = "(2+2β)/η" if cfg.optimizer == "momentum" else "2/η"
     return {
         "fraction": cfg.onset_fraction,
-        "threshold": 2 / cfg.lr,
-        "exit_threshold": 2 / (cfg.c * cfg.lr),
-        "rule": f"t* = first logged step with λ1 ≥ {cfg.onset_fraction:g}·2/η; "
-                f"t** = first logged exit step with λ1 ≥ {cfg.onset_fraction:g}·2/(c·η)",
+        "threshold": threshold,
+        "exit_threshold": stability_threshold(cfg, cfg.c * cfg.lr)[0],
+        "why": why,
+        "rule": f"t* = first logged step with λ1 ≥ {cfg.onset_fraction:g}·{symbol}; "
+                f"t** = first logged exit step with λ1 ≥ {cfg.onset_fraction:g}·{symbol.replace('η', '(c·η)')}",
     }
 
 
@@ -63,8 +67,9 @@ def status_of(cfg: RunConfig, branches: list[Branch]) -> tuple[str, str]:
         return "diverged", f"the {b.name} branch produced NaN/inf by step {b.diverged_at}; the trace up to there is kept"
     if baseline.fork is None:
         best = max((r["lambda1"] for r in baseline.rows), default=float("nan"))
+        threshold = stability_threshold(cfg, cfg.lr)[0]
         return "no_onset", (f"no EoS onset within {cfg.steps} steps: logged λ1 peaked at {best:.4g} "
-                            f"= {best * cfg.lr / 2:.3f}·2/η, below the onset fraction {cfg.onset_fraction:g}; "
+                            f"= {best / threshold:.3f} of the threshold, below the onset fraction {cfg.onset_fraction:g}; "
                             "no fork was made (train longer, raise η, or lower onset_fraction)")
     exit_ = branches[1]
     if exit_.crossing is None:

@@ -9,6 +9,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.func import functional_call
 
 
@@ -22,8 +23,91 @@ def mlp(in_features: int, width: int, n_out: int = 2) -> nn.Sequential:
     )
 
 
-# Seam: a CNN and a BN-free ResNet-14 register here and everything else works unchanged.
-ARCHITECTURES = {"mlp": lambda cfg, shape: mlp(math.prod(shape), cfg.width)}
+def _conv_out(size: int, kernel: int = 3, stride: int = 1, padding: int = 0) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def cnn(input_shape: tuple, width: int, n_out: int = 2) -> nn.Sequential:
+    """The paper's CNN (App. C.1): conv 64 → conv 64 → pool → conv 128 → pool → fc width → n_out.
+
+    All convolutions are 3×3, stride 1, no padding, each followed by ReLU; 2×2 max-pooling after
+    the second and third. The hidden fully connected layer uses `cfg.width`, whose default 512 is
+    the paper's value. For 3×32×32 inputs: 32 → 30 → 28 → 14 → 12 → 6, i.e. 128·6·6 = 4608 features.
+    """
+    channels, height, width_in = input_shape
+    sizes = []
+    for size in (height, width_in):
+        size = _conv_out(_conv_out(size)) // 2     # conv1, conv2, pool
+        size = _conv_out(size) // 2                # conv3, pool
+        sizes.append(size)
+    if min(sizes) < 1:
+        raise ValueError(f"the CNN needs inputs of at least 12×12 pixels (three unpadded 3×3 "
+                         f"convolutions and two 2×2 poolings); got {height}×{width_in}")
+    return nn.Sequential(
+        nn.Conv2d(channels, 64, 3), nn.ReLU(),
+        nn.Conv2d(64, 64, 3), nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, 3), nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(128 * sizes[0] * sizes[1], width), nn.ReLU(),
+        nn.Linear(width, n_out),
+    )
+
+
+class BasicBlock(nn.Module):
+    """relu(conv2(relu(conv1(x))) + shortcut(x)), 3×3 convolutions with padding 1.
+
+    BatchNorm is replaced by the identity (the paper's BN-free variant), so nothing depends on
+    batch statistics and per-example gradients are well defined. The shortcut is a 1×1 convolution
+    with the block's stride when the shape changes, the identity otherwise.
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        changes_shape = stride != 1 or c_in != c_out
+        self.shortcut = nn.Conv2d(c_in, c_out, 1, stride=stride) if changes_shape else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.conv1(x))
+        out = self.conv2(out)
+        return F.relu(out + self.shortcut(x))     # out-of-place: safe under functional_call/jvp/vmap
+
+
+class ResNet14(nn.Module):
+    """BN-free ResNet-14 (App. C.1): 3×3 stem of width 16, stages of widths 16/32/64 with [2, 2, 2]
+    basic blocks (stride 2 in the first block of stages 2 and 3), global average pooling, linear.
+
+    14 weight layers = stem + 3 stages × 2 blocks × 2 convolutions + the linear layer; the two 1×1
+    shortcut projections (entering stages 2 and 3) are extra and not counted, as usual.
+    """
+
+    def __init__(self, in_channels: int, n_out: int = 2, widths=(16, 32, 64), blocks=(2, 2, 2)):
+        super().__init__()
+        self.stem = nn.Conv2d(in_channels, widths[0], 3, padding=1)
+        layers, c_in = [], widths[0]
+        for stage, (c_out, n_blocks) in enumerate(zip(widths, blocks)):
+            for b in range(n_blocks):
+                stride = 2 if stage > 0 and b == 0 else 1
+                layers.append(BasicBlock(c_in, c_out, stride))
+                c_in = c_out
+        self.blocks = nn.Sequential(*layers)
+        self.fc = nn.Linear(c_in, n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.blocks(F.relu(self.stem(x)))
+        return self.fc(out.mean(dim=(2, 3)))       # global average pooling
+
+
+# Every architecture maps (cfg, input_shape=(C, H, W)) to a module with 2 outputs.
+# The ResNet has fixed widths (16/32/64) and ignores cfg.width.
+ARCHITECTURES = {
+    "mlp": lambda cfg, shape: mlp(math.prod(shape), cfg.width),
+    "cnn": lambda cfg, shape: cnn(shape, cfg.width),
+    "resnet14": lambda cfg, shape: ResNet14(shape[0]),
+}
 
 
 def init_paper(model: nn.Module, scale: float, generator: torch.Generator) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .config import GROUPS
+from .config import GROUPS, RunConfig, stability_threshold
 from .views import Series
 
 GROUP_COLORS = {"inlier": "#1f77b4", "boundary": "#2ca02c", "input_outlier": "#d62728",
@@ -75,15 +75,20 @@ def sharpness_figure(s: Series, x: str = "step", log_y: bool = False, show_lambd
             if len(frame):
                 _line(fig, frame, x, f"{QUANTITY_LABELS[q]} {label}", BRANCH_COLORS[branch],
                       dash if q == "lambda1" else "dot", branch)
-    lr, c = s.config["lr"], s.config["c"]
-    fig.add_hline(y=2 / lr, line={"color": BRANCH_COLORS["baseline"], "width": 1}, annotation_text="2/η")
-    fig.add_hline(y=2 / (c * lr), line={"color": BRANCH_COLORS["exit"], "width": 1}, annotation_text="2/(c·η)")
+    cfg = RunConfig.from_dict(s.config)
+    lr = cfg.lr
+    symbol = "(2+2β)/η" if cfg.optimizer == "momentum" else "2/η"
+    fig.add_hline(y=stability_threshold(cfg, lr)[0], line={"color": BRANCH_COLORS["baseline"], "width": 1},
+                  annotation_text=symbol)
+    fig.add_hline(y=stability_threshold(cfg, cfg.c * lr)[0], line={"color": BRANCH_COLORS["exit"], "width": 1},
+                  annotation_text=symbol.replace("η", "(c·η)"))
     if show_oscillation:
         for branch, (dash, label) in BRANCH_STYLE.items():
             frame = s.trace[(s.trace.branch == branch) & (s.trace.quantity == "grad_v1_fraction")]
             if len(frame):
-                frame = frame.assign(median=frame["median"] * 2 / lr, q25=frame.q25 * 2 / lr, q75=frame.q75 * 2 / lr)
-                _line(fig, frame, x, f"oscillation signal × 2/η {label}", "#999999", dash, "oscillation")
+                scale = stability_threshold(cfg, lr)[0]
+                frame = frame.assign(median=frame["median"] * scale, q25=frame.q25 * scale, q75=frame.q75 * scale)
+                _line(fig, frame, x, f"oscillation signal × {symbol} {label}", "#999999", dash, "oscillation")
     _markers(fig, s, x)
     return _layout(fig, s, x, "sharpness", log_y, "Sharpness λ1 against the stability thresholds")
 

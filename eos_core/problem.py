@@ -42,10 +42,10 @@ class Problem:
         x, y = (self.x, self.y) if index is None else (self.x[index], self.y[index])
         return self.loss_fn(self.model(theta, x), y)
 
-    def step_gradient(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(∇L, per-example losses) at θ for a plain GD step: one forward and one backward."""
+    def step_gradient(self, theta: torch.Tensor, index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(∇L, per-example losses) at θ over all examples or a minibatch: one forward, one backward."""
         leaf = theta.detach().requires_grad_(True)
-        losses = self.losses(leaf)
+        losses = self.losses(leaf, index)
         g = torch.autograd.grad(losses.mean(), leaf)[0]
         return g, losses.detach()
 
