@@ -29,6 +29,7 @@ pages = {
         st.Page("pages/outliers.py", title="Natural outliers", icon=":material/scatter_plot:"),
         st.Page("pages/prototypes.py", title="Prototypes", icon=":material/grid_view:"),
         st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page("pages/report.py", title="Report", icon=":material/fact_check:"),
     ],
     "Manage": [st.Page("pages/runs.py", title="Runs", icon=":material/storage:")],
 }

@@ -34,13 +34,17 @@ def _error_below(field: str) -> None:
 
 
 def preset_buttons() -> None:
+    """Presets grouped by the paper's figures; the offline ones first, open."""
+    from eos_core.presets import FIGURES, preset
+
     st.caption("Presets fill the form")
-    cols = st.columns(4)
-    for i, (name, (description, _)) in enumerate(PRESETS.items()):
-        if cols[i % 4].button(name, help=description, key=f"preset-{name}", width="stretch"):
-            from eos_core.presets import preset
-            fill_from(preset(name))
-            st.rerun()
+    for title in sorted(FIGURES, key=lambda t: not t.startswith("Offline")):
+        with st.expander(title, expanded=title.startswith("Offline")):
+            cols = st.columns(4)
+            for i, name in enumerate(FIGURES[title]):
+                if cols[i % 4].button(name, help=PRESETS[name][0], key=f"preset-{title}-{name}", width="stretch"):
+                    fill_from(preset(name))
+                    st.rerun()
 
 
 def experiment_form() -> list[str] | None:

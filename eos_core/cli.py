@@ -145,6 +145,19 @@ def cmd_sweep(args) -> int:
     return 1 if report.failed else 0
 
 
+def cmd_report(args) -> int:
+    from .report import format_report, report
+    from .results import Result, ResultError
+
+    try:
+        runs = [Result.load(folder) for folder in args.runs]
+    except ResultError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_report(report(runs)))
+    return 0
+
+
 def cmd_presets(args) -> int:
     for name, (description, _) in PRESETS.items():
         print(f"{name:18} {description}")
@@ -214,6 +227,10 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--scheduler", help="address of a running Dask scheduler (default: a local cluster)")
     sweep.add_argument("--workers", type=int, default=1, help="processes for the local pool or LocalCluster")
     sweep.set_defaults(func=cmd_sweep)
+
+    rep = sub.add_parser("report", help="which of the paper's claims C1–C8 the given result folders support")
+    rep.add_argument("runs", nargs="+", metavar="RUN_DIR", help="result folders written by `run`")
+    rep.set_defaults(func=cmd_report)
 
     presets = sub.add_parser("presets", help="list the named configurations")
     presets.set_defaults(func=cmd_presets)

@@ -185,3 +185,33 @@ def display_image(pixels: np.ndarray) -> tuple[np.ndarray, float]:
     shown = np.clip(image, 0, 1)
     shown[outside.any(axis=2)] = (1.0, 0.0, 1.0)
     return (shown * 255).round().astype(np.uint8), float(outside.mean())
+
+
+def mechanism_scatter(groups: pd.DataFrame) -> go.Figure:
+    """Q_k² against C_k = (∇ℓ_k·v1)² for every group and logged step, log-log (Fig. 22)."""
+    fig = go.Figure()
+    for group in GROUPS:
+        g = groups[groups.group == group]
+        fig.add_trace(go.Scattergl(x=g.curvature_influence, y=g.Q ** 2, mode="markers", name=GROUP_LABELS[group],
+                                   marker={"color": GROUP_COLORS[group], "size": 6, "opacity": 0.8}))
+    fig.update_layout(title="Single-mode proxy: Q_k² against (∇ℓ_k·v1)²", template="plotly_white",
+                      xaxis_title="C_k = (∇ℓ_k·v1)²", yaxis_title="Q_k² = ⟨∇ℓ_k, ∇S⟩²")
+    fig.update_xaxes(type="log")
+    fig.update_yaxes(type="log")
+    return fig
+
+
+def decomposition_figure(table: pd.DataFrame) -> go.Figure:
+    """Proposition 2's prediction (dotted) against the measured Δ̄ℓ_k at the same step (solid)."""
+    fig = go.Figure()
+    for group in GROUPS:
+        g = table[table.group == group]
+        color = GROUP_COLORS[group]
+        fig.add_trace(go.Scatter(x=g.tau, y=g.measured, name=f"{GROUP_LABELS[group]} measured",
+                                 line={"color": color}, legendgroup=group))
+        fig.add_trace(go.Scatter(x=g.tau, y=g.predicted, name=f"{GROUP_LABELS[group]} predicted",
+                                 line={"color": color, "dash": "dot"}, legendgroup=group))
+    fig.add_hline(y=0, line={"color": "#444", "width": 1})
+    fig.update_layout(title="Branch decomposition: (1 − c)R_k·τ + (α/β)Q_k·τ against the measured Δ̄ℓ_k",
+                      xaxis_title="τ = η(t − t*)", yaxis_title="Δ̄ℓ_k at the same step", template="plotly_white")
+    return fig

@@ -33,6 +33,25 @@ PRESETS: dict[str, tuple[str, dict]] = {
                          {**_PAPER, "classes": ("cat", "dog"), "alpha": 10.0}),
     "paper-synthetic": ("the shapes and step counts of paper-mlp-mse on synthetic data (GPU benchmark)",
                         {**_PAPER, "dataset": "synthetic", "classes": ("0", "1")}),
+    "paper-cnn": ("Fig. 11: as paper-mlp-mse with the CNN (GPU)", {**_PAPER, "model": "cnn"}),
+    "paper-resnet": ("Fig. 12: as paper-mlp-mse with the BN-free ResNet-14 (GPU)", {**_PAPER, "model": "resnet14"}),
+    "paper-sgd": ("Fig. 13: as paper-mlp-mse with SGD, batch 128 (GPU)",
+                  {**_PAPER, "optimizer": "sgd", "batch_size": 128}),
+    "paper-momentum": ("Fig. 14: as paper-mlp-mse with heavy-ball momentum β = 0.9 (GPU)",
+                       {**_PAPER, "optimizer": "momentum", "momentum": 0.9}),
+}
+
+# Which presets reproduce which of the paper's figures.
+FIGURES: dict[str, tuple[str, ...]] = {
+    "Fig. 4 — the selective trade-off": ("paper-mlp-mse",),
+    "Fig. 5 — alignment resolves under EoS": ("paper-mlp-mse",),
+    "Figs. 6, 18, 19 — coherent vs random displacement": ("paper-mlp-mse", "paper-random"),
+    "Fig. 7 — cross-entropy and gradient persistence": ("paper-ce",),
+    "Figs. 8, 20, 21 — natural outliers": ("paper-mlp-mse",),
+    "Figs. 11–14 — CNN, ResNet, SGD, momentum": ("paper-cnn", "paper-resnet", "paper-sgd", "paper-momentum"),
+    "Figs. 15–17 — cat vs dog, α = 3 and 10": ("paper-catdog-a3", "paper-catdog-a10"),
+    "Fig. 22 — the single-mode proxy Q² ∝ C": ("paper-mlp-mse",),
+    "Offline (no CIFAR-10)": ("teach-digits", "synthetic-mini", "paper-synthetic"),
 }
 
 

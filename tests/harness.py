@@ -16,8 +16,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 PAGES = {"experiment": "Edge of stability", "sharpness": "Sharpness", "groups": "Group losses",
          "alignment": "Alignment", "outliers": "Natural outliers", "prototypes": "Prototypes",
-         "compare": "Compare", "runs": "Runs"}
-RESULT_PAGES = ["sharpness", "groups", "alignment", "outliers", "prototypes", "compare", "runs"]
+         "compare": "Compare", "report": "Reproduction report", "runs": "Runs"}
+RESULT_PAGES = ["sharpness", "groups", "alignment", "outliers", "prototypes", "compare", "report", "runs"]
 
 
 def free_port() -> int:

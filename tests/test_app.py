@@ -14,7 +14,7 @@ from tiny import TINY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGES = ["pages/sharpness.py", "pages/groups.py", "pages/alignment.py", "pages/outliers.py",
-         "pages/prototypes.py", "pages/compare.py", "pages/runs.py"]
+         "pages/prototypes.py", "pages/compare.py", "pages/report.py", "pages/runs.py"]
 
 
 @pytest.fixture(scope="module")

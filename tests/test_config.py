@@ -68,3 +68,9 @@ def test_coerce_parses_command_line_values():
     assert coerce("classes", "cat, dog") == ("cat", "dog")
     with pytest.raises(ConfigError, match="steps='ten' is invalid: expected int"):
         coerce("steps", "ten")
+
+
+def test_every_preset_is_offered_under_a_figure():
+    from eos_core.presets import FIGURES
+    offered = {name for names in FIGURES.values() for name in names}
+    assert offered == set(PRESETS)

@@ -7,6 +7,7 @@ import pytest
 from eos_core.experiment import run_experiment
 from eos_core.presets import preset
 from eos_core.store import Store
+from conftest import stop_worker
 from harness import PAGES, ROOT, browser, dashboard, open_page
 from tiny import TINY
 
@@ -48,6 +49,7 @@ def test_every_page_renders_and_a_submitted_run_finishes(cache, tmp_path):
         page.get_by_role("button", name="Run experiment").click()
         page.get_by_text("done.").first.wait_for(timeout=120_000)
         assert page.locator("[data-testid='stException']").count() == 0
+    stop_worker(cache)
     store = Store(cache)
     finished = [j for j in store.jobs() if j["state"] == "done" and j["config"]["steps"] == 48]
     assert finished and store.result(finished[0]["id"]).meta["t_star"] is not None

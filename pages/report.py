@@ -1,0 +1,34 @@
+import pandas as pd
+import streamlit as st
+
+from dashboard.state import families, label, load_result
+from dashboard.widgets import figure, table_downloads
+from eos_core import plots
+from eos_core.mechanism import decomposition, single_mode_fit
+from eos_core.report import report
+
+st.title("Reproduction report")
+st.caption("Which of the paper's claims the stored runs support, with the number behind each verdict. "
+           "A claim the runs cannot test names the preset that would.")
+metas = {m["config_hash"]: m for group in families().values() for m in group}
+if not metas:
+    st.info("No finished runs yet.")
+    st.stop()
+chosen = st.multiselect("Runs to judge", list(metas), default=list(metas)[:6], format_func=lambda h: label(metas[h]))
+runs = [r for r in (load_result(h) for h in chosen) if r is not None]
+if runs:
+    verdicts = pd.DataFrame([{"claim": v.claim, "verdict": v.verdict, "statement": v.text, "evidence": v.evidence,
+                              "runs": ", ".join(h[:8] for h in v.runs)} for v in report(runs)])
+    st.dataframe(verdicts, hide_index=True)
+    table_downloads(verdicts, "report")
+
+    st.subheader("Mechanism (App. F)")
+    focus = st.selectbox("Run", chosen, format_func=lambda h: label(metas[h]))
+    result = load_result(focus)
+    fit = single_mode_fit(result)
+    st.markdown(f"Q_k² against C_k over {fit['points']} points: log-log slope **{fit['slope']:.2f}**, "
+                f"r = **{fit['r']:.2f}** (Fig. 22; proportionality means slope 1).")
+    figure(plots.mechanism_scatter(result.groups), "q2-vs-c")
+    table = decomposition(result)
+    if len(table):
+        figure(plots.decomposition_figure(table), "decomposition")

@@ -1,0 +1,32 @@
+"""Isolation for the whole test session: no test may touch ./cache or leave a worker running."""
+import os
+import signal
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_store(tmp_path_factory):
+    saved = {k: os.environ.get(k) for k in ("EOS_CACHE_DIR", "EOS_AUTOSTART_WORKER")}
+    os.environ["EOS_CACHE_DIR"] = str(tmp_path_factory.mktemp("session-cache"))
+    os.environ["EOS_AUTOSTART_WORKER"] = "0"      # tests that want a worker start one themselves
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def stop_worker(cache_dir) -> None:
+    """Kill the worker a test's dashboard started in `cache_dir`, if any."""
+    from eos_core.store import Store
+
+    store = Store(cache_dir)
+    record = store.worker()
+    store.close()
+    if record and record.get("pid"):
+        try:
+            os.kill(record["pid"], signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,126 @@
+"""The reproduction report on synthetic traces with known answers (each claim true once, false
+once), and the mechanism of App. F against hand-computed values."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from eos_core.config import GROUPS, RunConfig
+from eos_core.mechanism import decomposition, single_mode_fit
+from eos_core.report import REFUTED, SUPPORTED, UNTESTED, report
+from eos_core.results import Result
+
+T_STAR, T_SS, END, EVERY = 40, 80, 120, 10
+
+
+def fake(loss="mse", displacement="coherent", alpha=3.0, seed=0, *, delta=None, cos2=None, influence=None,
+         rho=(-0.1, 0.4), distance=None, q_power=0.5) -> Result:
+    """A forked run whose tables follow simple formulas.
+
+    delta[g]: the exit branch's loss minus the EoS branch's after the fork (constant);
+    cos2[g](branch, step), influence[g]: per-group alignment and curvature influence;
+    rho: Spearman ρ before and after t*; distance[g]: median centroid distance;
+    Q = C ** q_power, so Q² ∝ C exactly when q_power = 0.5."""
+    delta = delta or dict.fromkeys(GROUPS, 0.0)
+    cos2 = cos2 or (lambda g, b, s: 0.1)
+    influence = influence or dict.fromkeys(GROUPS, 1.0)
+    distance = distance or dict(zip(GROUPS, (1.0, 2.0, 3.0, 0.5)))
+    cfg = RunConfig(loss=loss, displacement=displacement, alpha=alpha, seed=seed, lr=0.1, c=0.5)
+    trace, groups = [], []
+    for branch, start, lr in (("baseline", 0, 0.1), ("exit", T_STAR, 0.05)):
+        for step in range(start, END + 1, EVERY):
+            t_eff = 0.1 * min(step, T_STAR) + lr * max(step - T_STAR, 0)
+            trace.append({"branch": branch, "step": step, "t_eff": t_eff, "lr": lr, "alpha": 2.0, "beta": 4.0,
+                          "spearman_rho": rho[0] if step < T_STAR else rho[1]})
+            for k, g in enumerate(GROUPS):
+                base_loss = 1.0 - 0.5 * t_eff / (0.1 * END)
+                loss = base_loss + (delta[g] if branch == "exit" and step > T_STAR else 0.0)
+                c_k = influence[g] * (1 + 0.1 * k + 0.01 * step)
+                groups.append({"branch": branch, "step": step, "t_eff": t_eff, "group": g, "loss": loss,
+                               "loss_avg2": loss, "cos2": cos2(g, branch, step), "curvature_influence": c_k,
+                               "Q": c_k ** q_power, "R": 0.3 * (k + 1)})
+    examples = pd.DataFrame({"index": range(8), "label": 0, "original_label": 0,
+                             "group": [g for g in GROUPS for _ in range(2)],
+                             "centroid_distance": [distance[g] for g in GROUPS for _ in range(2)]})
+    meta = {"config": cfg.to_dict(), "config_hash": cfg.config_hash(), "status": "done",
+            "t_star": T_STAR, "t_star_star": T_SS}
+    return Result(meta, pd.DataFrame(trace), pd.DataFrame(groups), examples, {})
+
+
+def verdicts(runs):
+    return {v.claim: v for v in report(runs)}
+
+
+MIXED = {"inlier": -0.05, "boundary": -0.02, "input_outlier": 0.08, "output_outlier": 0.01}
+SAME_SIGN = dict.fromkeys(GROUPS, -0.05)
+
+
+def c2_true(g, b, s):
+    if g != "input_outlier":
+        return 0.1
+    if s <= T_STAR:
+        return 0.2 + 0.7 * s / T_STAR            # rises to 0.9 at t*
+    return 0.9 if b == "exit" else 0.4           # falls under EoS, held on the exit branch
+
+
+def test_c1_mixed_signs():
+    assert verdicts([fake(delta=MIXED)])["C1"].verdict == SUPPORTED
+    assert verdicts([fake(delta=SAME_SIGN)])["C1"].verdict == REFUTED
+
+
+def test_c2_alignment_resolves_under_eos():
+    assert verdicts([fake(cos2=c2_true)])["C2"].verdict == SUPPORTED
+    assert verdicts([fake(cos2=lambda g, b, s: 0.3)])["C2"].verdict == REFUTED
+
+
+def test_c3_random_control():
+    strong = fake(influence={**dict.fromkeys(GROUPS, 1.0), "input_outlier": 100.0})
+    assert verdicts([strong, fake(displacement="random")])["C3"].verdict == SUPPORTED
+    assert verdicts([fake(), fake(displacement="random")])["C3"].verdict == REFUTED
+    assert verdicts([strong])["C3"].verdict == UNTESTED and "paper-random" in verdicts([strong])["C3"].evidence
+
+
+def test_c4_cross_entropy_moves_the_advantage_to_output_outliers():
+    wins = fake(loss="ce", influence={**dict.fromkeys(GROUPS, 1.0), "output_outlier": 50.0},
+                delta={**SAME_SIGN, "output_outlier": 0.2})
+    assert verdicts([wins])["C4"].verdict == SUPPORTED
+    assert verdicts([fake(loss="ce", delta=MIXED)])["C4"].verdict == REFUTED
+    assert verdicts([fake()])["C4"].verdict == UNTESTED
+
+
+def test_c5_spearman_rises_at_eos():
+    assert verdicts([fake(rho=(-0.1, 0.4))])["C5"].verdict == SUPPORTED
+    assert verdicts([fake(rho=(0.2, 0.1))])["C5"].verdict == REFUTED
+
+
+def test_c6_farthest_group_benefits_and_alpha_moves_it():
+    a3 = fake(alpha=3.0, delta=MIXED, distance=dict(zip(GROUPS, (1.0, 2.0, 3.0, 0.5))))
+    a10 = fake(alpha=10.0, delta={**MIXED, "boundary": 0.3}, distance=dict(zip(GROUPS, (1.0, 9.0, 3.0, 0.5))))
+    assert verdicts([a3, a10])["C6"].verdict == SUPPORTED
+    stuck = fake(alpha=10.0, delta=MIXED, distance=dict(zip(GROUPS, (1.0, 2.0, 3.0, 0.5))))
+    assert verdicts([a3, stuck])["C6"].verdict == REFUTED
+    assert verdicts([a3])["C6"].verdict == UNTESTED
+
+
+def test_c7_single_mode_proxy():
+    assert verdicts([fake(q_power=0.5)])["C7"].verdict == SUPPORTED
+    assert verdicts([fake(q_power=0.1)])["C7"].verdict == REFUTED
+    fit = single_mode_fit(fake(q_power=0.5))
+    assert fit["slope"] == pytest.approx(1.0) and fit["r"] == pytest.approx(1.0)
+
+
+def test_c8_is_untested_without_probes():
+    assert verdicts([fake()])["C8"].verdict == UNTESTED
+
+
+def test_branch_decomposition_by_hand():
+    r = fake(delta=MIXED)
+    d = decomposition(r)
+    row = d[(d.group == "input_outlier") & (d.step == T_STAR + 20)].iloc[0]
+    tau = 0.1 * 20
+    c_k = 1.0 * (1 + 0.1 * 2 + 0.01 * T_STAR)         # at t*, group index 2
+    assert row.tau == pytest.approx(tau)
+    assert row.confounder == pytest.approx((1 - 0.5) * 0.3 * 3 * tau)
+    assert row.selector == pytest.approx(2.0 / 4.0 * np.sqrt(c_k) * tau)
+    # measured at the same step: the exit branch has also covered less effective time (c·η per step)
+    lag = 0.5 * (0.1 * 20 - 0.05 * 20) / (0.1 * END)
+    assert row.measured == pytest.approx(MIXED["input_outlier"] + lag)
