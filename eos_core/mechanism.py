@@ -36,10 +36,13 @@ def decomposition(result: Result) -> pd.DataFrame:
                          "measured": both["exit"] - both["baseline"]}).reset_index(drop=True)
 
 
-def single_mode_fit(result: Result) -> dict:
-    """Fit log Q_k² = a + b·log C_k over every group and logged step (both branches):
+def single_mode_fit(result: Result, eos_only: bool = False) -> dict:
+    """Fit log Q_k² = a + b·log C_k over every group and logged step (both branches, or with
+    `eos_only` the EoS branch from t*, where the single-mode approximation is meant to hold):
     b ≈ 1 with a high correlation is the proportionality Q_k² ∝ C_k of Fig. 22."""
     g = result.groups
+    if eos_only and result.meta.get("t_star") is not None:
+        g = g[(g.branch == "baseline") & (g.step >= result.meta["t_star"])]
     q2, c = g.Q.to_numpy() ** 2, g.curvature_influence.to_numpy()
     keep = (q2 > 0) & (c > 0) & np.isfinite(q2) & np.isfinite(c)
     if keep.sum() < 3:

@@ -129,13 +129,17 @@ def c5(runs) -> Verdict:
 
 
 def _farthest_and_beneficiary(r: Result) -> tuple[str, str]:
+    """The group with the largest median centroid distance, and the group EoS helps most — "none"
+    when EoS is behind for every group (Δℓ_k ≤ 0 everywhere)."""
     tracked = r.examples[r.examples.group.isin(GROUPS)]
-    return tracked.groupby("group").centroid_distance.median().idxmax(), _window_deltas(r).idxmax()
+    deltas = _window_deltas(r)
+    return (tracked.groupby("group").centroid_distance.median().idxmax(),
+            deltas.idxmax() if deltas.max() > 0 else "none")
 
 
 def c6(runs) -> Verdict:
     text = "the group farthest from its centroid (median) is the EoS beneficiary, and changing α moves it"
-    candidates = _forked(runs, loss="mse")
+    candidates = _forked(runs, loss="mse", displacement="coherent")
     if not candidates:
         return Verdict("C6", text, UNTESTED, "needs MSE runs that forked (presets paper-catdog-a3, paper-catdog-a10)")
     found = {r.meta["config_hash"]: _farthest_and_beneficiary(r) for r in candidates}
@@ -158,15 +162,15 @@ def c6(runs) -> Verdict:
 
 def c7(runs) -> Verdict:
     text = "Q_k² ∝ C_k (the single-mode proxy)"
-    candidates = _forked(runs) or runs
+    candidates = _forked(runs)
     if not candidates:
-        return Verdict("C7", text, UNTESTED, "needs any run (preset paper-mlp-mse)")
+        return Verdict("C7", text, UNTESTED, "needs a run that forked (preset paper-mlp-mse)")
     r = candidates[0]
-    fit = single_mode_fit(r)
+    fit = single_mode_fit(r, eos_only=True)
     ok = fit["r"] >= 0.9 and 0.8 <= fit["slope"] <= 1.2
     return Verdict("C7", text, SUPPORTED if ok else REFUTED,
-                   f"log Q² vs log C over {fit['points']} points: slope {fit['slope']:.3f} (needs 0.8–1.2), "
-                   f"r = {fit['r']:.3f} (needs ≥ 0.9)", [r.meta["config_hash"]])
+                   f"log Q² vs log C over {fit['points']} group-steps of the EoS branch from t*: slope "
+                   f"{fit['slope']:.3f} (needs 0.8–1.2), r = {fit['r']:.3f} (needs ≥ 0.9)", [r.meta["config_hash"]])
 
 
 def c8(runs) -> Verdict:
