@@ -8,7 +8,6 @@ optimiser's own (2/η for GD, (2 + 2β)/η for heavy-ball momentum; see optim.py
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,8 +20,6 @@ from .metrics import diagnose
 from .optim import Optimiser, stability_threshold
 from .problem import Problem
 from . import data, models, prototypes
-
-PHASES = {"sharpening": "progressive sharpening", "eos": "at EoS", "exit": "exit branch"}
 
 
 class Cancelled(Exception):

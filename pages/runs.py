@@ -1,7 +1,6 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard.form import fill_from
 from dashboard.state import get_store, label, load_result
 from dashboard.widgets import table_downloads
 from eos_core.config import RunConfig
