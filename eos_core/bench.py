@@ -15,6 +15,7 @@ from .branching import prepare
 from .config import RunConfig
 from .experiment import run_experiment
 from .metrics import diagnose, per_example_alignment
+from .probes import evaluate
 from .per_example import per_example_grads
 from .results import GROUP_COLUMNS, TRACE_COLUMNS, Result
 
@@ -36,8 +37,9 @@ def timed(fn, device: str, repeat: int = 1) -> float:
     return statistics.median(times)
 
 
-def gd_window(setup, cfg: RunConfig, steps: int, diagnostics: bool) -> tuple[float, list[int]]:
-    """Time `steps` GD steps from θ0, with or without the logged-step diagnostics."""
+def gd_window(setup, cfg: RunConfig, steps: int, diagnostics: bool, probes: bool = False) -> tuple[float, list[int]]:
+    """Time `steps` GD steps from θ0, with or without the logged-step diagnostics (and probes,
+    which a run computes from t* on)."""
     problem, theta = setup.problem, setup.theta0
     generator = torch.Generator().manual_seed(0)
     warm = diagnose(problem, theta, setup.centroid_distance, None, generator).eigen if diagnostics else None
@@ -47,6 +49,8 @@ def gd_window(setup, cfg: RunConfig, steps: int, diagnostics: bool) -> tuple[flo
     for step in range(1, steps + 1):
         if diagnostics and step % cfg.log_every == 0:
             d = diagnose(problem, theta, setup.centroid_distance, warm, generator)
+            if probes:
+                evaluate(problem, theta, setup.probes)
             warm, gradient = d.eigen, d.gradient
             hvps.append(d.row["hvps"])
         else:
@@ -151,9 +155,11 @@ def run_bench(cfg: RunConfig, vmap_sample: int = 256, full_run: bool = True, swe
     window = min(cfg.steps, 8 * cfg.log_every)
     plain, _ = gd_window(setup, cfg, window, diagnostics=False)
     with_diag, hvps = gd_window(setup, cfg, window, diagnostics=True)
+    with_probes, _ = gd_window(setup, cfg, window, diagnostics=True, probes=True)
     figures = {"n": cfg.n, "params": setup.theta0.numel(), "device": setup.device,
                "steps_per_s": window / plain, "window_steps": window,
-               "diagnostics_overhead": with_diag / plain, "hvps_per_solve_window": hvps}
+               "diagnostics_overhead": with_diag / plain,
+               "diagnostics_overhead_with_probes": with_probes / plain, "hvps_per_solve_window": hvps}
     figures.update(per_example_figures(setup, min(vmap_sample, cfg.n)))
     if full_run:
         figures.update(full_run_figures(cfg))

@@ -18,6 +18,7 @@ from .config import GROUPS, RunConfig
 from .curvature import Eigenpairs
 from .metrics import diagnose
 from .optim import Optimiser, stability_threshold
+from .probes import ProbeSet, build_probe_set, evaluate
 from .problem import Problem
 from . import data, models, prototypes
 
@@ -34,6 +35,7 @@ class Setup:
     centroid_distance: np.ndarray
     device: str
     prototype_pixels: dict = field(default_factory=dict)   # index and images of the tracked examples
+    probes: ProbeSet | None = None                          # §5.2 robustness and OOD probe sets
 
 
 @dataclass
@@ -97,7 +99,7 @@ def prepare(cfg: RunConfig) -> Setup:
         "centroid_distance": tax.centroid_distance.double().cpu().numpy(),
     })
     return Setup(problem, theta0, examples, examples.centroid_distance.to_numpy(), device,
-                 prototype_images(tax, ds))
+                 prototype_images(tax, ds), build_probe_set(ds, tax, cfg))
 
 
 def prototype_images(tax, ds) -> dict:
@@ -131,6 +133,8 @@ def run_branch(setup: Setup, cfg: RunConfig, name: str, theta: torch.Tensor, ste
                                         None if buffer is None else buffer.clone())
             if branch.crossing is None and d.row["lambda1"] >= threshold:
                 branch.crossing = step
+            if setup.probes is not None and (branch.fork is not None or not fork_at_onset):
+                d.row.update(evaluate(problem, theta, setup.probes))   # §5.2 asks for them from t* on
             pending = _record(branch, cfg, d, step, t_eff, lr)
             warm = d.eigen
             gradient = d.gradient if optimiser.full_batch else optimiser.gradient(problem, theta, step)[0]

@@ -65,12 +65,17 @@ class RunConfig:
     log_every: int = 32
     onset_fraction: float = 0.9
     example_every: int = 32        # per-example arrays are stored every this many steps
+    ood_alphas: tuple = (0.0, 1.0, 3.0, 5.0, 10.0)   # α_test of the out-of-distribution probe (§5.2)
     seed: int = 0
     device: str = "auto"
     dtype: str = "float32"
 
     def __post_init__(self):
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
+        try:
+            object.__setattr__(self, "ood_alphas", tuple(float(a) for a in self.ood_alphas))
+        except (TypeError, ValueError):
+            raise ConfigError("ood_alphas", self.ood_alphas, "a list of numbers, e.g. 0,1,3,10") from None
         validate(self)
 
     @property
@@ -83,6 +88,7 @@ class RunConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["classes"] = list(self.classes)
+        d["ood_alphas"] = list(self.ood_alphas)
         return d
 
     def to_json(self) -> str:
@@ -95,7 +101,8 @@ class RunConfig:
         if unknown:
             name = sorted(unknown)[0]
             raise ConfigError(name, d[name], "unknown field")
-        return cls(**{**d, "classes": tuple(d.get("classes", cls.classes))})
+        return cls(**{**d, "classes": tuple(d.get("classes", cls.classes)),
+                       "ood_alphas": tuple(d.get("ood_alphas", cls.ood_alphas))})
 
     @classmethod
     def from_json(cls, text: str) -> "RunConfig":
@@ -190,6 +197,8 @@ def validate(cfg: RunConfig) -> None:
     _require(0 < cfg.c <= 1, "c", cfg.c, "the exit factor must lie in (0, 1]")
     _require(cfg.init_scale > 0, "init_scale", cfg.init_scale, "must be > 0")
     _require(0 <= cfg.momentum < 1, "momentum", cfg.momentum, "heavy-ball β must lie in [0, 1)")
+    _require(all(a >= 0 and _is_number(a) for a in cfg.ood_alphas), "ood_alphas", cfg.ood_alphas,
+             "every α_test must be a finite number ≥ 0")
     if cfg.optimizer == "sgd":
         _require(cfg.batch_size <= cfg.n, "batch_size", cfg.batch_size, f"must be ≤ n = {cfg.n}")
     _require(0 < cfg.onset_fraction <= 1.5, "onset_fraction", cfg.onset_fraction,

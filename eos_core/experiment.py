@@ -82,7 +82,8 @@ def assemble(cfg: RunConfig, setup: Setup, branches: list[Branch], wall_time: fl
     baseline = branches[0]
     exit_ = branches[1] if len(branches) > 1 else None
     traces, groups = zip(*(b.tables() for b in branches))
-    trace = pd.concat(traces, ignore_index=True).reindex(columns=TRACE_COLUMNS)
+    trace = pd.concat(traces, ignore_index=True)
+    trace = trace.reindex(columns=TRACE_COLUMNS + [c for c in trace.columns if c not in TRACE_COLUMNS])
     group_table = pd.concat(groups, ignore_index=True).reindex(columns=GROUP_COLUMNS)
     meta = {
         "schema": SCHEMA_VERSION,

@@ -21,7 +21,8 @@ BRANCH_COLORS = {"baseline": "#1b3a5c", "exit": "#e07b00"}
 QUANTITY_LABELS = {"lambda1": "λ1", "lambda2": "λ2", "grad_v1_fraction": "|∇L·v1| / ‖∇L‖",
                    "spearman_rho": "Spearman ρ", "loss": "loss", "loss_avg2": "ℓ̄ (two-step average)",
                    "cos2": "cos²θ_k", "curvature_influence": "(∇ℓ_k·v1)²", "Q": "Q_k = ⟨∇ℓ_k, ∇S⟩",
-                   "R": "R_k = ⟨∇ℓ_k, ∇L⟩", "delta_loss": "Δℓ_k = ℓ_k(exit) − ℓ_k(EoS)"}
+                   "R": "R_k = ⟨∇ℓ_k, ∇L⟩", "delta_loss": "Δℓ_k = ℓ_k(exit) − ℓ_k(EoS)",
+                   "pgd_accuracy": "PGD accuracy (ε = 0.03)", "boundary_accuracy": "clean accuracy"}
 
 
 def x_title(s: Series, x: str) -> str:
@@ -214,4 +215,29 @@ def decomposition_figure(table: pd.DataFrame) -> go.Figure:
     fig.add_hline(y=0, line={"color": "#444", "width": 1})
     fig.update_layout(title="Branch decomposition: (1 − c)R_k·τ + (α/β)Q_k·τ against the measured Δ̄ℓ_k",
                       xaxis_title="τ = η(t − t*)", yaxis_title="Δ̄ℓ_k at the same step", template="plotly_white")
+    return fig
+
+
+def trace_figure(s: Series, quantity: str, x: str = "step", title: str = "") -> go.Figure:
+    """One trace quantity for both branches (EoS solid, exit dashed)."""
+    fig = go.Figure()
+    for branch, (dash, label) in BRANCH_STYLE.items():
+        frame = s.trace[(s.trace.branch == branch) & (s.trace.quantity == quantity)]
+        if len(frame):
+            _line(fig, frame, x, label, BRANCH_COLORS[branch], dash, branch)
+    _markers(fig, s, x)
+    return _layout(fig, s, x, QUANTITY_LABELS.get(quantity, quantity), False, title or quantity)
+
+
+def ood_figure(trace: pd.DataFrame, step: int) -> go.Figure:
+    """OOD loss against α_test for both branches at one logged step (§5.2, Fig. 10)."""
+    columns = sorted((c for c in trace.columns if c.startswith("ood_loss_a")), key=lambda c: float(c[10:]))
+    fig = go.Figure()
+    for branch, (dash, label) in BRANCH_STYLE.items():
+        row = trace[(trace.branch == branch) & (trace.step == step)]
+        if len(row):
+            fig.add_trace(go.Scatter(x=[float(c[10:]) for c in columns], y=row[columns].iloc[0].to_numpy(),
+                                     mode="lines+markers", name=label, line={"color": BRANCH_COLORS[branch], "dash": dash}))
+    fig.update_layout(title=f"Loss on test input-outliers at step {step}", xaxis_title="α_test",
+                      yaxis_title="loss", template="plotly_white")
     return fig

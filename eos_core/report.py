@@ -173,10 +173,34 @@ def c7(runs) -> Verdict:
                    f"{fit['slope']:.3f} (needs 0.8–1.2), r = {fit['r']:.3f} (needs ≥ 0.9)", [r.meta["config_hash"]])
 
 
+def _pgd_advantage(r: Result) -> float:
+    """Median PGD accuracy of the EoS branch minus the exit branch's, at equal effective time,
+    between the fork and t** (or the end)."""
+    t = r.trace
+    base = t[t.branch == "baseline"].sort_values("t_eff")
+    exit_ = t[(t.branch == "exit") & (t.step > r.meta["t_star"])]
+    if r.meta.get("t_star_star"):
+        exit_ = exit_[exit_.step <= r.meta["t_star_star"]]
+    return float(np.median(np.interp(exit_.t_eff, base.t_eff, base.pgd_accuracy) - exit_.pgd_accuracy))
+
+
 def c8(runs) -> Verdict:
-    return Verdict("C8", "EoS helps PGD accuracy on boundary points only when boundary points dominate v1",
-                   UNTESTED, "needs the PGD robustness probe, which this version does not compute yet "
-                   "(presets paper-mlp-mse and paper-catdog-a3 with probes)")
+    text = "EoS helps PGD accuracy on boundary points only when boundary points dominate v1"
+    candidates = [r for r in _forked(runs) if "pgd_accuracy" in r.trace.columns]
+    if not candidates:
+        return Verdict("C8", text, UNTESTED, "needs forked runs with the PGD probe (presets paper-mlp-mse, paper-catdog-a3)")
+    found = {}
+    for r in candidates:
+        g = r.groups[(r.groups.branch == "baseline") & (r.groups.step >= r.meta["t_star"])]
+        found[r.meta["config_hash"]] = (g.groupby("group").cos2.median().idxmax() == "boundary", _pgd_advantage(r))
+    consistent = all((advantage > 0) == dominates for dominates, advantage in found.values())
+    both = len({dominates for dominates, _ in found.values()}) == 2
+    evidence = "; ".join(f"{h[:8]}: boundary {'dominates' if d else 'does not dominate'} v1, EoS − exit PGD "
+                         f"accuracy {a:+.3f}" for h, (d, a) in found.items())
+    if not both:
+        evidence += "; both cases (boundary dominant or not) are needed for 'only when' (paper-mlp-mse + paper-catdog-a3)"
+    return Verdict("C8", text, SUPPORTED if consistent and both else (UNTESTED if consistent else REFUTED),
+                   evidence, list(found))
 
 
 CHECKS = (c1, c2, c3, c4, c5, c6, c7, c8)

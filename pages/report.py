@@ -32,3 +32,16 @@ if runs:
     table = decomposition(result)
     if len(table):
         figure(plots.decomposition_figure(table), "decomposition")
+
+    st.subheader("Probes (§5.2)")
+    if "pgd_accuracy" in result.trace.columns:
+        from eos_core.views import series
+        figure(plots.trace_figure(series([result]), "pgd_accuracy", title="PGD accuracy on 50 test boundary points"),
+               "pgd")
+        t_ss = result.meta.get("t_star_star")
+        exit_steps = result.trace[result.trace.branch == "exit"].step
+        after = exit_steps[exit_steps >= t_ss] if t_ss is not None else exit_steps.iloc[-1:]
+        if len(after):
+            figure(plots.ood_figure(result.trace, int(after.iloc[0])), "ood")
+    else:
+        st.info("This run has no probe columns (computed by newer versions).")

@@ -108,8 +108,19 @@ def test_c7_single_mode_proxy():
     assert fit["slope"] == pytest.approx(1.0) and fit["r"] == pytest.approx(1.0)
 
 
-def test_c8_is_untested_without_probes():
-    assert verdicts([fake()])["C8"].verdict == UNTESTED
+def with_pgd(r: Result, eos: float, exit_: float, boundary_cos2: float) -> Result:
+    r.trace["pgd_accuracy"] = [eos if b == "baseline" else exit_ for b in r.trace.branch]
+    r.groups.loc[r.groups.group == "boundary", "cos2"] = boundary_cos2
+    return r
+
+
+def test_c8_pgd_only_when_boundary_points_dominate():
+    assert verdicts([fake()])["C8"].verdict == UNTESTED                     # no probe in the run
+    helps_when_dominant = with_pgd(fake(), 0.6, 0.4, 0.9)
+    no_help_otherwise = with_pgd(fake(alpha=10.0), 0.4, 0.5, 0.05)
+    assert verdicts([helps_when_dominant, no_help_otherwise])["C8"].verdict == SUPPORTED
+    helps_anyway = with_pgd(fake(alpha=10.0), 0.7, 0.4, 0.05)
+    assert verdicts([helps_when_dominant, helps_anyway])["C8"].verdict == REFUTED
 
 
 def test_branch_decomposition_by_hand():

@@ -32,9 +32,9 @@ def cli(store, *args):
 
 
 def tiny_args(cfg=TINY):
-    return ["--preset", "teach-digits"] + [f"--set={k}={','.join(v) if isinstance(v, tuple) else v}"
-                                          for k, v in cfg.to_dict().items() if k != "classes"] + \
-        [f"--set=classes={','.join(cfg.classes)}"]
+    def text(v):
+        return ",".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)
+    return ["--preset", "teach-digits"] + [f"--set={k}={text(v)}" for k, v in cfg.to_dict().items()]
 
 
 def test_cache_folder_is_private(store):
