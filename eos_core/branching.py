@@ -127,6 +127,8 @@ def run_branch(setup: Setup, cfg: RunConfig, name: str, theta: torch.Tensor, ste
             if not _finite_loss(problem, theta):
                 branch.diverged_at = step
                 break
+            if pending is not None:   # log_every = 1: the previous logged step waits for this one
+                pending = _complete_averages(pending, problem, _full_losses(problem, theta))
             d = diagnose(problem, theta, setup.centroid_distance, warm, generator)
             if fork_at_onset and branch.fork is None and d.row["lambda1"] >= threshold:
                 branch.fork = ForkState(step, t_eff, theta.clone(), warm,

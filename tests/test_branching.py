@@ -92,3 +92,10 @@ def test_divergence_keeps_the_partial_trace():
     assert branch.diverged_at is not None and branch.diverged_at < 400
     assert len(branch.rows) == branch.diverged_at // 10
     assert all(np.isfinite(r["loss"]) for r in branch.rows)
+
+
+def test_two_step_averages_are_complete_when_every_step_is_logged():
+    result = run_experiment(TINY.replace(steps=6, log_every=1, example_every=1))
+    assert result.trace.loss_avg2.notna().all() and result.groups.loss_avg2.notna().all()
+    base = result.trace[result.trace.branch == "baseline"].set_index("step")
+    assert base.loss_avg2[2] == pytest.approx((base.loss[2] + base.loss[3]) / 2)
