@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import GROUPS, RunConfig
+from .config import GROUPS, RunConfig, stability_threshold
 from .curvature import Eigenpairs
 from .metrics import diagnose
-from .optim import Optimiser, stability_threshold
+from .optim import Optimiser
 from .probes import ProbeSet, build_probe_set, evaluate
 from .problem import Problem
 from . import data, models, prototypes

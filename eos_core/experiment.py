@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .branching import Branch, Setup, prepare, run_baseline, run_exit
-from .config import RunConfig, SCHEMA_VERSION
-from .optim import stability_threshold
+from .config import SCHEMA_VERSION, RunConfig, stability_threshold
 from .results import EXAMPLE_COLUMNS, GROUP_COLUMNS, TRACE_COLUMNS, Result
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .config import RunConfig, stability_threshold  # noqa: F401  (re-exported)
+from .config import RunConfig
 from .problem import Problem
 
 

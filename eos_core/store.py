@@ -79,14 +79,18 @@ class Store:
         except Exception as error:   # a damaged file or row: report it, never crash the reader
             raise CorruptEntry(f"{key}: {error}") from error
 
-    def _get_json(self, key: str):
-        text = self._get(key)
-        if text is None:
+    def _read(self, key: str, parse, errors):
+        """The entry at `key` decoded by `parse`, None if absent, CorruptEntry if undecodable."""
+        raw = self._get(key)
+        if raw is None:
             return None
         try:
-            return json.loads(text)
-        except ValueError as error:
+            return parse(raw)
+        except errors as error:
             raise CorruptEntry(f"{key}: {error}") from error
+
+    def _get_json(self, key: str):
+        return self._read(key, json.loads, ValueError)
 
     def _set_json(self, key: str, value) -> None:
         self.cache.set(key, json.dumps(value))
@@ -118,13 +122,7 @@ class Store:
         return out
 
     def result(self, config_hash: str) -> Result | None:
-        blob = self._get(f"result/{config_hash}")
-        if blob is None:
-            return None
-        try:
-            return Result.from_zip(blob)
-        except ResultError as error:
-            raise CorruptEntry(f"result/{config_hash}: {error}") from error
+        return self._read(f"result/{config_hash}", Result.from_zip, ResultError)
 
     def result_zip(self, config_hash: str) -> bytes | None:
         return self._get(f"result/{config_hash}")
