@@ -10,7 +10,8 @@ from torch import nn
 from eos_core import models
 from eos_core.config import RunConfig
 from eos_core.metrics import diagnose
-from eos_core.per_example import _linear_layers, alignment_terms
+from eos_core import per_example
+from eos_core.per_example import affine_layers, alignment_terms, generic_terms
 from eos_core.problem import Problem, ce_per_example, mse_per_example
 
 
@@ -155,11 +156,14 @@ def explicit(model, loss_fn, theta, x, y, v):
     return torch.stack(losses), torch.stack(dots), torch.stack(norms2)
 
 
-@pytest.mark.parametrize("arch,shape", [("cnn", (3, 12, 12)), ("resnet14", (3, 8, 8))])
+@pytest.mark.parametrize("arch,shape", [("cnn", (3, 12, 12)), ("resnet14", (3, 8, 8)), ("resnet14", (3, 7, 9))])
 @pytest.mark.parametrize("loss_fn", [mse_per_example, ce_per_example])
-def test_generic_per_example_path_matches_explicit_autograd(arch, shape, loss_fn):
+@pytest.mark.parametrize("path", ["layer identity", "generic"])
+def test_conv_per_example_terms_match_explicit_autograd(arch, shape, loss_fn, path):
+    """Both paths on conv nets (strided, padded, 1×1 shortcut and unpadded convs) in float64."""
     model, theta = build(arch, shape, init_scale=1.0, width=64)
-    assert _linear_layers(model) is None            # conv nets take the generic path
+    assert affine_layers(model) is not None         # every layer is Linear or a plain Conv2d
+    terms = alignment_terms if path == "layer identity" else generic_terms
     g = torch.Generator().manual_seed(1)
     n = 6
     x = torch.randn(n, *shape, generator=g, dtype=torch.float64)
@@ -167,15 +171,27 @@ def test_generic_per_example_path_matches_explicit_autograd(arch, shape, loss_fn
     v = torch.randn(model.dim, generator=g, dtype=torch.float64)
     v /= v.norm()
 
-    losses, dots, norms2 = alignment_terms(model, loss_fn, theta, x, y, v)
+    losses, dots, norms2 = terms(model, loss_fn, theta, x, y, v)
     ref_losses, ref_dots, ref_norms2 = explicit(model, loss_fn, theta, x, y, v)
 
     assert losses.shape == dots.shape == norms2.shape == (n,)
     assert torch.all(norms2 > 0)
+    # float64 sums over ≤ 10⁵ terms of like sign: 1e-10 relative leaves ample room.
     torch.testing.assert_close(losses, ref_losses, rtol=1e-10, atol=0)
     torch.testing.assert_close(norms2, ref_norms2, rtol=1e-10, atol=0)
     # A dot can be small by cancellation; scale the absolute floor by ‖∇ℓ_i‖·‖v‖.
     torch.testing.assert_close(dots, ref_dots, rtol=1e-10, atol=1e-12 * ref_norms2.sqrt().max().item())
+
+
+def test_conv_norms_are_chunked_without_changing_them(monkeypatch):
+    model, theta = build("cnn", (3, 12, 12), init_scale=1.0, width=32)
+    x = torch.randn(5, 3, 12, 12, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    y = torch.tensor([0, 1, 0, 1, 1])
+    v = torch.ones(model.dim, dtype=torch.float64) / model.dim ** 0.5
+    whole = alignment_terms(model, mse_per_example, theta, x, y, v)[2]
+    monkeypatch.setattr(per_example, "CHUNK_FLOATS", 1)        # one example per chunk
+    torch.testing.assert_close(alignment_terms(model, mse_per_example, theta, x, y, v)[2], whole,
+                               rtol=1e-12, atol=0)
 
 
 # ---------------------------------------------------------------- full diagnostics
