@@ -3,7 +3,7 @@ the store and a separate worker process trains them."""
 import streamlit as st
 
 from dashboard.state import get_store
-from eos_core.presets import preset
+from eos_core.presets import FIRST_LAUNCH, preset
 from eos_core.worker import ensure_worker
 
 st.set_page_config(page_title="EoS Explorer", page_icon=":material/insights:", layout="wide")
@@ -11,10 +11,11 @@ st.set_page_config(page_title="EoS Explorer", page_icon=":material/insights:", l
 
 @st.cache_resource
 def first_launch() -> None:
-    """On an empty cache, start the teaching preset so the first view grows within a minute."""
+    """On an empty cache, start the teaching presets so the first view grows within a minute."""
     store = get_store()
     if not store.metas() and not store.jobs():
-        store.submit(preset("teach-digits"))
+        for name in FIRST_LAUNCH:
+            store.submit(preset(name))
     if any(j["state"] in ("queued", "running") for j in store.jobs()):
         ensure_worker(store)
 

@@ -14,7 +14,6 @@ from .state import get_store
 FIELDS = ("dataset", "class_a", "class_b", "alpha", "loss", "displacement", "c", "seeds", "lr", "steps",
           "n_per_class", "m", "k", "onset_fraction", "log_every", "image_size", "model", "optimizer",
           "momentum", "batch_size")
-TEACHING = ("teach-digits", "synthetic-mini")
 
 
 def fill_from(cfg: RunConfig, seeds: str = "0") -> None:
@@ -50,8 +49,8 @@ def preset_buttons() -> None:
 def experiment_form() -> list[str] | None:
     """Draws the form; on submit returns the queued job ids (or None)."""
     if "form_base" not in st.session_state:
-        from eos_core.presets import preset
-        fill_from(preset("teach-digits"))
+        from eos_core.presets import FIRST_LAUNCH, preset
+        fill_from(preset(FIRST_LAUNCH[0]))
     base: RunConfig = st.session_state["form_base"]
     dataset = st.selectbox("Dataset", list(CLASSES), key="form_dataset",
                            help="cifar10 needs the dataset on disk (python -m eos_core data --download cifar10)")

@@ -7,7 +7,7 @@ import pathlib
 import sys
 
 from .config import ConfigError, RunConfig, coerce
-from .presets import PRESETS, preset
+from .presets import FIRST_LAUNCH, PRESETS, preset
 
 
 def build_config(preset_name: str, assignments: list[str]) -> RunConfig:
@@ -69,7 +69,9 @@ def print_summary(s: dict, meta: dict, out) -> None:
         print(f"final baseline λ1·η/2 = {s['final_lambda1_eta_over_2']:.3f}")
     if s.get("median_lambda1_over_threshold_after_onset") is not None:
         print(f"median baseline λ1·η/2 after t* = {s['median_lambda1_over_threshold_after_onset']:.3f}")
-    for group, value in s.get("final_delta_loss", {}).items():
+    if s["window_delta_loss"]:
+        print(f"median Δℓ_k = ℓ_k(exit) − ℓ_k(EoS) at equal t_eff, from t* to {'t**' if s['t_star_star'] else 'the end'}:")
+    for group, value in s["window_delta_loss"].items():
         verdict = "EoS ahead" if value > 0 else "exit ahead"
         print(f"  Δℓ[{group:>14}] = {value:+.4f}  ({verdict})")
     print(f"result: {out}  ({meta['wall_time_s']:.1f} s)")
@@ -178,8 +180,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def config_options(sp):
-        sp.add_argument("--preset", default="teach-digits", choices=list(PRESETS),
-                        help="named configuration to start from (see `presets`); default teach-digits")
+        sp.add_argument("--preset", default=FIRST_LAUNCH[0], choices=list(PRESETS),
+                        help="named configuration to start from (see `presets`); default %(default)s")
         sp.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="override one RunConfig field, e.g. --set lr=0.02 --set classes=cat,dog; repeatable")
 

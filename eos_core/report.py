@@ -13,7 +13,7 @@ import pandas as pd
 
 from .config import GROUPS
 from .mechanism import single_mode_fit
-from .results import Result, delta_loss
+from .results import Result, window_delta_loss
 
 SUPPORTED, REFUTED, UNTESTED = "supported", "not supported", "untested"
 
@@ -36,13 +36,6 @@ def _forked(runs, **want) -> list[Result]:
             and all(_cfg(r).get(k) == v for k, v in want.items())]
 
 
-def _window_deltas(r: Result) -> pd.Series:
-    """Median Δℓ_k per group over the window between the fork and t** (or the end)."""
-    d = delta_loss(r.groups)
-    end = r.meta.get("t_star_star") or d.step.max()
-    return d[(d.step > r.meta["t_star"]) & (d.step <= end)].groupby("group").delta_loss.median()
-
-
 def _series(r: Result, branch: str, group: str, column: str) -> pd.Series:
     g = r.groups
     return g[(g.branch == branch) & (g.group == group)].set_index("step")[column]
@@ -58,7 +51,7 @@ def c1(runs) -> Verdict:
     if not candidates:
         return Verdict("C1", text, UNTESTED, "needs a coherent MSE run that forked (preset paper-mlp-mse)")
     r = candidates[0]
-    d = _window_deltas(r)
+    d = window_delta_loss(r)
     scale = 1e-3 * float(r.groups.loss_avg2.abs().median())
     mixed = (d > scale).any() and (d < -scale).any()
     return Verdict("C1", text, SUPPORTED if mixed else REFUTED,
@@ -105,7 +98,7 @@ def c4(runs) -> Verdict:
     r = candidates[0]
     g = r.groups[(r.groups.branch == "baseline") & (r.groups.step >= r.meta["t_star"])]
     top_influence = g.groupby("group").curvature_influence.median().idxmax()
-    d = _window_deltas(r)
+    d = window_delta_loss(r)
     top_advantage = d.idxmax()
     ok = top_influence == "output_outlier" and top_advantage == "output_outlier"
     return Verdict("C4", text, SUPPORTED if ok else REFUTED,
@@ -132,7 +125,7 @@ def _farthest_and_beneficiary(r: Result) -> tuple[str, str]:
     """The group with the largest median centroid distance, and the group EoS helps most — "none"
     when EoS is behind for every group (Δℓ_k ≤ 0 everywhere)."""
     tracked = r.examples[r.examples.group.isin(GROUPS)]
-    deltas = _window_deltas(r)
+    deltas = window_delta_loss(r)
     return (tracked.groupby("group").centroid_distance.median().idxmax(),
             deltas.idxmax() if deltas.max() > 0 else "none")
 

@@ -139,21 +139,27 @@ def delta_loss(groups: pd.DataFrame, column: str = "loss_avg2") -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
+def window_delta_loss(result: Result) -> pd.Series:
+    """Median Δℓ_k per group between the fork and t** (or the end): the clean comparison, before
+    the exit branch reaches its own stability threshold."""
+    d = delta_loss(result.groups)
+    if d.empty:
+        return pd.Series(dtype=float)
+    end = result.meta.get("t_star_star") or d.step.max()
+    return d[(d.step > result.meta["t_star"]) & (d.step <= end)].groupby("group").delta_loss.median()
+
+
 def summary(result: Result) -> dict:
-    """The headline numbers of a run: onset, t**, final sharpness ratio, final Δℓ_k."""
+    """The headline numbers of a run: onset, t**, sharpness ratios, median Δℓ_k from t* to t**."""
     meta, trace = result.meta, result.trace
     base = trace[trace.branch == "baseline"]
     post = base[base.step >= meta["t_star"]] if meta.get("t_star") is not None else base.iloc[:0]
-    out = {
+    return {
         "status": meta["status"],
         "t_star": meta.get("t_star"),
         "t_star_star": meta.get("t_star_star"),
         "final_lambda1_eta_over_2": float(base.lambda1.iloc[-1] * meta["config"]["lr"] / 2) if len(base) else None,
         "median_lambda1_over_threshold_after_onset":
             float(post.lambda1.median() * meta["config"]["lr"] / 2) if len(post) else None,
+        "window_delta_loss": {g: float(v) for g, v in window_delta_loss(result).items()},
     }
-    deltas = delta_loss(result.groups)
-    if len(deltas):
-        last = deltas[deltas.step == deltas.step.max()]
-        out["final_delta_loss"] = dict(zip(last.group, last.delta_loss.astype(float)))
-    return out

@@ -9,6 +9,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from eos_core.experiment import run_experiment
+from eos_core.presets import FIRST_LAUNCH, preset
 from eos_core.store import Store
 from tiny import TINY
 
@@ -48,6 +49,22 @@ def test_experiment_page_shows_the_form_and_presets(app):
     assert "Edge of stability" in app.title[0].value
     assert any(b.label == "Run experiment" for b in app.button)
     assert {"teach-digits", "paper-mlp-mse"} <= {b.label for b in app.button}
+
+
+def test_first_launch_queues_the_teaching_presets_and_fills_the_form(tmp_path, monkeypatch):
+    monkeypatch.setenv("EOS_CACHE_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("EOS_AUTOSTART_WORKER", "0")
+    monkeypatch.chdir(ROOT)
+    st.cache_resource.clear()
+    at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    store = Store(tmp_path / "empty")
+    queued = [j["id"] for j in store.jobs() if j["state"] == "queued"]
+    store.close()
+    assert queued == [preset(name).config_hash() for name in FIRST_LAUNCH]
+    assert at.session_state["form_base"] == preset("teach-selective")
+    st.cache_resource.clear()
 
 
 def test_preset_button_fills_the_form(app):

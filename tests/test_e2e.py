@@ -5,11 +5,10 @@ import pathlib
 import pytest
 
 from eos_core.experiment import run_experiment
-from eos_core.presets import preset
+from eos_core.presets import FIRST_LAUNCH, preset
 from eos_core.store import Store
 from conftest import stop_worker
 from harness import PAGES, ROOT, browser, dashboard, open_page
-from tiny import TINY
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"),
                                                    reason="needs Debian's chromium (apt-get install chromium)")]
@@ -20,8 +19,8 @@ SCREENSHOTS = pathlib.Path(ROOT) / "docs" / "screenshots"
 def cache(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cache")
     store = Store(folder)
-    # the teaching preset makes the screenshots worth looking at; the tiny runs make compare work
-    for cfg in (preset("teach-digits"), TINY, TINY.replace(displacement="random")):
+    # the first-launch presets: what a new user sees, and a coherent/random pair for compare
+    for cfg in (preset(name) for name in FIRST_LAUNCH):
         store.put_result(run_experiment(cfg))
     store.close()
     return folder
@@ -32,7 +31,7 @@ def test_every_page_renders_and_a_submitted_run_finishes(cache, tmp_path):
     with dashboard(cache, tmp_path / "streamlit.log") as (url, startup_s), browser() as page:
         print(f"startup_to_healthy_s={startup_s:.2f}")
         for path, text in PAGES.items():
-            run = preset("teach-digits").config_hash()
+            run = preset(FIRST_LAUNCH[0]).config_hash()
             seconds = open_page(page, f"{url}/{'' if path == 'experiment' else path}?run={run}")
             assert page.locator("[data-testid='stException']").count() == 0, path
             assert page.get_by_text(text).first.is_visible(), path
