@@ -10,9 +10,10 @@ For a Linear layer ‖δ_i a_iᵀ‖² = ‖δ_i‖²‖a_i‖². For a convolut
 in chunks of examples so memory stays bounded. (The Gram form Σ (δ_iᵀδ_i) ⊙ (U_iᵀU_i) only pays
 when positions·(C_out + C_in·k²) < C_out·C_in·k², which no layer of the paper's nets meets at 32×32.)
 
-That costs about one gradient, against ~1.3 for a forward-mode JVP (numerators only) plus an
-explicit `vmap(grad)` for the norms (~10 gradients and GBs on the CNN). Networks with any other
-parametrised layer use that generic path (`generic_terms`).
+Measured on a CPU (n = 256, 32×32): 1.6 gradients on the CNN against 13 for the generic path —
+a forward-mode JVP for the dots plus explicit `vmap(grad)` for the norms — but 4.0 against 3.1 on
+the ResNet-14, whose per-example gradients (174k parameters) are smaller than its unfolded 32×32
+activations. Networks with any other parametrised layer use the generic path (`generic_terms`).
 """
 from __future__ import annotations
 
