@@ -10,16 +10,15 @@ For a Linear layer ‖δ_i a_iᵀ‖² = ‖δ_i‖²‖a_i‖². For a convolut
 in chunks of examples so memory stays bounded. (The Gram form Σ (δ_iᵀδ_i) ⊙ (U_iᵀU_i) only pays
 when positions·(C_out + C_in·k²) < C_out·C_in·k², which no layer of the paper's nets meets at 32×32.)
 
-Measured on a CPU (n = 256, 32×32): 1.6 gradients on the CNN against 13 for the generic path —
-a forward-mode JVP for the dots plus explicit `vmap(grad)` for the norms — but 4.0 against 3.1 on
-the ResNet-14, whose per-example gradients (174k parameters) are smaller than its unfolded 32×32
-activations. Networks with any other parametrised layer use the generic path (`generic_terms`).
+Where the unfolded activations outweigh a whole per-example gradient (the ResNet-14: 174k
+parameters, large 32×32 activations), and for networks with any other parametrised layer, the
+generic path (`generic_terms`) materialises per-example gradients with `vmap(grad)` instead.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.func import grad, jvp, vmap
+from torch.func import grad, grad_and_value, vmap
 from torch.nn import functional as F
 
 from .models import FlatModel
@@ -30,21 +29,25 @@ CHUNK_FLOATS = 2**25          # per-chunk working set of the convolution norms (
 def alignment_terms(model: FlatModel, loss_fn, theta, x, y, v) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(ℓ_i, ∇ℓ_i·v, ‖∇ℓ_i‖²) for all i; `loss_fn(outputs, y)` returns per-example losses."""
     layers = affine_layers(model)
-    if layers is not None:
+    if layers is not None and _identity_pays(model, layers, theta, x[:1]):
         return _layer_identity(model, layers, loss_fn, theta, x, y, v)
     return generic_terms(model, loss_fn, theta, x, y, v)
 
 
-def generic_terms(model, loss_fn, theta, x, y, v):
-    """The same three quantities for any network: one JVP, then chunked `vmap(grad)` for the norms."""
-    losses, dots = grad_dots(lambda t: loss_fn(model(t, x), y), theta, v)
-    return losses, dots, vmap_sq_norms(model, loss_fn, theta, x, y)
+def generic_terms(model, loss_fn, theta, x, y, v, chunk: int = 64):
+    """The same three quantities for any network, from explicit per-example gradients
+    (`vmap(grad)`) in chunks of examples: each chunk's (b, d) gradients give both dots and norms."""
+    parts = [_explicit_terms(model, loss_fn, theta, x[i:i + chunk], y[i:i + chunk], v.to(theta.dtype))
+             for i in range(0, len(x), chunk)]
+    return tuple(torch.cat(column) for column in zip(*parts))
 
 
-def grad_dots(loss_vector, theta: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ℓ_i, ∇ℓ_i·v) for all i from one forward-mode JVP of the per-example loss vector."""
-    losses, dots = jvp(loss_vector, (theta.detach(),), (v.to(theta.dtype),))
-    return losses.detach(), dots.detach()
+def _explicit_terms(model, loss_fn, theta, x, y, v):
+    def one(xi, yi):
+        return grad_and_value(lambda t: loss_fn(model(t, xi[None]), yi[None])[0])(theta.detach())
+
+    grads, losses = vmap(one)(x, y)
+    return losses.detach(), (grads @ v).double(), torch.linalg.vector_norm(grads, dim=1).double().pow(2)
 
 
 def _is_plain_conv(m: nn.Module) -> bool:
@@ -58,63 +61,79 @@ def affine_layers(model: FlatModel) -> dict | None:
     return layers if all(isinstance(m, nn.Linear) or _is_plain_conv(m) for m in layers) else None
 
 
-def _layer_identity(model, layers, loss_fn, theta, x, y, v):
+def _forward_capturing(model, layers, theta, x) -> tuple[torch.Tensor, list]:
+    """The model's output and (module, input, output) for every call of a parametrised layer."""
     captured = []
     hooks = [m.register_forward_hook(lambda m, inputs, z: captured.append((m, inputs[0].detach(), z)))
              for m in layers]
     try:
-        leaf = theta.detach().requires_grad_(True)   # so the layer outputs z join the graph
-        losses = loss_fn(model(leaf, x), y)
+        out = model(theta, x)
     finally:
         for h in hooks:
             h.remove()
     if len(captured) != len(layers):   # a module applied twice would share its weights across calls
         raise ValueError("the per-layer identity needs every parametrised layer applied exactly once")
+    return out, captured
+
+
+def _identity_pays(model, layers, theta, x_one) -> bool:
+    """Whether the convolutions' unfolded activations (Σ C_in·k²·positions floats per example)
+    stay within one whole gradient (d floats, what `vmap(grad)` writes per example). Measured on a
+    CPU (n = 256, 32×32): the CNN (0.56M against 2.47M) takes 2.1 gradients with the identity, 3.4
+    with `vmap`; the ResNet-14 (the reverse) 4.0 with the identity, 1.4 with `vmap`."""
+    with torch.no_grad():
+        _, captured = _forward_capturing(model, layers, theta, x_one)
+    unfolded = sum(m.in_channels * m.kernel_size[0] * m.kernel_size[1] * z[0, 0].numel()
+                   for m, _, z in captured if isinstance(m, nn.Conv2d))
+    return unfolded <= model.dim
+
+
+def _layer_identity(model, layers, loss_fn, theta, x, y, v):
+    leaf = theta.detach().requires_grad_(True)   # so the layer outputs z join the graph
+    out, captured = _forward_capturing(model, layers, leaf, x)
+    losses = loss_fn(out, y)
     deltas = torch.autograd.grad(losses.sum(), [z for _, _, z in captured])
     parts = model.unflatten(v.to(theta.dtype))
     dots = torch.zeros(len(x), dtype=torch.float64, device=x.device)
     norms2 = torch.zeros_like(dots)
     for (module, a, _), d in zip(captured, deltas):
-        prefix = layers[module]
-        terms = _linear_terms if isinstance(module, nn.Linear) else _conv_terms
-        dot, norm2 = terms(module, a, d, parts[f"{prefix}.weight"], parts.get(f"{prefix}.bias"))
-        dots += dot
-        norms2 += norm2
+        weight, bias = parts[f"{layers[module]}.weight"], parts.get(f"{layers[module]}.bias")
+        if isinstance(module, nn.Linear):
+            dots += _linear_dots(a, d, weight, bias)
+            norms2 += _linear_sq_norms(a, d, bias is not None)
+        else:
+            dots += _conv_dots(module, a, d, weight, bias)
+            norms2 += _conv_sq_norms(module, a, d, bias is not None)
     return losses.detach(), dots, norms2
 
 
-def _linear_terms(module, a, d, weight, bias):
+def _linear_dots(a, d, weight, bias):
     a = a.reshape(len(a), -1)
     direction = a @ weight.T if bias is None else torch.addmm(bias, a, weight.T)
-    norm2 = (a.double().pow(2).sum(1) + (bias is not None)) * d.double().pow(2).sum(1)
-    return (d * direction).double().sum(1), norm2
+    return (d * direction).double().sum(1)
 
 
-def _conv_terms(module, a, d, weight, bias):
+def _linear_sq_norms(a, d, has_bias):
+    return (a.reshape(len(a), -1).double().pow(2).sum(1) + has_bias) * d.double().pow(2).sum(1)
+
+
+def _conv_dots(module, a, d, weight, bias):
     direction = F.conv2d(a, weight, bias, module.stride, module.padding, module.dilation)
-    dot = (d * direction).flatten(1).double().sum(1)
-    norm2 = _conv_weight_sq_norms(module, a, d)
-    if bias is not None:
-        norm2 = norm2 + d.flatten(2).sum(2).double().pow(2).sum(1)
-    return dot, norm2
+    return (d * direction).flatten(1).double().sum(1)
 
 
-def _conv_weight_sq_norms(module, a, d) -> torch.Tensor:
-    """‖δ_i U_iᵀ‖²_F per example, U_i = unfold(a_i), in chunks of examples."""
+def _conv_sq_norms(module, a, d, has_bias):
+    """‖δ_i U_iᵀ‖²_F (+ the bias part) per example, U_i = unfold(a_i), in chunks of examples."""
+    bias_part = d.flatten(2).sum(2).double().pow(2).sum(1) if has_bias else 0.0
     d = d.flatten(2)                                              # (n, C_out, positions)
     kernel = module.in_channels * module.kernel_size[0] * module.kernel_size[1]
     chunk = max(1, CHUNK_FLOATS // (kernel * (d.shape[2] + d.shape[1])))
-    return torch.cat([
+    weight_part = torch.cat([
         torch.bmm(d[i:i + chunk], F.unfold(a[i:i + chunk], module.kernel_size, module.dilation,
                                            module.padding, module.stride).transpose(1, 2))
         .double().pow(2).sum((1, 2))
         for i in range(0, len(a), chunk)])
-
-
-def vmap_sq_norms(model, loss_fn, theta, x, y, chunk: int = 64) -> torch.Tensor:
-    """‖∇ℓ_i‖² from explicit per-example gradients (vmap(grad)), in chunks."""
-    return torch.cat([per_example_grads(model, loss_fn, theta, x[i:i + chunk], y[i:i + chunk])
-                      .double().pow(2).sum(1) for i in range(0, len(x), chunk)])
+    return weight_part + bias_part
 
 
 def per_example_grads(model, loss_fn, theta, x, y) -> torch.Tensor:

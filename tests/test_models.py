@@ -156,7 +156,8 @@ def explicit(model, loss_fn, theta, x, y, v):
     return torch.stack(losses), torch.stack(dots), torch.stack(norms2)
 
 
-@pytest.mark.parametrize("arch,shape", [("cnn", (3, 12, 12)), ("resnet14", (3, 8, 8)), ("resnet14", (3, 7, 9))])
+@pytest.mark.parametrize("arch,shape", [("cnn", (3, 12, 12)), ("resnet14", (3, 8, 8)), ("resnet14", (3, 7, 9)),
+                                        ("resnet14", (3, 32, 32))])
 @pytest.mark.parametrize("loss_fn", [mse_per_example, ce_per_example])
 @pytest.mark.parametrize("path", ["layer identity", "generic"])
 def test_conv_per_example_terms_match_explicit_autograd(arch, shape, loss_fn, path):
@@ -181,6 +182,18 @@ def test_conv_per_example_terms_match_explicit_autograd(arch, shape, loss_fn, pa
     torch.testing.assert_close(norms2, ref_norms2, rtol=1e-10, atol=0)
     # A dot can be small by cancellation; scale the absolute floor by ‖∇ℓ_i‖·‖v‖.
     torch.testing.assert_close(dots, ref_dots, rtol=1e-10, atol=1e-12 * ref_norms2.sqrt().max().item())
+
+
+@pytest.mark.parametrize("arch,shape,generic", [("cnn", (3, 32, 32), False), ("resnet14", (3, 32, 32), True),
+                                                ("resnet14", (3, 8, 8), False)])
+def test_generic_path_only_where_unfolding_costs_more(arch, shape, generic, monkeypatch):
+    """CNN at 32×32: 0.56M unfolded floats per example < 2.47M parameters; ResNet-14: the reverse."""
+    model, theta = build(arch, shape, init_scale=1.0, width=512)
+    calls = []
+    monkeypatch.setattr(per_example, "generic_terms", lambda *args: calls.append(1))
+    x = torch.randn(2, *shape, dtype=torch.float64)
+    alignment_terms(model, mse_per_example, theta, x, torch.tensor([0, 1]), torch.ones(model.dim, dtype=torch.float64))
+    assert bool(calls) == generic
 
 
 def test_conv_norms_are_chunked_without_changing_them(monkeypatch):
