@@ -45,18 +45,35 @@ def _fmt(values: dict) -> str:
     return ", ".join(f"{k} {v:+.3g}" for k, v in values.items())
 
 
+def _twins(runs, r: Result, **change) -> list[Result]:
+    """The runs whose configuration is r's with `change` applied."""
+    twin = {**_cfg(r), **change}
+    return [other for other in runs if _cfg(other) == twin]
+
+
+def _mixed_signs(r: Result) -> tuple[bool, pd.Series, float]:
+    """Whether r's window Δℓ_k has both signs beyond ±scale (1e-3 of the median group loss)."""
+    d = window_delta_loss(r)
+    scale = 1e-3 * float(r.groups.loss_avg2.abs().median())
+    return bool((d > scale).any() and (d < -scale).any()), d, scale
+
+
 def c1(runs) -> Verdict:
     text = "Δℓ_k has mixed signs across groups after t*"
     candidates = _forked(runs, loss="mse", displacement="coherent")
     if not candidates:
         return Verdict("C1", text, UNTESTED, "needs a coherent MSE run that forked (preset paper-mlp-mse)")
     r = candidates[0]
-    d = window_delta_loss(r)
-    scale = 1e-3 * float(r.groups.loss_avg2.abs().median())
-    mixed = (d > scale).any() and (d < -scale).any()
-    return Verdict("C1", text, SUPPORTED if mixed else REFUTED,
-                   f"median Δℓ_k from t* to t**: {_fmt(d.to_dict())} (signs count beyond ±{scale:.2g})",
-                   [r.meta["config_hash"]])
+    mixed, d, scale = _mixed_signs(r)
+    evidence = f"median Δℓ_k from t* to t**: {_fmt(d.to_dict())} (signs count beyond ±{scale:.2g})"
+    used = [r.meta["config_hash"]]
+    controls = [t for t in _twins(runs, r, displacement="random") if t.meta.get("t_star") is not None]
+    if controls:   # the paper's control: with random displacement the trade-off should weaken or vanish
+        control_mixed, control_d, _ = _mixed_signs(controls[0])
+        evidence += (f"; its random-displacement control: {_fmt(control_d.to_dict())} — "
+                     f"{'still mixed' if control_mixed else 'no trade-off'}")
+        used.append(controls[0].meta["config_hash"])
+    return Verdict("C1", text, SUPPORTED if mixed else REFUTED, evidence, used)
 
 
 def c2(runs) -> Verdict:
@@ -76,10 +93,8 @@ def c2(runs) -> Verdict:
 
 def c3(runs) -> Verdict:
     text = "random displacement cuts input-outliers' curvature influence by ≥ 10× against coherent"
-    pairs = []
-    for coherent in [r for r in runs if _cfg(r)["displacement"] == "coherent"]:
-        twin = {**_cfg(coherent), "displacement": "random"}
-        pairs += [(coherent, r) for r in runs if _cfg(r) == twin]
+    pairs = [(coherent, twin) for coherent in runs if _cfg(coherent)["displacement"] == "coherent"
+             for twin in _twins(runs, coherent, displacement="random")]
     if not pairs:
         return Verdict("C3", text, UNTESTED, "needs a coherent run and its random twin (presets paper-mlp-mse + paper-random)")
     coherent, random = pairs[0]

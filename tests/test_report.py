@@ -67,6 +67,14 @@ def test_c1_mixed_signs():
     assert verdicts([fake(delta=SAME_SIGN)])["C1"].verdict == REFUTED
 
 
+def test_c1_reports_the_random_control_beside_the_verdict():
+    coherent, control = fake(delta=MIXED), fake(displacement="random", delta=SAME_SIGN)
+    c1 = verdicts([coherent, control])["C1"]
+    assert c1.verdict == SUPPORTED and "no trade-off" in c1.evidence
+    assert c1.runs == [coherent.meta["config_hash"], control.meta["config_hash"]]
+    assert "still mixed" in verdicts([coherent, fake(displacement="random", delta=MIXED)])["C1"].evidence
+
+
 def test_c2_alignment_resolves_under_eos():
     assert verdicts([fake(cos2=c2_true)])["C2"].verdict == SUPPORTED
     assert verdicts([fake(cos2=lambda g, b, s: 0.3)])["C2"].verdict == REFUTED
