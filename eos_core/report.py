@@ -36,6 +36,12 @@ def _forked(runs, **want) -> list[Result]:
             and all(_cfg(r).get(k) == v for k, v in want.items())]
 
 
+def _preferred(runs) -> list[Result]:
+    """Forked runs, the paper's main setting (coherent displacement, MSE) first, so a verdict does
+    not depend on the order the runs were given in."""
+    return sorted(_forked(runs), key=lambda r: (_cfg(r)["loss"], _cfg(r)["displacement"]) != ("mse", "coherent"))
+
+
 def _series(r: Result, branch: str, group: str, column: str) -> pd.Series:
     g = r.groups
     return g[(g.branch == branch) & (g.group == group)].set_index("step")[column]
@@ -123,7 +129,7 @@ def c4(runs) -> Verdict:
 
 def c5(runs) -> Verdict:
     text = "Spearman ρ(centroid distance, cos²) ≈ −0.1 before onset and ≈ +0.4 at EoS"
-    candidates = _forked(runs)
+    candidates = _preferred(runs)
     if not candidates:
         return Verdict("C5", text, UNTESTED, "needs a run that forked (preset paper-mlp-mse)")
     r = candidates[0]
@@ -170,7 +176,7 @@ def c6(runs) -> Verdict:
 
 def c7(runs) -> Verdict:
     text = "Q_k² ∝ C_k (the single-mode proxy)"
-    candidates = _forked(runs)
+    candidates = _preferred(runs)
     if not candidates:
         return Verdict("C7", text, UNTESTED, "needs a run that forked (preset paper-mlp-mse)")
     r = candidates[0]

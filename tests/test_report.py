@@ -143,3 +143,11 @@ def test_branch_decomposition_by_hand():
     # measured at the same step: the exit branch has also covered less effective time (c·η per step)
     lag = 0.5 * (0.1 * 20 - 0.05 * 20) / (0.1 * END)
     assert row.measured == pytest.approx(MIXED["input_outlier"] + lag)
+
+
+def test_single_run_claims_prefer_the_main_setting_whatever_the_order():
+    coherent, random = fake(rho=(-0.1, 0.4)), fake(displacement="random", rho=(0.3, 0.3))
+    for runs in ([coherent, random], [random, coherent]):
+        found = verdicts(runs)
+        assert found["C5"].verdict == SUPPORTED and found["C5"].runs == [coherent.meta["config_hash"]]
+        assert found["C7"].runs == [coherent.meta["config_hash"]]
