@@ -18,7 +18,7 @@ PRESETS: dict[str, tuple[str, dict]] = {
     "teach-selective": (
         "synthetic 16×16 data, α = 10, c = 0.25: EoS's selective trade-off on a laptop CPU in ~40 s "
         "(output-outliers gain under EoS, the other groups lose)",
-        # Measured (seeds 0, 1, 2): t* = 48, t** = 304–416; median Δℓ_k from t* to t**:
+        # Measured (seeds 0, 1, 2, logged every 16): t* = 48, t** = 304–416; median Δℓ_k from t* to t**:
         # output-outliers +0.02 to +0.04, inliers and boundary about −0.02, input-outliers −0.15 to −0.28.
         _SELECTIVE),
     "teach-selective-random": (
