@@ -7,10 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from eos_core import models
+from eos_core import models, per_example
 from eos_core.config import RunConfig
 from eos_core.metrics import diagnose
-from eos_core import per_example
 from eos_core.per_example import affine_layers, alignment_terms, generic_terms
 from eos_core.problem import Problem, ce_per_example, mse_per_example
 
@@ -159,12 +158,13 @@ def explicit(model, loss_fn, theta, x, y, v):
 @pytest.mark.parametrize("arch,shape", [("cnn", (3, 12, 12)), ("resnet14", (3, 8, 8)), ("resnet14", (3, 7, 9)),
                                         ("resnet14", (3, 32, 32))])
 @pytest.mark.parametrize("loss_fn", [mse_per_example, ce_per_example])
-@pytest.mark.parametrize("path", ["layer identity", "generic"])
+@pytest.mark.parametrize("path", ["as chosen", "generic"])
 def test_conv_per_example_terms_match_explicit_autograd(arch, shape, loss_fn, path):
-    """Both paths on conv nets (strided, padded, 1×1 shortcut and unpadded convs) in float64."""
+    """The path each net is given (the layer identity, or vmap for the 32×32 ResNet) and the
+    generic path, on conv nets (strided, padded, 1×1 shortcut and unpadded convs), in float64."""
     model, theta = build(arch, shape, init_scale=1.0, width=64)
     assert affine_layers(model) is not None         # every layer is Linear or a plain Conv2d
-    terms = alignment_terms if path == "layer identity" else generic_terms
+    terms = alignment_terms if path == "as chosen" else generic_terms
     g = torch.Generator().manual_seed(1)
     n = 6
     x = torch.randn(n, *shape, generator=g, dtype=torch.float64)
