@@ -36,10 +36,11 @@ def _forked(runs, **want) -> list[Result]:
             and all(_cfg(r).get(k) == v for k, v in want.items())]
 
 
-def _preferred(runs) -> list[Result]:
-    """Forked runs, the paper's main setting (coherent displacement, MSE) first, so a verdict does
-    not depend on the order the runs were given in."""
-    return sorted(_forked(runs), key=lambda r: (_cfg(r)["loss"], _cfg(r)["displacement"]) != ("mse", "coherent"))
+def _main_run(runs) -> Result | None:
+    """The forked run to judge a single-run claim on: the paper's main setting (coherent
+    displacement, MSE) first, so a verdict does not depend on the order the runs were given in."""
+    ranked = sorted(_forked(runs), key=lambda r: (_cfg(r)["loss"], _cfg(r)["displacement"]) != ("mse", "coherent"))
+    return ranked[0] if ranked else None
 
 
 def _series(r: Result, branch: str, group: str, column: str) -> pd.Series:
@@ -129,10 +130,9 @@ def c4(runs) -> Verdict:
 
 def c5(runs) -> Verdict:
     text = "Spearman ρ(centroid distance, cos²) ≈ −0.1 before onset and ≈ +0.4 at EoS"
-    candidates = _preferred(runs)
-    if not candidates:
+    r = _main_run(runs)
+    if r is None:
         return Verdict("C5", text, UNTESTED, "needs a run that forked (preset paper-mlp-mse)")
-    r = candidates[0]
     base = r.trace[r.trace.branch == "baseline"]
     before = float(base[base.step < r.meta["t_star"]].spearman_rho.median())
     at_eos = float(base[base.step >= r.meta["t_star"]].spearman_rho.median())
@@ -176,10 +176,9 @@ def c6(runs) -> Verdict:
 
 def c7(runs) -> Verdict:
     text = "Q_k² ∝ C_k (the single-mode proxy)"
-    candidates = _preferred(runs)
-    if not candidates:
+    r = _main_run(runs)
+    if r is None:
         return Verdict("C7", text, UNTESTED, "needs a run that forked (preset paper-mlp-mse)")
-    r = candidates[0]
     fit = single_mode_fit(r, eos_only=True)
     ok = fit["r"] >= 0.9 and 0.8 <= fit["slope"] <= 1.2
     return Verdict("C7", text, SUPPORTED if ok else REFUTED,
