@@ -7,6 +7,7 @@ import pathlib
 import sys
 
 from .config import ConfigError, RunConfig, coerce
+from .datafiles import DatasetError
 from .presets import FIRST_LAUNCH, PRESETS, preset
 
 
@@ -167,9 +168,12 @@ def cmd_presets(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from .data import download_cifar10
+    from .data import download_cifar10, download_mnist
 
-    print(f"CIFAR-10 is ready in {download_cifar10()}")
+    if args.download == "mnist":
+        print(f"MNIST is ready in {download_mnist()}")
+    else:
+        print(f"CIFAR-10 is ready in {download_cifar10()}")
     return 0
 
 
@@ -237,8 +241,8 @@ def parser() -> argparse.ArgumentParser:
     presets = sub.add_parser("presets", help="list the named configurations")
     presets.set_defaults(func=cmd_presets)
 
-    data = sub.add_parser("data", help="download CIFAR-10 into $EOS_DATA_DIR (default cache/data)")
-    data.add_argument("--download", choices=["cifar10"], required=True)
+    data = sub.add_parser("data", help="download CIFAR-10 or MNIST into $EOS_DATA_DIR (default cache/data)")
+    data.add_argument("--download", choices=["cifar10", "mnist"], required=True)
     data.set_defaults(func=cmd_data)
     return p
 
@@ -247,6 +251,6 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, KeyError, FileNotFoundError) as error:
+    except (ConfigError, KeyError, FileNotFoundError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

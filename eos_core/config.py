@@ -16,11 +16,17 @@ GROUPS = ("inlier", "boundary", "input_outlier", "output_outlier")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 DIGIT_CLASSES = tuple(str(d) for d in range(10)) + ("even", "odd")
-CLASSES = {"cifar10": CIFAR10_CLASSES, "digits": DIGIT_CLASSES, "synthetic": ("0", "1")}
+MNIST_CLASSES = tuple(str(d) for d in range(10))
+CLASSES = {"cifar10": CIFAR10_CLASSES, "mnist": MNIST_CLASSES, "digits": DIGIT_CLASSES, "synthetic": ("0", "1")}
+_DIGIT_NAMES = dict(zip(MNIST_CLASSES, ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                                        "nine")))
 
 # Training examples available per class (digits: the fixed split keeps 4 of every 5 examples).
 _DIGIT_TRAIN_COUNTS = dict(zip("0123456789", (136, 154, 151, 135, 143, 143, 151, 153, 138, 133)))
 _DIGIT_TRAIN_COUNTS.update(even=719, odd=718)
+# MNIST's official training set (60,000 images): examples of each digit.
+_MNIST_TRAIN_COUNTS = dict(zip(MNIST_CLASSES, (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)))
+MNIST_TEST_COUNTS = dict(zip(MNIST_CLASSES, (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)))
 SYNTHETIC_MAX_PER_CLASS = 50_000
 
 CHOICES = {
@@ -171,9 +177,18 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
 
 
+def class_label(dataset: str, cls: str) -> str:
+    """How a class picker shows a class: digits with their names ("4 · four"), others as they are."""
+    if dataset in ("mnist", "digits") and cls in _DIGIT_NAMES:
+        return f"{cls} · {_DIGIT_NAMES[cls]}"
+    return cls
+
+
 def available_per_class(dataset: str, cls: str) -> int:
     if dataset == "cifar10":
         return 5000
+    if dataset == "mnist":
+        return _MNIST_TRAIN_COUNTS[cls]
     if dataset == "digits":
         return _DIGIT_TRAIN_COUNTS[cls]
     return SYNTHETIC_MAX_PER_CLASS

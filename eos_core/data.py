@@ -1,4 +1,5 @@
-"""Two-class image datasets: CIFAR-10 (binary distribution), scikit-learn digits, procedural synthetic.
+"""Two-class image datasets: CIFAR-10 (binary distribution), MNIST (IDX files), scikit-learn digits,
+procedural synthetic.
 
 Every loader returns a `Dataset` whose training set is the class-0 block followed by the class-1
 block (the first n_per_class examples of each class, in dataset order); the test set is ordered
@@ -8,7 +9,6 @@ moved to the requested device/dtype once, at the end.
 from __future__ import annotations
 
 import functools
-import os
 import pathlib
 from dataclasses import dataclass
 
@@ -16,15 +16,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import datafiles
 from .config import CIFAR10_CLASSES, CLASSES, available_per_class
+from .datafiles import (CIFAR10_BIN, CIFAR10_PY, CIFAR10_RECORD, DatasetCorrupt, DatasetError,  # noqa: F401
+                        DatasetMissing, data_dir)
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 CIFAR10_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2023, 0.1994, 0.2010)
-CIFAR10_BIN = "cifar-10-batches-bin"
-CIFAR10_PY = "cifar-10-batches-py"
-_RECORD = 1 + 3 * 32 * 32          # one label byte, then the R, G and B planes (32×32 each)
 
 SYNTHETIC_TEST_PER_CLASS = 500
 
@@ -41,21 +41,16 @@ class Dataset:
     pixel_std: tuple[float, ...]
 
 
-class DatasetMissing(FileNotFoundError):
-    """A dataset's files are not on disk; the message names the folder expected and how to fill it."""
-
-
-def data_dir() -> pathlib.Path:
-    return pathlib.Path(os.environ.get("EOS_DATA_DIR") or "cache/data")
-
-
 def load_dataset(name: str, classes: tuple[str, str], n_per_class: int, image_size: int,
                  device="cpu", dtype=torch.float32, download: bool = False, seed: int = 0) -> Dataset:
-    """Load a two-class dataset; `download` applies to CIFAR-10 only, `seed` to synthetic only."""
+    """Load a two-class dataset; `download` applies to CIFAR-10 only (MNIST is fetched only by
+    `python -m eos_core data --download mnist`), `seed` to synthetic only."""
     classes = tuple(str(c) for c in classes)
     _check_args(name, classes, n_per_class, image_size)
     if name == "cifar10":
         parts = _cifar10(classes, n_per_class, download)
+    elif name == "mnist":
+        parts = _mnist(classes, n_per_class, image_size)
     elif name == "digits":
         parts = _digits(classes, n_per_class, image_size)
     else:
@@ -73,6 +68,18 @@ def download_cifar10(root=None) -> pathlib.Path:
     root = pathlib.Path(root) if root is not None else data_dir()
     download_and_extract_archive(CIFAR10_URL, download_root=str(root), md5=CIFAR10_MD5)
     return root / CIFAR10_BIN
+
+
+def download_mnist(root=None) -> pathlib.Path:
+    """Fetch MNIST's four IDX files with torchvision into root/MNIST/raw (default data_dir());
+    touches the network. Returns the folder once `datafiles.mnist_availability` accepts it."""
+    from torchvision.datasets import MNIST
+    root = pathlib.Path(root) if root is not None else data_dir()
+    MNIST(str(root), train=True, download=True)      # fetches and checks both splits' files
+    ok, message = datafiles.mnist_availability(root.joinpath(*datafiles.MNIST_SUBDIR))
+    if not ok:
+        raise DatasetCorrupt(message)
+    return root.joinpath(*datafiles.MNIST_SUBDIR)
 
 
 def _check_args(name, classes, n_per_class, image_size):
@@ -131,10 +138,7 @@ def _cifar10(classes, n, download):
     bin_dir, py_dir = root / CIFAR10_BIN, root / CIFAR10_PY
     if not bin_dir.is_dir() and not py_dir.is_dir():
         if not download:
-            raise DatasetMissing(
-                f"CIFAR-10 not found: expected its binary distribution in {bin_dir} "
-                f"(data_batch_1.bin … data_batch_5.bin, test_batch.bin). Fill it with "
-                f"`python -m eos_core data --download cifar10`, or set EOS_DATA_DIR to a folder that has it.")
+            raise DatasetMissing(datafiles.cifar10_missing_message(bin_dir))
         download_cifar10(root)
     if bin_dir.is_dir():
         train = [_read_bin(bin_dir / f"data_batch_{i}.bin") for i in range(1, 6)]
@@ -159,16 +163,24 @@ def _cifar10(classes, n, download):
 
 
 def _read_bin(path: pathlib.Path):
-    """One binary batch file → (uint8 images (N, 3, 32, 32), int64 labels (N,)); raw bytes, no pickle."""
+    """One binary batch file → (uint8 images (N, 3, 32, 32), int64 labels (N,)); raw bytes, no pickle.
+    Every official batch holds exactly 10,000 records whose label bytes are 0–9."""
     if not path.is_file():
-        raise DatasetMissing(f"{path} is missing from the CIFAR-10 binary distribution; refill "
-                             f"{path.parent} with `python -m eos_core data --download cifar10`.")
+        raise DatasetMissing(f"{path.absolute()} is missing from the CIFAR-10 binary distribution; refill "
+                             f"{path.parent.absolute()} with `python -m eos_core data --download cifar10`.")
     raw = np.fromfile(path, dtype=np.uint8)
-    if raw.size % _RECORD:
-        raise ValueError(f"{path} is not a CIFAR-10 binary batch: {raw.size} bytes is not a "
-                         f"multiple of the {_RECORD}-byte record")
-    records = raw.reshape(-1, _RECORD)
-    return records[:, 1:].reshape(-1, 3, 32, 32), records[:, 0].astype(np.int64)
+    expected = datafiles.CIFAR10_RECORDS_PER_FILE * CIFAR10_RECORD
+    if raw.size != expected:
+        raise datafiles.corrupt(path.absolute(), f"it holds {raw.size:,} bytes, not "
+                                f"{datafiles.CIFAR10_RECORDS_PER_FILE:,} records of {CIFAR10_RECORD:,} bytes",
+                                expected, "cifar10")
+    records = raw.reshape(-1, CIFAR10_RECORD)
+    labels = records[:, 0].astype(np.int64)
+    bad = np.flatnonzero(labels > 9)
+    if bad.size:
+        raise datafiles.corrupt(path.absolute(), f"record {bad[0]} has label byte {labels[bad[0]]} (CIFAR-10 "
+                                f"labels are 0–9): this is not a CIFAR-10 batch", expected, "cifar10")
+    return records[:, 1:].reshape(-1, 3, 32, 32), labels
 
 
 def _read_torchvision(root: pathlib.Path, train: bool):
@@ -182,6 +194,47 @@ def _read_torchvision(root: pathlib.Path, train: bool):
             f"{root / CIFAR10_PY} failed torchvision's checksum check ({e}). Remove it and fill "
             f"{root / CIFAR10_BIN} with `python -m eos_core data --download cifar10`.") from None
     return ds.data.transpose(0, 3, 1, 2), np.asarray(ds.targets, dtype=np.int64)   # HWC → CHW
+
+
+# ------------------------------------------------------------------------------------------- MNIST
+
+@functools.lru_cache(maxsize=2)
+def _mnist_arrays(folder: str, stamp: tuple):
+    """Both splits' images and labels plus the training set's pixel mean and std (in [0, 1] units,
+    over all 60,000 images), parsed once per folder and file version (`stamp`): ~0.3 s from gzip."""
+    folder = pathlib.Path(folder)
+    (x_tr, t_tr), (x_te, t_te) = (datafiles.read_mnist_split(folder, s) for s in ("train", "test"))
+    counts = np.bincount(x_tr.reshape(-1), minlength=256).astype(np.float64)   # exact, no float64 copy
+    values = np.arange(256) / 255
+    mean = float(counts @ values / counts.sum())
+    std = float(np.sqrt(counts @ (values - mean) ** 2 / counts.sum()))
+    return x_tr, t_tr.astype(np.int64), x_te, t_te.astype(np.int64), mean, std
+
+
+def _mnist_stamp(folder: pathlib.Path) -> tuple:
+    paths = [datafiles.mnist_file(folder, stem) for pair in datafiles.MNIST_FILES.values() for stem in pair]
+    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) if p else None for p in paths)
+
+
+def _mnist(classes, n, image_size):
+    """Grey 1×S×S images (S = 28 native; other sizes are a bilinear resize), standardised with the
+    mean and std of MNIST's whole training set, like CIFAR-10's fixed per-channel constants: a given
+    image has the same input whatever the pair or n."""
+    folder = datafiles.mnist_dir()
+    x_tr, t_tr, x_te, t_te, mean, std = _mnist_arrays(str(folder), _mnist_stamp(folder))
+    ia, ib = (int(c) for c in classes)
+    i_tr = _order(_class_of(t_tr == ia, t_tr == ib), n, classes, f"MNIST in {folder.absolute()}")
+    i_te = _order(_class_of(t_te == ia, t_te == ib), None, classes, str(folder))
+
+    def normalise(u8):    # float64 so the result is exact to the last bit of the requested dtype
+        x = torch.from_numpy(u8).double().unsqueeze(1) / 255
+        if image_size != datafiles.MNIST_SIDE:
+            x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False,
+                              antialias=image_size < datafiles.MNIST_SIDE)
+        return (x - mean) / std
+
+    return (normalise(x_tr[i_tr]), torch.from_numpy((t_tr[i_tr] == ib).astype(np.int64)),
+            normalise(x_te[i_te]), torch.from_numpy((t_te[i_te] == ib).astype(np.int64)), (mean,), (std,))
 
 
 # ------------------------------------------------------------------------------------------ digits
