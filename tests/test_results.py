@@ -66,3 +66,10 @@ def test_delta_loss_interpolates_at_equal_effective_time():
     groups = fixture_result().groups
     groups.loc[groups.branch == "exit", "loss_avg2"] += 0.25   # the exit branch lags behind
     assert np.allclose(delta_loss(groups).delta_loss, 0.25)
+
+
+def test_results_stored_with_the_old_coefficient_names_read_as_a_S_b_S():
+    old = fixture_result()
+    old.trace = old.trace.assign(alpha=2.0, beta=4.0)
+    loaded = Result.from_files(old.to_files())
+    assert {"a_S", "b_S"} <= set(loaded.trace.columns) and not {"alpha", "beta"} & set(loaded.trace.columns)
