@@ -2,10 +2,10 @@
 
 Proposition 2: for short times after the fork, in baseline time τ = η(t − t*) (both branches at
 the same step t), the cycle-averaged branch differential is
-    Δ̄ℓ_k(τ) ≈ (1 − c)·R_k·τ   +   (α/β)·Q_k·τ
+    Δ̄ℓ_k(τ) ≈ (1 − c)·R_k·τ   +   (a_S/b_S)·Q_k·τ
               learning-rate      EoS selector
               confounder
-with R_k, Q_k, α, β taken at t*. Fig. 22: under the single-mode approximation Q_k² ∝ C_k.
+with R_k, Q_k, a_S = −⟨∇L, ∇S⟩, b_S = ‖∇S‖² taken at t* (named apart from the displacement α). Fig. 22: under the single-mode approximation Q_k² ∝ C_k.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def decomposition(result: Result) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     trace, groups = result.trace, result.groups
     at_fork = trace[(trace.branch == "baseline") & (trace.step == t_star)].iloc[0]
-    ratio = at_fork.alpha / at_fork.beta if at_fork.beta > 0 else np.nan
+    ratio = at_fork.a_S / at_fork.b_S if at_fork.b_S > 0 else np.nan
     fork_groups = groups[(groups.branch == "baseline") & (groups.step == t_star)].set_index("group")
     both = groups.pivot_table(index=["group", "step"], columns="branch", values="loss_avg2").dropna().reset_index()
     both = both[both.step >= t_star]

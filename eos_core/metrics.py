@@ -2,7 +2,7 @@
 
 Definitions follow the paper (§2.4, App. F): for group k with mean loss ℓ_k,
   cos²θ_k = (∇ℓ_k·v1)²/‖∇ℓ_k‖²,  C_k = (∇ℓ_k·v1)²,  R_k = ⟨∇ℓ_k, ∇L⟩,  Q_k = ⟨∇ℓ_k, ∇S⟩,
-  α = −⟨∇L, ∇S⟩,  β = ‖∇S‖²,  and per example cos²(∇ℓ_i, v1).
+  a_S = −⟨∇L, ∇S⟩,  b_S = ‖∇S‖²,  and per example cos²(∇ℓ_i, v1).
 """
 from __future__ import annotations
 
@@ -49,8 +49,8 @@ def diagnose(problem: Problem, theta: torch.Tensor, centroid_distance: np.ndarra
         "hvps": eigen.hvps,
         "grad_norm": g_norm,
         "grad_v1_fraction": abs(dot64(g, v1)) / max(g_norm, 1e-300),
-        "alpha": -dot64(g, grad_S),
-        "beta": dot64(grad_S, grad_S),
+        "a_S": -dot64(g, grad_S),
+        "b_S": dot64(grad_S, grad_S),
         "spearman_rho": spearman(centroid_distance, example_cos2),
     }
     return StepDiagnostics(row, group_rows, example_loss, example_cos2, g, eigen)

@@ -213,7 +213,7 @@ def decomposition_figure(table: pd.DataFrame) -> go.Figure:
         fig.add_trace(go.Scatter(x=g.tau, y=g.predicted, name=f"{GROUP_LABELS[group]} predicted",
                                  line={"color": color, "dash": "dot"}, legendgroup=group))
     fig.add_hline(y=0, line={"color": "#444", "width": 1})
-    fig.update_layout(title="Branch decomposition: (1 − c)R_k·τ + (α/β)Q_k·τ against the measured Δ̄ℓ_k",
+    fig.update_layout(title="Branch decomposition: (1 − c)R_k·τ + (a_S/b_S)Q_k·τ against the measured Δ̄ℓ_k",
                       xaxis_title="τ = η(t − t*)", yaxis_title="Δ̄ℓ_k at the same step", template="plotly_white")
     return fig
 

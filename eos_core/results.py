@@ -25,12 +25,14 @@ from .config import GROUPS
 
 BRANCHES = ("baseline", "exit")
 TRACE_COLUMNS = ["branch", "step", "t_eff", "lr", "loss", "loss_avg2", "accuracy", "lambda1",
-                 "lambda2", "eig_residual", "lambda2_residual", "hvps", "grad_norm", "grad_v1_fraction", "alpha",
-                 "beta", "spearman_rho"]
+                 "lambda2", "eig_residual", "lambda2_residual", "hvps", "grad_norm", "grad_v1_fraction", "a_S",
+                 "b_S", "spearman_rho"]
 GROUP_COLUMNS = ["branch", "step", "t_eff", "group", "loss", "loss_avg2", "grad_norm", "cos2",
                  "curvature_influence", "Q", "R"]
 EXAMPLE_COLUMNS = ["index", "label", "original_label", "group", "centroid_distance"]
 LOSS_COLUMNS = ["branch", "step", "t_eff", "group", "loss", "loss_avg2"]
+# Results stored before the decomposition's coefficients were named apart from the displacement α.
+LEGACY_TRACE_COLUMNS = {"alpha": "a_S", "beta": "b_S"}
 FILES = ("meta.json", "trace.parquet", "groups.parquet", "examples.parquet", "per_example.npz")
 OPTIONAL_FILES = ("losses.parquet",)
 
@@ -73,7 +75,7 @@ class Result:
                 per_example = {k: npz[k] for k in npz.files}
             return cls(
                 meta=json.loads(files["meta.json"]),
-                trace=pd.read_parquet(io.BytesIO(files["trace.parquet"])),
+                trace=pd.read_parquet(io.BytesIO(files["trace.parquet"])).rename(columns=LEGACY_TRACE_COLUMNS),
                 groups=pd.read_parquet(io.BytesIO(files["groups.parquet"])),
                 examples=pd.read_parquet(io.BytesIO(files["examples.parquet"])),
                 per_example=per_example,

@@ -56,8 +56,8 @@ def test_step_diagnostics_match_formulas(loss):
     assert row["lambda2"] == pytest.approx(float(evals[-2]), rel=1e-6)
     assert row["loss"] == pytest.approx(float(problem.losses(theta).mean()), rel=1e-12)
     assert row["grad_v1_fraction"] == pytest.approx(float(abs(g @ v1) / g.norm()), rel=1e-6)
-    assert row["alpha"] == pytest.approx(float(-(g @ grad_S)), rel=1e-6, abs=1e-12)
-    assert row["beta"] == pytest.approx(float(grad_S @ grad_S), rel=1e-6)
+    assert row["a_S"] == pytest.approx(float(-(g @ grad_S)), rel=1e-6, abs=1e-12)
+    assert row["b_S"] == pytest.approx(float(grad_S @ grad_S), rel=1e-6)
     for name, index, got in zip(GROUPS, problem.groups, d.group_rows):
         gk = G[index].mean(0)
         assert got["group"] == name

@@ -222,6 +222,6 @@ def test_diagnose_runs_on_tiny_conv_problem(arch, shape):
     lam1 = d.row["lambda1"]
     assert math.isfinite(lam1) and lam1 > 0
     assert lam1 >= d.row["lambda2"]
-    assert all(math.isfinite(d.row[key]) for key in ("loss", "grad_norm", "alpha", "beta"))
+    assert all(math.isfinite(d.row[key]) for key in ("loss", "grad_norm", "a_S", "b_S"))
     assert np.all(np.isfinite(d.example_cos2)) and np.all((d.example_cos2 >= 0) & (d.example_cos2 <= 1 + 1e-5))
     assert len(d.group_rows) == 4

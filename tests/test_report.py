@@ -29,7 +29,7 @@ def fake(loss="mse", displacement="coherent", alpha=3.0, seed=0, *, delta=None, 
     for branch, start, lr in (("baseline", 0, 0.1), ("exit", T_STAR, 0.05)):
         for step in range(start, END + 1, EVERY):
             t_eff = 0.1 * min(step, T_STAR) + lr * max(step - T_STAR, 0)
-            trace.append({"branch": branch, "step": step, "t_eff": t_eff, "lr": lr, "alpha": 2.0, "beta": 4.0,
+            trace.append({"branch": branch, "step": step, "t_eff": t_eff, "lr": lr, "a_S": 2.0, "b_S": 4.0,
                           "spearman_rho": rho[0] if step < T_STAR else rho[1]})
             for k, g in enumerate(GROUPS):
                 base_loss = 1.0 - 0.5 * t_eff / (0.1 * END)

@@ -113,3 +113,10 @@ def test_delta_loss_matches_whole_baseline_steps_exactly_on_an_oscillating_loss(
     logged_only = oscillating_result(c)
     logged_only.losses = logged_only.losses.iloc[:0]
     assert not np.allclose(delta_loss(logged_only).delta_loss.to_numpy()[:5], expected)
+
+
+def test_results_stored_with_the_old_coefficient_names_read_as_a_S_b_S():
+    old = fixture_result()
+    old.trace = old.trace.assign(alpha=2.0, beta=4.0)
+    loaded = Result.from_files(old.to_files())
+    assert {"a_S", "b_S"} <= set(loaded.trace.columns) and not {"alpha", "beta"} & set(loaded.trace.columns)
