@@ -36,6 +36,7 @@ class Setup:
     device: str
     prototype_pixels: dict = field(default_factory=dict)   # index and images of the tracked examples
     probes: ProbeSet | None = None                          # §5.2 robustness and OOD probe sets
+    geometry: dict = field(default_factory=dict)            # displacements against the data's span (App. D)
 
 
 @dataclass
@@ -100,7 +101,8 @@ def prepare(cfg: RunConfig) -> Setup:
         "centroid_distance": tax.centroid_distance.double().cpu().numpy(),
     })
     return Setup(problem, theta0, examples, examples.centroid_distance.to_numpy(), device,
-                 prototype_images(tax, ds), build_probe_set(ds, tax, cfg))
+                 prototype_images(tax, ds), build_probe_set(ds, tax, cfg),
+                 prototypes.displacement_geometry(ds.x_train, tax))
 
 
 def prototype_images(tax, ds) -> dict:

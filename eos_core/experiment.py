@@ -94,6 +94,7 @@ def assemble(cfg: RunConfig, setup: Setup, branches: list[Branch], wall_time: fl
         "t_star": baseline.fork.step if baseline.fork else None,
         "t_star_star": exit_.crossing if exit_ else None,
         "onset_rule": onset_rule(cfg),
+        "input_geometry": setup.geometry,
         "device": setup.device,
         "versions": versions(),
         "wall_time_s": round(wall_time, 3),
