@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import GROUPS, RunConfig, stability_threshold
+from .config import GROUPS, RunConfig, branch_thresholds
 from .curvature import Eigenpairs
 from .metrics import diagnose
 from .optim import Optimiser
@@ -36,6 +36,7 @@ class Setup:
     device: str
     prototype_pixels: dict = field(default_factory=dict)   # index and images of the tracked examples
     probes: ProbeSet | None = None                          # §5.2 robustness and OOD probe sets
+    geometry: dict = field(default_factory=dict)            # displacements against the data's span (App. D)
 
 
 @dataclass
@@ -100,7 +101,8 @@ def prepare(cfg: RunConfig) -> Setup:
         "centroid_distance": tax.centroid_distance.double().cpu().numpy(),
     })
     return Setup(problem, theta0, examples, examples.centroid_distance.to_numpy(), device,
-                 prototype_images(tax, ds), build_probe_set(ds, tax, cfg))
+                 prototype_images(tax, ds), build_probe_set(ds, tax, cfg),
+                 prototypes.displacement_geometry(ds.x_train, tax))
 
 
 def prototype_images(tax, ds) -> dict:
@@ -222,12 +224,12 @@ def _complete_averages(pending, problem: Problem, next_losses: torch.Tensor):
 
 
 def run_baseline(setup: Setup, cfg: RunConfig, progress=None) -> Branch:
-    threshold = stability_threshold(cfg, cfg.lr)[0]
+    threshold = branch_thresholds(cfg)["baseline"].value
     return run_branch(setup, cfg, "baseline", setup.theta0, 0, 0.0, cfg.lr, None,
                       cfg.onset_fraction * threshold, progress, fork_at_onset=True)
 
 
 def run_exit(setup: Setup, cfg: RunConfig, fork: ForkState, progress=None) -> Branch:
-    threshold = stability_threshold(cfg, cfg.c * cfg.lr)[0]
+    threshold = branch_thresholds(cfg)["exit"].value
     return run_branch(setup, cfg, "exit", fork.theta, fork.step, fork.t_eff, cfg.c * cfg.lr, fork.warm,
                       cfg.onset_fraction * threshold, progress, buffer=fork.buffer)
