@@ -5,8 +5,10 @@ This module is imported by the dashboard process, so it must never import torch.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -41,12 +43,32 @@ CHOICES = {
 }
 
 
+# Bounds that keep every value representable wherever it goes (torch generators, int64 columns,
+# SQLite) and every run finite: 10 million steps is 1,000× the paper's longest run.
+MAX_SEED = 2**32 - 1          # seeds are also multiplied by 1,000,003 (SGD batches); 64 bits must hold that
+MAX_INT = 2**63 - 1
+MAX_STEPS = 10_000_000
+# c·η must be a normal number of the training dtype: smaller, the update underflows to zero and
+# the thresholds 2/(c·η), (2 + 2β)/(c·η) overflow to infinity.
+SMALLEST_NORMAL = {"float32": 2.0**-126, "float64": 2.0**-1022}
+ECHO_LIMIT = 200              # characters of a value an error message repeats
+
+
+def shown(value) -> str:
+    """repr(value) on one line, cut to ECHO_LIMIT characters (an error must stay readable)."""
+    text = repr(value)
+    if len(text) <= ECHO_LIMIT:
+        return text
+    return f"{text[:ECHO_LIMIT]}… ({len(value) if isinstance(value, str) else len(text)} characters)"
+
+
 class ConfigError(ValueError):
     """An invalid configuration value; `field` names the offending field."""
 
     def __init__(self, field_name: str, value, allowed: str):
         self.field = field_name
-        super().__init__(f"{field_name}={value!r} is invalid: {allowed}")
+        name = field_name if field_name.isidentifier() and len(field_name) <= 40 else shown(field_name)
+        super().__init__(f"{name}={shown(value)} is invalid: {allowed}")
 
 
 @dataclass(frozen=True)
@@ -169,21 +191,38 @@ def _hash(d: dict) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
+# What the command line and the URL accept as numbers: ASCII decimals only. Python's int() and
+# float() also take any Unicode digits (`１６０`, `٣`), underscores and hex floats; refusing them
+# keeps what runs equal to what was typed.
+_INT = re.compile(r"[+-]?[0-9]{1,30}", re.ASCII)
+_FLOAT = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)",
+                    re.ASCII | re.IGNORECASE)
+_NUMBER_TUPLES = {"ood_alphas"}
+
+
 def coerce(field_name: str, text: str):
     """Parse a command-line or URL string into the type of a RunConfig field."""
     types = {f.name: f.type for f in dataclasses.fields(RunConfig)}
     if field_name not in types:
-        raise ConfigError(field_name, text, f"unknown field; fields are {', '.join(types)}")
+        near = difflib.get_close_matches(field_name, types, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise ConfigError(field_name, text, f"unknown field; {hint}fields are {', '.join(types)}")
     kind = types[field_name]
-    try:
-        if kind == "tuple":
-            return tuple(s.strip() for s in text.split(","))
-        if kind == "int":
-            return int(text)
-        if kind == "float":
-            return float(text)
-    except ValueError:
-        raise ConfigError(field_name, text, f"expected {kind}") from None
+    if kind == "tuple":
+        items = tuple(s.strip() for s in text.split(","))
+        if field_name in _NUMBER_TUPLES:
+            if not all(_FLOAT.fullmatch(s) for s in items):
+                raise ConfigError(field_name, text, "expected numbers written in ASCII decimals, e.g. 0,1,3,10")
+            return tuple(float(s) for s in items)
+        return items
+    if kind == "int":
+        if not _INT.fullmatch(text):
+            raise ConfigError(field_name, text, "expected an integer written in ASCII digits, e.g. 160")
+        return int(text)
+    if kind == "float":
+        if not _FLOAT.fullmatch(text):
+            raise ConfigError(field_name, text, "expected a number written in ASCII decimals, e.g. 0.02 or 2e-2")
+        return float(text)
     return text
 
 
@@ -226,13 +265,17 @@ def validate(cfg: RunConfig) -> None:
                  "batch_size"):
         value = getattr(cfg, name)
         _require(_is_int(value) and value >= 1, name, value, "must be a positive integer")
+        _require(value <= MAX_INT, name, value, f"must be at most {MAX_INT} (a 64-bit integer)")
+    _require(cfg.steps <= MAX_STEPS, "steps", cfg.steps, f"must be at most {MAX_STEPS}")
     _require(_is_int(cfg.seed) and cfg.seed >= 0, "seed", cfg.seed, "must be a non-negative integer")
+    _require(cfg.seed <= MAX_SEED, "seed", cfg.seed, f"must satisfy 0 ≤ seed < {MAX_SEED + 1}")
     for name in ("alpha", "lr", "c", "init_scale", "onset_fraction", "momentum"):
         value = getattr(cfg, name)
         _require(_is_number(value), name, value, "must be a finite number")
     _require(cfg.alpha >= 0, "alpha", cfg.alpha, "must be ≥ 0")
     _require(cfg.lr > 0, "lr", cfg.lr, "the learning rate η must be > 0")
     _require(0 < cfg.c <= 1, "c", cfg.c, "the exit factor must lie in (0, 1]")
+    _validate_step_size(cfg)
     _require(cfg.init_scale > 0, "init_scale", cfg.init_scale, "must be > 0")
     _require(0 <= cfg.momentum < 1, "momentum", cfg.momentum, "heavy-ball β must lie in [0, 1)")
     _require(all(a >= 0 and _is_number(a) for a in cfg.ood_alphas), "ood_alphas", cfg.ood_alphas,
@@ -251,6 +294,19 @@ def validate(cfg: RunConfig) -> None:
     _require(cfg.log_every <= cfg.steps, "log_every", cfg.log_every, f"must be ≤ steps = {cfg.steps}")
     if cfg.dataset == "cifar10":
         _require(cfg.image_size == 32, "image_size", cfg.image_size, "CIFAR-10 images are 32×32")
+    if cfg.model == "cnn":
+        _require(cfg.image_size >= 12, "image_size", cfg.image_size,
+                 "the CNN needs inputs of at least 12×12 pixels (three unpadded 3×3 convolutions and "
+                 "two 2×2 poolings)")
+
+
+def _validate_step_size(cfg: RunConfig) -> None:
+    """The exit branch steps with c·η: it must be a normal number of the training dtype."""
+    tiny = SMALLEST_NORMAL.get(cfg.dtype, SMALLEST_NORMAL["float32"])
+    why = (f"too small: c·η must be at least {tiny:.4g} (the smallest normal {cfg.dtype}), or the "
+           "step underflows and the threshold 2/(c·η) overflows")
+    _require(cfg.lr >= tiny, "lr", cfg.lr, why)
+    _require(cfg.c * cfg.lr >= tiny, "c", cfg.c, f"c·η = {cfg.c * cfg.lr:.4g} is {why}")
 
 
 def _validate_classes(cfg: RunConfig) -> None:

@@ -1,0 +1,23 @@
+"""No traceback, exception text or server path reaches a browser; the server log keeps them."""
+import logging
+import pathlib
+import tomllib
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_config_hides_error_details_from_the_browser():
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"
+
+
+def test_an_uncaught_exception_shows_a_generic_message_and_is_logged(monkeypatch, caplog):
+    monkeypatch.chdir(ROOT)        # Streamlit reads .streamlit/config.toml from the working folder
+    with caplog.at_level(logging.ERROR):
+        at = AppTest.from_string("raise ValueError('secret in /srv/private/file.py')").run()
+    shown = at.exception[0]
+    assert "secret" not in shown.message and "/srv/private" not in shown.message
+    assert not shown.stack_trace and "ValueError" not in str(shown.proto)
+    assert "secret in /srv/private/file.py" in caplog.text
