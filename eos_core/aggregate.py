@@ -49,6 +49,6 @@ def aggregate(results: list[Result]) -> dict[str, pd.DataFrame]:
         return {"trace": empty, "groups": empty, "delta": empty, "seeds": seeds}
     trace = _summarise([aligned(r, r.trace) for r in forked], KEYS)
     groups = _summarise([aligned(r, r.groups) for r in forked], KEYS + ["group"])
-    deltas = [aligned(r, delta_loss(r.groups).assign(branch="exit")) for r in forked]
+    deltas = [aligned(r, delta_loss(r).assign(branch="exit")) for r in forked]
     delta = _summarise(deltas, KEYS + ["group"])
     return {"trace": trace, "groups": groups, "delta": delta, "seeds": seeds}

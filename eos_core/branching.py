@@ -36,6 +36,7 @@ class Setup:
     device: str
     prototype_pixels: dict = field(default_factory=dict)   # index and images of the tracked examples
     probes: ProbeSet | None = None                          # §5.2 robustness and OOD probe sets
+    geometry: dict = field(default_factory=dict)            # displacements against the data's span (App. D)
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Branch:
     example_steps: list = field(default_factory=list)
     example_loss: list = field(default_factory=list)
     example_cos2: list = field(default_factory=list)
+    step_losses: list = field(default_factory=list)   # [step, t_eff, ℓ_k for each group] at EVERY step, and step end+1
     diverged_at: int | None = None
     crossing: int | None = None      # first logged step at or above the onset threshold
     fork: ForkState | None = None    # baseline only: the state at t*
@@ -99,7 +101,8 @@ def prepare(cfg: RunConfig) -> Setup:
         "centroid_distance": tax.centroid_distance.double().cpu().numpy(),
     })
     return Setup(problem, theta0, examples, examples.centroid_distance.to_numpy(), device,
-                 prototype_images(tax, ds), build_probe_set(ds, tax, cfg))
+                 prototype_images(tax, ds), build_probe_set(ds, tax, cfg),
+                 prototypes.displacement_geometry(ds.x_train, tax))
 
 
 def prototype_images(tax, ds) -> dict:
@@ -122,6 +125,8 @@ def run_branch(setup: Setup, cfg: RunConfig, name: str, theta: torch.Tensor, ste
     optimiser = Optimiser(cfg, len(problem.x))
     generator = torch.Generator().manual_seed(cfg.seed)
     pending = None   # the last logged rows, waiting for step t+1's losses to form two-step averages
+    unlogged = []    # group losses of the steps since the last logged one, still on the device
+    group_mean = _group_mean_matrix(problem)
     while True:
         if step % cfg.log_every == 0:
             if not _finite_loss(problem, theta):
@@ -130,6 +135,7 @@ def run_branch(setup: Setup, cfg: RunConfig, name: str, theta: torch.Tensor, ste
             if pending is not None:   # log_every = 1: the previous logged step waits for this one
                 pending = _complete_averages(pending, problem, _full_losses(problem, theta))
             d = diagnose(problem, theta, setup.centroid_distance, warm, generator)
+            _keep_step_losses(branch, unlogged, step, t_eff, [g["loss"] for g in d.group_rows])
             if fork_at_onset and branch.fork is None and d.row["lambda1"] >= threshold:
                 branch.fork = ForkState(step, t_eff, theta.clone(), warm,
                                         None if buffer is None else buffer.clone())
@@ -146,15 +152,39 @@ def run_branch(setup: Setup, cfg: RunConfig, name: str, theta: torch.Tensor, ste
                           "row": pending[0], "groups": pending[1], "threshold": threshold})
         else:
             gradient, losses = optimiser.gradient(problem, theta, step)
-            if pending is not None:
-                pending = _complete_averages(pending, problem, _full_losses(problem, theta, losses))
+            losses = _full_losses(problem, theta, losses)
+            pending = _complete_averages(pending, problem, losses)
+            unlogged.append((step, t_eff, group_mean @ losses))
         if step == cfg.steps:
             break
         theta, buffer = optimiser.update(theta, gradient, lr, buffer)
         step, t_eff = step + 1, t_eff + lr
-    if pending is not None:   # the last logged step still needs step t+1's losses
-        _complete_averages(pending, problem, _full_losses(problem, optimiser.update(theta, gradient, lr, buffer)[0]))
+    if branch.diverged_at is None:   # the last step's two-step averages need step t+1's losses
+        after = _full_losses(problem, optimiser.update(theta, gradient, lr, buffer)[0])
+        _complete_averages(pending, problem, after)
+        unlogged.append((step + 1, t_eff + lr, group_mean @ after))
+    _keep_step_losses(branch, unlogged)
     return branch
+
+
+def _group_mean_matrix(problem: Problem) -> torch.Tensor:
+    """(groups × n) averaging weights: one product turns per-example losses into every ℓ_k."""
+    weights = torch.zeros(len(problem.groups), len(problem.x), dtype=problem.x.dtype, device=problem.x.device)
+    for k, members in enumerate(problem.groups):
+        weights[k, members] = 1.0 / len(members)
+    return weights
+
+
+def _keep_step_losses(branch: Branch, unlogged: list, *logged) -> None:
+    """Move the steps' group losses off the device in one transfer per logged step (not one per
+    step), then add the logged step's own (step, t_eff, losses) if given."""
+    if unlogged:
+        values = torch.stack([losses for _, _, losses in unlogged]).tolist()
+        branch.step_losses.extend([s, t, *v] for (s, t, _), v in zip(unlogged, values))
+        unlogged.clear()
+    if logged:
+        step, t_eff, losses = logged
+        branch.step_losses.append([step, t_eff, *losses])
 
 
 def _full_losses(problem: Problem, theta: torch.Tensor, losses: torch.Tensor | None = None) -> torch.Tensor:

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from .branching import Branch, Setup, prepare, run_baseline, run_exit
-from .config import SCHEMA_VERSION, RunConfig, stability_threshold
-from .results import EXAMPLE_COLUMNS, GROUP_COLUMNS, TRACE_COLUMNS, Result
+from .config import GROUPS, SCHEMA_VERSION, RunConfig, stability_threshold
+from .results import EXAMPLE_COLUMNS, GROUP_COLUMNS, LOSS_COLUMNS, TRACE_COLUMNS, Result
 
 
 @dataclass
@@ -94,13 +94,35 @@ def assemble(cfg: RunConfig, setup: Setup, branches: list[Branch], wall_time: fl
         "t_star": baseline.fork.step if baseline.fork else None,
         "t_star_star": exit_.crossing if exit_ else None,
         "onset_rule": onset_rule(cfg),
+        "input_geometry": setup.geometry,
         "device": setup.device,
         "versions": versions(),
         "wall_time_s": round(wall_time, 3),
         "finished_at": time.time(),
     }
     arrays = {**per_example_arrays(branches), **setup.prototype_pixels}
-    return Result(meta, trace, group_table, setup.examples.reindex(columns=EXAMPLE_COLUMNS), arrays)
+    return Result(meta, trace, group_table, setup.examples.reindex(columns=EXAMPLE_COLUMNS), arrays,
+                  step_loss_table(branches, cfg.steps))
+
+
+def step_loss_table(branches: list[Branch], last_step: int) -> pd.DataFrame:
+    """ℓ_k and the two-step average ℓ̄_k(t) = (ℓ_k(t) + ℓ_k(t+1))/2 at every step of every branch,
+    up to `last_step` (each branch also holds step last_step + 1, which only feeds the average)."""
+    frames = []
+    for b in branches:
+        if not b.step_losses:
+            continue
+        rows = np.asarray(b.step_losses, dtype=np.float64)
+        steps, t_eff, losses = rows[:, 0].astype(np.int64), rows[:, 1], rows[:, 2:]
+        average = np.full_like(losses, np.nan)
+        consecutive = np.diff(steps) == 1   # true by construction; a gap would leave ℓ̄ undefined
+        average[:-1][consecutive] = (losses[:-1][consecutive] + losses[1:][consecutive]) / 2
+        keep = steps <= last_step
+        k = len(GROUPS)
+        frames.append(pd.DataFrame({"branch": b.name, "step": np.repeat(steps[keep], k),
+                                    "t_eff": np.repeat(t_eff[keep], k), "group": np.tile(GROUPS, keep.sum()),
+                                    "loss": losses[keep].ravel(), "loss_avg2": average[keep].ravel()}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=LOSS_COLUMNS)
 
 
 def per_example_arrays(branches: list[Branch]) -> dict:

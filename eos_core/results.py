@@ -5,6 +5,8 @@
     groups.parquet     one row per branch, logged step and prototype group
     examples.parquet   the static per-example table
     per_example.npz    per branch: logged steps, per-example loss and cos²; prototype images (no object arrays)
+    losses.parquet     one row per branch, EVERY step and group: ℓ_k and its two-step average ℓ̄_k
+                       (optional: results written before it existed load with an empty table)
 
 Torch-free: the dashboard reads results with this module.
 """
@@ -28,7 +30,9 @@ TRACE_COLUMNS = ["branch", "step", "t_eff", "lr", "loss", "loss_avg2", "accuracy
 GROUP_COLUMNS = ["branch", "step", "t_eff", "group", "loss", "loss_avg2", "grad_norm", "cos2",
                  "curvature_influence", "Q", "R"]
 EXAMPLE_COLUMNS = ["index", "label", "original_label", "group", "centroid_distance"]
+LOSS_COLUMNS = ["branch", "step", "t_eff", "group", "loss", "loss_avg2"]
 FILES = ("meta.json", "trace.parquet", "groups.parquet", "examples.parquet", "per_example.npz")
+OPTIONAL_FILES = ("losses.parquet",)
 
 
 class ResultError(ValueError):
@@ -42,6 +46,7 @@ class Result:
     groups: pd.DataFrame
     examples: pd.DataFrame
     per_example: dict = field(default_factory=dict)   # name → np.ndarray
+    losses: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LOSS_COLUMNS))   # every step
 
     @property
     def status(self) -> str:
@@ -55,6 +60,7 @@ class Result:
             "groups.parquet": _parquet(self.groups),
             "examples.parquet": _parquet(self.examples),
             "per_example.npz": _npz(self.per_example),
+            "losses.parquet": _parquet(self.losses),
         }
 
     @classmethod
@@ -71,6 +77,8 @@ class Result:
                 groups=pd.read_parquet(io.BytesIO(files["groups.parquet"])),
                 examples=pd.read_parquet(io.BytesIO(files["examples.parquet"])),
                 per_example=per_example,
+                losses=(pd.read_parquet(io.BytesIO(files["losses.parquet"])) if "losses.parquet" in files
+                        else pd.DataFrame(columns=LOSS_COLUMNS)),
             )
         except (ValueError, OSError, KeyError, EOFError) as error:
             raise ResultError(f"result is corrupt: {error}") from error
@@ -87,7 +95,7 @@ class Result:
     def from_zip(cls, blob: bytes) -> "Result":
         try:
             with zipfile.ZipFile(io.BytesIO(blob)) as archive:
-                files = {name: archive.read(name) for name in archive.namelist() if name in FILES}
+                files = {name: archive.read(name) for name in archive.namelist() if name in FILES + OPTIONAL_FILES}
         except (zipfile.BadZipFile, OSError, EOFError) as error:
             raise ResultError(f"result is corrupt: {error}") from error
         return cls.from_files(files)
@@ -104,7 +112,7 @@ class Result:
         folder = pathlib.Path(folder)
         if not folder.is_dir():
             raise ResultError(f"no result folder at {folder}")
-        return cls.from_files({p.name: p.read_bytes() for p in folder.iterdir() if p.name in FILES})
+        return cls.from_files({p.name: p.read_bytes() for p in folder.iterdir() if p.name in FILES + OPTIONAL_FILES})
 
 
 def _parquet(df: pd.DataFrame) -> bytes:
@@ -119,30 +127,42 @@ def _npz(arrays: dict) -> bytes:
     return buffer.getvalue()
 
 
-def delta_loss(groups: pd.DataFrame, column: str = "loss_avg2") -> pd.DataFrame:
+def delta_loss(result: Result, column: str = "loss_avg2") -> pd.DataFrame:
     """Δℓ_k = ℓ_k(exit) − ℓ_k(EoS) at equal effective time, per group and exit logged step.
 
-    The baseline's curve is linearly interpolated at each exit step's t_eff (the baseline covers
-    every t_eff the exit branch reaches). Positive means the EoS branch is ahead. Uses the
-    two-step (cycle) averaged losses by default, which remove the period-2 phase term.
+    Exit step s (rate c·η from t*) and baseline step t* + c·(s − t*) have the same effective time;
+    where that is an integer the baseline's value at that very step is used, otherwise the two
+    adjacent steps are interpolated. This needs the baseline at every step (`result.losses`):
+    a logged grid would interpolate across an EoS curve whose ℓ̄_k swings between logged steps.
+    Results stored before per-step losses existed fall back to the logged steps. Positive means
+    the EoS branch is ahead. Uses the two-step (cycle) averages by default (App. F, A5).
     """
+    columns = ["step", "t_eff", "group", "delta_loss"]
+    t_star = result.meta.get("t_star")
+    if t_star is None:
+        return pd.DataFrame(columns=columns)
+    per_step = result.losses if len(result.losses) else result.groups
+    exit_steps = set(result.groups.step[result.groups.branch == "exit"])   # the logged grid
+    c = result.meta["config"]["c"]
     frames = []
     for group in GROUPS:
-        base = groups[(groups.branch == "baseline") & (groups.group == group)].sort_values("t_eff")
-        exit_ = groups[(groups.branch == "exit") & (groups.group == group)].sort_values("t_eff")
+        mine = per_step[per_step.group == group]
+        base = mine[mine.branch == "baseline"].dropna(subset=[column]).sort_values("step")
+        exit_ = mine[(mine.branch == "exit") & mine.step.isin(exit_steps)].sort_values("step")
         if exit_.empty:
             continue
-        at_equal_time = np.interp(exit_.t_eff, base.t_eff, base[column])
+        target = t_star + c * (exit_.step.to_numpy() - t_star)
+        target = np.where(np.abs(target - np.round(target)) < 1e-9, np.round(target), target)
+        at_equal_time = np.interp(target, base.step, base[column])   # exact at a sample: slope × 0
         frames.append(pd.DataFrame({"step": exit_.step.values, "t_eff": exit_.t_eff.values,
                                     "group": group, "delta_loss": exit_[column].values - at_equal_time}))
-    columns = ["step", "t_eff", "group", "delta_loss"]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
 def window_delta_loss(result: Result) -> pd.Series:
     """Median Δℓ_k per group between the fork and t** (or the end): the clean comparison, before
     the exit branch reaches its own stability threshold."""
-    d = delta_loss(result.groups)
+    d = delta_loss(result)
     if d.empty:
         return pd.Series(dtype=float)
     end = result.meta.get("t_star_star") or d.step.max()

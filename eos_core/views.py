@@ -49,7 +49,7 @@ def series(results: list[Result]) -> Series:
     cfg = first.meta["config"]
     if len(results) == 1:
         t_star, t_ss = first.meta.get("t_star"), first.meta.get("t_star_star")
-        deltas = delta_loss(first.groups) if len(first.groups) and t_star is not None else pd.DataFrame(
+        deltas = delta_loss(first) if len(first.groups) else pd.DataFrame(
             columns=["step", "t_eff", "group", "delta_loss"])
         return Series(_long(first.trace, ["branch"]), _long(first.groups, ["branch", "group"]),
                       _long(deltas.assign(branch="exit"), ["branch", "group"]), cfg, t_star, t_ss,

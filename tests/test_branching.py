@@ -7,7 +7,7 @@ from torch import nn
 
 from eos_core import models
 from eos_core.branching import Setup, prepare, run_baseline, run_branch, run_exit
-from eos_core.config import RunConfig
+from eos_core.config import GROUPS, RunConfig
 from eos_core.experiment import run_experiment
 from eos_core.problem import Problem
 from tiny import TINY
@@ -100,3 +100,37 @@ def test_two_step_averages_are_complete_when_every_step_is_logged():
     assert result.trace.loss_avg2.notna().all() and result.groups.loss_avg2.notna().all()
     base = result.trace[result.trace.branch == "baseline"].set_index("step")
     assert base.loss_avg2[2] == pytest.approx((base.loss[2] + base.loss[3]) / 2)
+
+
+def test_every_step_group_losses_match_an_independent_gd_loop():
+    """ℓ_k at every step of both branches (not only the logged ones), and ℓ̄_k = (ℓ_k(t) + ℓ_k(t+1))/2,
+    against plain GD written out here: θ ← θ − η∇L from θ0, then c·η from t*."""
+    result = run_experiment(TINY)
+    setup = prepare(TINY)
+    problem, t_star = setup.problem, result.meta["t_star"]
+
+    theta, reference, fork_theta = setup.theta0, {}, None
+    for step in range(TINY.steps + 2):   # the baseline, keeping θ at t*
+        if step == t_star:
+            fork_theta = theta
+        reference[step] = [float(problem.losses(theta).detach()[index].double().mean()) for index in problem.groups]
+        theta = theta - TINY.lr * problem.step_gradient(theta)[0]
+    exit_reference, theta = {}, fork_theta
+    for step in range(t_star, TINY.steps + 2):
+        exit_reference[step] = [float(problem.losses(theta).detach()[index].double().mean()) for index in problem.groups]
+        theta = theta - TINY.c * TINY.lr * problem.step_gradient(theta)[0]
+
+    for branch, ref, first in (("baseline", reference, 0), ("exit", exit_reference, t_star)):
+        table = result.losses[result.losses.branch == branch]
+        assert sorted(set(table.step)) == list(range(first, TINY.steps + 1))   # every step, none beyond
+        for k, group in enumerate(GROUPS):
+            mine = table[table.group == group].set_index("step")
+            want = np.array([ref[s][k] for s in mine.index])
+            want_avg = np.array([(ref[s][k] + ref[s + 1][k]) / 2 for s in mine.index])
+            # float32 training: the same ops in the same order, only the group mean's summation differs
+            np.testing.assert_allclose(mine.loss, want, rtol=2e-6)
+            np.testing.assert_allclose(mine.loss_avg2, want_avg, rtol=2e-6)
+    logged = result.groups.merge(result.losses, on=["branch", "step", "group"], suffixes=("", "_every"))
+    assert len(logged) == len(result.groups)
+    np.testing.assert_allclose(logged.loss_every, logged.loss, rtol=2e-6)
+    np.testing.assert_allclose(logged.loss_avg2_every, logged.loss_avg2, rtol=2e-6)

@@ -5,8 +5,8 @@ import torch
 from sklearn.neighbors import NearestNeighbors
 
 from eos_core.config import GROUPS
-from eos_core.prototypes import (boundary_points, build_taxonomy, displace,
-                                 knn_label_ambiguity, knn_label_one_counts)
+from eos_core.prototypes import (_orthogonal_directions, boundary_points, build_taxonomy, displace, displacement_geometry,
+                                 knn_label_ambiguity, knn_label_one_counts, principal_subspace)
 
 N, SHAPE, M, K, ALPHA = 400, (4, 5), 10, 15, 3.0
 INLIER, BOUNDARY, INPUT_OUT, OUTPUT_OUT = (GROUPS.index(g) for g in
@@ -231,3 +231,59 @@ def test_invalid_inputs_are_refused():
         knn_label_ambiguity(x, y, N)
     with pytest.raises(ValueError, match="generator"):
         displace(x, y, torch.ones(20, dtype=x.dtype), 1.0, "random", None)
+
+
+def low_rank_blobs(n=300, dim=40, rank=6, seed=0):
+    """Two classes in a rank-`rank` affine subspace of R^dim plus faint full-rank noise, so the
+    99 %-variance subspace has a known size and a random direction mostly leaves it."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randperm(n, generator=g) % 2
+    scales = torch.linspace(3.0, 1.0, rank, dtype=torch.float64)
+    basis = torch.linalg.qr(torch.randn(dim, rank, generator=g, dtype=torch.float64))[0]
+    x = (torch.randn(n, rank, generator=g, dtype=torch.float64) * scales + 2.0 * y[:, None]) @ basis.T
+    x += 1e-3 * torch.randn(n, dim, generator=g, dtype=torch.float64)
+    return x.reshape(n, 4, 10), y
+
+
+def numpy_principal_subspace(flat, variance):
+    centred = flat - flat.mean(axis=0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    r = int(np.argmax(np.cumsum(s ** 2) / np.sum(s ** 2) >= variance)) + 1
+    return vt[:r].T
+
+
+@pytest.mark.parametrize("displacement", ["coherent", "random"])
+def test_displacement_geometry_against_numpy(displacement):
+    x, y = low_rank_blobs()
+    tax = build(x, y, displacement)
+    geometry = displacement_geometry(x, tax)
+    flat = x.reshape(len(x), -1).numpy()
+    basis = numpy_principal_subspace(flat, 0.99)
+    assert geometry["rank"] == basis.shape[1] == 6 and geometry["dim"] == 40
+    projector = basis @ basis.T   # independent of the basis' signs and order
+    mine = principal_subspace(torch.from_numpy(flat)).numpy()
+    np.testing.assert_allclose(mine @ mine.T, projector, atol=1e-10)
+    v = tax.v_diff.numpy() / np.linalg.norm(tax.v_diff.numpy())
+    assert geometry["v_diff_energy"] == pytest.approx(v @ projector @ v, abs=1e-12)
+    # a uniformly random unit direction orthogonal to v: E‖Pu‖² = tr(P(I − vvᵀ))/(D − 1)
+    expected = np.trace(projector @ (np.eye(40) - np.outer(v, v))) / 39
+    assert geometry["random_direction_energy"] == pytest.approx(expected, abs=1e-12)
+    idx = members(tax, INPUT_OUT).numpy()
+    steps = tax.x.reshape(len(x), -1).numpy()[idx] - flat[idx]
+    actual = np.mean(np.einsum("nd,de,ne->n", steps, projector, steps) / np.sum(steps ** 2, axis=1))
+    assert geometry["displacement_energy"] == pytest.approx(actual, abs=1e-10)
+    if displacement == "coherent":
+        assert geometry["displacement_energy"] == pytest.approx(geometry["v_diff_energy"], abs=1e-10)
+
+
+def test_random_control_directions_carry_the_expected_subspace_energy():
+    """The control's own direction sampler, 20,000 draws: the mean energy inside a rank-6
+    subspace of R^40 is (6 − ‖Pv̂‖²)/39 to within 4 standard errors."""
+    x, y = low_rank_blobs()
+    tax = build(x, y, "random")
+    basis = principal_subspace(x.reshape(len(x), -1))
+    u = _orthogonal_directions(20_000, tax.v_diff, torch.Generator().manual_seed(5))
+    energy = (u @ basis).pow(2).sum(1)
+    expected = displacement_geometry(x, tax)["random_direction_energy"]
+    assert abs(energy.mean().item() - expected) < 4 * energy.std().item() / 20_000 ** 0.5
+    assert expected < 0.2   # most of a random direction leaves this data's span
