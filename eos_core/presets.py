@@ -90,8 +90,9 @@ FIGURES: dict[str, tuple[str, ...]] = {
     "Figs. 11–14 — CNN, ResNet, SGD, momentum": ("paper-cnn", "paper-resnet", "paper-sgd", "paper-momentum"),
     "Figs. 15–17 — cat vs dog, α = 3 and 10": ("paper-catdog-a3", "paper-catdog-a10"),
     "Fig. 22 — the single-mode proxy Q² ∝ C": ("paper-mlp-mse",),
-    "Real MNIST, 4 vs 9": ("mnist-paper", "mnist-paper-random", "mnist-paper-ce", "mnist-paper-a10"),
-    "Offline (no CIFAR-10)": ("teach-selective", "teach-selective-random", "teach-digits", "synthetic-mini",
+    "Real MNIST, 4 vs 9, at the paper's size": ("mnist-paper", "mnist-paper-random", "mnist-paper-ce", "mnist-paper-a10"),
+    "Offline (no CIFAR-10)": ("teach-selective", "teach-selective-random", "teach-digits", "mnist-cpu",
+                              "mnist-cpu-random", "synthetic-mini",
                               "paper-synthetic"),
 }
 
