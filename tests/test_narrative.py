@@ -68,3 +68,30 @@ def test_compare_report_and_runs():
     jobs = [{"state": "done"}, {"state": "queued"}]
     assert narrative.runs(jobs, [{"t_star": 48}, {"t_star": None}])[0] == \
         "2 results are stored (1 forked at t*); jobs: 1 done, 1 queued."
+
+
+def test_story_on_real_tiny_runs_has_five_steps_of_two_sentences():
+    from eos_core import story
+    from eos_core.experiment import run_experiment
+    from tiny import TINY
+
+    coherent, random = run_experiment(TINY), run_experiment(TINY.replace(displacement="random"))
+    steps = story.steps(coherent, random)
+    assert [s.title for s in steps] == list(story.TITLES)
+    for s in steps:
+        assert len(s.sentences) == 2 and all(len(x) > 20 for x in s.sentences), s.title
+        assert s.figure is not None and len(s.figure.data), s.title
+    assert f"at step {coherent.meta['t_star']}" in steps[0].sentences[0]
+    missing = story.control(coherent, None)
+    assert missing.figure is None and "displacement = random" in missing.sentences[0]
+
+
+def test_story_steps_on_the_synthetic_pair_quote_the_numbers():
+    from eos_core import story
+    steps = story.steps(synthetic_result(), synthetic_result("teach-selective-random", delta={
+        "inlier": -0.02, "boundary": -0.03, "input_outlier": -0.01, "output_outlier": -0.04}))
+    assert "9.0× sharper in 48 steps" in steps[0].sentences[1]
+    assert "c·η = 0.01 (c = 0.25)" in steps[2].sentences[0] and "step 272 (t**" in steps[2].sentences[1]
+    assert steps[3].sentences[1].startswith("Opposite signs")
+    assert steps[4].sentences[1].startswith("The trade-off disappears")
+    assert all(len(s.sentences) == 2 for s in steps)
