@@ -3,6 +3,7 @@ the store and a separate worker process trains them."""
 import streamlit as st
 
 from dashboard.state import get_store
+from dashboard.teach import projector_toggle
 from eos_core.presets import FIRST_LAUNCH, preset
 from eos_core.worker import ensure_worker
 
@@ -33,5 +34,10 @@ pages = {
         st.Page("pages/report.py", title="Report", icon=":material/fact_check:"),
     ],
     "Manage": [st.Page("pages/runs.py", title="Runs", icon=":material/storage:")],
+    "Learn": [
+        st.Page("pages/story.py", title="Story", icon=":material/auto_stories:"),
+        st.Page("pages/glossary.py", title="Glossary", icon=":material/menu_book:"),
+    ],
 }
+projector_toggle()
 st.navigation(pages).run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from eos_core.config import CHOICES, CLASSES, ConfigError, RunConfig
+from eos_core.glossary import CONTROL_HELP, FIELD_HELP
 from eos_core.presets import PRESETS
 from eos_core.sweep import parse_seeds
 from eos_core.worker import ensure_worker
@@ -53,7 +54,8 @@ def experiment_form() -> list[str] | None:
         fill_from(preset(FIRST_LAUNCH[0]))
     base: RunConfig = st.session_state["form_base"]
     dataset = st.selectbox("Dataset", list(CLASSES), key="form_dataset",
-                           help="cifar10 needs the dataset on disk (python -m eos_core data --download cifar10)")
+                           help=FIELD_HELP["dataset"] + " cifar10 needs the files on disk "
+                                "(python -m eos_core data --download cifar10).")
     with st.form("experiment"):
         names = CLASSES[dataset]
         left, right = st.columns(2)
@@ -61,33 +63,34 @@ def experiment_form() -> list[str] | None:
             if st.session_state.get(f"form_{field}") not in names:
                 st.session_state[f"form_{field}"] = names[default]
             col.selectbox("Class 0" if field == "class_a" else "Class 1", names, key=f"form_{field}",
-                          help="digits: single digits, or even vs odd")
+                          help=FIELD_HELP["classes"])
         _error_below("classes")
         left, right = st.columns(2)
-        left.number_input("α (input-outlier displacement)", min_value=0.0, step=0.5, key="form_alpha")
+        left.number_input("α (input-outlier displacement)", min_value=0.0, step=0.5, key="form_alpha", help=FIELD_HELP["alpha"])
         _error_below("alpha")
-        right.slider("c (exit branch learning-rate factor)", 0.05, 1.0, step=0.05, key="form_c")
+        right.slider("c (exit branch learning-rate factor)", 0.05, 1.0, step=0.05, key="form_c", help=FIELD_HELP["c"])
         _error_below("c")
-        left.radio("Loss", ["mse", "ce"], horizontal=True, key="form_loss")
+        left.radio("Loss", ["mse", "ce"], horizontal=True, key="form_loss", help=FIELD_HELP["loss"])
         right.radio("Input-outlier displacement", ["coherent", "random"], horizontal=True, key="form_displacement",
-                    help="coherent: along the centroid difference; random: orthogonal, same distance")
-        st.text_input("Seeds", key="form_seeds", help="0, or 0-4, or 0,3,7")
+                    help=FIELD_HELP["displacement"])
+        st.text_input("Seeds", key="form_seeds", help=CONTROL_HELP["seeds"])
         _error_below("seeds")
         with st.expander("Advanced"):
             a, b, c = st.columns(3)
-            a.number_input("η (learning rate)", min_value=0.0, format="%.4f", key="form_lr")
-            b.number_input("steps", min_value=1, step=32, key="form_steps")
-            c.number_input("examples per class", min_value=1, key="form_n_per_class")
-            a.number_input("m (prototypes per class and group)", min_value=1, key="form_m")
-            b.number_input("k (k-NN for boundary points)", min_value=1, key="form_k")
-            c.number_input("onset fraction f", min_value=0.05, max_value=1.5, step=0.05, key="form_onset_fraction")
-            a.number_input("log every (steps)", min_value=1, key="form_log_every")
-            b.number_input("image size", min_value=1, key="form_image_size")
-            c.selectbox("model", CHOICES["model"], key="form_model", help="mlp (paper), cnn, BN-free resnet14 (App. C.1)")
+            a.number_input("η (learning rate)", min_value=0.0, format="%.4f", key="form_lr", help=FIELD_HELP["lr"])
+            b.number_input("steps", min_value=1, step=32, key="form_steps", help=FIELD_HELP["steps"])
+            c.number_input("examples per class", min_value=1, key="form_n_per_class", help=FIELD_HELP["n_per_class"])
+            a.number_input("m (prototypes per class and group)", min_value=1, key="form_m", help=FIELD_HELP["m"])
+            b.number_input("k (k-NN for boundary points)", min_value=1, key="form_k", help=FIELD_HELP["k"])
+            c.number_input("onset fraction f", min_value=0.05, max_value=1.5, step=0.05, key="form_onset_fraction",
+                            help=FIELD_HELP["onset_fraction"])
+            a.number_input("log every (steps)", min_value=1, key="form_log_every", help=FIELD_HELP["log_every"])
+            b.number_input("image size", min_value=1, key="form_image_size", help=FIELD_HELP["image_size"])
+            c.selectbox("model", CHOICES["model"], key="form_model", help=FIELD_HELP["model"])
             a.selectbox("optimiser", CHOICES["optimizer"], key="form_optimizer",
-                        help="gd: full batch; momentum: heavy ball, threshold (2+2β)/η; sgd: minibatches")
-            b.number_input("momentum β", min_value=0.0, max_value=0.99, step=0.05, key="form_momentum")
-            c.number_input("SGD batch size", min_value=1, key="form_batch_size")
+                        help=FIELD_HELP["optimizer"])
+            b.number_input("momentum β", min_value=0.0, max_value=0.99, step=0.05, key="form_momentum", help=FIELD_HELP["momentum"])
+            c.number_input("SGD batch size", min_value=1, key="form_batch_size", help=FIELD_HELP["batch_size"])
             for field in ("lr", "steps", "n_per_class", "m", "k", "onset_fraction", "log_every", "image_size",
                           "model", "optimizer", "momentum", "batch_size"):
                 _error_below(field)

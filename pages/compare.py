@@ -1,7 +1,9 @@
 import streamlit as st
 
 from dashboard.state import families, label, load_result
+from dashboard.teach import explainer
 from dashboard.widgets import figure
+from eos_core import narrative
 from eos_core import plots
 from eos_core.config import GROUPS
 from eos_core.views import series
@@ -30,4 +32,5 @@ x = st.radio("x-axis", ["step", "time"], format_func={"step": "step", "time": "e
 log_y = st.toggle("log scale (y)", value=quantity == "curvature_influence")
 st.query_params.update(a=a, b=b)
 sa, sb = series([load_result(a)]), series([load_result(b)])
+explainer("compare", narrative.compare(load_result(a), load_result(b)))
 figure(plots.compare_figure(sa, sb, quantity, group, ("A", "B"), x, log_y), "compare")

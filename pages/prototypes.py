@@ -2,12 +2,14 @@ import numpy as np
 import streamlit as st
 
 from dashboard.state import load_result, require_series
+from dashboard.teach import explain_run
 from dashboard.widgets import figure
 from eos_core import plots
 from eos_core.config import GROUPS
 
 st.title("Prototypes")
 s, metas, x, log_y = require_series()
+explain_run("prototypes", metas)
 result = load_result(metas[0]["config_hash"])
 st.caption("The tracked examples as the network sees them, in pixel space. Input-outliers are shown as "
            "constructed — not clipped: pixels outside [0, 1] are painted magenta (Figs. 2, 15).")

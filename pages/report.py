@@ -2,7 +2,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.state import families, label, load_result
+from dashboard.teach import explainer
 from dashboard.widgets import figure, table_downloads
+from eos_core import narrative
 from eos_core import plots
 from eos_core.mechanism import decomposition, single_mode_fit
 from eos_core.report import report
@@ -17,8 +19,10 @@ if not metas:
 chosen = st.multiselect("Runs to judge", list(metas), default=list(metas)[:6], format_func=lambda h: label(metas[h]))
 runs = [r for r in (load_result(h) for h in chosen) if r is not None]
 if runs:
+    judged = report(runs)
+    explainer("report", narrative.report(judged))
     verdicts = pd.DataFrame([{"claim": v.claim, "verdict": v.verdict, "statement": v.text, "evidence": v.evidence,
-                              "runs": ", ".join(h[:8] for h in v.runs)} for v in report(runs)])
+                              "runs": ", ".join(h[:8] for h in v.runs)} for v in judged])
     st.dataframe(verdicts, hide_index=True)
     table_downloads(verdicts, "report")
 

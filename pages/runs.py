@@ -2,7 +2,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.state import get_store, label, load_result
+from dashboard.teach import explainer
 from dashboard.widgets import table_downloads
+from eos_core import narrative
 from eos_core.config import RunConfig
 from eos_core.store import CorruptEntry
 from eos_core.worker import ensure_worker
@@ -22,6 +24,7 @@ table = pd.DataFrame(rows)
 if table.empty:
     st.info("The cache is empty.")
     st.stop()
+explainer("runs", narrative.runs(jobs, list(metas.values())))
 st.dataframe(table, hide_index=True)
 table_downloads(table, "runs")
 
