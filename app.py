@@ -5,6 +5,7 @@ import sqlite3
 import streamlit as st
 
 from dashboard.state import get_store
+from dashboard.teach import projector_toggle
 from eos_core.presets import FIRST_LAUNCH, preset
 from eos_core.store import cache_dir
 from eos_core.worker import ensure_worker
@@ -35,10 +36,15 @@ pages = {
         st.Page("pages/report.py", title="Report", icon=":material/fact_check:"),
     ],
     "Manage": [st.Page("pages/runs.py", title="Runs", icon=":material/storage:")],
+    "Learn": [
+        st.Page("pages/story.py", title="Story", icon=":material/auto_stories:"),
+        st.Page("pages/glossary.py", title="Glossary", icon=":material/menu_book:"),
+    ],
 }
+projector_toggle()
+page = st.navigation(pages)
 # The one place a damaged cache surfaces: every page, and the first-launch check, read the store
 # through here, so each shows the same message instead of an exception box.
-page = st.navigation(pages)
 try:
     first_launch()
     page.run()

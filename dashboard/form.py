@@ -9,6 +9,7 @@ import streamlit as st
 
 from eos_core.availability import availability
 from eos_core.config import CHOICES, CLASSES, ConfigError, RunConfig, available_per_class
+from eos_core.glossary import CONTROL_HELP, FIELD_HELP
 from eos_core.presets import PRESETS
 from eos_core.sweep import parse_seeds
 from eos_core.worker import ensure_worker
@@ -20,50 +21,34 @@ from .state import get_store
 class Field:
     name: str            # RunConfig field, or a form-only one (class_a, class_b, seeds)
     label: str
-    help: str
+    help: str            # from the glossary, the one place every term is explained
     widget: str          # number | integer | slider | radio | select | text
     bounds: tuple = ()   # number/integer/slider: (min, max, step); radio/select: the choices
     advanced: bool = False
 
 
 FIELDS = (
-    Field("dataset", "Dataset", "Which images: cifar10 (needs the files on disk), scikit-learn digits, or "
-          "procedural synthetic data (no files needed).", "select", tuple(CLASSES)),
-    Field("class_a", "Class 0", "The first of the two classes (digits: a single digit, or even vs odd).", "select"),
-    Field("class_b", "Class 1", "The second class.", "select"),
-    Field("alpha", "α (input-outlier displacement)", "How far input-outliers are pushed: α times the distance "
-          "between the two class centroids (0 leaves them in place).", "number", (0.0, 1e3, 0.5)),
-    Field("c", "c (exit branch learning-rate factor)", "At t* the exit branch continues at c·η instead of η; "
-          "its own stability threshold is then 2/(c·η).", "slider", (0.05, 1.0, 0.05)),
-    Field("loss", "Loss", "mse: squared error on ±1 targets (the paper's main setting); ce: cross-entropy.",
-          "radio", CHOICES["loss"]),
-    Field("displacement", "Input-outlier displacement", "coherent: along the centroid difference; random: "
-          "in a random orthogonal direction, same distance (the control).", "radio", CHOICES["displacement"]),
-    Field("seeds", "Seeds", "One run per seed: 0, or 0-4, or 0,3,7. Several seeds are shown as a median "
-          "with an interquartile band.", "text"),
-    Field("lr", "η (learning rate)", "The gradient-descent step size; EoS holds λ1 near 2/η.", "number",
-          (1e-6, 10.0, None), advanced=True),
-    Field("steps", "steps", "Training steps of each branch.", "integer", (1, 10**7, 32), advanced=True),
-    Field("n_per_class", "examples per class", "Training examples taken from each class (capped by what the "
-          "class pair has).", "integer", (1, 10**6, 1), advanced=True),
-    Field("m", "m (prototypes per class and group)", "How many examples per class each tracked group holds.",
-          "integer", (1, 10**5, 1), advanced=True),
-    Field("k", "k (k-NN for boundary points)", "Boundary points are those whose k nearest neighbours are most "
-          "mixed between the classes.", "integer", (1, 10**5, 1), advanced=True),
-    Field("onset_fraction", "onset fraction f", "t* is the first logged step with λ1 ≥ f·2/η (1 is the paper's "
-          "literal rule).", "number", (0.05, 1.5, 0.05), advanced=True),
-    Field("log_every", "log every (steps)", "Diagnostics (λ1, group losses, alignment) are computed every this "
-          "many steps.", "integer", (1, 10**6, 1), advanced=True),
-    Field("image_size", "image size", "Side length S of the S×S images (CIFAR-10: 32).", "integer",
-          (1, 512, 1), advanced=True),
-    Field("model", "model", "mlp (the paper's), cnn, or the BN-free resnet14 (App. C.1).", "select",
-          CHOICES["model"], advanced=True),
-    Field("optimizer", "optimiser", "gd: full batch; momentum: heavy ball, threshold (2+2β)/η; sgd: minibatches.",
-          "select", CHOICES["optimizer"], advanced=True),
-    Field("momentum", "momentum β", "Heavy-ball β (optimiser = momentum).", "number", (0.0, 0.99, 0.05),
+    Field("dataset", "Dataset", FIELD_HELP["dataset"], "select", tuple(CLASSES)),
+    Field("class_a", "Class 0", FIELD_HELP["classes"], "select"),
+    Field("class_b", "Class 1", FIELD_HELP["classes"], "select"),
+    Field("alpha", "α (input-outlier displacement)", FIELD_HELP["alpha"], "number", (0.0, 1e3, 0.5)),
+    Field("c", "c (exit branch learning-rate factor)", FIELD_HELP["c"], "slider", (0.05, 1.0, 0.05)),
+    Field("loss", "Loss", FIELD_HELP["loss"], "radio", CHOICES["loss"]),
+    Field("displacement", "Input-outlier displacement", FIELD_HELP["displacement"], "radio", CHOICES["displacement"]),
+    Field("seeds", "Seeds", CONTROL_HELP["seeds"], "text"),
+    Field("lr", "η (learning rate)", FIELD_HELP["lr"], "number", (1e-6, 10.0, None), advanced=True),
+    Field("steps", "steps", FIELD_HELP["steps"], "integer", (1, 10**7, 32), advanced=True),
+    Field("n_per_class", "examples per class", FIELD_HELP["n_per_class"], "integer", (1, 10**6, 1), advanced=True),
+    Field("m", "m (prototypes per class and group)", FIELD_HELP["m"], "integer", (1, 10**5, 1), advanced=True),
+    Field("k", "k (k-NN for boundary points)", FIELD_HELP["k"], "integer", (1, 10**5, 1), advanced=True),
+    Field("onset_fraction", "onset fraction f", FIELD_HELP["onset_fraction"], "number", (0.05, 1.5, 0.05),
           advanced=True),
-    Field("batch_size", "SGD batch size", "Minibatch size (optimiser = sgd).", "integer", (1, 10**6, 1),
-          advanced=True),
+    Field("log_every", "log every (steps)", FIELD_HELP["log_every"], "integer", (1, 10**6, 1), advanced=True),
+    Field("image_size", "image size", FIELD_HELP["image_size"], "integer", (1, 512, 1), advanced=True),
+    Field("model", "model", FIELD_HELP["model"], "select", CHOICES["model"], advanced=True),
+    Field("optimizer", "optimiser", FIELD_HELP["optimizer"], "select", CHOICES["optimizer"], advanced=True),
+    Field("momentum", "momentum β", FIELD_HELP["momentum"], "number", (0.0, 0.99, 0.05), advanced=True),
+    Field("batch_size", "SGD batch size", FIELD_HELP["batch_size"], "integer", (1, 10**6, 1), advanced=True),
 )
 BY_NAME = {f.name: f for f in FIELDS}
 CONFIG_FIELDS = [f.name for f in FIELDS if f.name not in ("dataset", "class_a", "class_b", "seeds")]

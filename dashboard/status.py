@@ -1,16 +1,15 @@
 """Live status of queued and running jobs: queue position, progress, time left, growing curves."""
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
-from eos_core import plots
+from eos_core import eta, narrative, plots
 from eos_core.config import RunConfig
 from eos_core.naming import run_name
 from eos_core.views import live_result, series
 
 from .state import get_store
+from .teach import explainer, styled
 
 PHASES = {"preparing": "preparing data and prototypes", "sharpening": "progressive sharpening",
           "eos": "at EoS", "exit": "exit branch"}
@@ -22,14 +21,6 @@ def progress_fraction(job: dict, cfg: RunConfig) -> float:
     if job.get("branch") == "exit":
         return min(1.0, 0.5 + 0.5 * step / total)
     return min(1.0, 0.5 * step / total)
-
-
-def time_left(job: dict, fraction: float) -> str:
-    if not job.get("started") or fraction <= 0.02:
-        return "estimating…"
-    elapsed = time.time() - job["started"]
-    seconds = elapsed * (1 - fraction) / fraction
-    return f"about {seconds:.0f} s left" if seconds < 120 else f"about {seconds / 60:.0f} min left"
 
 
 def outcome(meta: dict | None, job: dict) -> tuple[str, str]:
@@ -61,16 +52,19 @@ def job_panel(job_id: str, metas: dict[str, dict]) -> None:
     elif state == "running":
         fraction = progress_fraction(job, cfg)
         phase = PHASES.get(job.get("phase"), job.get("phase") or "")
+        live = store.live(job_id) or {}
         st.progress(fraction, text=f"{title} — {phase}, step {job.get('step', 0)}/{cfg.steps} · "
-                                   f"{time_left(job, fraction)}")
+                                   f"{eta.describe(eta.estimate(live.get('clock'), cfg.steps))}")
         cancel_button(job_id)
-        live = store.live(job_id)
-        if live and live.get("trace"):
-            s = series([live_result(job, live)])
+        if live.get("trace"):
+            result = live_result(job, live)
+            s = series([result])
             left, right = st.columns(2)
-            left.plotly_chart(plots.sharpness_figure(s), theme=None, key=f"live-sharp-{job_id}")
-            right.plotly_chart(plots.group_figure(s, "loss", title="Group losses so far"), theme=None,
+            left.plotly_chart(styled(plots.live_sharpness_figure(s, cfg.steps)), theme=None,
+                              key=f"live-sharp-{job_id}")
+            right.plotly_chart(styled(plots.group_figure(s, "loss", title="Group losses so far")), theme=None,
                                key=f"live-loss-{job_id}")
+            explainer("experiment", narrative.live(result))
     elif state == "done":
         kind, words = outcome(metas.get(job_id), job)
         mark = " (from cache)" if job.get("from_cache") else ""

@@ -6,11 +6,14 @@ import io
 import pandas as pd
 import streamlit as st
 
+from .teach import styled
+
 # Plotly's modebar downloads PNG in the browser (no server-side renderer needed).
 PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
 def figure(fig, key: str) -> None:
+    fig = styled(fig)
     st.plotly_chart(fig, theme=None, key=key, config=PLOT_CONFIG)
     # callables: the files are only built when someone clicks; plotly.js is embedded, so the
     # file opens offline (about 4 MB)

@@ -84,7 +84,7 @@ def _log_axis(fig: go.Figure) -> None:
 
 
 def sharpness_figure(s: Series, x: str = "step", log_y: bool = False, show_lambda2: bool = False,
-                     show_oscillation: bool = False) -> go.Figure:
+                     show_oscillation: bool = False, exit_threshold: bool = True) -> go.Figure:
     fig = go.Figure()
     quantities = ["lambda1"] + (["lambda2"] if show_lambda2 else [])
     for branch, (dash, label) in BRANCH_STYLE.items():
@@ -98,8 +98,9 @@ def sharpness_figure(s: Series, x: str = "step", log_y: bool = False, show_lambd
     symbol = "(2+2β)/η" if cfg.optimizer == "momentum" else "2/η"
     fig.add_hline(y=stability_threshold(cfg, lr)[0], line={"color": BRANCH_COLORS["baseline"], "width": 1},
                   annotation_text=symbol)
-    fig.add_hline(y=stability_threshold(cfg, cfg.c * lr)[0], line={"color": BRANCH_COLORS["exit"], "width": 1},
-                  annotation_text=symbol.replace("η", "(c·η)"))
+    if exit_threshold:
+        fig.add_hline(y=stability_threshold(cfg, cfg.c * lr)[0], line={"color": BRANCH_COLORS["exit"], "width": 1},
+                      annotation_text=symbol.replace("η", "(c·η)"))
     if show_oscillation:
         for branch, (dash, label) in BRANCH_STYLE.items():
             frame = s.trace[(s.trace.branch == branch) & (s.trace.quantity == "grad_v1_fraction")]
@@ -109,6 +110,20 @@ def sharpness_figure(s: Series, x: str = "step", log_y: bool = False, show_lambd
                 _line(fig, frame, x, f"oscillation signal × {symbol} {label}", "#999999", dash, "oscillation")
     _markers(fig, s, x)
     return _layout(fig, s, x, "sharpness", log_y, "Sharpness λ1 against the stability thresholds")
+
+
+def live_sharpness_figure(s: Series, steps: int) -> go.Figure:
+    """A running job's λ1 against 2/η, t* marked as soon as it is known. The axes hold still as the
+    curve grows: x spans the whole run, y starts at 0 and ends just above the larger of 2/η and
+    λ1 so far; 2/(c·η) appears only once the exit branch runs (before, it would squash the curve)."""
+    exit_running = bool((s.trace.branch == "exit").any())
+    fig = sharpness_figure(s, exit_threshold=exit_running)
+    if not exit_running:
+        cfg = RunConfig.from_dict(s.config)
+        seen = s.trace[s.trace.quantity == "lambda1"]["median"].max()
+        top = max(stability_threshold(cfg, cfg.lr)[0], seen if seen == seen else 0.0)
+        fig.update_yaxes(range=[0, 1.15 * top])
+    return fig.update_xaxes(range=[0, steps])
 
 
 def group_figure(s: Series, quantity: str, x: str = "step", log_y: bool = False, title: str = "") -> go.Figure:
@@ -301,4 +316,29 @@ def ood_figure(trace: pd.DataFrame, step: int) -> go.Figure:
                                      mode="lines+markers", name=label, line={"color": BRANCH_COLORS[branch], "dash": dash}))
     fig.update_layout(title=f"Loss on test input-outliers at step {step}", xaxis_title="α_test",
                       yaxis_title="loss", template="plotly_white")
+    return fig
+
+
+# Projector mode: legible from the back of a room. One function restyles any figure built above.
+PROJECTOR = {"tick": 18, "axis_title": 20, "title": 24, "legend": 18, "annotation": 18, "line": 3.5,
+             "marker": 10}
+
+
+def projector_style(fig: go.Figure) -> go.Figure:
+    """Large fonts, thick lines and markers on `fig` (in place; returned for chaining). Bands drawn
+    with zero-width outlines stay outline-free."""
+    p = PROJECTOR
+    fig.update_layout(font={"size": p["tick"]}, title_font_size=p["title"], legend_font_size=p["legend"],
+                      hoverlabel_font_size=p["legend"], margin={"t": 90, "r": 30, "l": 90, "b": 80})
+    fig.update_xaxes(tickfont_size=p["tick"], title_font_size=p["axis_title"])
+    fig.update_yaxes(tickfont_size=p["tick"], title_font_size=p["axis_title"])
+    fig.update_annotations(font_size=p["annotation"])
+    fig.update_shapes(line_width=p["line"])
+    for trace in fig.data:
+        line = getattr(trace, "line", None)
+        if line is not None and line.width != 0:
+            trace.line.width = max(p["line"], line.width or 0)
+        marker = getattr(trace, "marker", None)
+        if marker is not None and "size" in marker and (marker.size is None or isinstance(marker.size, (int, float))):
+            marker.size = max(p["marker"], marker.size or 0)
     return fig

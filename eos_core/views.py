@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .aggregate import aggregate
+from .eta import fork_step, records
 from .results import Result, delta_loss
 
 
@@ -74,9 +75,11 @@ def live_result(job: dict, live: dict) -> Result:
     """A Result-shaped view of a running job's trace so far (for curves that grow)."""
     trace = pd.DataFrame(live.get("trace", []))
     groups = pd.DataFrame(live.get("groups", []))
-    exit_steps = trace.step[trace.branch == "exit"] if "branch" in trace else pd.Series(dtype=int)
+    t_star = fork_step(records(live.get("clock")))   # the worker's own record of when it forked
+    if t_star is None and "branch" in trace and (trace.branch == "exit").any():
+        t_star = int(trace.step[trace.branch == "exit"].min())
     meta = {"config": job["config"], "config_hash": job["id"], "status": job["state"],
-            "t_star": int(exit_steps.min()) if len(exit_steps) else None, "t_star_star": None}
+            "t_star": t_star, "t_star_star": None}
     return Result(meta, trace, groups, pd.DataFrame(), {})
 
 

@@ -85,13 +85,15 @@ class JobProgress:
 
     def __init__(self, store: Store, job_id: str):
         self.store, self.job_id = store, job_id
-        self.live = {"trace": [], "groups": []}
+        self.live = {"trace": [], "groups": [], "clock": []}
 
     def __call__(self, event: dict):
         from .branching import Cancelled
 
         self.live["trace"].append(event["row"])
         self.live["groups"].extend(event["groups"])
+        # when each logged step was reached: the dashboard's time-left estimate (eta.estimate)
+        self.live["clock"].append([event["branch"], event["step"], event["phase"], time.time()])
         self.store.put_live(self.job_id, self.live)
         job = self.store.update_job(self.job_id, step=event["step"], phase=event["phase"],
                                     branch=event["branch"], heartbeat=time.time())

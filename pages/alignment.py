@@ -1,11 +1,13 @@
 import streamlit as st
 
 from dashboard.state import require_series
+from dashboard.teach import explain_run
 from dashboard.widgets import figure
 from eos_core import plots
 
 st.title("Alignment")
 s, metas, x, log_y = require_series()
+explain_run("alignment", metas)
 st.caption("How strongly each group's gradient couples to the unstable direction v1: cos²θ_k (direction) "
            "and the curvature influence (∇ℓ_k·v1)² (direction × magnitude), per branch (Figs. 5–7). "
            "Q_k and R_k are the two terms of the branch decomposition (App. F).")

@@ -2,7 +2,9 @@ import streamlit as st
 
 from dashboard import links
 from dashboard.state import families, label, readable_results
+from dashboard.teach import explainer
 from dashboard.widgets import figure
+from eos_core import narrative
 from eos_core import plots
 from eos_core.config import GROUPS
 from eos_core.views import series
@@ -45,4 +47,6 @@ results = readable_results(chosen)
 if not results:
     st.stop()
 runs = [series([r]) for r in results]
+if len(results) > 1:
+    explainer("compare", narrative.compare(results[0], results[1], (label(results[0].meta), label(results[1].meta))))
 figure(plots.compare_figure(runs, [label(r.meta) for r in results], quantity, group, x, log_y), "compare")

@@ -1,11 +1,13 @@
 import streamlit as st
 
 from dashboard.state import require_series
+from dashboard.teach import explain_run
 from dashboard.widgets import figure, table_downloads
 from eos_core import plots
 
 st.title("Group losses & Δℓ")
 s, metas, x, log_y = require_series()
+explain_run("groups", metas)
 st.caption("Per-group loss ℓ_k for the EoS branch (solid) and the exit branch (dashed), and the intervention "
            "effect **Δℓ_k (equal time)** = ℓ_k(exit) − ℓ_k(EoS) from two-step (cycle) averages, positive when the "
            "EoS branch is ahead (the paper's Fig. 4). *Equal time*: the exit branch at step t is compared with "

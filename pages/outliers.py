@@ -2,6 +2,7 @@ import streamlit as st
 
 from dashboard import links
 from dashboard.state import load_result, require_series
+from dashboard.teach import explain_run
 from dashboard.widgets import figure
 from eos_core import plots
 from eos_core.views import checkpoint
@@ -10,6 +11,7 @@ BRANCH_NAMES = {"baseline": "EoS (η)", "exit": "exit (c·η)"}
 
 st.title("Natural outliers")
 s, metas, x, log_y = require_series()
+explain_run("outliers", metas)
 st.caption("Every training example: distance to its class centroid against the alignment of its own gradient "
            "with v1. The paper finds ρ ≈ −0.1 during sharpening and ≈ +0.4 at EoS (Figs. 8, 20, 21).")
 result = load_result(metas[0]["config_hash"])

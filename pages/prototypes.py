@@ -3,12 +3,14 @@ import streamlit as st
 
 from dashboard import links
 from dashboard.state import load_result, require_series
+from dashboard.teach import explain_run
 from dashboard.widgets import figure
 from eos_core import plots
 from eos_core.config import GROUPS
 
 st.title("Prototypes")
 s, metas, x, log_y = require_series()
+explain_run("prototypes", metas)
 result = load_result(metas[0]["config_hash"])
 dataset = s.config["dataset"]
 low, high = plots.display_range(dataset)

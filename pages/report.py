@@ -3,7 +3,9 @@ import streamlit as st
 
 from dashboard import links
 from dashboard.state import families, label, load_result, readable_results
+from dashboard.teach import explainer
 from dashboard.widgets import figure, table_downloads
+from eos_core import narrative
 from eos_core import plots
 from eos_core.mechanism import decomposition, single_mode_fit
 from eos_core.report import report
@@ -21,8 +23,10 @@ chosen = st.multiselect("Runs to judge", hashes, default=links.subset("runs", ha
 st.query_params["runs"] = ",".join(chosen)
 runs = readable_results(chosen)
 if runs:
+    judged = report(runs)
+    explainer("report", narrative.report(judged))
     verdicts = pd.DataFrame([{"claim": v.claim, "verdict": v.verdict, "statement": v.text, "evidence": v.evidence,
-                              "runs": ", ".join(h[:8] for h in v.runs)} for v in report(runs)])
+                              "runs": ", ".join(h[:8] for h in v.runs)} for v in judged])
     st.dataframe(verdicts, hide_index=True)
     table_downloads(verdicts, "report")
 

@@ -6,6 +6,8 @@ from dashboard.state import get_store, load_result, notes
 from dashboard.status import outcome
 from dashboard.widgets import table_downloads
 from eos_core.annotations import annotate
+from dashboard.teach import explainer
+from eos_core import narrative
 from eos_core.config import RunConfig
 from eos_core.naming import run_name
 from eos_core.store import ACTIVE, CorruptEntry
@@ -48,6 +50,7 @@ if all_tags:
         if table.empty:
             st.info("No run carries these tags.")
             st.stop()
+explainer("runs", narrative.runs(list(jobs.values()), list(metas.values())))
 st.dataframe(table, hide_index=True, column_config={"run": st.column_config.TextColumn(width="large")})
 table_downloads(table, "runs")
 

@@ -1,11 +1,13 @@
 import streamlit as st
 
 from dashboard.state import require_series
+from dashboard.teach import explain_run
 from dashboard.widgets import figure
 from eos_core import plots
 
 st.title("Sharpness")
 s, metas, x, log_y = require_series()
+explain_run("sharpness", metas)
 st.caption("λ1 of the full-batch Hessian on all n examples, for both branches. The EoS branch holds near 2/η; "
            "the exit branch sharpens again until its own threshold 2/(c·η) at t**.")
 left, right = st.columns(2)

@@ -1,0 +1,226 @@
+"""The teaching side of the dashboard under Streamlit's AppTest: Glossary, Story, projector mode,
+the "What am I looking at?" expanders and the live run at the top of the Experiment page."""
+import json
+import os
+import time
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from eos_core.experiment import run_experiment
+from eos_core.glossary import TERMS
+from eos_core.presets import FIRST_LAUNCH, preset
+from eos_core.store import Store
+from synthetic_result import T_STAR, synthetic_result
+from tiny import TINY
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RANDOM_DELTA = {"inlier": -0.02, "boundary": -0.03, "input_outlier": -0.01, "output_outlier": -0.04}
+COHERENT = preset("teach-selective").config_hash()
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """The first-launch pair as hand-made results with known numbers, and one real tiny run."""
+    folder = tmp_path_factory.mktemp("teach-cache")
+    store = Store(folder)
+    store.put_result(synthetic_result())
+    store.put_result(synthetic_result("teach-selective-random", delta=RANDOM_DELTA))
+    store.put_result(run_experiment(TINY))
+    store.close()
+    return folder
+
+
+def make_app(folder, monkeypatch, **params):
+    monkeypatch.setenv("EOS_CACHE_DIR", str(folder))
+    monkeypatch.setenv("EOS_AUTOSTART_WORKER", "0")
+    monkeypatch.chdir(ROOT)
+    st.cache_resource.clear()
+    at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=60)
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at
+
+
+def open_page(at, page):
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def markdown(at) -> str:
+    return "\n".join(m.value for m in at.markdown).replace("\\", "")
+
+
+def charts(at):
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+# -- Glossary ----------------------------------------------------------------------------------
+
+def test_glossary_lists_every_term_and_finds_one(cache, monkeypatch):
+    at = open_page(make_app(cache, monkeypatch), "pages/glossary.py")
+    text = markdown(at)
+    missing = [t.symbol for t in TERMS.values() if t.symbol not in text]
+    assert not missing
+    assert "Experiment form fields" in [h.value for h in at.subheader]
+    at.text_input(key="glossary_find").set_value("curvature influence").run()
+    text = markdown(at)
+    assert "(∇ℓ_k·v1)²" in text and "λ2" not in text
+
+
+# -- Story -------------------------------------------------------------------------------------
+
+def test_story_walks_five_steps_on_the_first_launch_runs(cache, monkeypatch):
+    at = open_page(make_app(cache, monkeypatch), "pages/story.py")
+    titles = []
+    for step in range(5):
+        titles.append(at.subheader[0].value)
+        assert charts(at), f"step {step + 1} drew no figure"
+        assert at.query_params["step"] == [str(step + 1)] or at.query_params["step"] == str(step + 1)
+        if step < 4:
+            next(b for b in at.button if b.label == "next →").click().run()
+            assert not at.exception
+    assert titles == ["1. Progressive sharpening", "2. The edge of stability", "3. The fork",
+                      "4. The selective trade-off", "5. The random control"]
+    assert "The trade-off disappears" in markdown(at)
+    assert next(b for b in at.button if b.label == "next →").disabled
+
+
+def test_story_sentences_quote_the_runs(cache, monkeypatch):
+    at = open_page(make_app(cache, monkeypatch, step="4"), "pages/story.py")
+    text = markdown(at)
+    assert at.subheader[0].value == "4. The selective trade-off"
+    assert "ahead on output-outliers (+0.03)" in text and "selective trade-off" in text
+
+
+def test_story_on_an_empty_cache_says_what_to_run_and_queues_it(tmp_path, monkeypatch):
+    at = open_page(make_app(tmp_path / "empty", monkeypatch), "pages/story.py")
+    store = Store(tmp_path / "empty")
+    for job in store.jobs():            # app.py's first launch queued them: take them away again
+        store.delete_job(job["id"]) if hasattr(store, "delete_job") else store.cache.delete(f"job/{job['id']}")
+    store.close()
+    at.switch_page("pages/story.py").run()
+    assert "teach-selective and teach-selective-random" in " ".join(i.value for i in at.info)
+    next(b for b in at.button if b.label.startswith("Run teach-selective")).click().run()
+    store = Store(tmp_path / "empty")
+    queued = sorted(j["id"] for j in store.jobs() if j["state"] == "queued")
+    store.close()
+    assert queued == sorted(preset(n).config_hash() for n in FIRST_LAUNCH)
+
+
+# -- Projector mode ----------------------------------------------------------------------------
+
+def _sizes(spec):
+    layout = spec["layout"]
+    ticks = [layout[a]["tickfont"]["size"] for a in layout if a.startswith(("xaxis", "yaxis"))]
+    widths = [t["line"]["width"] for t in spec["data"] if t.get("line", {}).get("width") not in (None, 0)]
+    return ticks, layout["title"]["font"]["size"], widths
+
+
+def test_projector_mode_from_the_link_restyles_every_figure(cache, monkeypatch):
+    at = make_app(cache, monkeypatch, projector="1", run=COHERENT)
+    at.run()
+    assert at.sidebar.toggle(key="projector").value is True
+    assert any("font-size: 18px" in h.proto.body for h in at.get("html"))     # captions ≥ 18 px
+    for page in ("pages/sharpness.py", "pages/groups.py"):
+        at.switch_page(page).run()
+        assert not at.exception
+        assert at.query_params["projector"] == "1"
+        for spec in charts(at):
+            ticks, title, widths = _sizes(spec)
+            assert ticks and min(ticks) >= 16 and title >= 22 and widths and min(widths) >= 3
+            assert all(s["line"]["width"] >= 3 for s in spec["layout"].get("shapes", []))
+
+
+def _toggle_script():
+    import streamlit as st
+
+    from dashboard.teach import projector_toggle
+
+    st.write(f"projector on: {projector_toggle()}")
+
+
+def test_projector_toggle_writes_the_link_and_clears_it():
+    at = AppTest.from_function(_toggle_script)
+    at.run()
+    assert "projector" not in at.query_params and not at.get("html")
+    at.sidebar.toggle(key="projector").set_value(True).run()
+    assert at.query_params["projector"] == "1" and at.get("html")
+    at.sidebar.toggle(key="projector").set_value(False).run()
+    assert "projector" not in at.query_params and not at.get("html")
+    assert at.markdown[-1].value == "projector on: False"
+
+
+def test_projector_mode_off_leaves_figures_alone(cache, monkeypatch):
+    at = open_page(make_app(cache, monkeypatch, run=COHERENT), "pages/sharpness.py")
+    assert all("tickfont" not in spec["layout"].get("xaxis", {}) for spec in charts(at))
+
+
+# -- What am I looking at? ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("page", ["pages/sharpness.py", "pages/groups.py", "pages/alignment.py",
+                                  "pages/outliers.py", "pages/prototypes.py", "pages/compare.py",
+                                  "pages/report.py", "pages/runs.py", "pages/experiment.py"])
+def test_every_page_has_the_explainer(cache, monkeypatch, page):
+    at = open_page(make_app(cache, monkeypatch, run=TINY.config_hash()), page)
+    assert "What am I looking at?" in [e.label for e in at.expander]
+
+
+def test_explainers_read_the_selected_run(cache, monkeypatch):
+    at = open_page(make_app(cache, monkeypatch, run=COHERENT), "pages/sharpness.py")
+    assert f"crossed 0.9·2/η = 45 at step {T_STAR}" in markdown(at)
+    at.switch_page("pages/groups.py").run()
+    assert "behind on inliers (−0.02), boundary points (−0.01) and input-outliers (−0.2)" in markdown(at)
+
+
+# -- First launch: the live run on top ---------------------------------------------------------
+
+def test_live_run_is_first_on_the_experiment_page(tmp_path, monkeypatch):
+    cfg = preset("teach-selective")
+    store = Store(tmp_path / "live")
+    store.submit(cfg)
+    store.update_job(cfg.config_hash(), state="running", started=time.time(), step=56, phase="eos",
+                     branch="baseline", heartbeat=time.time())
+    partial = synthetic_result(upto=8)        # baseline steps 0…56: forked at 48
+    clock = [["baseline", int(s), "eos" if s >= T_STAR else "sharpening", time.time() - 60 + s / 8]
+             for s in partial.trace.step]
+    store.put_live(cfg.config_hash(), {"trace": partial.trace.to_dict("records"),
+                                       "groups": partial.groups.to_dict("records"), "clock": clock})
+    store.close()
+    at = make_app(tmp_path / "live", monkeypatch)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.subheader[0].value == "Runs in progress"
+    sharp = charts(at)[0]
+    assert sharp["layout"]["xaxis"]["range"] == [0, cfg.steps]
+    top = sharp["layout"]["yaxis"]["range"][1]
+    assert 50 < top < 200                        # above 2/η = 50, not squashed by 2/(c·η) = 200
+    levels = [s["y0"] for s in sharp["layout"]["shapes"] if s.get("y0") == s.get("y1")]
+    assert levels == [pytest.approx(50)]
+    assert [s["x0"] for s in sharp["layout"]["shapes"] if s.get("x0") == s.get("x1")] == [T_STAR]
+    progress = at.get("progress")[0].proto.text
+    assert "left (baseline 424 + exit 432 steps" in progress
+    assert "crossed 0.9·2/η = 45 at step 48" in markdown(at)
+
+
+def test_every_form_control_has_help(cache, monkeypatch):
+    at = make_app(cache, monkeypatch)
+    at.run()
+    controls = [w for kind in ("selectbox", "number_input", "slider", "radio", "text_input")
+                for w in at.get(kind) if str(getattr(w, "key", "")).startswith("form_")]
+    assert len(controls) >= 19
+    assert all(w.help and len(w.help) > 10 for w in controls), [w.key for w in controls if not w.help]
+
+
+def test_teaching_modules_never_import_torch():
+    import subprocess
+    import sys
+    code = ("import sys; sys.path.insert(0, '.');"
+            "import eos_core.glossary, eos_core.narrative, eos_core.story, eos_core.eta, dashboard.teach;"
+            "print(any(m.startswith('torch') for m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"
