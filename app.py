@@ -1,10 +1,13 @@
 """EoS Explorer dashboard: `streamlit run app.py`. The UI process never imports torch; runs go to
 the store and a separate worker process trains them."""
+import sqlite3
+
 import streamlit as st
 
 from dashboard.state import get_store
 from dashboard.teach import projector_toggle
 from eos_core.presets import FIRST_LAUNCH, preset
+from eos_core.store import cache_dir
 from eos_core.worker import ensure_worker
 
 st.set_page_config(page_title="EoS Explorer", page_icon=":material/insights:", layout="wide")
@@ -21,7 +24,6 @@ def first_launch() -> None:
         ensure_worker(store)
 
 
-first_launch()
 pages = {
     "Experiment": [st.Page("pages/experiment.py", title="Experiment", icon=":material/science:", default=True)],
     "Results": [
@@ -40,4 +42,14 @@ pages = {
     ],
 }
 projector_toggle()
-st.navigation(pages).run()
+page = st.navigation(pages)
+# The one place a damaged cache surfaces: every page, and the first-launch check, read the store
+# through here, so each shows the same message instead of an exception box.
+try:
+    first_launch()
+    page.run()
+except sqlite3.DatabaseError as error:
+    st.cache_resource.clear()   # a repaired or replaced cache is picked up on the next rerun
+    st.error(f"The cache at `{cache_dir().resolve()}` is damaged ({error}). Nothing was changed in it: move the "
+             "folder away (or restore it from a backup) and reload this page; a fresh cache is created.",
+             icon=":material/database:")

@@ -1,10 +1,14 @@
-"""The experiment form: presets fill it, the config's own validation checks it, submitting
-queues one job per seed and makes sure a worker is running."""
+"""The experiment form, drawn from one table of fields: presets fill it, the config's own validation
+checks it, and a refusal is shown where the user looks (above the Run button, beside the field,
+in the field's own words). Submitting queues one job per seed and makes sure a worker runs."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import streamlit as st
 
-from eos_core.config import CHOICES, CLASSES, ConfigError, RunConfig
+from eos_core.availability import availability
+from eos_core.config import CHOICES, CLASSES, ConfigError, RunConfig, available_per_class
 from eos_core.glossary import CONTROL_HELP, FIELD_HELP
 from eos_core.presets import PRESETS
 from eos_core.sweep import parse_seeds
@@ -12,19 +16,101 @@ from eos_core.worker import ensure_worker
 
 from .state import get_store
 
-FIELDS = ("dataset", "class_a", "class_b", "alpha", "loss", "displacement", "c", "seeds", "lr", "steps",
-          "n_per_class", "m", "k", "onset_fraction", "log_every", "image_size", "model", "optimizer",
-          "momentum", "batch_size")
+
+@dataclass(frozen=True)
+class Field:
+    name: str            # RunConfig field, or a form-only one (class_a, class_b, seeds)
+    label: str
+    help: str            # from the glossary, the one place every term is explained
+    widget: str          # number | integer | slider | radio | select | text
+    bounds: tuple = ()   # number/integer/slider: (min, max, step); radio/select: the choices
+    advanced: bool = False
+
+
+FIELDS = (
+    Field("dataset", "Dataset", FIELD_HELP["dataset"], "select", tuple(CLASSES)),
+    Field("class_a", "Class 0", FIELD_HELP["classes"], "select"),
+    Field("class_b", "Class 1", FIELD_HELP["classes"], "select"),
+    Field("alpha", "α (input-outlier displacement)", FIELD_HELP["alpha"], "number", (0.0, 1e3, 0.5)),
+    Field("c", "c (exit branch learning-rate factor)", FIELD_HELP["c"], "slider", (0.05, 1.0, 0.05)),
+    Field("loss", "Loss", FIELD_HELP["loss"], "radio", CHOICES["loss"]),
+    Field("displacement", "Input-outlier displacement", FIELD_HELP["displacement"], "radio", CHOICES["displacement"]),
+    Field("seeds", "Seeds", CONTROL_HELP["seeds"], "text"),
+    Field("lr", "η (learning rate)", FIELD_HELP["lr"], "number", (1e-6, 10.0, None), advanced=True),
+    Field("steps", "steps", FIELD_HELP["steps"], "integer", (1, 10**7, 32), advanced=True),
+    Field("n_per_class", "examples per class", FIELD_HELP["n_per_class"], "integer", (1, 10**6, 1), advanced=True),
+    Field("m", "m (prototypes per class and group)", FIELD_HELP["m"], "integer", (1, 10**5, 1), advanced=True),
+    Field("k", "k (k-NN for boundary points)", FIELD_HELP["k"], "integer", (1, 10**5, 1), advanced=True),
+    Field("onset_fraction", "onset fraction f", FIELD_HELP["onset_fraction"], "number", (0.05, 1.5, 0.05),
+          advanced=True),
+    Field("log_every", "log every (steps)", FIELD_HELP["log_every"], "integer", (1, 10**6, 1), advanced=True),
+    Field("image_size", "image size", FIELD_HELP["image_size"], "integer", (1, 512, 1), advanced=True),
+    Field("model", "model", FIELD_HELP["model"], "select", CHOICES["model"], advanced=True),
+    Field("optimizer", "optimiser", FIELD_HELP["optimizer"], "select", CHOICES["optimizer"], advanced=True),
+    Field("momentum", "momentum β", FIELD_HELP["momentum"], "number", (0.0, 0.99, 0.05), advanced=True),
+    Field("batch_size", "SGD batch size", FIELD_HELP["batch_size"], "integer", (1, 10**6, 1), advanced=True),
+)
+BY_NAME = {f.name: f for f in FIELDS}
+CONFIG_FIELDS = [f.name for f in FIELDS if f.name not in ("dataset", "class_a", "class_b", "seeds")]
+LABELS = {**{f.name: f.label for f in FIELDS}, "classes": "Classes", "example_every": "per-example storage"}
 
 
 def fill_from(cfg: RunConfig, seeds: str = "0") -> None:
     """Copy a config into the form's widget state (preset buttons, retries)."""
     values = cfg.to_dict()
     values.update(class_a=cfg.classes[0], class_b=cfg.classes[1], seeds=seeds)
-    for name in FIELDS:
-        if name in values:
-            st.session_state[f"form_{name}"] = values[name]
+    for f in FIELDS:
+        st.session_state[f"form_{f.name}"] = values[f.name]
     st.session_state["form_base"] = cfg
+    st.session_state["form_error"] = None
+
+
+def in_words(error: ConfigError) -> str:
+    """A validation error in the form's words: its label, not the config field's name."""
+    reason = str(error).split(" is invalid: ", 1)[-1]
+    value = st.session_state.get(f"form_{error.field}")
+    if error.field == "classes":
+        value = f"{st.session_state.get('form_class_a')} / {st.session_state.get('form_class_b')}"
+    shown = f" = {value}" if value is not None else ""
+    return f"{LABELS.get(error.field, error.field)}{shown}: {reason}"
+
+
+def _valid_classes() -> None:
+    s = st.session_state
+    names = CLASSES[s.form_dataset]
+    for field, default in (("form_class_a", 0), ("form_class_b", 1)):
+        if s.get(field) not in names:
+            s[field] = names[default]
+
+
+def _clamp_to_classes() -> None:
+    """After a dataset or class change: valid classes, and no more examples than the pair has."""
+    s = st.session_state
+    _valid_classes()
+    if s.form_class_a != s.form_class_b:
+        available = min(available_per_class(s.form_dataset, c) for c in (s.form_class_a, s.form_class_b))
+        s.form_n_per_class = min(int(s.form_n_per_class), available)
+    s.form_error = None
+
+
+def _widget(container, f: Field):
+    key, kwargs = f"form_{f.name}", {"help": f.help, "key": f"form_{f.name}"}
+    if f.widget == "number":
+        low, high, step = f.bounds
+        fmt = "%.4f" if f.name == "lr" else None
+        return container.number_input(f.label, min_value=low, max_value=high, step=step, format=fmt, **kwargs)
+    if f.widget == "integer":
+        low, high, step = f.bounds
+        st.session_state[key] = int(st.session_state[key])
+        return container.number_input(f.label, min_value=low, max_value=high, step=step, **kwargs)
+    if f.widget == "slider":
+        low, high, step = f.bounds
+        return container.slider(f.label, low, high, step=step, **kwargs)
+    if f.widget == "radio":
+        return container.radio(f.label, f.bounds, horizontal=True, **kwargs)
+    if f.widget == "select":
+        return container.selectbox(f.label, f.bounds, **kwargs)
+    return container.text_input(f.label, **kwargs)
 
 
 def _error_below(field: str) -> None:
@@ -52,69 +138,54 @@ def experiment_form() -> list[str] | None:
     if "form_base" not in st.session_state:
         from eos_core.presets import FIRST_LAUNCH, preset
         fill_from(preset(FIRST_LAUNCH[0]))
-    base: RunConfig = st.session_state["form_base"]
-    dataset = st.selectbox("Dataset", list(CLASSES), key="form_dataset",
-                           help=FIELD_HELP["dataset"] + " cifar10 needs the files on disk "
-                                "(python -m eos_core data --download cifar10).")
+    s = st.session_state
+    _valid_classes()
+    # dataset and classes live outside the form: changing them re-clamps what depends on them
+    dataset = BY_NAME["dataset"]
+    st.selectbox(dataset.label, dataset.bounds, key="form_dataset", help=dataset.help, on_change=_clamp_to_classes)
+    left, right = st.columns(2)
+    for col, name in ((left, "class_a"), (right, "class_b")):
+        f = BY_NAME[name]
+        col.selectbox(f.label, CLASSES[s.form_dataset], key=f"form_{name}", help=f.help, on_change=_clamp_to_classes)
+    _error_below("classes")
+    missing = availability(s.form_dataset)
+    if missing:
+        st.error(missing, icon=":material/folder_off:")
+    error = s.get("form_error")
     with st.form("experiment"):
-        names = CLASSES[dataset]
-        left, right = st.columns(2)
-        for col, field, default in ((left, "class_a", 0), (right, "class_b", 1)):
-            if st.session_state.get(f"form_{field}") not in names:
-                st.session_state[f"form_{field}"] = names[default]
-            col.selectbox("Class 0" if field == "class_a" else "Class 1", names, key=f"form_{field}",
-                          help=FIELD_HELP["classes"])
-        _error_below("classes")
-        left, right = st.columns(2)
-        left.number_input("α (input-outlier displacement)", min_value=0.0, step=0.5, key="form_alpha", help=FIELD_HELP["alpha"])
-        _error_below("alpha")
-        right.slider("c (exit branch learning-rate factor)", 0.05, 1.0, step=0.05, key="form_c", help=FIELD_HELP["c"])
-        _error_below("c")
-        left.radio("Loss", ["mse", "ce"], horizontal=True, key="form_loss", help=FIELD_HELP["loss"])
-        right.radio("Input-outlier displacement", ["coherent", "random"], horizontal=True, key="form_displacement",
-                    help=FIELD_HELP["displacement"])
-        st.text_input("Seeds", key="form_seeds", help=CONTROL_HELP["seeds"])
-        _error_below("seeds")
-        with st.expander("Advanced"):
-            a, b, c = st.columns(3)
-            a.number_input("η (learning rate)", min_value=0.0, format="%.4f", key="form_lr", help=FIELD_HELP["lr"])
-            b.number_input("steps", min_value=1, step=32, key="form_steps", help=FIELD_HELP["steps"])
-            c.number_input("examples per class", min_value=1, key="form_n_per_class", help=FIELD_HELP["n_per_class"])
-            a.number_input("m (prototypes per class and group)", min_value=1, key="form_m", help=FIELD_HELP["m"])
-            b.number_input("k (k-NN for boundary points)", min_value=1, key="form_k", help=FIELD_HELP["k"])
-            c.number_input("onset fraction f", min_value=0.05, max_value=1.5, step=0.05, key="form_onset_fraction",
-                            help=FIELD_HELP["onset_fraction"])
-            a.number_input("log every (steps)", min_value=1, key="form_log_every", help=FIELD_HELP["log_every"])
-            b.number_input("image size", min_value=1, key="form_image_size", help=FIELD_HELP["image_size"])
-            c.selectbox("model", CHOICES["model"], key="form_model", help=FIELD_HELP["model"])
-            a.selectbox("optimiser", CHOICES["optimizer"], key="form_optimizer",
-                        help=FIELD_HELP["optimizer"])
-            b.number_input("momentum β", min_value=0.0, max_value=0.99, step=0.05, key="form_momentum", help=FIELD_HELP["momentum"])
-            c.number_input("SGD batch size", min_value=1, key="form_batch_size", help=FIELD_HELP["batch_size"])
-            for field in ("lr", "steps", "n_per_class", "m", "k", "onset_fraction", "log_every", "image_size",
-                          "model", "optimizer", "momentum", "batch_size"):
-                _error_below(field)
-        submitted = st.form_submit_button("Run experiment", type="primary")
-    if not submitted:
+        main = [f for f in FIELDS if not f.advanced and f.name not in ("dataset", "class_a", "class_b")]
+        cols = st.columns(2)
+        for i, f in enumerate(main):
+            with cols[i % 2]:
+                _widget(st, f)
+                _error_below(f.name)
+        advanced_error = bool(error) and error[0] in BY_NAME and BY_NAME[error[0]].advanced
+        with st.expander("Advanced", expanded=advanced_error):
+            cols = st.columns(3)
+            for i, f in enumerate(f for f in FIELDS if f.advanced):
+                with cols[i % 3]:
+                    _widget(st, f)
+                    _error_below(f.name)
+        if error:   # the summary sits right above the button the user just pressed
+            st.error(f"Not queued — {error[1]}", icon=":material/block:")
+        submitted = st.form_submit_button("Run experiment", type="primary", disabled=bool(missing))
+    if not submitted or missing:
         return None
-    return _submit(base)
+    return _submit(s["form_base"])
 
 
 def _submit(base: RunConfig) -> list[str] | None:
     s = st.session_state
-    changes = dict(dataset=s.form_dataset, classes=(s.form_class_a, s.form_class_b), alpha=float(s.form_alpha),
-                   loss=s.form_loss, displacement=s.form_displacement, c=float(s.form_c), lr=float(s.form_lr),
-                   steps=int(s.form_steps), n_per_class=int(s.form_n_per_class), m=int(s.form_m), k=int(s.form_k),
-                   onset_fraction=float(s.form_onset_fraction), log_every=int(s.form_log_every),
-                   image_size=int(s.form_image_size), model=s.form_model, optimizer=s.form_optimizer,
-                   momentum=float(s.form_momentum), batch_size=int(s.form_batch_size))
+    casts = {"number": float, "slider": float, "integer": int}
+    changes = {name: casts.get(BY_NAME[name].widget, str)(s[f"form_{name}"]) for name in CONFIG_FIELDS}
+    changes.update(dataset=s.form_dataset, classes=(s.form_class_a, s.form_class_b))
     # keep per-example storage on the logging grid unless the preset asked for a coarser multiple
     every = base.example_every if base.example_every % changes["log_every"] == 0 else changes["log_every"]
     try:
         seeds = parse_seeds(s.form_seeds)
         configs = [base.replace(**changes, example_every=every, seed=seed) for seed in seeds]
     except ConfigError as error:
-        s["form_error"] = (error.field, str(error))
+        s["form_error"] = (error.field, in_words(error))
         st.rerun()
     s["form_error"] = None
     store = get_store()

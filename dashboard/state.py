@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from eos_core.annotations import annotations
 from eos_core.config import family_key
+from eos_core.naming import run_name
 from eos_core.store import CorruptEntry, Store
-from eos_core.views import Series, series
+from eos_core.views import Series, series, smoothed
+
+from . import links
 
 X_AXES = {"step": "step", "time": "effective time"}
 
@@ -21,10 +25,15 @@ def load_result(config_hash: str):
     return get_store().result(config_hash)
 
 
+@st.cache_data(ttl=2, show_spinner=False)
+def notes() -> dict[str, dict]:
+    """Names, tags and notes users gave runs (cleared whenever one is edited)."""
+    return annotations(get_store())
+
+
 def label(meta: dict) -> str:
-    c = meta["config"]
-    return (f"{c['dataset']} {c['classes'][0]}/{c['classes'][1]} · α={c['alpha']:g} {c['displacement']} · "
-            f"{c['loss']} · η={c['lr']:g} c={c['c']:g} · seed {c['seed']}")
+    """A stored run's readable name: the one a user gave it, else its preset and differences."""
+    return notes().get(meta.get("config_hash"), {}).get("name") or run_name(meta["config"])
 
 
 def families() -> dict[str, list[dict]]:
@@ -33,14 +42,6 @@ def families() -> dict[str, list[dict]]:
     for meta in sorted(get_store().metas(), key=lambda m: -m.get("finished_at", 0)):
         groups.setdefault(family_key(meta["config"]), []).append(meta)
     return groups
-
-
-def query(name: str, default: str, allowed=None) -> str:
-    value = st.query_params.get(name, default)
-    if allowed is not None and value not in allowed:
-        st.warning(f"The link's {name}={value!r} is not one of {', '.join(allowed)}; showing {default!r}.")
-        value = default
-    return value
 
 
 def sidebar_selection() -> tuple[list[dict], str, bool]:
@@ -52,21 +53,28 @@ def sidebar_selection() -> tuple[list[dict], str, bool]:
         if not by_hash:
             st.info("No finished runs yet — start one on the Experiment page.")
             return [], "step", False
-        wanted = query("run", next(iter(by_hash)))
+        wanted = st.query_params.get("run", next(iter(by_hash)))
         if wanted not in by_hash:
             st.warning("The link names a run that is not in this cache; showing the newest run instead.")
             wanted = next(iter(by_hash))
         hashes = list(by_hash)
-        chosen = st.selectbox("Result", hashes, index=hashes.index(wanted), format_func=lambda h: label(by_hash[h]))
+        chosen = st.selectbox("Result", hashes, index=hashes.index(wanted), format_func=lambda h: label(by_hash[h]),
+                              help="Stored runs, newest first. The full name of the one shown is below.")
+        st.caption(f"{label(by_hash[chosen])} · `{chosen[:8]}`")   # wraps: the name is never cut off
         family = groups[family_key(by_hash[chosen]["config"])]
         all_seeds = False
         if len(family) > 1:
             all_seeds = st.toggle(f"Median over all {len(family)} seeds (IQR band)",
-                                  value=query("seeds", "one", ("one", "all")) == "all")
+                                  value=links.choice("seeds", "one", ("one", "all")) == "all")
         x = st.radio("x-axis", list(X_AXES), format_func=X_AXES.get, horizontal=True,
-                     index=list(X_AXES).index(query("x", "step", tuple(X_AXES))))
-        log_y = st.toggle("log scale (y)", value=query("log", "0", ("0", "1")) == "1")
-    st.query_params.update(run=chosen, x=x, log="1" if log_y else "0", seeds="all" if all_seeds else "one")
+                     index=list(X_AXES).index(links.choice("x", "step", X_AXES)))
+        log_y = st.toggle("log scale (y)", value=links.flag("log", False))
+        smoothing = st.slider("smoothing", 0.0, 0.99, links.number("smooth", 0.0, 0.0, 0.99), step=0.01,
+                              help="Exponential moving average of every curve, as in TensorBoard (0: off); "
+                                   "the raw curve stays faintly behind.")
+    st.session_state["smoothing"] = smoothing
+    st.query_params.update(run=chosen, x=x, log="1" if log_y else "0", seeds="all" if all_seeds else "one",
+                           smooth=f"{smoothing:g}")
     return (family if all_seeds else [by_hash[chosen]]), x, log_y
 
 
@@ -92,4 +100,19 @@ def require_series() -> tuple[Series, list[dict], str, bool]:
     s = selected_series(metas)
     if s is None:
         st.stop()
-    return s, metas, x, log_y
+    return smoothed(s, st.session_state.get("smoothing", 0.0)), metas, x, log_y
+
+
+def readable_results(hashes: list[str]) -> list:
+    """The stored results of `hashes` that can be read; each unreadable one gets the message the
+    other pages give, never an exception box."""
+    results = []
+    for h in hashes:
+        try:
+            result = load_result(h)
+        except CorruptEntry as error:
+            st.error(f"A stored result could not be read ({error}). Re-run it from the Runs page.")
+            continue
+        if result is not None:
+            results.append(result)
+    return results

@@ -5,6 +5,7 @@ import streamlit as st
 
 from eos_core import eta, narrative, plots
 from eos_core.config import RunConfig
+from eos_core.naming import run_name
 from eos_core.views import live_result, series
 
 from .state import get_store
@@ -22,23 +23,39 @@ def progress_fraction(job: dict, cfg: RunConfig) -> float:
     return min(1.0, 0.5 * step / total)
 
 
-def job_panel(job_id: str) -> None:
+def outcome(meta: dict | None, job: dict) -> tuple[str, str]:
+    """(kind, words) of a finished run: done only when both t* and t** were found; a run without
+    them finished, but short of what the experiment is about, and is said to be so."""
+    status = (meta or {}).get("status") or job.get("status")
+    message = (meta or {}).get("message") or job.get("message") or ""
+    if job["state"] == "diverged" or status == "diverged":
+        return "diverged", message
+    if status == "no_onset" or (meta is not None and meta.get("t_star") is None):
+        return "no t*", message or "no EoS onset: no fork was made"
+    if meta is not None and meta.get("t_star_star") is None:
+        return "no t**", message or "the exit branch did not reach its threshold (no t**)"
+    return "done", message
+
+
+def job_panel(job_id: str, metas: dict[str, dict]) -> None:
     store = get_store()
     job = store.job(job_id)
     if job is None:
         st.warning(f"Job {job_id} is no longer in the store.")
         return
     cfg = RunConfig.from_dict(job["config"])
-    title = f"`{job_id}` · {cfg.dataset} {cfg.classes[0]}/{cfg.classes[1]} · seed {cfg.seed}"
+    title = f"**{run_name(cfg)}** `{job_id[:8]}`"
     state = job["state"]
     if state == "queued":
         st.info(f"{title} — queued, position {store.queue_position(job_id)}", icon=":material/schedule:")
+        cancel_button(job_id)
     elif state == "running":
         fraction = progress_fraction(job, cfg)
         phase = PHASES.get(job.get("phase"), job.get("phase") or "")
         live = store.live(job_id) or {}
         st.progress(fraction, text=f"{title} — {phase}, step {job.get('step', 0)}/{cfg.steps} · "
                                    f"{eta.describe(eta.estimate(live.get('clock'), cfg.steps))}")
+        cancel_button(job_id)
         if live.get("trace"):
             result = live_result(job, live)
             s = series([result])
@@ -49,14 +66,20 @@ def job_panel(job_id: str) -> None:
                                key=f"live-loss-{job_id}")
             explainer("experiment", narrative.live(result))
     elif state == "done":
+        kind, words = outcome(metas.get(job_id), job)
         mark = " (from cache)" if job.get("from_cache") else ""
-        st.success(f"{title} — done{mark}. {job.get('message') or ''}", icon=":material/check_circle:")
+        if kind == "done":
+            st.success(f"{title} — done{mark}. {words}", icon=":material/check_circle:")
+        else:
+            st.warning(f"{title} — finished{mark}, {kind}: {words}", icon=":material/warning:")
         if st.button("Show this run", key=f"open-{job_id}"):
-            st.query_params["run"] = job_id
-            st.switch_page("pages/sharpness.py")
+            # switch_page starts the next page with these parameters (it drops the current ones)
+            st.switch_page("pages/sharpness.py", query_params={"run": job_id})
     else:   # diverged, failed or cancelled: say why, offer a retry
         reason = job.get("message") if state == "diverged" else job.get("error")
-        st.error(f"{title} — {state}: {reason or ''}", icon=":material/error:")
+        st.error(f"{title} — {state}", icon=":material/error:")
+        if reason:   # whole, verbatim (paths and names are not Markdown)
+            st.code(reason, language=None, wrap_lines=True)
         if st.button("Retry", key=f"retry-{job_id}"):
             from eos_core.worker import ensure_worker
             store.submit(cfg, force=True)
@@ -64,7 +87,14 @@ def job_panel(job_id: str) -> None:
             st.rerun()
 
 
+def cancel_button(job_id: str) -> None:
+    if st.button("Cancel", key=f"cancel-{job_id}", icon=":material/cancel:"):
+        get_store().cancel(job_id)
+        st.rerun()
+
+
 @st.fragment(run_every="2s")
 def watch(job_ids: list[str]) -> None:
+    metas = {m["config_hash"]: m for m in get_store().metas()}
     for job_id in job_ids:
-        job_panel(job_id)
+        job_panel(job_id, metas)

@@ -21,7 +21,7 @@ BRANCH_COLORS = {"baseline": "#1b3a5c", "exit": "#e07b00"}
 QUANTITY_LABELS = {"lambda1": "λ1", "lambda2": "λ2", "grad_v1_fraction": "|∇L·v1| / ‖∇L‖",
                    "spearman_rho": "Spearman ρ", "loss": "loss", "loss_avg2": "ℓ̄ (two-step average)",
                    "cos2": "cos²θ_k", "curvature_influence": "(∇ℓ_k·v1)²", "Q": "Q_k = ⟨∇ℓ_k, ∇S⟩",
-                   "R": "R_k = ⟨∇ℓ_k, ∇L⟩", "delta_loss": "Δℓ_k = ℓ_k(exit) − ℓ_k(EoS)",
+                   "R": "R_k = ⟨∇ℓ_k, ∇L⟩", "delta_loss": "Δℓ_k (equal time) = ℓ_k(exit) − ℓ_k(EoS)",
                    "pgd_accuracy": "PGD accuracy (ε = 0.03)", "boundary_accuracy": "clean accuracy"}
 
 
@@ -45,6 +45,10 @@ def _line(fig, frame: pd.DataFrame, x: str, name: str, color: str, dash: str, le
                                  fill="toself", fillcolor=color, opacity=0.15, line={"width": 0},
                                  hoverinfo="skip", showlegend=False, legendgroup=legendgroup,
                                  name=f"{name} IQR"), **kwargs)
+    if "raw" in frame and frame["raw"].notna().any():   # smoothed: the raw curve faint behind it
+        fig.add_trace(go.Scatter(x=xs, y=frame["raw"], mode="lines", name=f"{name} (raw)", opacity=0.25,
+                                 line={"color": color, "dash": dash, "width": 1}, legendgroup=legendgroup,
+                                 showlegend=False, hoverinfo="skip"), **kwargs)
     fig.add_trace(go.Scatter(x=xs, y=frame["median"], mode="lines", name=name,
                              line={"color": color, "dash": dash}, legendgroup=legendgroup,
                              showlegend=showlegend), **kwargs)
@@ -61,9 +65,22 @@ def _markers(fig, s: Series, x: str) -> None:
 
 def _layout(fig, s: Series, x: str, y: str, log_y: bool, title: str) -> go.Figure:
     fig.update_layout(title=title, xaxis_title=x_title(s, x), yaxis_title=y, template="plotly_white",
-                      legend={"groupclick": "togglegroup"}, margin={"t": 60, "r": 20, "l": 60, "b": 50})
+                      legend={"groupclick": "togglegroup"}, margin={"t": 60, "r": 20, "l": 60, "b": 50},
+                      hovermode="x unified")   # every curve's name and value at the hovered x
     fig.update_yaxes(type="log" if log_y else "linear")
+    if log_y:
+        _log_axis(fig)
     return fig
+
+
+def _log_axis(fig: go.Figure) -> None:
+    """Plotly places annotations on a log axis in log10 units (shapes stay in data units): a label at
+    y = 2/η = 200 would sit at 10²⁰⁰ and stretch the axis to it. Ticks as powers of ten, not SI
+    prefixes ("100µ")."""
+    for note in fig.layout.annotations:
+        if note.yref in (None, "y") and note.y is not None:
+            note.y = float(np.log10(note.y)) if note.y > 0 else None
+    fig.update_yaxes(exponentformat="power")
 
 
 def sharpness_figure(s: Series, x: str = "step", log_y: bool = False, show_lambda2: bool = False,
@@ -128,8 +145,8 @@ def delta_figure(s: Series, x: str = "step") -> go.Figure:
             _line(fig, frame, x, GROUP_LABELS[group], GROUP_COLORS[group], "solid", group)
     fig.add_hline(y=0, line={"color": "#444", "width": 1})
     _markers(fig, s, x)
-    return _layout(fig, s, x, "Δℓ_k (> 0: EoS ahead)", False,
-                   "Δℓ_k at equal effective time — positive means the EoS branch is ahead")
+    return _layout(fig, s, x, "Δℓ_k (equal time); > 0: EoS ahead", False,
+                   "Δℓ_k (equal time): the branches at the same effective time — positive means EoS is ahead")
 
 
 def rho_figure(s: Series, x: str = "step") -> go.Figure:
@@ -143,20 +160,38 @@ def rho_figure(s: Series, x: str = "step") -> go.Figure:
     return _layout(fig, s, x, "Spearman ρ", False, "ρ(centroid distance, per-example cos²) over training")
 
 
-def scatter_figure(examples: pd.DataFrame, cos2: np.ndarray, step: int, rho: float | None = None) -> go.Figure:
-    """Every training example: centroid distance against cos²(∇ℓ_i, v1), prototypes by group (WebGL)."""
+def scatter_figure(examples: pd.DataFrame, cos2: np.ndarray, step: int, rho: float | None = None,
+                   show_prototypes: bool = True, trend_bins: int = 0, log_x: bool = False) -> go.Figure:
+    """Every training example: centroid distance against cos²(∇ℓ_i, v1), prototypes by group (WebGL).
+    `show_prototypes=False` leaves the natural (untracked) points, so they fill the axes;
+    `trend_bins` adds the median cos² in that many equal-count distance bins."""
     fig = go.Figure()
-    for group in ("",) + GROUPS:
+    distance = examples.centroid_distance.to_numpy()
+    for group in ("",) + (GROUPS if show_prototypes else ()):
         mask = (examples.group == group).to_numpy()
         if mask.any():
             fig.add_trace(go.Scattergl(
-                x=examples.centroid_distance.to_numpy()[mask], y=cos2[mask], mode="markers",
+                x=distance[mask], y=cos2[mask], mode="markers",
                 name=GROUP_LABELS[group], marker={"color": GROUP_COLORS[group], "size": 4 if group == "" else 7,
                                                   "opacity": 0.45 if group == "" else 0.9}))
+    if trend_bins:
+        shown = np.ones(len(distance), bool) if show_prototypes else (examples.group == "").to_numpy()
+        x, y = binned_median(distance[shown], np.asarray(cos2)[shown], trend_bins)
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=f"median in {trend_bins} bins",
+                                 line={"color": "#222", "width": 2.5}))
     title = f"Per-example alignment at step {step}" + (f" — Spearman ρ = {rho:.3f}" if rho is not None else "")
     fig.update_layout(title=title, xaxis_title="distance to class centroid ‖x_i − μ_c‖",
                       yaxis_title="cos²(∇ℓ_i, v1)", template="plotly_white")
+    if log_x:
+        fig.update_xaxes(type="log", exponentformat="power")
     return fig
+
+
+def binned_median(x: np.ndarray, y: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Median x and median y in `bins` bins holding equal numbers of points (by x)."""
+    order = np.argsort(x)
+    chunks = [c for c in np.array_split(order, min(bins, len(x))) if len(c)]
+    return np.array([np.median(x[c]) for c in chunks]), np.array([np.median(y[c]) for c in chunks])
 
 
 def centroid_distance_figure(examples: pd.DataFrame) -> go.Figure:
@@ -171,33 +206,58 @@ def centroid_distance_figure(examples: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def compare_figure(a: Series, b: Series, quantity: str, group: str | None, labels: tuple[str, str],
+RUN_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf")   # Compare: colour = run
+MAX_COMPARED = len(RUN_COLORS)
+
+
+def compare_figure(runs: list[Series], names: list[str], quantity: str, group: str | None,
                    x: str = "step", log_y: bool = False) -> go.Figure:
-    """The same quantity for two configurations on shared axes (A solid, B dotted)."""
+    """One quantity for up to six runs on shared axes: colour = run, dash = branch (EoS solid, exit
+    dashed), each run's t* a dotted vertical line in its colour."""
     fig = go.Figure()
-    for s, label, width in ((a, labels[0], 2.5), (b, labels[1], 1.5)):
-        table = s.trace if group is None else s.groups[s.groups.group == group]
-        if quantity == "delta_loss":
-            table = s.delta if group is None else s.delta[s.delta.group == group]
+    for s, name, color in zip(runs, names, RUN_COLORS):
+        table = s.delta if quantity == "delta_loss" else s.trace if group is None else s.groups
+        if group is not None:
+            table = table[table.group == group]
         for branch, (dash, branch_label) in BRANCH_STYLE.items():
             frame = table[(table.branch == branch) & (table.quantity == quantity)]
             if len(frame):
-                color = GROUP_COLORS[group] if group else BRANCH_COLORS[branch]
-                _line(fig, frame, x, f"{label} · {branch_label}", color, dash, f"{label}{branch}")
-                fig.data[-1].line.width = width
-    return _layout(fig, a, x, QUANTITY_LABELS.get(quantity, quantity), log_y,
-                   f"{QUANTITY_LABELS.get(quantity, quantity)}: {labels[0]} vs {labels[1]}")
+                _line(fig, frame, x, f"{name} · {branch_label}", color, dash, name)
+        t_star = s.t_star if x == "step" else s.t_star_time
+        if t_star is not None:
+            fig.add_vline(x=t_star, line={"color": color, "dash": "dot", "width": 1.5})
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="t* of each run (dotted)",
+                             line={"color": "#555", "dash": "dot"}))
+    what = QUANTITY_LABELS.get(quantity, quantity) + (f" — {GROUP_LABELS[group]}" if group else "")
+    return _layout(fig, runs[0], x, QUANTITY_LABELS.get(quantity, quantity), log_y, f"{what}: {len(runs)} runs")
 
 
-def display_image(pixels: np.ndarray) -> tuple[np.ndarray, float]:
-    """(H, W, 3) uint8 for display, and the fraction of values outside [0, 1]. Out-of-range pixels
-    are painted magenta rather than silently clipped, so displaced input-outliers show as they are."""
+# The value range each dataset's images are displayed in. Real images: their pixel range [0, 1].
+# Synthetic data has no pixel space: its generator's units (standardisation undone) are shown on
+# the fixed range [−5, 5], about four standard deviations of the generated values. Measured on
+# teach-selective's prototypes: inliers, boundary points and output-outliers have ≤ 0.01 % of their
+# values outside it, the α = 10 input-outliers 48 %.
+DISPLAY_RANGES = {"cifar10": (0.0, 1.0), "mnist": (0.0, 1.0), "digits": (0.0, 1.0), "synthetic": (-5.0, 5.0)}
+OUT_OF_RANGE = (1.0, 0.0, 1.0)   # magenta
+
+
+def display_range(dataset: str) -> tuple[float, float]:
+    return DISPLAY_RANGES.get(dataset, (0.0, 1.0))
+
+
+def display_image(pixels: np.ndarray, value_range: tuple[float, float] = (0.0, 1.0),
+                  mark: bool = True) -> tuple[np.ndarray, float]:
+    """(H, W, 3) uint8 for display, and the fraction of values outside `value_range`. With `mark`,
+    out-of-range pixels are painted magenta rather than silently clipped, so displaced
+    input-outliers show as they are; without it they are clipped to the range's ends."""
+    low, high = value_range
     image = np.transpose(pixels, (1, 2, 0))
     if image.shape[2] == 1:
         image = np.repeat(image, 3, axis=2)
-    outside = (image < 0) | (image > 1)
-    shown = np.clip(image, 0, 1)
-    shown[outside.any(axis=2)] = (1.0, 0.0, 1.0)
+    outside = (image < low) | (image > high)
+    shown = np.clip((image - low) / (high - low), 0, 1)
+    if mark:
+        shown[outside.any(axis=2)] = OUT_OF_RANGE
     return (shown * 255).round().astype(np.uint8), float(outside.mean())
 
 
@@ -216,7 +276,7 @@ def mechanism_scatter(groups: pd.DataFrame) -> go.Figure:
 
 
 def decomposition_figure(table: pd.DataFrame) -> go.Figure:
-    """Proposition 2's prediction (dotted) against the measured Δ̄ℓ_k at the same step (solid)."""
+    """Proposition 2's prediction (dotted) against the measured Δℓ_k (same step) (solid)."""
     fig = go.Figure()
     for group in GROUPS:
         g = table[table.group == group]
@@ -226,8 +286,9 @@ def decomposition_figure(table: pd.DataFrame) -> go.Figure:
         fig.add_trace(go.Scatter(x=g.tau, y=g.predicted, name=f"{GROUP_LABELS[group]} predicted",
                                  line={"color": color, "dash": "dot"}, legendgroup=group))
     fig.add_hline(y=0, line={"color": "#444", "width": 1})
-    fig.update_layout(title="Branch decomposition: (1 − c)R_k·τ + (a_S/b_S)Q_k·τ against the measured Δ̄ℓ_k",
-                      xaxis_title="τ = η(t − t*)", yaxis_title="Δ̄ℓ_k at the same step", template="plotly_white")
+    fig.update_layout(title="Branch decomposition: (1 − c)R_k·τ + (a_S/b_S)Q_k·τ against the measured "
+                            "Δℓ_k (same step)", xaxis_title="τ = η(t − t*)",
+                      yaxis_title="Δℓ_k (same step), two-step averaged", template="plotly_white")
     return fig
 
 

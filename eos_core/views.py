@@ -7,6 +7,7 @@ Torch-free: the dashboard uses it.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,3 +89,30 @@ def checkpoint(result: Result, branch: str, step: int) -> tuple[np.ndarray, floa
     cos2 = result.per_example[f"{branch}_cos2"][steps.index(step)]
     row = result.trace[(result.trace.branch == branch) & (result.trace.step == step)]
     return cos2, (float(row.spearman_rho.iloc[0]) if len(row) else None)
+
+
+def smoothed(s: Series, weight: float) -> Series:
+    """Every curve as an exponential moving average (TensorBoard's smoothing: debiased, in x order),
+    the raw values kept in a `raw` column so figures can draw them faintly behind."""
+    if weight <= 0:
+        return s
+    return dataclasses.replace(s, trace=_ema(s.trace, weight, ["branch", "quantity"]),
+                               groups=_ema(s.groups, weight, ["branch", "quantity", "group"]),
+                               delta=_ema(s.delta, weight, ["branch", "quantity", "group"]))
+
+
+def _ema(table: pd.DataFrame, weight: float, keys: list[str]) -> pd.DataFrame:
+    if table.empty:
+        return table
+    table = table.sort_values(keys + ["x_step"]).copy()
+    table["raw"] = table["median"]
+    out = []
+    for _, curve in table.groupby(keys, sort=False):
+        values = curve["raw"].to_numpy(dtype=float)
+        ema, smooth, seen = 0.0, np.empty_like(values), 0
+        for i, v in enumerate(values):
+            if np.isfinite(v):
+                ema, seen = weight * ema + (1 - weight) * v, seen + 1
+            smooth[i] = ema / (1 - weight ** seen) if seen else np.nan
+        out.append(curve.assign(median=smooth))
+    return pd.concat(out)

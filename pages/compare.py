@@ -1,6 +1,7 @@
 import streamlit as st
 
-from dashboard.state import families, label, load_result
+from dashboard import links
+from dashboard.state import families, label, readable_results
 from dashboard.teach import explainer
 from dashboard.widgets import figure
 from eos_core import narrative
@@ -9,28 +10,43 @@ from eos_core.config import GROUPS
 from eos_core.views import series
 
 st.title("Compare")
-st.caption("Two configurations on the same axes — coherent vs random displacement, MSE vs CE, two α or two c.")
+st.caption(f"Up to {plots.MAX_COMPARED} runs on the same axes — coherent vs random displacement, MSE vs CE, "
+           "two α or two c. Colour = run, dash = branch (EoS solid, exit dashed); each run's t* is dotted.")
 metas = {m["config_hash"]: m for group in families().values() for m in group}
 if len(metas) < 2:
     st.info("Compare needs at least two finished runs.")
     st.stop()
 hashes = list(metas)
-a_default = st.query_params.get("a", hashes[0])
-b_default = st.query_params.get("b", hashes[1])
-left, right = st.columns(2)
-a = left.selectbox("A (thick)", hashes, index=hashes.index(a_default) if a_default in hashes else 0,
-                   format_func=lambda h: label(metas[h]))
-b = right.selectbox("B (thin)", hashes, index=hashes.index(b_default) if b_default in hashes else 1,
-                    format_func=lambda h: label(metas[h]))
-quantities = {"lambda1": "λ1", "loss_avg2": "group loss ℓ̄_k", "delta_loss": "Δℓ_k", "cos2": "cos²θ_k",
+if "runs" in st.query_params or not {"a", "b"} & set(st.query_params):
+    default = links.subset("runs", hashes[:2], hashes, plots.MAX_COMPARED)
+else:   # links from before Compare took more than two runs: ?a=…&b=…
+    default = [links.choice(key, fallback, hashes) for key, fallback in (("a", hashes[0]), ("b", hashes[1]))]
+chosen = st.multiselect("Runs", hashes, default=list(dict.fromkeys(default)), max_selections=plots.MAX_COMPARED,
+                        format_func=lambda h: label(metas[h]))
+quantities = {"lambda1": "λ1", "loss_avg2": "group loss ℓ̄_k", "delta_loss": "Δℓ_k (equal time)", "cos2": "cos²θ_k",
               "curvature_influence": "curvature influence"}
-quantity = st.radio("quantity", list(quantities), format_func=quantities.get, horizontal=True)
+left, middle, right = st.columns([3, 2, 2])
+quantity = left.radio("quantity", list(quantities), format_func=quantities.get, horizontal=True,
+                      index=list(quantities).index(links.choice("q", "lambda1", quantities)))
 group = None
 if quantity != "lambda1":
-    group = st.selectbox("group", GROUPS, format_func=plots.GROUP_LABELS.get)
-x = st.radio("x-axis", ["step", "time"], format_func={"step": "step", "time": "effective time"}.get, horizontal=True)
-log_y = st.toggle("log scale (y)", value=quantity == "curvature_influence")
-st.query_params.update(a=a, b=b)
-sa, sb = series([load_result(a)]), series([load_result(b)])
-explainer("compare", narrative.compare(load_result(a), load_result(b)))
-figure(plots.compare_figure(sa, sb, quantity, group, ("A", "B"), x, log_y), "compare")
+    group = middle.selectbox("group", GROUPS, format_func=plots.GROUP_LABELS.get,
+                             index=GROUPS.index(links.choice("group", GROUPS[0], GROUPS)))
+x = right.radio("x-axis", ["step", "time"], format_func={"step": "step", "time": "effective time"}.get,
+                horizontal=True, index=["step", "time"].index(links.choice("x", "step", ("step", "time"))))
+log_y = st.toggle("log scale (y)", value=links.flag("log", quantity == "curvature_influence"))
+for legacy in ("a", "b"):
+    st.query_params.pop(legacy, None)
+st.query_params.update(runs=",".join(chosen), q=quantity, x=x, log="1" if log_y else "0")
+if group:
+    st.query_params["group"] = group
+if not chosen:
+    st.info("Choose at least one run.")
+    st.stop()
+results = readable_results(chosen)
+if not results:
+    st.stop()
+runs = [series([r]) for r in results]
+if len(results) > 1:
+    explainer("compare", narrative.compare(results[0], results[1], (label(results[0].meta), label(results[1].meta))))
+figure(plots.compare_figure(runs, [label(r.meta) for r in results], quantity, group, x, log_y), "compare")

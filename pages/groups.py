@@ -9,13 +9,15 @@ st.title("Group losses & Δℓ")
 s, metas, x, log_y = require_series()
 explain_run("groups", metas)
 st.caption("Per-group loss ℓ_k for the EoS branch (solid) and the exit branch (dashed), and the intervention "
-           "effect Δℓ_k = ℓ_k(exit) − ℓ_k(EoS) at equal effective time, from two-step (cycle) averages: "
-           "positive means the EoS branch is ahead (the paper's Fig. 4).")
+           "effect **Δℓ_k (equal time)** = ℓ_k(exit) − ℓ_k(EoS) from two-step (cycle) averages, positive when the "
+           "EoS branch is ahead (the paper's Fig. 4). *Equal time*: the exit branch at step t is compared with "
+           "the EoS branch where it had travelled the same effective time Σ η_s — unlike the Report's "
+           "Δℓ_k (same step).")
 averaged = st.toggle("two-step (cycle) averaged losses", value=st.query_params.get("avg", "1") == "1")
 st.query_params["avg"] = "1" if averaged else "0"
 figure(plots.group_figure(s, "loss_avg2" if averaged else "loss", x, log_y, "Group losses ℓ_k"), "group-losses")
 figure(plots.delta_figure(s, x), "delta-loss")
-with st.expander("Δℓ_k table"):
+with st.expander("Δℓ_k (equal time) table"):
     table = s.delta[s.delta.quantity == "delta_loss"].drop(columns=["quantity"])
     st.dataframe(table, hide_index=True)
     table_downloads(table, "delta_loss")

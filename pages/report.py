@@ -1,7 +1,8 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard.state import families, label, load_result
+from dashboard import links
+from dashboard.state import families, label, load_result, readable_results
 from dashboard.teach import explainer
 from dashboard.widgets import figure, table_downloads
 from eos_core import narrative
@@ -16,8 +17,11 @@ metas = {m["config_hash"]: m for group in families().values() for m in group}
 if not metas:
     st.info("No finished runs yet.")
     st.stop()
-chosen = st.multiselect("Runs to judge", list(metas), default=list(metas)[:6], format_func=lambda h: label(metas[h]))
-runs = [r for r in (load_result(h) for h in chosen) if r is not None]
+hashes = list(metas)
+chosen = st.multiselect("Runs to judge", hashes, default=links.subset("runs", hashes[:6], hashes),
+                        format_func=lambda h: label(metas[h]))
+st.query_params["runs"] = ",".join(chosen)
+runs = readable_results(chosen)
 if runs:
     judged = report(runs)
     explainer("report", narrative.report(judged))
@@ -27,7 +31,10 @@ if runs:
     table_downloads(verdicts, "report")
 
     st.subheader("Mechanism (App. F)")
-    focus = st.selectbox("Run", chosen, format_func=lambda h: label(metas[h]))
+    readable = [r.meta["config_hash"] for r in runs]
+    focus = st.selectbox("Run", readable, format_func=lambda h: label(metas[h]),
+                         index=readable.index(links.choice("focus", readable[0], readable)))
+    st.query_params["focus"] = focus
     result = load_result(focus)
     fit = single_mode_fit(result)
     st.markdown(f"Q_k² against C_k over {fit['points']} points: log-log slope **{fit['slope']:.2f}**, "
@@ -35,6 +42,8 @@ if runs:
     figure(plots.mechanism_scatter(result.groups), "q2-vs-c")
     table = decomposition(result)
     if len(table):
+        st.caption("Δℓ_k (same step) compares the branches at the same step t, as Proposition 2 does; the Group "
+                   "losses page's Δℓ_k (equal time) compares them at the same effective time Σ η_s instead.")
         figure(plots.decomposition_figure(table), "decomposition")
 
     st.subheader("Probes (§5.2)")

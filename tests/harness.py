@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pathlib
+import signal
 import socket
 import subprocess
 import sys
@@ -53,7 +55,51 @@ def dashboard(cache_dir, log_path, autostart_worker: bool = True, timeout: float
             yield url, time.perf_counter() - started
         finally:
             server.terminate()
-            server.wait(timeout=20)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+            stop_processes_of(cache_dir)
+
+
+def processes_of(cache_dir) -> list[int]:
+    """Pids of the processes working on `cache_dir` (the workers a test's dashboard started, which
+    run in their own session): found by the EOS_CACHE_DIR in their environment."""
+    wanted = f"EOS_CACHE_DIR={pathlib.Path(cache_dir)}".encode()
+    pids = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if wanted in (entry / "environ").read_bytes().split(b"\0"):
+                    pids.append(int(entry.name))
+            except OSError:   # gone, or not ours to read
+                continue
+    return pids
+
+
+def stop_processes_of(cache_dir, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL what is left: nothing a test started outlives it, pass or fail."""
+    pids = processes_of(cache_dir)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while pids and time.monotonic() < deadline:
+            pids = [pid for pid in pids if pathlib.Path(f"/proc/{pid}").exists() and not _zombie(pid)]
+            time.sleep(0.05)
+        if not pids:
+            return
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ from eos_core.presets import FIRST_LAUNCH, preset
 from eos_core.store import Store
 from tiny import TINY
 
+NO_TSS = TINY.replace(seed=7)   # stored as a run whose exit branch never reached its threshold
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGES = ["pages/sharpness.py", "pages/groups.py", "pages/alignment.py", "pages/outliers.py",
          "pages/prototypes.py", "pages/compare.py", "pages/report.py", "pages/runs.py"]
@@ -24,6 +25,7 @@ def cache(tmp_path_factory):
     store = Store(folder)
     for cfg in (TINY, TINY.replace(seed=1), TINY.replace(displacement="random")):
         store.put_result(run_experiment(cfg))
+    store.put_result(without_t_star_star(store.result(TINY.config_hash()), NO_TSS))
     store.close()
     return folder
 
@@ -37,6 +39,14 @@ def app(cache, monkeypatch):
     at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=60)
     at.query_params["run"] = TINY.config_hash()
     return at
+
+
+def without_t_star_star(result, cfg):
+    """`result` relabelled as `cfg`, finished without t** (what a short exit branch gives)."""
+    result.meta.update(config=cfg.to_dict(), config_hash=cfg.config_hash(), t_star_star=None,
+                       finished_at=0.0, message="the exit branch did not reach its threshold f·2/(c·η) "
+                                                "within the budget (no t**)")
+    return result
 
 
 def charts(at):
@@ -78,7 +88,7 @@ def test_invalid_value_is_shown_next_to_its_field(app):
     app.text_input(key="form_seeds").set_value("zero")
     next(b for b in app.button if b.label == "Run experiment").click().run()
     assert not app.exception
-    assert any("seeds='zero' is invalid" in e.value for e in app.error)
+    assert any("Seeds = zero" in e.value for e in app.error)
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -115,7 +125,7 @@ def test_malformed_link_gives_a_message_not_a_traceback(app):
     app.switch_page("pages/sharpness.py").run()
     assert not app.exception
     warnings = " ".join(w.value for w in app.warning)
-    assert "not in this cache" in warnings and "sideways" in warnings
+    assert "not in this cache" in warnings and "` sideways `" in warnings
 
 
 def test_the_ui_process_never_imports_torch(cache):
@@ -131,3 +141,141 @@ def test_the_ui_process_never_imports_torch(cache):
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "False False"
+
+
+# -- issue 9 §1: each defect as found, then fixed ------------------------------------------------
+
+def test_show_this_run_opens_the_run_of_its_panel_not_the_newest(app):
+    store = Store(os.environ["EOS_CACHE_DIR"])
+    store.submit(TINY)        # stored already: a done job, older than the random-displacement run
+    store.close()
+    del app.query_params["run"]
+    app.session_state["watching"] = [TINY.config_hash()]
+    app.run()
+    app.button(key=f"open-{TINY.config_hash()}").click().run()
+    assert not app.exception
+    assert app.selectbox[0].value == TINY.config_hash()
+    assert app.query_params["run"] == TINY.config_hash()
+
+
+def test_prototypes_of_synthetic_data_use_its_display_range_and_marking_is_a_toggle(app):
+    app.run()
+    app.switch_page("pages/prototypes.py").run()
+    assert not app.exception
+    lines = {m.value.split("**")[1]: m.value for m in app.markdown if m.value.startswith("**")}
+    assert "— 0% of values outside [-5, 5]" in lines["inliers"], lines
+    toggle = next(t for t in app.toggle if "magenta" in t.label)
+    toggle.set_value(False).run()
+    assert app.query_params["mark"] == "0"
+
+
+def test_a_refusal_in_the_advanced_section_is_visible_above_the_run_button(app):
+    app.run()
+    app.number_input(key="form_m").set_value(500)
+    next(b for b in app.button if b.label == "Run experiment").click().run()
+    assert not app.exception
+    summary = [e.value for e in app.error if e.value.startswith("Not queued")]
+    assert summary and "m (prototypes per class and group) = 500" in summary[0]
+    assert next(e for e in app.expander if e.label == "Advanced").proto.expanded
+
+
+def test_changing_the_class_pair_clamps_examples_per_class(app):
+    app.run()
+    next(b for b in app.button if b.label == "teach-digits").click().run()
+    assert app.session_state["form_n_per_class"] == 300
+    app.selectbox(key="form_class_a").set_value("3").run()
+    app.selectbox(key="form_class_b").set_value("8").run()
+    assert app.session_state["form_n_per_class"] == 135      # digits 3 has 135 training examples
+    next(b for b in app.button if b.label == "Run experiment").click().run()
+    assert not [e.value for e in app.error if e.value.startswith("Not queued")]
+
+
+def test_cifar_without_its_files_is_refused_on_the_form(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("EOS_DATA_DIR", str(tmp_path / "nodata"))
+    app.run()
+    next(b for b in app.button if b.label == "paper-mlp-mse").click().run()
+    messages = " ".join(e.value for e in app.error)
+    assert str((tmp_path / "nodata" / "cifar-10-batches-bin").resolve()) in messages
+    assert "python -m eos_core data --download cifar10" in messages
+    assert next(b for b in app.button if b.label == "Run experiment").disabled
+
+
+def test_failure_messages_are_shown_whole(app):
+    message = "DatasetMissing: CIFAR-10 not found: expected its binary distribution in /data/cifar-10-batches-bin"
+    store = Store(os.environ["EOS_CACHE_DIR"])
+    job = store.submit(TINY.replace(seed=9))
+    store.update_job(job["id"], state="failed", error=message)
+    store.close()
+    app.run()
+    app.switch_page("pages/runs.py").run()
+    assert not app.exception
+    assert any(c.value == message for c in app.code)
+
+
+def test_a_run_without_t_star_star_is_not_shown_as_done(app):
+    store = Store(os.environ["EOS_CACHE_DIR"])
+    store.submit(NO_TSS)
+    store.close()
+    app.session_state["watching"] = [NO_TSS.config_hash()]
+    app.run()
+    assert not any(NO_TSS.config_hash()[:8] in s.value for s in app.success)
+    assert any("no t**" in w.value and NO_TSS.config_hash()[:8] in w.value for w in app.warning)
+    app.switch_page("pages/runs.py").run()
+    table = app.dataframe[0].value.set_index("id")
+    assert table.state[NO_TSS.config_hash()] == "finished, no t**"
+
+
+def test_the_decomposition_coefficients_are_not_called_alpha(app):
+    app.run()
+    app.switch_page("pages/report.py").run()
+    titles = [c["layout"]["title"]["text"] for c in charts(app)]
+    assert any("a_S/b_S" in t for t in titles) and not any("α/β" in t for t in titles)
+
+
+# -- issue 10: links are untrusted text ------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["[Session expired](https://evil.example)", "![b](http://127.0.0.1:9/t.png)",
+                                   "<img src=x onerror=alert(1)>", "``x``"])
+def test_link_text_is_echoed_only_as_a_code_span(app, value):
+    app.query_params["x"] = value
+    app.run()
+    app.switch_page("pages/sharpness.py").run()
+    warning = next(w.value for w in app.warning if "x=" in w.value)
+    fence = warning.split("x=", 1)[1].split(" ", 1)[0]
+    assert set(fence) == {"`"} and f"{fence} {value} {fence}" in warning
+
+
+@pytest.mark.parametrize("step", ["²", "9" * 5000, "-1", "7.5", "12345"])
+def test_malformed_outlier_step_warns_and_falls_back(app, step):
+    app.query_params["step"] = step
+    app.run()
+    app.switch_page("pages/outliers.py").run()
+    assert not app.exception
+    warning = next(w.value for w in app.warning if "step=" in w.value)
+    assert len(warning) < 400
+    assert app.query_params["step"] != step
+
+
+@pytest.mark.parametrize("params", [{"a": ""}, {"b": ""}, {"a": "nope", "b": "[x](http://e)"}, {"runs": ",,,"}])
+def test_malformed_compare_selection_warns_and_falls_back(app, params):
+    for key, value in params.items():
+        app.query_params[key] = value
+    app.run()
+    app.switch_page("pages/compare.py").run()
+    assert not app.exception
+    assert app.warning and charts(app)
+
+
+def test_a_damaged_cache_gives_one_message_not_an_exception(tmp_path, monkeypatch):
+    """(AppTest runs other pages without app.py; test_e2e_views checks every page in a browser.)"""
+    folder = tmp_path / "damaged"
+    folder.mkdir()
+    (folder / "cache.db").write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 8)
+    monkeypatch.setenv("EOS_CACHE_DIR", str(folder))
+    monkeypatch.chdir(ROOT)
+    st.cache_resource.clear()
+    at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("is damaged" in e.value and str(folder.resolve()) in e.value for e in at.error)
+    st.cache_resource.clear()

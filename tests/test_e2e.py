@@ -7,7 +7,6 @@ import pytest
 from eos_core.experiment import run_experiment
 from eos_core.presets import FIRST_LAUNCH, preset
 from eos_core.store import Store
-from conftest import stop_worker
 from harness import PAGES, ROOT, browser, dashboard, open_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"),
@@ -46,9 +45,10 @@ def test_every_page_renders_and_a_submitted_run_finishes(cache, tmp_path):
             field.fill(value)
             field.press("Tab")
         page.get_by_role("button", name="Run experiment").click()
-        page.get_by_text("done.").first.wait_for(timeout=120_000)
+        # wait on the job's state, however busy the machine is (the ceiling only catches a hang;
+        # the dashboard context stops the worker it started, pass or fail)
+        page.get_by_text(" — done").or_(page.get_by_text(" — finished")).first.wait_for(timeout=30 * 60_000)
         assert page.locator("[data-testid='stException']").count() == 0
-    stop_worker(cache)
     store = Store(cache)
     finished = [j for j in store.jobs() if j["state"] == "done" and j["config"]["steps"] == 48]
     assert finished and store.result(finished[0]["id"]).meta["t_star"] is not None

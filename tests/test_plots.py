@@ -69,3 +69,68 @@ def test_display_image_marks_out_of_range_pixels():
     pixels[:, 0, 0] = 2.0
     image, outside = plots.display_image(pixels)
     assert image.dtype == np.uint8 and tuple(image[0, 0]) == (255, 0, 255) and outside == pytest.approx(0.25)
+
+
+def test_display_range_maps_synthetic_units_and_marking_is_optional():
+    low, high = plots.display_range("synthetic")
+    pixels = np.zeros((3, 2, 2))
+    pixels[:, 0, 0] = high + 1          # leaves the range
+    pixels[:, 0, 1] = low               # the range's ends map to black and white
+    pixels[:, 1, 0] = high
+    image, outside = plots.display_image(pixels, (low, high))
+    assert tuple(image[0, 0]) == (255, 0, 255) and outside == pytest.approx(0.25)
+    assert tuple(image[0, 1]) == (0, 0, 0) and tuple(image[1, 0]) == (255, 255, 255)
+    assert tuple(image[1, 1]) == (128, 128, 128)      # the middle of the range (0) is mid-grey
+    clipped, _ = plots.display_image(pixels, (low, high), mark=False)
+    assert tuple(clipped[0, 0]) == (255, 255, 255)
+    assert plots.display_range("cifar10") == plots.display_range("digits") == (0.0, 1.0)
+
+
+def test_log_axis_puts_threshold_labels_at_their_values(results):
+    """Plotly reads annotation y on a log axis as log10: a label at 2/η must be written log10(2/η)."""
+    fig = plots.sharpness_figure(series([results[0]]), "step", log_y=True)
+    labels = {a.text: a.y for a in fig.layout.annotations if a.yref == "y"}
+    assert labels["2/η"] == pytest.approx(np.log10(2 / TINY.lr))
+    assert labels["2/(c·η)"] == pytest.approx(np.log10(2 / (TINY.c * TINY.lr)))
+    assert fig.layout.yaxis.exponentformat == "power"
+
+
+def test_compare_colours_runs_dashes_branches_and_marks_each_t_star(results):
+    runs = [series([r]) for r in results]
+    fig = plots.compare_figure(runs, ["a", "b", "c"], "lambda1", None)
+    curves = [t for t in fig.data if t.name and "·" in t.name]
+    assert {t.line.color for t in curves} == set(plots.RUN_COLORS[:3])
+    assert {t.line.dash for t in curves if t.name.endswith("exit (c·η)")} == {"dash"}
+    assert sorted(s.x0 for s in shapes(fig, "v")) == sorted(r.meta["t_star"] for r in results)
+
+
+def test_smoothing_is_tensorboards_debiased_ema_with_the_raw_curve_kept(results):
+    from eos_core.views import smoothed
+    s = series([results[0]])
+    w = 0.6
+    smooth = smoothed(s, w)
+    curve = smooth.trace[(smooth.trace.branch == "baseline") & (smooth.trace.quantity == "lambda1")]
+    raw = curve.raw.to_numpy()
+    ema, expected = 0.0, []
+    for i, v in enumerate(raw, 1):   # reference: the explicit recurrence, debiased by 1 − wᵗ
+        ema = w * ema + (1 - w) * v
+        expected.append(ema / (1 - w ** i))
+    np.testing.assert_allclose(curve["median"], expected, rtol=1e-12)
+    fig = plots.sharpness_figure(smooth)
+    assert any(t.name == "λ1 EoS (η) (raw)" and t.opacity == 0.25 for t in fig.data)
+    assert fig.layout.hovermode == "x unified"
+
+
+def test_binned_median_trend():
+    x = np.arange(100.0)
+    y = x % 10
+    bx, by = plots.binned_median(x, y, 4)
+    np.testing.assert_allclose(bx, [12, 37, 62, 87])
+    np.testing.assert_allclose(by, [np.median((x[i * 25:(i + 1) * 25]) % 10) for i in range(4)])
+
+
+def test_figure_html_export_embeds_plotly(results):
+    from dashboard.widgets import standalone_html
+    html = standalone_html(plots.sharpness_figure(series([results[0]])))
+    assert '<script src="http' not in html and "Plotly.newPlot" in html
+    assert len(html) > 1_000_000     # plotly.js itself is in the file
