@@ -66,6 +66,19 @@ class Branch:
         return pd.DataFrame(self.rows), pd.DataFrame(self.group_rows)
 
 
+@dataclass
+class InFlight:
+    """A branch stopped at the top of a logged step (before its diagnostics): `run_branch`
+    resumed from it ends exactly as the uninterrupted run. Stored by checkpoint.py."""
+    branch: Branch
+    step: int
+    t_eff: float
+    theta: torch.Tensor
+    buffer: torch.Tensor | None
+    warm: Eigenpairs | None
+    generator: torch.Tensor    # the diagnostics generator's state (uint8)
+
+
 def resolve_device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -118,12 +131,18 @@ def prototype_images(tax, ds) -> dict:
 
 def run_branch(setup: Setup, cfg: RunConfig, name: str, theta: torch.Tensor, step: int, t_eff: float,
                lr: float, warm: Eigenpairs | None, threshold: float, progress=None,
-               fork_at_onset: bool = False, buffer: torch.Tensor | None = None) -> Branch:
+               fork_at_onset: bool = False, buffer: torch.Tensor | None = None,
+               resume=None, checkpoint=None) -> Branch:
     """Train from `step` to cfg.steps at `lr` with the configured optimiser, with full-batch
-    diagnostics on the logged grid."""
+    diagnostics on the logged grid. `checkpoint(InFlight)` is offered the whole loop state at the
+    top of every logged step; `resume` (such a state) continues from one (see checkpoint.py)."""
     problem, branch = setup.problem, Branch(name)
     optimiser = Optimiser(cfg, len(problem.x))
     generator = torch.Generator().manual_seed(cfg.seed)
+    if resume is not None:
+        branch, step, t_eff, theta, buffer, warm = (resume.branch, resume.step, resume.t_eff, resume.theta,
+                                                    resume.buffer, resume.warm)
+        generator.set_state(resume.generator)
     pending = None   # the last logged rows, waiting for step t+1's losses to form two-step averages
     unlogged = []    # group losses of the steps since the last logged one, still on the device
     group_mean = _group_mean_matrix(problem)
@@ -134,6 +153,9 @@ def run_branch(setup: Setup, cfg: RunConfig, name: str, theta: torch.Tensor, ste
                 break
             if pending is not None:   # log_every = 1: the previous logged step waits for this one
                 pending = _complete_averages(pending, problem, _full_losses(problem, theta))
+            _keep_step_losses(branch, unlogged)   # so a checkpoint holds every step's losses so far
+            if checkpoint is not None:   # everything the loop carries is in these seven values
+                checkpoint(InFlight(branch, step, t_eff, theta, buffer, warm, generator.get_state()))
             d = diagnose(problem, theta, setup.centroid_distance, warm, generator)
             _keep_step_losses(branch, unlogged, step, t_eff, [g["loss"] for g in d.group_rows])
             if fork_at_onset and branch.fork is None and d.row["lambda1"] >= threshold:
@@ -223,13 +245,15 @@ def _complete_averages(pending, problem: Problem, next_losses: torch.Tensor):
     return None
 
 
-def run_baseline(setup: Setup, cfg: RunConfig, progress=None) -> Branch:
+def run_baseline(setup: Setup, cfg: RunConfig, progress=None, resume=None, checkpoint=None) -> Branch:
     threshold = branch_thresholds(cfg)["baseline"].value
     return run_branch(setup, cfg, "baseline", setup.theta0, 0, 0.0, cfg.lr, None,
-                      cfg.onset_fraction * threshold, progress, fork_at_onset=True)
+                      cfg.onset_fraction * threshold, progress, fork_at_onset=True,
+                      resume=resume, checkpoint=checkpoint)
 
 
-def run_exit(setup: Setup, cfg: RunConfig, fork: ForkState, progress=None) -> Branch:
+def run_exit(setup: Setup, cfg: RunConfig, fork: ForkState, progress=None, resume=None, checkpoint=None) -> Branch:
     threshold = branch_thresholds(cfg)["exit"].value
     return run_branch(setup, cfg, "exit", fork.theta, fork.step, fork.t_eff, cfg.c * cfg.lr, fork.warm,
-                      cfg.onset_fraction * threshold, progress, buffer=fork.buffer)
+                      cfg.onset_fraction * threshold, progress, buffer=fork.buffer,
+                      resume=resume, checkpoint=checkpoint)

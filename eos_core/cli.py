@@ -89,8 +89,32 @@ def cmd_bench(args) -> int:
 def cmd_worker(args) -> int:
     from .worker import worker_main
 
-    done = worker_main(once=args.once)
+    done = worker_main(once=args.once, idle_exit=args.idle_exit)
     print(f"worker finished {done} job(s)")
+    return 0
+
+
+def cmd_store(args) -> int:
+    from .store import Store, cache_dir, rebuild
+
+    if args.rebuild:
+        for line in rebuild(cache_dir()):
+            print(line)
+        return 0
+    store = Store()
+    from .worker import recover_stale_jobs
+    fixes = store.check(min_age_s=args.orphan_age)
+    fixes += [f"re-queued job {key}: its worker is gone" for key in recover_stale_jobs(store)]
+    for line in fixes:
+        print(line)
+    print(f"the cache at {store.directory} is consistent" + (f" ({len(fixes)} repair(s) made)" if fixes else ""))
+    return 0
+
+
+def cmd_chaos(args) -> int:
+    from .chaos import run_chaos
+
+    print(json.dumps(run_chaos(args.jobs, args.kills, pause=args.pause, seed=args.seed)))
     return 0
 
 
@@ -207,7 +231,26 @@ def parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run queued jobs from the store ($EOS_CACHE_DIR, default ./cache)")
     worker.add_argument("--once", action="store_true", help="exit when the queue is empty")
+    worker.add_argument("--idle-exit", type=float, metavar="SECONDS",
+                        help="exit after this long with nothing queued (default: run until stopped)")
     worker.set_defaults(func=cmd_worker)
+
+    store = sub.add_parser("store", help="check the store ($EOS_CACHE_DIR) and repair what is inconsistent")
+    store.add_argument("--check", action="store_true", help="report and repair inconsistencies (the default)")
+    store.add_argument("--rebuild", action="store_true",
+                       help="move a damaged index aside and build a new one from what can be read "
+                            "(stop workers and dashboards first)")
+    store.add_argument("--orphan-age", type=float, default=600.0, metavar="SECONDS",
+                       help="remove value files no entry refers to once they are this old (default 600)")
+    store.set_defaults(func=cmd_store)
+
+    chaos = sub.add_parser("chaos", help="fault-injection check: a small preset under random kill -9 (and "
+                                         "SIGSTOP) of 2 workers; prints one JSON line")
+    chaos.add_argument("--jobs", type=int, default=8, help="configurations to run (default 8)")
+    chaos.add_argument("--kills", type=int, default=100, help="injections in all (default 100)")
+    chaos.add_argument("--pause", action="store_true", help="half the injections SIGSTOP a worker for a while")
+    chaos.add_argument("--seed", type=int, default=0, help="seed of the injection schedule")
+    chaos.set_defaults(func=cmd_chaos)
 
     submit = sub.add_parser("submit", help="queue a run (a queued, running or finished config is not queued twice)")
     config_options(submit)
@@ -252,5 +295,13 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except (ConfigError, KeyError, FileNotFoundError, DatasetError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:   # a damaged store index: one line on every verb, never a traceback
+        from .store import StoreDamaged, cache_dir, is_damage
+        if is_damage(error):
+            error = StoreDamaged(cache_dir(), str(error))
+        if not isinstance(error, StoreDamaged):
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -24,25 +24,32 @@ def run_experiment(cfg: RunConfig, progress=None) -> Result:
     return run_from_baseline(cfg, None, progress).result
 
 
-def run_from_baseline(cfg: RunConfig, baseline: Branch | None = None, progress=None) -> Experiment:
-    """Run `cfg`, training the baseline only when no stored baseline (same baseline_hash) is given."""
+def run_from_baseline(cfg: RunConfig, baseline: Branch | None = None, progress=None, saver=None) -> Experiment:
+    """Run `cfg`, training the baseline only when no stored baseline (same baseline_hash) is given.
+    A `saver` (resume.Checkpoints) resumes branches from their checkpoints and keeps new ones."""
     started = time.perf_counter()
     setup = prepare(cfg)
     trained = {"baseline": 0, "exit": 0}
     if baseline is None:
-        baseline = run_baseline(setup, cfg, progress)
-        trained["baseline"] = _steps(baseline)
+        resume = saver.resume("baseline") if saver else None
+        baseline = run_baseline(setup, cfg, progress, resume, saver and saver.hook("baseline"))
+        trained["baseline"] = _steps(baseline, resume)
+        if saver:
+            saver.baseline_done(baseline, trained["baseline"])
     branches = [baseline]
     if baseline.fork is not None:
-        branches.append(run_exit(setup, cfg, baseline.fork, progress))
-        trained["exit"] = _steps(branches[1])
+        resume = saver.resume("exit") if saver else None
+        branches.append(run_exit(setup, cfg, baseline.fork, progress, resume, saver and saver.hook("exit")))
+        trained["exit"] = _steps(branches[1], resume)
     result = assemble(cfg, setup, branches, time.perf_counter() - started)
     return Experiment(result, baseline, trained)
 
 
-def _steps(branch: Branch) -> int:
+def _steps(branch: Branch, resumed=None) -> int:
+    """GD steps run here: from the resumed checkpoint (or the branch's start) to its end."""
     last = branch.diverged_at if branch.diverged_at is not None else branch.rows[-1]["step"]
-    return last - branch.rows[0]["step"] if branch.rows else 0
+    first = resumed.step if resumed is not None else branch.rows[0]["step"]
+    return last - first if branch.rows else 0
 
 
 def onset_rule(cfg: RunConfig) -> dict:

@@ -1,21 +1,33 @@
-"""The disk store: results, reusable baselines, job records and live traces in one diskcache.
+"""The disk store: results, reusable baselines, checkpoints, job records and live traces in one
+diskcache.
 
 Everything is stored as bytes or JSON text and nothing is ever unpickled: `SafeDisk` refuses to
 store anything else and refuses to read a pickled entry, so a file planted in the cache folder
 cannot run code. SQLite underneath: keep the folder on a local disk, never on NFS.
 
 Keys:  result/<config_hash>  meta/<config_hash>  baseline/<baseline_hash>  job/<config_hash>
-       live/<config_hash>
-       worker (the live worker's pid and heartbeat)  count/<name> (training counters)
+       live/<config_hash>  ckpt/baseline/<baseline_hash>  ckpt/exit/<config_hash>
+       worker/<host>:<pid> (each live worker's heartbeat)  count/<name> (training counters)
+
+Jobs are leased, as in Celery's visibility timeout or Slurm's node leases: a claim writes a
+fencing token (the claim's number) and a lease expiry; every write a worker makes for its job —
+progress, checkpoints, the result — checks the token inside the same SQLite transaction and raises
+`LostLease` if the job was given to someone else meanwhile. So a worker that was paused or cut off
+can never write over a job another worker has taken or finished.
 
 Torch-free: the dashboard process uses it.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
+import re
+import sqlite3
+import sys
 import time
+from dataclasses import dataclass
 
 import diskcache
 
@@ -24,10 +36,33 @@ from .results import Result, ResultError
 
 ACTIVE = ("queued", "running")
 FINISHED = ("done", "failed", "diverged", "cancelled")
+JOB_FIELDS = {"id": str, "config": dict, "state": str, "submitted": (int, float), "attempts": int,
+              "step": int, "total": int}
+INDEX = "cache.db"
+ORPHAN_AGE_S = 600.0   # a value file without an index row older than this was left by a killed write
 
 
 class CorruptEntry(Exception):
     """A stored entry that cannot be read back (truncated, tampered with, or pickled)."""
+
+
+class StoreDamaged(Exception):
+    """The store's SQLite index itself is unreadable: nothing in the cache can be trusted."""
+
+    def __init__(self, directory, reason):
+        self.directory, self.reason = directory, reason
+        super().__init__(f"the cache at {directory} is damaged: {reason}; move it away or run "
+                         f"`python -m eos_core store --rebuild` to rebuild the index")
+
+
+class LostLease(Exception):
+    """The job this worker was running has been given to another worker (or finished)."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    job_id: str
+    token: int     # the claim's number: a fencing token
 
 
 class SafeDisk(diskcache.Disk):
@@ -60,15 +95,66 @@ def cache_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get("EOS_CACHE_DIR", "cache"))
 
 
+def is_damage(error: BaseException) -> bool:
+    """SQLite's word for a broken file, as opposed to a busy one ("database is locked")."""
+    return isinstance(error, sqlite3.DatabaseError) and not isinstance(error, sqlite3.OperationalError)
+
+
+def make_private(directory: pathlib.Path) -> None:
+    """Mode 0700 even for a folder that already existed with wider permissions (results and job
+    records are nobody else's business); a clear warning where that is not possible."""
+    try:
+        if directory.stat().st_mode & 0o077:
+            directory.chmod(0o700)
+    except OSError as error:
+        print(f"warning: could not make the cache folder {directory} private (mode 0700): {error}",
+              file=sys.stderr)
+
+
+def check_index(directory: pathlib.Path) -> None:
+    """Refuse an index that SQLite would silently recreate (0 bytes) or cannot read."""
+    db = directory / INDEX
+    if not db.exists():
+        return
+    size = db.stat().st_size
+    if size == 0:
+        raise StoreDamaged(directory, f"{INDEX} is empty (0 bytes)")
+    with open(db, "rb") as f:
+        header = f.read(100)
+    if not header.startswith(b"SQLite format 3\x00"):
+        raise StoreDamaged(directory, f"{INDEX} is not an SQLite database")
+    page = int.from_bytes(header[16:18], "big")
+    page = 65536 if page == 1 else page
+    if len(header) < 100 or page < 512 or size % page:
+        raise StoreDamaged(directory, f"{INDEX} is truncated ({size} bytes)")
+
+
 class Store:
     def __init__(self, directory=None):
         self.directory = pathlib.Path(directory or cache_dir())
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.cache = diskcache.Cache(str(self.directory), disk=SafeDisk, eviction_policy="none",
-                                     size_limit=2**62)
+        make_private(self.directory)
+        self.problems: list[str] = []   # malformed records met and set aside, for callers to show
+        check_index(self.directory)
+        try:
+            self.cache = diskcache.Cache(str(self.directory), disk=SafeDisk, eviction_policy="none",
+                                         size_limit=2**62)
+            verdict = self.cache._sql("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as error:
+            if not is_damage(error):
+                raise
+            raise StoreDamaged(self.directory, str(error)) from error
+        if verdict != "ok":
+            self.cache.close()
+            raise StoreDamaged(self.directory, f"SQLite integrity check: {verdict}")
 
     def close(self):
         self.cache.close()
+
+    def _problem(self, message: str) -> None:
+        if message not in self.problems:
+            self.problems.append(message)
+            print(f"warning: {message}", file=sys.stderr)
 
     # -- raw entries ------------------------------------------------------------------------
     def _get(self, key: str):
@@ -77,6 +163,8 @@ class Store:
         except CorruptEntry:
             raise
         except Exception as error:   # a damaged file or row: report it, never crash the reader
+            if is_damage(error):
+                raise StoreDamaged(self.directory, str(error)) from error
             raise CorruptEntry(f"{key}: {error}") from error
 
     def _read(self, key: str, parse, errors):
@@ -95,6 +183,9 @@ class Store:
     def _set_json(self, key: str, value) -> None:
         self.cache.set(key, json.dumps(value))
 
+    def _keys(self, prefix: str) -> list[str]:
+        return [k for k in list(self.cache.iterkeys()) if k.startswith(prefix)]
+
     # -- results ----------------------------------------------------------------------------
     def put_result(self, result: Result) -> None:
         """One zip per result, with its small meta beside it for listings, in one transaction:
@@ -105,20 +196,22 @@ class Store:
             self._set_json(f"meta/{key}", result.meta)
 
     def metas(self) -> list[dict]:
-        """The meta of every stored result (cheap: no tables are read)."""
-        return self._json_entries("meta/")
-
-    def _json_entries(self, prefix: str) -> list[dict]:
-        """Every readable JSON entry under `prefix`; unreadable ones are skipped, never fatal."""
+        """The meta of every stored result (cheap: no tables are read). A meta that cannot be
+        read or lacks its config is skipped with a warning in `problems`."""
         out = []
-        for key in list(self.cache.iterkeys()):
-            if key.startswith(prefix):
-                try:
-                    value = self._get_json(key)
-                except CorruptEntry:
-                    continue
-                if value:
-                    out.append(value)
+        for key in self._keys("meta/"):
+            try:
+                meta = self._get_json(key)
+            except CorruptEntry as error:
+                self._problem(f"skipped the result listing {key}: {error}")
+                continue
+            if meta is None:
+                continue
+            if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict) \
+                    or not isinstance(meta.get("config_hash"), str):
+                self._problem(f"skipped the result listing {key}: it has no config")
+                continue
+            out.append(meta)
         return out
 
     def result(self, config_hash: str) -> Result | None:
@@ -127,76 +220,197 @@ class Store:
     def result_zip(self, config_hash: str) -> bytes | None:
         return self._get(f"result/{config_hash}")
 
+    def result_readable(self, config_hash: str) -> bool:
+        try:
+            return self.result(config_hash) is not None
+        except CorruptEntry:
+            return False
+
     def delete_result(self, config_hash: str) -> None:
-        for prefix in ("result", "meta", "job", "live"):
+        for prefix in ("result", "meta", "job", "live", "ckpt/exit"):
             self.cache.delete(f"{prefix}/{config_hash}")
 
     def result_hashes(self) -> list[str]:
-        return sorted(k.split("/", 1)[1] for k in self.cache.iterkeys() if k.startswith("result/"))
+        return sorted(k.split("/", 1)[1] for k in self._keys("result/"))
 
-    # -- baselines --------------------------------------------------------------------------
-    def put_baseline(self, baseline_hash: str, blob: bytes) -> None:
-        self.cache.set(f"baseline/{baseline_hash}", blob)
+    # -- baselines and checkpoints ----------------------------------------------------------
+    def put_baseline(self, baseline_hash: str, blob: bytes, lease: Lease | None = None,
+                     counts: dict | None = None) -> None:
+        """A finished baseline; with a lease, only while the lease holds (and its counters)."""
+        with self._fenced(lease):
+            self.cache.set(f"baseline/{baseline_hash}", blob)
+            self.cache.delete(f"ckpt/baseline/{baseline_hash}")
+            for name, add in (counts or {}).items():
+                self.count(name, add)
 
     def baseline(self, baseline_hash: str) -> bytes | None:
         return self._get(f"baseline/{baseline_hash}")
+
+    def put_checkpoint(self, key: str, blob: bytes, lease: Lease | None = None) -> None:
+        with self._fenced(lease):
+            self.cache.set(f"ckpt/{key}", blob)
+
+    def checkpoint(self, key: str) -> bytes | None:
+        return self._get(f"ckpt/{key}")
 
     # -- jobs -------------------------------------------------------------------------------
     def submit(self, cfg: RunConfig, force: bool = False) -> dict:
         """Queue `cfg` unless it is already queued, running or done; returns its job record.
 
         Runs in one SQLite transaction, so concurrent submitters of one config get one job.
-        `force` discards a stored result (e.g. a corrupt one) and queues the config again.
+        `force` discards a stored result and queues the config again; so does a stored result
+        that cannot be read back.
         """
         key = cfg.config_hash()
+        stored = f"result/{key}" in self.cache
+        if stored and not force and not self.result_readable(key):
+            self._problem(f"the stored result {key} could not be read back; it is computed again")
+            force = True
         with self.cache.transact():
-            job = self._get_json(f"job/{key}")
+            job = self.job(key)
+            has_result = f"result/{key}" in self.cache
             if force:
                 self.cache.delete(f"result/{key}")
                 self.cache.delete(f"meta/{key}")
-            elif job and job["state"] in ACTIVE + ("done", "diverged"):
+            elif job and (job["state"] in ACTIVE or (job["state"] in ("done", "diverged") and has_result)):
                 return job
-            elif f"result/{key}" in self.cache:
+            elif has_result:
                 job = _new_job(cfg, state="done")
                 job["from_cache"] = True
                 self._set_json(f"job/{key}", job)
                 return job
-            job = _new_job(cfg, attempts=(job or {}).get("attempts", 0) if not force else 0)
+            job = _new_job(cfg, token=(job or {}).get("token", 0))
             self._set_json(f"job/{key}", job)
             return job
 
     def job(self, config_hash: str) -> dict | None:
-        return self._get_json(f"job/{config_hash}")
+        return self._job(f"job/{config_hash}")
+
+    def _job(self, key: str) -> dict | None:
+        """A job record, or None; a malformed one is quarantined (see `quarantine`)."""
+        try:
+            job = self._get_json(key)
+        except CorruptEntry as error:
+            self.quarantine(key, str(error))
+            return None
+        if job is None:
+            return None
+        problem = job_problem(job, key)
+        if problem:
+            self.quarantine(key, problem)
+            return None
+        return job
 
     def jobs(self) -> list[dict]:
-        return sorted(self._json_entries("job/"), key=lambda j: j["submitted"])
+        jobs = [job for key in self._keys("job/") if (job := self._job(key))]
+        return sorted(jobs, key=lambda j: j["submitted"])
 
     def update_job(self, config_hash: str, **fields) -> dict | None:
         with self.cache.transact():
-            job = self._get_json(f"job/{config_hash}")
+            job = self.job(config_hash)
             if job is None:
                 return None
             job.update(fields)
             self._set_json(f"job/{config_hash}", job)
             return job
 
-    def claim_next(self, pid: int, host: str = "") -> dict | None:
-        """Atomically move the oldest queued job to running, owned by `pid` on `host`."""
+    def claim_next(self, pid: int, host: str = "", lease_s: float = 60.0) -> tuple[dict, Lease] | None:
+        """Atomically move the oldest queued job to running, leased to `pid` on `host` for
+        `lease_s` seconds under a new fencing token. A queued job whose result is already stored
+        (its worker died right after the commit) is marked done instead: no work is repeated."""
         with self.cache.transact():
-            queued = [j for j in self.jobs() if j["state"] == "queued"]
-            if not queued:
-                return None
-            job = queued[0]
-            now = time.time()
-            job.update(state="running", pid=pid, host=host, heartbeat=now, started=now, attempts=job["attempts"] + 1,
-                       step=0, phase="preparing", error=None)
-            self._set_json(f"job/{job['id']}", job)
+            for job in self.jobs():
+                if job["state"] != "queued":
+                    continue
+                if f"result/{job['id']}" in self.cache:
+                    job.update(state="done", pid=None, finished=time.time(), from_cache=True)
+                    self._set_json(f"job/{job['id']}", job)
+                    continue
+                now = time.time()
+                token = int(job.get("token", 0)) + 1
+                job.update(state="running", pid=pid, host=host, heartbeat=now, lease_until=now + lease_s,
+                           started=now, token=token, attempts=job["attempts"] + 1, step=0,
+                           phase="preparing", error=None)
+                self._set_json(f"job/{job['id']}", job)
+                return job, Lease(job["id"], token)
+            return None
+
+    def _owned(self, lease: Lease) -> dict:
+        """The job record if `lease` still holds it; LostLease otherwise. Call inside a transaction."""
+        job = self.job(lease.job_id)
+        if job is None or job["state"] != "running" or job.get("token") != lease.token:
+            now = "gone" if job is None else f"{job['state']} under attempt {job.get('token')}"
+            raise LostLease(f"job {lease.job_id}: attempt {lease.token} no longer holds it ({now})")
+        return job
+
+    @contextlib.contextmanager
+    def _fenced(self, lease: Lease | None):
+        """One transaction in which `lease` (if any) is checked first."""
+        with self.cache.transact():
+            yield None if lease is None else self._owned(lease)
+
+    def _write_owned(self, lease: Lease, **fields) -> dict:
+        with self._fenced(lease) as job:
+            job.update(fields)
+            self._set_json(f"job/{lease.job_id}", job)
             return job
+
+    def renew(self, lease: Lease, lease_s: float) -> dict:
+        now = time.time()
+        return self._write_owned(lease, heartbeat=now, lease_until=now + lease_s)
+
+    def progress(self, lease: Lease, live: dict | None, lease_s: float, **fields) -> dict:
+        """A logged step: the trace so far and the job's step, phase and lease, fenced."""
+        with self._fenced(lease) as job:
+            if live is not None:
+                self._set_json(f"live/{lease.job_id}", live)
+            now = time.time()
+            job.update(fields, heartbeat=now, lease_until=now + lease_s, writes=job.get("writes", 0) + 1)
+            self._set_json(f"job/{lease.job_id}", job)
+            return job
+
+    def commit(self, lease: Lease, result: Result, counts: dict | None = None, **fields) -> dict:
+        """Result, meta, counters and the finished job record in one fenced transaction: once a
+        result is stored its job is done, and a worker that lost its lease stores nothing."""
+        key = result.meta["config_hash"]
+        with self._fenced(lease) as job:
+            self.cache.set(f"result/{key}", result.to_zip())
+            self._set_json(f"meta/{key}", result.meta)
+            self.cache.delete(f"ckpt/exit/{key}")
+            for name, add in (counts or {}).items():
+                self.count(name, add)
+            job.update(fields, finished=time.time(), pid=None, lease_until=None, commits=job.get("commits", 0) + 1)
+            self._set_json(f"job/{key}", job)
+            return job
+
+    def finish(self, lease: Lease, **fields) -> dict:
+        """End the leased job without a result (cancelled, failed, or back to the queue)."""
+        final = fields.get("state") in FINISHED
+        return self._write_owned(lease, pid=None, lease_until=None,
+                                 **({"finished": time.time()} if final else {}), **fields)
+
+    def recover(self, abandoned, max_lost: int) -> list[str]:
+        """Re-queue every running job for which `abandoned(job)` holds (its worker died or its
+        lease expired). Each such loss is counted; past `max_lost` the job fails instead."""
+        recovered = []
+        with self.cache.transact():
+            for job in self.jobs():
+                if job["state"] != "running" or not abandoned(job):
+                    continue
+                lost = job.get("lost", 0) + 1
+                if lost > max_lost:
+                    job.update(state="failed", finished=time.time(), lost=lost, pid=None,
+                               error=f"the worker running this job vanished {lost} times")
+                else:
+                    job.update(state="queued", lost=lost, pid=None, phase=None, lease_until=None)
+                    recovered.append(job["id"])
+                self._set_json(f"job/{job['id']}", job)
+        return recovered
 
     def cancel(self, config_hash: str) -> dict | None:
         """A queued job is cancelled at once; a running one at its next logged step."""
         with self.cache.transact():
-            job = self._get_json(f"job/{config_hash}")
+            job = self.job(config_hash)
             if job is None or job["state"] in FINISHED:
                 return job
             if job["state"] == "queued":
@@ -217,14 +431,29 @@ class Store:
     def live(self, config_hash: str) -> dict | None:
         return self._get_json(f"live/{config_hash}")
 
-    def set_worker(self, record: dict | None) -> None:
-        if record is None:
-            self.cache.delete("worker")
+    def set_worker(self, record: dict, gone: bool = False) -> None:
+        """A worker's heartbeat record (pid, host, ...); `gone` removes it."""
+        key = f"worker/{record['host']}:{record['pid']}"
+        if gone:
+            self.cache.delete(key)
         else:
-            self._set_json("worker", record)
+            self._set_json(key, record)
+
+    def workers(self) -> list[dict]:
+        out = []
+        for key in self._keys("worker/"):
+            try:
+                record = self._get_json(key)
+            except CorruptEntry:
+                continue
+            if isinstance(record, dict) and "pid" in record:
+                out.append(record)
+        return sorted(out, key=lambda r: r.get("heartbeat") or 0, reverse=True)
 
     def worker(self) -> dict | None:
-        return self._get_json("worker")
+        """The worker that heartbeat most recently, if any."""
+        workers = self.workers()
+        return workers[0] if workers else None
 
     def count(self, name: str, add: int = 0) -> int:
         key = f"count/{name}"
@@ -234,9 +463,176 @@ class Store:
                 self.cache.set(key, str(value))
             return value
 
+    # -- maintenance ------------------------------------------------------------------------
+    def _raw(self, key: str) -> bytes:
+        """An entry's stored bytes, undecoded (never unpickled): what quarantine keeps."""
+        rows = self.cache._sql("SELECT filename, value FROM Cache WHERE key = ? AND raw = 1", (key,)).fetchall()
+        if not rows:
+            return b""
+        filename, value = rows[0]
+        if filename:
+            try:
+                return (self.directory / filename).read_bytes()
+            except OSError:
+                return b""
+        return value if isinstance(value, bytes) else str(value).encode()
 
-def _new_job(cfg: RunConfig, state: str = "queued", attempts: int = 0) -> dict:
+    def quarantine(self, key: str, reason: str) -> None:
+        """Move a malformed entry out of the way (its bytes kept under quarantine/) so that it
+        can never block the queue or crash a listing."""
+        folder = self.directory / "quarantine"
+        target = folder / f"{re.sub(r'[^A-Za-z0-9._-]', '_', key)}-{time.time_ns()}.bin"
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+            target.write_bytes(self._raw(key))
+            self.cache.delete(key)
+        except (OSError, diskcache.Timeout) as error:
+            self._problem(f"{key} is malformed ({reason}) and could not be moved aside: {error}")
+            return
+        self._problem(f"{key} was malformed ({reason}); moved aside to {target}")
+
+    def orphan_files(self, min_age_s: float = ORPHAN_AGE_S) -> list[pathlib.Path]:
+        """Value files no index row refers to, older than `min_age_s` (a younger one may belong
+        to a write that is about to commit)."""
+        referenced = {row[0] for row in self.cache._sql("SELECT filename FROM Cache WHERE filename IS NOT NULL")}
+        now = time.time()
+        return [path for path in self.directory.rglob("*.val")
+                if path.relative_to(self.directory).as_posix() not in referenced
+                and now - path.stat().st_mtime >= min_age_s]
+
+    def remove_orphans(self, min_age_s: float = ORPHAN_AGE_S) -> list[str]:
+        removed = []
+        for path in self.orphan_files(min_age_s):
+            path.unlink(missing_ok=True)
+            removed.append(f"removed the orphan value file {path.relative_to(self.directory)} (left by a killed write)")
+        return removed
+
+    def check(self, min_age_s: float = ORPHAN_AGE_S) -> list[str]:
+        """Find and repair inconsistencies; returns one line per repair. (The index's own
+        integrity is checked on opening: a damaged one raises StoreDamaged.)"""
+        fixes = self.remove_orphans(min_age_s)
+        for key, filename in self.cache._sql("SELECT key, filename FROM Cache WHERE filename IS NOT NULL").fetchall():
+            if not (self.directory / filename).exists():
+                self.cache.delete(key)
+                fixes.append(f"removed {key}: its value file {filename} is missing")
+        before = len(self.problems)
+        jobs = {job["id"]: job for job in self.jobs()}          # quarantines malformed records
+        fixes += self.problems[before:]
+        for key in self.result_hashes():
+            if not self.result_readable(key):
+                self.cache.delete(f"result/{key}")
+                fixes.append(f"removed the unreadable result {key}")
+        results = set(self.result_hashes())
+        for key in self._keys("meta/"):
+            if key.split("/", 1)[1] not in results:
+                self.cache.delete(key)
+                fixes.append(f"removed {key}: its result is gone")
+        for key in results:
+            if f"meta/{key}" not in self.cache:
+                self._set_json(f"meta/{key}", self.result(key).meta)
+                fixes.append(f"rebuilt meta/{key} from its result")
+        for key, job in jobs.items():
+            if job["state"] in ("done", "diverged") and key not in results:
+                self.update_job(key, state="queued", from_cache=False, finished=None)
+                fixes.append(f"re-queued job {key}: it was {job['state']} but its result is gone")
+        for key in self._keys("ckpt/exit/"):
+            if key.rsplit("/", 1)[1] in results:
+                self.cache.delete(key)
+                fixes.append(f"removed {key}: its run is finished")
+        for key in self._keys("ckpt/baseline/"):
+            if f"baseline/{key.rsplit('/', 1)[1]}" in self.cache:
+                self.cache.delete(key)
+                fixes.append(f"removed {key}: its baseline is finished")
+        return fixes
+
+
+def rebuild(directory) -> list[str]:
+    """A fresh index for a damaged cache: the damaged index is moved aside (never deleted), the
+    rows it still yields are copied, and any result found in a value file is indexed again.
+    Value files nothing claims go to quarantine/. Run it with no worker or dashboard open."""
+    directory = pathlib.Path(directory)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    notes, rows = [], []
+    old = directory / f"{INDEX}.damaged-{stamp}"
+    for suffix in ("", "-wal", "-shm"):
+        path = directory / f"{INDEX}{suffix}"
+        if path.exists():
+            path.rename(directory / f"{INDEX}{suffix}.damaged-{stamp}")
+    if old.exists():
+        notes.append(f"moved the damaged index aside to {old.name}")
+        rows = _salvage_rows(old, notes)
+    store = Store(directory)
+    try:
+        claimed = set()
+        for key, mode, filename, value in rows:
+            data = _row_value(directory, mode, filename, value)
+            if data is None or key in store.cache:
+                continue
+            store.cache.set(key, data)
+            claimed.add(filename)
+        notes.append(f"copied {len(store.cache)} readable entries from the damaged index")
+        for path in store.orphan_files(0.0):
+            relative = path.relative_to(directory).as_posix()
+            if relative in claimed:
+                path.unlink()
+                continue
+            try:
+                result = Result.from_zip(path.read_bytes())
+                key = result.meta["config_hash"]
+            except (ResultError, KeyError, TypeError, OSError):
+                target = directory / "quarantine" / relative.replace("/", "_")
+                target.parent.mkdir(mode=0o700, exist_ok=True)
+                path.rename(target)
+                notes.append(f"moved the unclaimed value file {relative} to quarantine/")
+                continue
+            if f"result/{key}" not in store.cache:
+                store.put_result(result)
+                notes.append(f"indexed the result {key} found in {relative}")
+            path.unlink()
+    finally:
+        store.close()
+    return notes
+
+
+def _salvage_rows(path: pathlib.Path, notes: list[str]) -> list[tuple]:
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
+            rows = con.execute("SELECT key, mode, filename, value FROM Cache WHERE raw = 1").fetchall()
+    except sqlite3.DatabaseError as error:
+        notes.append(f"no rows could be read from the damaged index ({error})")
+        return []
+    return [row for row in rows if isinstance(row[0], str)]
+
+
+def _row_value(directory: pathlib.Path, mode: int, filename, value):
+    """A salvaged row's value as the store keeps it (bytes or str); None for pickles and losses."""
+    if mode == diskcache.core.MODE_PICKLE:
+        return None
+    if filename:
+        try:
+            data = (directory / filename).read_bytes()
+        except OSError:
+            return None
+        return data.decode("utf-8") if mode == diskcache.core.MODE_TEXT else data
+    return value if isinstance(value, (bytes, str)) else None if value is None else str(value)
+
+
+def job_problem(job, key: str) -> str | None:
+    """Why a decoded job record cannot be used, or None."""
+    if not isinstance(job, dict):
+        return f"a job record is a JSON object, not {type(job).__name__}"
+    for field, kind in JOB_FIELDS.items():
+        if not isinstance(job.get(field), kind) or isinstance(job.get(field), bool):
+            return f"field {field!r} is missing or not {getattr(kind, '__name__', 'a number')}"
+    if job["state"] not in ACTIVE + FINISHED:
+        return f"unknown state {job['state'][:40]!r}"
+    if f"job/{job['id']}" != key:
+        return "its id does not match its key"
+    return None
+
+
+def _new_job(cfg: RunConfig, state: str = "queued", token: int = 0) -> dict:
     return {"id": cfg.config_hash(), "config": cfg.to_dict(), "state": state, "submitted": time.time(),
-            "attempts": attempts, "pid": None, "heartbeat": None, "step": 0, "total": cfg.steps,
-            "phase": None, "error": None, "cancel_requested": False, "from_cache": False,
-            "started": None, "finished": None}
+            "attempts": 0, "token": token, "failures": 0, "lost": 0, "pid": None, "heartbeat": None,
+            "lease_until": None, "step": 0, "total": cfg.steps, "phase": None, "error": None,
+            "cancel_requested": False, "from_cache": False, "started": None, "finished": None}

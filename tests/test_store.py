@@ -1,4 +1,5 @@
 """The disk store: deduplicated submission, atomic results, corrupt and planted entries."""
+import json
 import os
 import pickle
 import signal
@@ -178,3 +179,97 @@ def test_interrupted_write_leaves_no_half_result(store):
         assert seen is None or seen == blob
     store.put_result(result)
     assert store.result(TINY.config_hash()).meta == result.meta
+
+
+# -- a damaged store: one clear line, nothing silently recreated ------------------------------------
+from eos_core import cli  # noqa: E402
+from eos_core.store import StoreDamaged, rebuild  # noqa: E402
+
+
+def damage(directory, how):
+    db = directory / "cache.db"
+    if how == "empty":
+        db.write_bytes(b"")
+    elif how == "garbled":
+        db.write_bytes(os.urandom(db.stat().st_size))
+    else:   # truncated
+        db.write_bytes(db.read_bytes()[: db.stat().st_size // 2 + 100])
+
+
+@pytest.mark.parametrize("how", ["empty", "garbled", "truncated"])
+def test_a_damaged_index_gives_one_line_on_every_verb(store, how, monkeypatch, capsys):
+    store.submit(TINY)
+    store.close()
+    damage(store.directory, how)
+    monkeypatch.setenv("EOS_CACHE_DIR", str(store.directory))
+    size = (store.directory / "cache.db").stat().st_size
+    for verb in (["status"], ["submit", *tiny_args()], ["worker", "--once"], ["cancel", "abc"], ["store", "--check"]):
+        assert cli.main(verb) == 2, verb
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: the cache at {store.directory} is damaged: "), (verb, err)
+        assert "store --rebuild" in err[0] and "Traceback" not in err[0]
+    assert (store.directory / "cache.db").stat().st_size == size          # never silently recreated
+    with pytest.raises(StoreDamaged):
+        Store(store.directory)
+
+
+def big_result(key: str):
+    import numpy as np
+    from eos_core.results import Result
+    frame = pd.DataFrame({"step": [0, 1]})
+    meta = {"config_hash": key, "config": TINY.to_dict(), "status": "done", "message": ""}
+    return Result(meta, frame, frame, frame, {"noise": np.random.default_rng(0).random(20_000)})
+
+
+def test_rebuild_moves_the_damaged_index_aside_and_reindexes_results(store, monkeypatch, capsys):
+    store.put_result(big_result("abc"))
+    store.close()
+    damage(store.directory, "garbled")
+    monkeypatch.setenv("EOS_CACHE_DIR", str(store.directory))
+    assert cli.main(["store", "--rebuild"]) == 0
+    assert "indexed the result abc" in capsys.readouterr().out
+    assert list(store.directory.glob("cache.db.damaged-*"))
+    fresh = Store(store.directory)
+    assert fresh.result("abc").meta["config_hash"] == "abc"
+    fresh.close()
+
+
+def test_malformed_job_records_are_quarantined_and_never_block_the_queue(store, monkeypatch, capsys):
+    store.cache.set("job/list", json.dumps([1, 2]))
+    store.cache.set("job/partial", json.dumps({"id": "partial", "state": "queued"}))
+    planted = diskcache.Cache(str(store.directory))
+    planted.set("job/pickled", {"id": "pickled"})
+    planted.close()
+    store.submit(TINY)
+    assert [j["id"] for j in store.jobs()] == [TINY.config_hash()]
+    assert len(store.problems) == 3 and all("moved aside" in p for p in store.problems)
+    assert len(list((store.directory / "quarantine").iterdir())) == 3
+    monkeypatch.setenv("EOS_CACHE_DIR", str(store.directory))
+    store.cache.set("job/again", json.dumps("a string"))
+    assert cli.main(["status"]) == 0
+    out, err = capsys.readouterr()
+    assert TINY.config_hash() in out and "job/again was malformed" in err
+    job, lease = store.claim_next(os.getpid(), "here")
+    assert job["id"] == TINY.config_hash()
+
+
+def test_a_meta_without_config_is_skipped_with_a_warning(store):
+    store.cache.set("meta/noconfig", json.dumps({"config_hash": "noconfig", "status": "done"}))
+    assert store.metas() == []
+    assert any("meta/noconfig" in p and "no config" in p for p in store.problems)
+
+
+def test_submitting_a_config_whose_result_is_corrupt_recomputes_it(store):
+    key = TINY.config_hash()
+    store.cache.set(f"result/{key}", b"PK\x03\x04 not really a zip")
+    store.cache.set(f"meta/{key}", json.dumps({"config_hash": key, "config": TINY.to_dict()}))
+    assert store.submit(TINY)["state"] == "queued"
+    assert store.result_hashes() == []
+
+
+def test_an_existing_cache_folder_is_made_private(tmp_path):
+    folder = tmp_path / "shared"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    Store(folder).close()
+    assert (folder.stat().st_mode & 0o777) == 0o700

@@ -1,0 +1,219 @@
+"""Exactly once under faults: leases with a fencing token, re-queue by any live worker, resume from
+checkpoints, attempts, idle exit and clean stops. Every worker process a test starts is killed in
+its fixture; every wait is on the store's state, with a generous ceiling."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from eos_core.experiment import run_experiment
+from eos_core.store import LostLease, Store
+from eos_core.worker import HOST, MAX_LOST, recover_stale_jobs, worker_main
+from tiny import TINY
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LONG = TINY.replace(steps=120, log_every=5)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "cache")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def workers(store):
+    """start(**env) → a worker process on `store`; all of them are killed at the end."""
+    started = []
+
+    def start(*args, **env):
+        env = {**os.environ, "EOS_CACHE_DIR": str(store.directory), "PYTHONPATH": ROOT,
+               **{k: str(v) for k, v in env.items()}}
+        process = subprocess.Popen([sys.executable, "-m", "eos_core", "worker", *args], env=env, cwd=ROOT,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)
+            process.kill()
+        process.wait()
+
+
+def wait_for(predicate, timeout=300.0, what="state"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def job_of(store, cfg):
+    return store.job(cfg.config_hash()) or {}
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def assert_same_result(got, expected):
+    for name in ("trace", "groups", "examples"):
+        pd.testing.assert_frame_equal(getattr(got, name), getattr(expected, name), check_exact=True)
+    files, reference = got.to_files(), expected.to_files()
+    assert files.keys() == reference.keys()
+    for name in files:   # every table and array, including any a later version adds
+        if name != "meta.json":
+            assert files[name] == reference[name], name
+
+
+def test_paused_worker_never_touches_a_job_given_to_another(store, workers):
+    """SIGSTOP past the lease, a second worker takes over and finishes; SIGCONT: the first one
+    finds it lost the job and stops it — one training, the done record and result untouched."""
+    lease = {"EOS_LEASE_S": 4, "EOS_HEARTBEAT_S": 0.5, "EOS_CHECKPOINT_EVERY": 2}
+    key = LONG.config_hash()
+    store.submit(LONG)
+    first = workers(**lease)
+    wait_for(lambda: job_of(store, LONG).get("step", 0) >= 15 and job_of(store, LONG)["pid"] == first.pid)
+    os.kill(first.pid, signal.SIGSTOP)
+    second = workers(**lease)
+    done = wait_for(lambda: job_of(store, LONG).get("state") == "done" and job_of(store, LONG))
+    assert done["token"] == 2
+    result_zip = store.result_zip(key)
+    os.kill(first.pid, signal.SIGCONT)
+    wait_for(lambda: any(key in w.get("lost_jobs", []) for w in store.workers() if w["pid"] == first.pid),
+             what="the resumed worker to notice its lost lease")
+    assert store.job(key) == done
+    assert store.result_zip(key) == result_zip
+    assert store.count("exit_trainings") == 1
+    assert first.poll() is None and second.poll() is None          # both workers live on
+
+
+def test_a_dead_workers_job_is_requeued_by_a_live_worker(store, workers):
+    """No new worker starts: the surviving one notices the dead pid (long before any lease)."""
+    slow_lease = {"EOS_LEASE_S": 1000, "EOS_HEARTBEAT_S": 0.5}
+    store.submit(LONG)
+    first = workers(**slow_lease)
+    wait_for(lambda: job_of(store, LONG).get("pid") == first.pid)
+    second = workers(**slow_lease)
+    wait_for(lambda: any(w["pid"] == second.pid and w.get("started") for w in store.workers()),
+             what="the second worker to be up")
+    first.kill()
+    first.wait()
+    job = wait_for(lambda: job_of(store, LONG).get("pid") == second.pid or job_of(store, LONG)["state"] == "done",
+                   timeout=120, what="the job to move to the live worker")
+    assert job
+    job = wait_for(lambda: job_of(store, LONG).get("state") == "done" and job_of(store, LONG))
+    assert job["lost"] == 1 and job["token"] == 2
+
+
+def test_a_kill_after_the_commit_does_not_retrain(store):
+    """The result is stored but the job record still says running under a dead worker."""
+    result = run_experiment(TINY)
+    store.submit(TINY)
+    store.claim_next(dead_pid(), HOST)
+    store.put_result(result)
+    assert worker_main(store.directory, once=True) == 0
+    job = store.job(TINY.config_hash())
+    assert job["state"] == "done"
+    assert store.count("baseline_trainings") == 0 and store.count("exit_trainings") == 0
+    assert store.result(TINY.config_hash()).meta == result.meta
+
+
+def test_a_kill_in_the_exit_branch_resumes_from_the_fork_and_ends_identical(store, workers, monkeypatch):
+    monkeypatch.setenv("EOS_CHECKPOINT_EVERY", "2")
+    store.submit(LONG)
+    worker = workers(EOS_CHECKPOINT_EVERY=2)
+    wait_for(lambda: job_of(store, LONG).get("branch") == "exit" and job_of(store, LONG)["step"] >= 30)
+    worker.kill()
+    worker.wait()
+    baseline_steps = store.count("baseline_steps")
+    assert store.count("baseline_trainings") == 1 and baseline_steps > 0    # stored before the exit began
+    assert worker_main(store.directory, once=True) == 1
+    assert store.count("baseline_trainings") == 1 and store.count("baseline_steps") == baseline_steps
+    exit_steps = store.count("exit_steps")
+    assert 0 < exit_steps <= LONG.steps - 30                             # resumed at step 30 or later
+    assert store._keys("ckpt/") == []                                    # checkpoints go with the commit
+    assert_same_result(store.result(LONG.config_hash()), run_experiment(LONG))
+
+
+def test_a_job_that_raises_fails_after_three_attempts_with_its_message(store, monkeypatch):
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise RuntimeError("the job's own error")
+
+    monkeypatch.setattr("eos_core.worker.execute", broken)
+    store.submit(TINY)
+    worker_main(store.directory, once=True)
+    job = store.job(TINY.config_hash())
+    assert len(calls) == 3
+    assert job["state"] == "failed" and job["failures"] == 3 and job["lost"] == 0
+    assert job["error"] == "RuntimeError: the job's own error"
+
+
+def test_vanished_workers_requeue_up_to_a_cap(store):
+    store.submit(TINY)
+    for lost in range(MAX_LOST):
+        store.claim_next(dead_pid(), HOST)
+        assert recover_stale_jobs(store) == [TINY.config_hash()]
+    assert store.job(TINY.config_hash())["lost"] == MAX_LOST
+    store.claim_next(dead_pid(), HOST)
+    assert recover_stale_jobs(store) == []
+    job = store.job(TINY.config_hash())
+    assert job["state"] == "failed" and f"vanished {MAX_LOST + 1} times" in job["error"]
+
+
+def test_expired_lease_elsewhere_is_requeued_and_its_writes_are_fenced(store):
+    store.submit(TINY)
+    job, lease = store.claim_next(12345, "another-host", lease_s=0.0)
+    assert recover_stale_jobs(store) == [TINY.config_hash()]
+    with pytest.raises(LostLease):
+        store.progress(lease, {"trace": [], "groups": []}, 60.0, step=5)
+    with pytest.raises(LostLease):
+        store.commit(lease, run_experiment(TINY))
+    assert store.result_hashes() == [] and store.job(TINY.config_hash())["state"] == "queued"
+
+
+def test_sigterm_requeues_the_running_job_at_once(store, workers):
+    store.submit(LONG)
+    worker = workers(EOS_LEASE_S=1000)
+    wait_for(lambda: job_of(store, LONG).get("step", 0) >= 5)
+    worker.terminate()
+    assert worker.wait(timeout=120) == 0
+    job = store.job(LONG.config_hash())
+    assert job["state"] == "queued" and job["lost"] == 0 and job["failures"] == 0
+    assert store.workers() == []
+
+
+def test_an_on_demand_worker_exits_when_idle_and_a_manual_one_does_not(store, workers):
+    idle = workers("--idle-exit", "1")
+    manual = workers()
+    assert idle.wait(timeout=300) == 0
+    wait_for(lambda: any(w["pid"] == manual.pid for w in store.workers()), what="the manual worker")
+    assert manual.poll() is None
+
+
+def test_orphan_value_files_are_removed_at_start_up_and_by_check(store):
+    store.cache.set("kept", b"x" * 100_000)                    # a real value file
+    old = store.directory / "ab" / "cd" / "orphan.val"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"half a write")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    young = store.directory / "ab" / "cd" / "young.val"
+    young.write_bytes(b"a write about to commit")
+    worker_main(store.directory, once=True)
+    assert not old.exists() and young.exists() and store.cache.get("kept") == b"x" * 100_000
+    assert any("young.val" in line for line in store.check(min_age_s=0))
+    assert not young.exists()
