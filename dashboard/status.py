@@ -62,8 +62,8 @@ def job_panel(job_id: str, metas: dict[str, dict]) -> None:
             left, right = st.columns(2)
             left.plotly_chart(styled(plots.live_sharpness_figure(s, cfg.steps)), theme=None,
                               key=f"live-sharp-{job_id}")
-            right.plotly_chart(styled(plots.group_figure(s, "loss", title="Group losses so far")), theme=None,
-                               key=f"live-loss-{job_id}")
+            losses = plots.group_figure(s, "loss", title="Group losses so far").update_xaxes(range=[0, cfg.steps])
+            right.plotly_chart(styled(losses), theme=None, key=f"live-loss-{job_id}")
             explainer("experiment", narrative.live(result))
     elif state == "done":
         kind, words = outcome(metas.get(job_id), job)

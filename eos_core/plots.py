@@ -121,6 +121,7 @@ def live_sharpness_figure(s: Series, steps: int) -> go.Figure:
         seen = s.trace[s.trace.quantity == "lambda1"]["median"].max()
         top = max(branch_thresholds(s.config)["baseline"].value, seen if seen == seen else 0.0)
         fig.update_yaxes(range=[0, 1.15 * top])
+    fig.update_layout(title="Sharpness λ1 so far")
     return fig.update_xaxes(range=[0, steps])
 
 
@@ -326,8 +327,11 @@ def projector_style(fig: go.Figure) -> go.Figure:
     """Large fonts, thick lines and markers on `fig` (in place; returned for chaining). Bands drawn
     with zero-width outlines stay outline-free."""
     p = PROJECTOR
+    # the legend goes below the plot, so a half-width figure keeps its plotting area
     fig.update_layout(font={"size": p["tick"]}, title_font_size=p["title"], legend_font_size=p["legend"],
-                      hoverlabel_font_size=p["legend"], margin={"t": 90, "r": 30, "l": 90, "b": 80})
+                      hoverlabel_font_size=p["legend"], margin={"t": 90, "r": 30, "l": 90, "b": 80},
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
+                      height=max(fig.layout.height or 0, 620))
     fig.update_xaxes(tickfont_size=p["tick"], title_font_size=p["axis_title"])
     fig.update_yaxes(tickfont_size=p["tick"], title_font_size=p["axis_title"])
     fig.update_annotations(font_size=p["annotation"])
