@@ -124,6 +124,8 @@ def _heartbeat(store: Store, current: dict, stop: threading.Event) -> None:
 def worker_main(directory=None, once: bool = False, poll: float = 0.5) -> int:
     """Run queued jobs until killed (or, with `once`, until the queue is empty)."""
     store = Store(directory)
+    from .branching import resolve_device   # imports torch, which the worker needs anyway
+    print(f"eos worker {os.getpid()} starts on device {resolve_device('auto')}", flush=True)
     store.set_worker(_me())
     recover_stale_jobs(store)
     current, stop = {}, threading.Event()
