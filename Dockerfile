@@ -1,25 +1,32 @@
 # EoS Explorer: Streamlit dashboard (default CMD) and job worker (`python -m eos_core worker`).
-# torch==2.14.1 from PyPI ships its own CUDA 13 libraries, so the host needs only the NVIDIA
-# driver (R580 or newer for CUDA 13) and the NVIDIA Container Toolkit.
+# torch==2.14.1 from PyPI is built for CUDA 13.0 and ships its own CUDA libraries, so the host
+# needs only the NVIDIA driver (580 or newer) and the NVIDIA Container Toolkit.
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/app/.venv \
+    PATH=/app/.venv/bin:$PATH \
     EOS_CACHE_DIR=/cache \
     EOS_DATA_DIR=/cache/data
 
-# Non-root user owning the app and the cache (a fresh named volume inherits /cache's ownership).
+# Non-root user owning the app and the cache. A fresh named volume copies /cache's owner and
+# mode, so the results stay private to that user (0700) on the host as well.
 RUN groupadd --gid 1000 eos \
     && useradd --uid 1000 --gid 1000 --create-home --shell /usr/sbin/nologin eos \
     && mkdir -p /app /cache/data \
-    && chown -R eos:eos /app /cache
+    && chown -R eos:eos /app /cache \
+    && chmod 0700 /cache
 
 WORKDIR /app
 
-# Dependencies first, so code changes do not reinstall them.
+# Dependencies first, so code changes do not reinstall them. Only the runtime: the test tools
+# (requirements-dev.txt) stay out of the image. The environment sits where scripts/setup.sh
+# expects one, so the project's scripts run unchanged inside the container.
 COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
+RUN python -m venv /app/.venv \
+    && pip install --no-cache-dir -r requirements.txt
 
 COPY --chown=eos:eos . .
 

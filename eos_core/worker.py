@@ -205,6 +205,8 @@ def worker_main(directory=None, once: bool = False, poll: float = 0.5, idle_exit
     """Run queued jobs until stopped (or, with `once`, until the queue is empty; with
     `idle_exit`, until nothing was queued for that many seconds). Returns the jobs finished."""
     store = Store(directory)
+    from .branching import resolve_device   # imports torch, which the worker needs anyway
+    print(f"eos worker {os.getpid()} starts on device {resolve_device('auto')}", flush=True)
     for line in store.remove_orphans():
         print(line, file=sys.stderr)
     record = {"pid": os.getpid(), "host": HOST, "started": time.time(), "heartbeat": time.time(),

@@ -1,6 +1,8 @@
-"""Deployment files: Dockerfile, docker-compose.yml, .dockerignore and .streamlit/config.toml.
+"""Deployment files: Dockerfile, docker-compose.yml, .dockerignore, requirements, .streamlit/config.toml
+and scripts/docker_smoke.sh.
 
-No Docker engine is needed: the files are parsed and their properties checked.
+The static tests parse the files and need no container engine; the last test builds and runs the
+image with scripts/docker_smoke.sh where an engine answers, and skips (with the reason) otherwise.
 """
 from __future__ import annotations
 
@@ -9,10 +11,12 @@ import json
 import pathlib
 import re
 import shlex
+import shutil
+import subprocess
 import tomllib
 
 import pytest
-import yaml   # installed with dask (requirements.txt)
+import yaml   # requirements-dev.txt
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PORT = "8501"
@@ -155,10 +159,37 @@ def test_dockerfile_installs_exactly_requirements_txt():
     assert copy_reqs < pip < copy_all
 
 
+def requirement_lines(name: str) -> list[str]:
+    lines = [line.split("#")[0].strip() for line in (ROOT / name).read_text().splitlines()]
+    return [line for line in lines if line]
+
+
+def package(line: str) -> str:
+    return re.split(r"[\[=<>~!]", line)[0].strip().lower()
+
+
 def test_requirements_pin_cuda_torch():
-    lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    lines = requirement_lines("requirements.txt")
     assert "torch==2.14.1" in lines
     assert "streamlit==1.67.0" in lines
+    assert all("==" in line for line in lines), "every runtime package is pinned"
+
+
+def test_test_tools_stay_out_of_the_runtime_requirements():
+    runtime = {package(line) for line in requirement_lines("requirements.txt")}
+    dev = requirement_lines("requirements-dev.txt")
+    assert dev[0] == "-r requirements.txt"
+    dev_packages = {package(line) for line in dev[1:]}
+    assert {"pytest", "playwright", "pyyaml"} <= dev_packages
+    assert not runtime & {"pytest", "playwright"}
+    assert not runtime & dev_packages, "a package pinned twice can drift apart"
+    test_script = (ROOT / "scripts" / "test.sh").read_text()
+    assert "bash scripts/setup.sh requirements-dev.txt" in test_script
+
+
+def test_dockerfile_makes_the_cache_private_to_its_user():
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"chmod\s+0?700\s+/cache\b", text)
 
 
 # ---------------------------------------------------------------- docker-compose.yml
@@ -285,3 +316,78 @@ def test_the_dashboard_container_does_not_start_its_own_worker():
     import yaml
     compose = yaml.safe_load(open(ROOT / "docker-compose.yml"))
     assert str(compose["services"]["ui"]["environment"]["EOS_AUTOSTART_WORKER"]) == "0"
+
+
+# ---------------------------------------------------------------- compose and Dockerfile agree
+
+def dockerfile_user() -> str:
+    return args_of("USER")[-1].split(":")[0].strip()
+
+
+def test_compose_and_dockerfile_agree_on_cache_port_and_user(compose):
+    volumes = {v for rest in args_of("VOLUME") for v in (json.loads(rest) if rest.startswith("[") else rest.split())}
+    exposed = {port.split("/")[0] for rest in args_of("EXPOSE") for port in rest.split()}
+    for name, service in compose["services"].items():
+        assert set(mounts(service)) == volumes == {"/cache"}, name
+        # no service overrides the image's user (it owns /cache in the image, hence in the volume)
+        assert service.get("user") in (None, dockerfile_user()), name
+        # nor moves the cache elsewhere
+        assert "EOS_CACHE_DIR" not in (service.get("environment") or {}), name
+    container_ports = {str(port).split(":")[-1] for port in compose["services"]["ui"]["ports"]}
+    assert container_ports == exposed == {PORT}
+
+
+def test_the_smoke_script_runs_the_services_as_compose_does(compose):
+    script = (ROOT / "scripts" / "docker_smoke.sh").read_text()
+    ui, worker = compose["services"]["ui"], compose["services"]["worker"]
+    for key, value in ui["environment"].items():
+        assert f"-e {key}={value}" in script
+    assert " ".join(worker["command"]) in script
+    assert script.count(':/cache"') >= 2 and f"::{PORT}" in script
+    assert f"= {dockerfile_user()} ]" in script and f"{dockerfile_user()} 700" in script
+
+
+def test_readme_deployment_commands_are_the_ones_the_smoke_script_checks(compose):
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Deployment"):]
+    section = section[:section.index("\n## ", 1)]
+    script = (ROOT / "scripts" / "docker_smoke.sh").read_text()
+    volume = f"{compose['name']}_{next(iter(compose['volumes']))}"
+    for command in ("tar czf - -C /cache .", "tar xzf - -C /cache", "python -m eos_core worker",
+                    "bash scripts/setup.sh"):
+        assert command in script, command
+    for command in (f"-v {volume}:/cache:ro {compose['services']['ui']['image']} tar czf - -C /cache .",
+                    f"-i -v {volume}:/cache {compose['services']['ui']['image']} tar xzf - -C /cache",
+                    "docker compose up -d", "docker compose logs", "scripts/bench_gpu.sh", "scripts/docker_smoke.sh"):
+        assert command in section, command
+    assert "starts on device" in section and "starts on device" in script
+
+
+def test_the_worker_logs_its_device_at_start(tmp_path, capsys):
+    from eos_core.worker import worker_main
+
+    assert worker_main(tmp_path, once=True) == 0
+    assert "starts on device cpu" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- the image, built and run
+
+def container_engine() -> str | None:
+    for engine in ("docker", "podman"):
+        if shutil.which(engine) and subprocess.run([engine, "info"], capture_output=True).returncode == 0:
+            return engine
+    return None
+
+
+@pytest.mark.slow
+def test_docker_smoke_builds_and_runs_the_deployment():
+    if container_engine() is None:
+        pytest.skip("no container engine answers here (docker daemon or podman)")
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "docker_smoke.sh")], capture_output=True, text=True,
+                          timeout=3600)
+    print(done.stderr[-4000:])
+    last = json.loads(done.stdout.strip().splitlines()[-1])
+    if done.returncode == 77:
+        pytest.skip(f"the container engine cannot run the image here: {last.get('error')}")
+    assert done.returncode == 0 and last["ok"] is True, last
+    assert last["image_mb"] > 0 and last["healthy_s"] > 0 and last["job_s"] > 0
