@@ -7,15 +7,19 @@ exactly once and equal an uninterrupted run of its config. One JSON line reports
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 from .config import RunConfig
+from .results import Result
 
 LEASE_S = 5.0
 CHAOS = RunConfig(dataset="synthetic", classes=("0", "1"), n_per_class=40, image_size=4, width=32, m=4, k=5,
@@ -38,7 +42,10 @@ def run_chaos(jobs: int = 8, injections: int = 100, pause: bool = False, seed: i
     pool: list[subprocess.Popen] = []
     first_done: dict[str, dict] = {}   # each job's record when first seen done
     counts = {"kills": 0, "pauses": 0}
+    writes_at_claim: dict[tuple, int] = {}
     started = time.time()
+    references = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+    expected = {cfg.config_hash(): references.submit(reference_zip, cfg.to_json()) for cfg in configs}
 
     def spawn():
         pool.append(subprocess.Popen([sys.executable, "-m", "eos_core", "worker"], env=env, stdout=log,
@@ -52,19 +59,39 @@ def run_chaos(jobs: int = 8, injections: int = 100, pause: bool = False, seed: i
         for job in store.jobs():
             if job["state"] in ("done", "diverged") and job["id"] not in first_done:
                 first_done[job["id"]] = job
+            if job["state"] == "running":
+                writes_at_claim.setdefault((job["id"], job["token"]), job.get("writes", 0))
         return all(j["state"] in ("done", "diverged", "failed", "cancelled") for j in store.jobs())
 
+    def targets():
+        """Workers to hit: idle ones, and ones whose job saved progress since they claimed it
+        (two progress writes under their token: a checkpoint past their resume point exists).
+        Kills at any instant would be as safe, but on a slow machine could stop every job
+        before its first checkpoint and only measure the re-queue cap."""
+        registered = {w["pid"] for w in store.workers()}
+        running = {j["pid"]: j for j in store.jobs() if j["state"] == "running"}
+        out = []
+        for process in pool:
+            if process.poll() is not None or process.pid not in registered:
+                continue
+            job = running.get(process.pid)
+            if job is not None:
+                if job.get("writes", 0) < writes_at_claim.get((job["id"], job["token"]), 1e9) + 2:
+                    continue
+            out.append(process)
+        return out
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # so that `finally` stops the workers
     try:
         while counts["kills"] + counts["pauses"] < injections and time.time() - started < timeout_s:
             if watch():
                 break
             time.sleep(rng.uniform(0.5, 3.0))
             watch()
-            registered = {w["pid"] for w in store.workers()}
-            targets = [p for p in pool if p.pid in registered and p.poll() is None]
-            if not targets:
+            candidates = targets()
+            if not candidates:
                 continue
-            target = rng.choice(targets)
+            target = rng.choice(candidates)
             if pause and rng.random() < 0.5:
                 target.send_signal(signal.SIGSTOP)
                 end = time.time() + rng.uniform(0.5, 2 * LEASE_S)
@@ -77,6 +104,8 @@ def run_chaos(jobs: int = 8, injections: int = 100, pause: bool = False, seed: i
                 target.kill()
                 target.wait()
                 counts["kills"] += 1
+            print(f"chaos: {counts} after {time.time() - started:.0f} s; "
+                  f"{len(first_done)}/{len(configs)} done", file=sys.stderr, flush=True)
         while not watch() and time.time() - started < timeout_s:
             time.sleep(0.5)
         chaos_wall = time.time() - started
@@ -91,14 +120,27 @@ def run_chaos(jobs: int = 8, injections: int = 100, pause: bool = False, seed: i
                 process.kill()
                 process.wait()
         log.close()
-    return {"injections": counts["kills"] + counts["pauses"], **counts, "workers": workers,
-            **verify(store, configs, first_done), "chaos_wall_s": round(chaos_wall, 1), "store": folder}
+    expected = {key: Result.from_zip(future.result()) for key, future in expected.items()}
+    references.shutdown()
+    report = {"injections": counts["kills"] + counts["pauses"], **counts, "workers": workers,
+              **verify(store, configs, first_done, expected), "chaos_wall_s": round(chaos_wall, 1)}
+    store.close()
+    if report["identical"] == len(configs) and report["trained_twice"] == 0:
+        shutil.rmtree(folder, ignore_errors=True)
+    else:   # keep the evidence
+        report["store"] = folder
+    return report
 
 
-def verify(store, configs: list[RunConfig], first_done: dict) -> dict:
-    """Compare every stored result with an uninterrupted run of its config."""
+def reference_zip(config_json: str) -> bytes:
+    """An uninterrupted run of the config (in a pool process, while the chaos goes on)."""
     from .experiment import run_experiment
 
+    return run_experiment(RunConfig.from_json(config_json)).to_zip()
+
+
+def verify(store, configs: list[RunConfig], first_done: dict, expected: dict) -> dict:
+    """Compare every stored result with an uninterrupted run of its config."""
     finished = identical = twice = retrained = 0
     for cfg in configs:
         key = cfg.config_hash()
@@ -109,7 +151,7 @@ def verify(store, configs: list[RunConfig], first_done: dict) -> dict:
         twice += int(job.get("commits", 0) > 1 or (key in first_done and first_done[key] != job))
         result = store.result(key)
         retrained += (job.get("writes", 0) - len(result.trace)) * cfg.log_every
-        identical += int(same_result(result, run_experiment(cfg)))
+        identical += int(same_result(result, expected[key]))
     return {"jobs": len(configs), "finished": finished, "identical": identical, "trained_twice": twice,
             "lost": len(configs) - finished, "steps_retrained": retrained}
 

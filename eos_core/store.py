@@ -20,6 +20,7 @@ Torch-free: the dashboard process uses it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import pathlib
@@ -135,15 +136,17 @@ class Store:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         make_private(self.directory)
         self.problems: list[str] = []   # malformed records met and set aside, for callers to show
-        check_index(self.directory)
-        try:
-            self.cache = diskcache.Cache(str(self.directory), disk=SafeDisk, eviction_policy="none",
-                                         size_limit=2**62)
-            verdict = self.cache._sql("PRAGMA quick_check").fetchone()[0]
-        except sqlite3.DatabaseError as error:
-            if not is_damage(error):
-                raise
-            raise StoreDamaged(self.directory, str(error)) from error
+        with open(self.directory / "cache.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)   # SQLite creates the index empty: never check one half-made
+            check_index(self.directory)
+            try:
+                self.cache = diskcache.Cache(str(self.directory), disk=SafeDisk, eviction_policy="none",
+                                             size_limit=2**62)
+                verdict = self.cache._sql("PRAGMA quick_check").fetchone()[0]
+            except sqlite3.DatabaseError as error:
+                if not is_damage(error):
+                    raise
+                raise StoreDamaged(self.directory, str(error)) from error
         if verdict != "ok":
             self.cache.close()
             raise StoreDamaged(self.directory, f"SQLite integrity check: {verdict}")

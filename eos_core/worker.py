@@ -6,9 +6,9 @@ a lease (see store.py) it renews while the job lives.
 initialised here, never in a process that forks — which exits after an idle period with nothing
 queued. SIGTERM and Ctrl-C stop a worker cleanly: its running job goes back to the queue at once.
 
-Ownership, as in Slurm or Celery: a running job whose worker process is gone (same host: its pid)
-or whose lease expired (any host: paused, hung, cut off) is re-queued by any live worker, which
-checks every heartbeat. A job that raises fails after MAX_FAILURES attempts; a job whose worker
+Ownership, as in Slurm or Celery: a running job whose worker is gone — on this host by its pid
+(dead, or stopped past its lease), on another host by lease expiry — is re-queued by any live
+worker, which checks at every heartbeat. A job that raises fails after MAX_FAILURES attempts; a job whose worker
 vanished is re-queued up to MAX_LOST times, since kills say nothing about the job.
 
 This module imports torch only inside the functions that train.
@@ -31,6 +31,7 @@ HOST = socket.gethostname()
 MAX_FAILURES = 3     # a job that raised this many times is marked failed, with its message
 MAX_LOST = 20        # a job whose worker vanished more often than this is marked failed
 IDLE_EXIT_S = 300.0  # an on-demand worker with nothing queued for this long exits
+HUNG_LEASES = 10     # a local worker process silent for this many leases is taken as hung
 
 
 def lease_s() -> float:
@@ -59,14 +60,31 @@ def pid_alive(pid) -> bool:
     return True
 
 
-def abandoned(job: dict, now: float | None = None) -> bool:
-    """A running job has lost its worker: on this host when its process is gone; anywhere when
-    its lease expired (a live but paused process included — its writes are fenced off)."""
-    now = time.time() if now is None else now
-    if job.get("host") == HOST and not pid_alive(job.get("pid")):
+def process_stopped(pid) -> bool:
+    """Whether a live local process is stopped (SIGSTOP, a debugger). Where /proc is missing,
+    say yes: the lease alone then decides."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except (OSError, IndexError):
         return True
+
+
+def abandoned(job: dict, now: float | None = None) -> bool:
+    """A running job has lost its worker. Another host's worker: when its lease expired. On this
+    host, by the pid: gone → at once; stopped past its lease → lost (it will find out when it
+    resumes); running but late → still working (a loaded machine delays heartbeats), unless it
+    stayed silent for HUNG_LEASES leases."""
+    now = time.time() if now is None else now
     expiry = job.get("lease_until") or (job.get("heartbeat") or 0) + lease_s()
-    return now > expiry
+    if job.get("host") != HOST:
+        return now > expiry
+    pid = job.get("pid")
+    if not pid_alive(pid):
+        return True
+    if now <= expiry:
+        return False
+    return process_stopped(pid) or now > expiry + (HUNG_LEASES - 1) * lease_s()
 
 
 def is_stale(record: dict, now: float | None = None) -> bool:

@@ -217,3 +217,23 @@ def test_orphan_value_files_are_removed_at_start_up_and_by_check(store):
     assert not old.exists() and young.exists() and store.cache.get("kept") == b"x" * 100_000
     assert any("young.val" in line for line in store.check(min_age_s=0))
     assert not young.exists()
+
+
+def test_ownership_on_this_host_goes_by_the_pid_and_elsewhere_by_the_lease(store):
+    from eos_core.worker import abandoned, lease_s
+    now = time.time()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        late = {"host": HOST, "pid": sleeper.pid, "lease_until": now - 1}
+        assert not abandoned({**late, "lease_until": now + 10}, now)
+        assert not abandoned(late, now)                               # running, only late: a busy machine
+        assert abandoned(late, now + 10 * lease_s())                   # silent for many leases: hung
+        sleeper.send_signal(signal.SIGSTOP)
+        wait_for(lambda: open(f"/proc/{sleeper.pid}/stat").read().rsplit(")", 1)[1].split()[0] == "T")
+        assert abandoned(late, now) and not abandoned({**late, "lease_until": now + 10}, now)
+        assert abandoned({"host": HOST, "pid": dead_pid(), "lease_until": now + 100}, now)
+        assert abandoned({"host": "elsewhere", "pid": sleeper.pid, "lease_until": now - 1}, now)
+        assert not abandoned({"host": "elsewhere", "pid": 1, "lease_until": now + 10}, now)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
