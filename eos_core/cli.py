@@ -9,6 +9,7 @@ import sys
 from .config import ConfigError, RunConfig, branch_thresholds, coerce
 from .datafiles import DatasetError
 from .presets import FIRST_LAUNCH, PRESETS, preset
+from .resources import ResourceError, check_fits
 
 
 def build_config(preset_name: str, assignments: list[str]) -> RunConfig:
@@ -17,9 +18,16 @@ def build_config(preset_name: str, assignments: list[str]) -> RunConfig:
     for item in assignments or []:
         key, sep, value = item.partition("=")
         if not sep:
-            raise ConfigError(item, item, "overrides are written key=value, e.g. --set lr=0.02")
+            raise ConfigError("--set", item, "overrides are written key=value, e.g. --set lr=0.02")
         overrides[key.strip()] = coerce(key.strip(), value.strip())
     return preset(preset_name, **overrides)
+
+
+def runnable_config(preset_name: str, assignments: list[str]) -> RunConfig:
+    """build_config, and refuse here what this machine cannot run (no GPU, not enough memory)."""
+    cfg = build_config(preset_name, assignments)
+    check_fits(cfg)
+    return cfg
 
 
 class ProgressBar:
@@ -48,7 +56,7 @@ def cmd_run(args) -> int:
     from .experiment import run_experiment
     from .results import summary
 
-    cfg = build_config(args.preset, args.set)
+    cfg = runnable_config(args.preset, args.set)
     out = pathlib.Path(args.out or f"runs/{args.preset}-{cfg.config_hash()}")
     bar = ProgressBar(disable=args.quiet)
     try:
@@ -81,7 +89,7 @@ def print_summary(s: dict, meta: dict, out) -> None:
 def cmd_bench(args) -> int:
     from .bench import run_bench
 
-    cfg = build_config(args.preset, args.set)
+    cfg = runnable_config(args.preset, args.set)
     print(json.dumps(run_bench(cfg, vmap_sample=args.vmap_sample, full_run=not args.no_full_run, sweep=args.sweep)))
     return 0
 
@@ -160,6 +168,9 @@ def cmd_sweep(args) -> int:
     from .sweep import expand, make_executor, parse_grid, parse_seeds, run_sweep
 
     configs = expand(build_config(args.preset, args.set), parse_seeds(args.seeds), parse_grid(args.grid))
+    if args.executor == "local":      # a cluster's workers have their own memory
+        for cfg in configs:
+            check_fits(cfg)
     executor, close = make_executor(args.executor, args.workers, args.scheduler)
     try:
         report = run_sweep(configs, executor, Store())
@@ -290,12 +301,16 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+# A user's mistake, reported as one line and exit code 2; anything else is a bug and keeps its traceback.
+USER_ERRORS = (ConfigError, ResourceError, DatasetError, KeyError, FileNotFoundError)
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, KeyError, FileNotFoundError, DatasetError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except USER_ERRORS as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
     except Exception as error:   # a damaged store index: one line on every verb, never a traceback
         from .store import StoreDamaged, cache_dir, is_damage
@@ -303,5 +318,10 @@ def main(argv=None) -> int:
             error = StoreDamaged(cache_dir(), str(error))
         if not isinstance(error, StoreDamaged):
             raise
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
+
+
+def one_line(error: BaseException) -> str:
+    text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    return " ".join(str(text).splitlines())

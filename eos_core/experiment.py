@@ -107,7 +107,7 @@ def assemble(cfg: RunConfig, setup: Setup, branches: list[Branch], wall_time: fl
         "wall_time_s": round(wall_time, 3),
         "finished_at": time.time(),
     }
-    arrays = {**per_example_arrays(branches), **setup.prototype_pixels}
+    arrays = {**per_example_arrays(branches, cfg.n), **setup.prototype_pixels}
     return Result(meta, trace, group_table, setup.examples.reindex(columns=EXAMPLE_COLUMNS), arrays,
                   step_loss_table(branches, cfg.steps))
 
@@ -132,10 +132,10 @@ def step_loss_table(branches: list[Branch], last_step: int) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=LOSS_COLUMNS)
 
 
-def per_example_arrays(branches: list[Branch]) -> dict:
+def per_example_arrays(branches: list[Branch], n: int) -> dict:
+    """(stored steps, n) arrays per branch; a branch that diverged at step 0 has none: (0, n)."""
     arrays = {}
     for b in branches:
-        n = len(b.example_loss[0]) if b.example_loss else 0
         arrays[f"{b.name}_steps"] = np.asarray(b.example_steps, dtype=np.int64)
         arrays[f"{b.name}_loss"] = np.asarray(b.example_loss, dtype=np.float32).reshape(-1, n)
         arrays[f"{b.name}_cos2"] = np.asarray(b.example_cos2, dtype=np.float32).reshape(-1, n)
