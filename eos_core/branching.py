@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import GROUPS, RunConfig, stability_threshold
+from .config import GROUPS, RunConfig, branch_thresholds
 from .curvature import Eigenpairs
 from .metrics import diagnose
 from .optim import Optimiser
@@ -224,12 +224,12 @@ def _complete_averages(pending, problem: Problem, next_losses: torch.Tensor):
 
 
 def run_baseline(setup: Setup, cfg: RunConfig, progress=None) -> Branch:
-    threshold = stability_threshold(cfg, cfg.lr)[0]
+    threshold = branch_thresholds(cfg)["baseline"].value
     return run_branch(setup, cfg, "baseline", setup.theta0, 0, 0.0, cfg.lr, None,
                       cfg.onset_fraction * threshold, progress, fork_at_onset=True)
 
 
 def run_exit(setup: Setup, cfg: RunConfig, fork: ForkState, progress=None) -> Branch:
-    threshold = stability_threshold(cfg, cfg.c * cfg.lr)[0]
+    threshold = branch_thresholds(cfg)["exit"].value
     return run_branch(setup, cfg, "exit", fork.theta, fork.step, fork.t_eff, cfg.c * cfg.lr, fork.warm,
                       cfg.onset_fraction * threshold, progress, buffer=fork.buffer)

@@ -6,7 +6,7 @@ import json
 import pathlib
 import sys
 
-from .config import ConfigError, RunConfig, coerce
+from .config import ConfigError, RunConfig, branch_thresholds, coerce
 from .datafiles import DatasetError
 from .presets import FIRST_LAUNCH, PRESETS, preset
 
@@ -61,15 +61,15 @@ def cmd_run(args) -> int:
 
 
 def print_summary(s: dict, meta: dict, out) -> None:
-    cfg = meta["config"]
+    base, exit_ = branch_thresholds(meta["config"]).values()
     print(f"\nstatus: {s['status']}  {meta['message']}".rstrip())
     print(f"onset rule: {meta['onset_rule']['rule']}")
-    print(f"t*  = {s['t_star']}   t** = {s['t_star_star']}   (2/η = {2 / cfg['lr']:.4g}, "
-          f"2/(c·η) = {2 / (cfg['c'] * cfg['lr']):.4g})")
-    if s["final_lambda1_eta_over_2"] is not None:
-        print(f"final baseline λ1·η/2 = {s['final_lambda1_eta_over_2']:.3f}")
+    print(f"t*  = {s['t_star']}   t** = {s['t_star_star']}   ({base.symbol} = {base.value:.4g}, "
+          f"{exit_.symbol} = {exit_.value:.4g})")
+    if s["final_lambda1_over_threshold"] is not None:
+        print(f"final baseline λ1 / {base.symbol} = {s['final_lambda1_over_threshold']:.3f}")
     if s.get("median_lambda1_over_threshold_after_onset") is not None:
-        print(f"median baseline λ1·η/2 after t* = {s['median_lambda1_over_threshold_after_onset']:.3f}")
+        print(f"median baseline λ1 / {base.symbol} after t* = {s['median_lambda1_over_threshold_after_onset']:.3f}")
     if s["window_delta_loss"]:
         print(f"median Δℓ_k = ℓ_k(exit) − ℓ_k(EoS) at equal t_eff, from t* to {'t**' if s['t_star_star'] else 'the end'}:")
     for group, value in s["window_delta_loss"].items():

@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import NamedTuple
 
 SCHEMA_VERSION = 1
 
@@ -124,16 +125,38 @@ class RunConfig:
         return _hash(d)
 
 
-def stability_threshold(cfg: RunConfig, lr: float) -> tuple[float, str]:
-    """(threshold, why) for the configured optimiser at learning rate `lr`."""
-    if cfg.optimizer == "momentum":
-        return (2 + 2 * cfg.momentum) / lr, (
-            f"heavy-ball momentum β = {cfg.momentum:g} is linearly stable along v1 while λ1 < (2 + 2β)/η")
-    if cfg.optimizer == "sgd":
-        return 2 / lr, ("SGD: the paper states no threshold; the full-batch λ1 is compared with 2/η, the "
-                        "stability threshold of the mean (full-batch) step; minibatch noise tends to hold "
-                        "SGD's sharpness below it, so a lower onset fraction may be needed")
-    return 2 / lr, "full-batch GD is linearly stable along v1 while λ1 < 2/η"
+class Threshold(NamedTuple):
+    value: float    # λ1 above this is linearly unstable along v1
+    why: str        # which optimiser's rule, in words
+    symbol: str     # e.g. "2/η", "(2+2β)/(c·η)"
+
+
+def stability_threshold(config: "RunConfig | dict", lr: float, rate: str = "η") -> Threshold:
+    """The optimiser's stability threshold at learning rate `lr` — the one definition every module
+    uses. `config` is a RunConfig or a result's config dict; `rate` names `lr` in the symbol
+    ("η" for the baseline, "c·η" for the exit branch)."""
+    optimizer, beta = _field(config, "optimizer"), _field(config, "momentum")
+    denominator = rate if rate.isalnum() else f"({rate})"
+    if optimizer == "momentum":
+        return Threshold((2 + 2 * beta) / lr, f"heavy-ball momentum β = {beta:g} is linearly stable along v1 "
+                         "while λ1 < (2 + 2β)/η", f"(2+2β)/{denominator}")
+    if optimizer == "sgd":
+        return Threshold(2 / lr, "SGD: the paper states no threshold; the full-batch λ1 is compared with 2/η, "
+                         "the stability threshold of the mean (full-batch) step; minibatch noise tends to hold "
+                         "SGD's sharpness below it, so a lower onset fraction may be needed", f"2/{denominator}")
+    return Threshold(2 / lr, "full-batch GD is linearly stable along v1 while λ1 < 2/η", f"2/{denominator}")
+
+
+def branch_thresholds(config: "RunConfig | dict") -> dict[str, Threshold]:
+    """The threshold of each branch: the baseline at η, the exit branch at c·η."""
+    lr, c = _field(config, "lr"), _field(config, "c")
+    return {"baseline": stability_threshold(config, lr), "exit": stability_threshold(config, c * lr, "c·η")}
+
+
+def _field(config, name: str):
+    if isinstance(config, dict):
+        return config.get(name, getattr(RunConfig, name))   # results stored before a field existed
+    return getattr(config, name)
 
 
 def family_key(config: dict) -> str:

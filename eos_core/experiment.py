@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .branching import Branch, Setup, prepare, run_baseline, run_exit
-from .config import GROUPS, SCHEMA_VERSION, RunConfig, stability_threshold
+from .config import GROUPS, SCHEMA_VERSION, RunConfig, branch_thresholds
 from .results import EXAMPLE_COLUMNS, GROUP_COLUMNS, LOSS_COLUMNS, TRACE_COLUMNS, Result
 
 
@@ -46,15 +46,14 @@ def _steps(branch: Branch) -> int:
 
 
 def onset_rule(cfg: RunConfig) -> dict:
-    threshold, why = stability_threshold(cfg, cfg.lr)
-    symbol = "(2+2β)/η" if cfg.optimizer == "momentum" else "2/η"
+    base, exit_ = branch_thresholds(cfg).values()
     return {
         "fraction": cfg.onset_fraction,
-        "threshold": threshold,
-        "exit_threshold": stability_threshold(cfg, cfg.c * cfg.lr)[0],
-        "why": why,
-        "rule": f"t* = first logged step with λ1 ≥ {cfg.onset_fraction:g}·{symbol}; "
-                f"t** = first logged exit step with λ1 ≥ {cfg.onset_fraction:g}·{symbol.replace('η', '(c·η)')}",
+        "threshold": base.value,
+        "exit_threshold": exit_.value,
+        "why": base.why,
+        "rule": f"t* = first logged step with λ1 ≥ {cfg.onset_fraction:g}·{base.symbol}; "
+                f"t** = first logged exit step with λ1 ≥ {cfg.onset_fraction:g}·{exit_.symbol}",
     }
 
 
@@ -66,13 +65,14 @@ def status_of(cfg: RunConfig, branches: list[Branch]) -> tuple[str, str]:
         return "diverged", f"the {b.name} branch produced NaN/inf by step {b.diverged_at}; the trace up to there is kept"
     if baseline.fork is None:
         best = max((r["lambda1"] for r in baseline.rows), default=float("nan"))
-        threshold = stability_threshold(cfg, cfg.lr)[0]
+        threshold = branch_thresholds(cfg)["baseline"].value
         return "no_onset", (f"no EoS onset within {cfg.steps} steps: logged λ1 peaked at {best:.4g} "
                             f"= {best / threshold:.3f} of the threshold, below the onset fraction {cfg.onset_fraction:g}; "
                             "no fork was made (train longer, raise η, or lower onset_fraction)")
     exit_ = branches[1]
     if exit_.crossing is None:
-        return "done", "the exit branch did not reach its threshold f·2/(c·η) within the budget (no t**)"
+        symbol = branch_thresholds(cfg)["exit"].symbol
+        return "done", f"the exit branch did not reach its threshold f·{symbol} within the budget (no t**)"
     return "done", ""
 
 

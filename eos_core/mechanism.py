@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .config import GROUPS
 from .results import Result
 
 
@@ -51,3 +52,46 @@ def single_mode_fit(result: Result, eos_only: bool = False) -> dict:
     slope, intercept = np.polyfit(x, y, 1)
     return {"slope": float(slope), "r": float(np.corrcoef(x, y)[0, 1]),
             "kappa": float(np.exp(np.median(y - x))), "points": int(keep.sum())}
+
+
+def oscillation_shares(result: Result, branch: str = "baseline") -> pd.Series:
+    """Each group's share of Σ_t |ℓ_k(t) − ℓ̄_k(t)| from t* on (the exit branch: from t**), at every
+    step: how the EoS oscillation's loss spikes split across the groups. |ℓ_k − ℓ̄_k| is half the
+    step-to-step swing |ℓ_k(t) − ℓ_k(t+1)|/2 of the period-2 cycle. Results without per-step
+    losses use the logged steps."""
+    start = result.meta.get("t_star") if branch == "baseline" else result.meta.get("t_star_star")
+    table = result.losses if len(result.losses) else result.groups
+    if start is None or table.empty:
+        return pd.Series(np.nan, index=list(GROUPS))
+    rows = table[(table.branch == branch) & (table.step >= start)]
+    swing = (rows.loss - rows.loss_avg2).abs().groupby(rows.group).sum().reindex(list(GROUPS))
+    return swing / swing.sum() if swing.sum() > 0 else swing * np.nan
+
+
+def group_evidence(result: Result) -> pd.DataFrame:
+    """Per group, on the EoS branch before t* and from t* on: median cos²θ_k, median curvature
+    influence (∇ℓ_k·v1)² and its share across groups — which group dominates v1 — and the share
+    of the oscillation's loss spikes after t*. The evidence a reader needs when a claim fails."""
+    t_star = result.meta.get("t_star")
+    g = result.groups[result.groups.branch == "baseline"]
+    table = pd.DataFrame(index=pd.Index(list(GROUPS), name="group"))
+    phases = {"before": g.step < t_star, "eos": g.step >= t_star} if t_star is not None else {"before": g.step >= 0}
+    for phase, mask in phases.items():
+        medians = g[mask].groupby("group")[["cos2", "curvature_influence"]].median().reindex(list(GROUPS))
+        table[f"cos2_{phase}"] = medians.cos2
+        table[f"influence_{phase}"] = medians.curvature_influence
+        table[f"influence_share_{phase}"] = medians.curvature_influence / medians.curvature_influence.sum()
+    table["oscillation_share"] = oscillation_shares(result)
+    return table
+
+
+def influence_ratios(coherent: Result, random: Result, group: str = "input_outlier") -> dict:
+    """Coherent / random median curvature influence of `group` on the EoS branch, before each run's
+    own t* and from t* on (C3's statistic, App. D)."""
+    medians = [group_evidence(r).loc[group] for r in (coherent, random)]
+    ratio = {}
+    for phase in ("before", "eos"):
+        a, b = (m.get(f"influence_{phase}", np.nan) for m in medians)
+        ratio[phase] = a / b if b > 0 else (np.inf if a > 0 else np.nan)
+        ratio[f"{phase}_values"] = (a, b)
+    return ratio

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .config import GROUPS, RunConfig, stability_threshold
+from .config import GROUPS, branch_thresholds
 from .views import Series
 
 GROUP_COLORS = {"inlier": "#1f77b4", "boundary": "#2ca02c", "input_outlier": "#d62728",
@@ -76,20 +76,18 @@ def sharpness_figure(s: Series, x: str = "step", log_y: bool = False, show_lambd
             if len(frame):
                 _line(fig, frame, x, f"{QUANTITY_LABELS[q]} {label}", BRANCH_COLORS[branch],
                       dash if q == "lambda1" else "dot", branch)
-    cfg = RunConfig.from_dict(s.config)
-    lr = cfg.lr
-    symbol = "(2+2β)/η" if cfg.optimizer == "momentum" else "2/η"
-    fig.add_hline(y=stability_threshold(cfg, lr)[0], line={"color": BRANCH_COLORS["baseline"], "width": 1},
-                  annotation_text=symbol)
-    fig.add_hline(y=stability_threshold(cfg, cfg.c * lr)[0], line={"color": BRANCH_COLORS["exit"], "width": 1},
-                  annotation_text=symbol.replace("η", "(c·η)"))
+    thresholds = branch_thresholds(s.config)
+    for branch, threshold in thresholds.items():
+        fig.add_hline(y=threshold.value, line={"color": BRANCH_COLORS[branch], "width": 1},
+                      annotation_text=threshold.symbol)
     if show_oscillation:
+        scale = thresholds["baseline"]
         for branch, (dash, label) in BRANCH_STYLE.items():
             frame = s.trace[(s.trace.branch == branch) & (s.trace.quantity == "grad_v1_fraction")]
             if len(frame):
-                scale = stability_threshold(cfg, lr)[0]
-                frame = frame.assign(median=frame["median"] * scale, q25=frame.q25 * scale, q75=frame.q75 * scale)
-                _line(fig, frame, x, f"oscillation signal × {symbol} {label}", "#999999", dash, "oscillation")
+                frame = frame.assign(median=frame["median"] * scale.value, q25=frame.q25 * scale.value,
+                                     q75=frame.q75 * scale.value)
+                _line(fig, frame, x, f"oscillation signal × {scale.symbol} {label}", "#999999", dash, "oscillation")
     _markers(fig, s, x)
     return _layout(fig, s, x, "sharpness", log_y, "Sharpness λ1 against the stability thresholds")
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .config import GROUPS
-from .mechanism import single_mode_fit
+from .mechanism import group_evidence, influence_ratios, single_mode_fit
 from .results import Result, window_delta_loss
 
 SUPPORTED, REFUTED, UNTESTED = "supported", "not supported", "untested"
@@ -25,6 +25,7 @@ class Verdict:
     verdict: str
     evidence: str
     runs: list = field(default_factory=list)
+    why: str = ""     # where a claim fails: what the judged run shows instead (see explain)
 
 
 def _cfg(r: Result) -> dict:
@@ -100,16 +101,30 @@ def c2(runs) -> Verdict:
 
 def c3(runs) -> Verdict:
     text = "random displacement cuts input-outliers' curvature influence by ≥ 10× against coherent"
-    pairs = [(coherent, twin) for coherent in runs if _cfg(coherent)["displacement"] == "coherent"
-             for twin in _twins(runs, coherent, displacement="random")]
+    pairs = [(coherent, twin) for coherent in _forked(runs, displacement="coherent")
+             for twin in _twins(runs, coherent, displacement="random") if twin.meta.get("t_star") is not None]
     if not pairs:
-        return Verdict("C3", text, UNTESTED, "needs a coherent run and its random twin (presets paper-mlp-mse + paper-random)")
+        return Verdict("C3", text, UNTESTED, "needs a coherent run and its random twin, both forked "
+                       "(presets paper-mlp-mse + paper-random)")
     coherent, random = pairs[0]
-    influence = [float(_series(r, "baseline", "input_outlier", "curvature_influence").median()) for r in pairs[0]]
-    ratio = influence[0] / influence[1] if influence[1] > 0 else np.inf
-    return Verdict("C3", text, SUPPORTED if ratio >= 10 else REFUTED,
-                   f"median input-outlier (∇ℓ·v1)² on the baseline: coherent {influence[0]:.3g}, random "
-                   f"{influence[1]:.3g} — {ratio:.1f}×", [coherent.meta["config_hash"], random.meta["config_hash"]])
+    ratio = influence_ratios(coherent, random)
+    (a, b), before = ratio["eos_values"], ratio["before"]
+    evidence = (f"median input-outlier (∇ℓ·v1)² on the EoS branch from t*: coherent {a:.3g}, random {b:.3g} — "
+                f"{ratio['eos']:.2f}× (before t*: {before:.2f}×); {subspace_note(random)}")
+    return Verdict("C3", text, SUPPORTED if ratio["eos"] >= 10 else REFUTED, evidence,
+                   [coherent.meta["config_hash"], random.meta["config_hash"]])
+
+
+def subspace_note(r: Result) -> str:
+    """Why the random control can or cannot decouple from v1 on this data: a random direction's
+    energy inside the training inputs' principal subspace (App. D; see prototypes)."""
+    g = r.meta.get("input_geometry")
+    if not g:
+        return "subspace energy not recorded (a result from before it was; rerun to see it)"
+    return (f"a random direction orthogonal to v_diff keeps {100 * g['random_direction_energy']:.1f} % of its "
+            f"energy in the training inputs' {100 * g['variance']:g} %-variance subspace (rank {g['rank']} of "
+            f"{g['dim']}; this run's displacements {100 * g['displacement_energy']:.1f} %, v_diff "
+            f"{100 * g['v_diff_energy']:.1f} %) — the control can only decouple from v1 where this is small")
 
 
 def c4(runs) -> Verdict:
@@ -217,15 +232,37 @@ def c8(runs) -> Verdict:
 
 
 CHECKS = (c1, c2, c3, c4, c5, c6, c7, c8)
+EXPLAINED = {"C1", "C2", "C4", "C6"}   # claims about which group EoS favours or aligns
+
+
+def explain(r: Result) -> str:
+    """Which group dominates v1 before and after t*, and how the oscillation's loss spikes split."""
+    e = group_evidence(r)
+    if "cos2_eos" not in e:
+        return ""
+    top = {c: e[c].idxmax() for c in ("cos2_before", "cos2_eos", "influence_before", "influence_eos")
+           if e[c].notna().any()}
+    shares = ", ".join(f"{g} {100 * v:.0f} %" for g, v in e.oscillation_share.items() if v == v)
+    return (f"run {r.meta['config_hash'][:8]}: largest cos²θ_k before t* {top.get('cos2_before')}, from t* "
+            f"{top.get('cos2_eos')}; largest (∇ℓ_k·v1)² before t* {top.get('influence_before')} "
+            f"({100 * e.influence_share_before.max():.0f} % of the groups' total), from t* "
+            f"{top.get('influence_eos')} ({100 * e.influence_share_eos.max():.0f} %); the EoS oscillation's "
+            f"loss spikes Σ|ℓ_k − ℓ̄_k| after t*: {shares or 'not recorded'}")
 
 
 def report(runs: list[Result]) -> list[Verdict]:
-    return [check(runs) for check in CHECKS]
+    by_hash = {r.meta["config_hash"]: r for r in runs}
+    verdicts = [check(runs) for check in CHECKS]
+    for v in verdicts:
+        if v.verdict == REFUTED and v.claim in EXPLAINED and v.runs:
+            v.why = explain(by_hash[v.runs[0]])
+    return verdicts
 
 
 def format_report(verdicts: list[Verdict]) -> str:
     lines = []
     for v in verdicts:
         lines.append(f"{v.claim} [{v.verdict}] {v.text}\n     {v.evidence}"
+                     + (f"\n     why: {v.why}" if v.why else "")
                      + (f"\n     runs: {', '.join(v.runs)}" if v.runs else ""))
     return "\n".join(lines)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .config import GROUPS
+from .config import GROUPS, branch_thresholds
 
 BRANCHES = ("baseline", "exit")
 TRACE_COLUMNS = ["branch", "step", "t_eff", "lr", "loss", "loss_avg2", "accuracy", "lambda1",
@@ -170,16 +170,19 @@ def window_delta_loss(result: Result) -> pd.Series:
 
 
 def summary(result: Result) -> dict:
-    """The headline numbers of a run: onset, t**, sharpness ratios, median Δℓ_k from t* to t**."""
+    """The headline numbers of a run: onset, t**, the baseline's λ1 as a fraction of its own
+    optimiser's threshold (2/η, or (2+2β)/η under momentum), median Δℓ_k from t* to t**."""
     meta, trace = result.meta, result.trace
     base = trace[trace.branch == "baseline"]
     post = base[base.step >= meta["t_star"]] if meta.get("t_star") is not None else base.iloc[:0]
+    threshold = branch_thresholds(meta["config"])["baseline"]
     return {
         "status": meta["status"],
         "t_star": meta.get("t_star"),
         "t_star_star": meta.get("t_star_star"),
-        "final_lambda1_eta_over_2": float(base.lambda1.iloc[-1] * meta["config"]["lr"] / 2) if len(base) else None,
+        "threshold_symbol": threshold.symbol,
+        "final_lambda1_over_threshold": float(base.lambda1.iloc[-1] / threshold.value) if len(base) else None,
         "median_lambda1_over_threshold_after_onset":
-            float(post.lambda1.median() * meta["config"]["lr"] / 2) if len(post) else None,
+            float(post.lambda1.median() / threshold.value) if len(post) else None,
         "window_delta_loss": {g: float(v) for g, v in window_delta_loss(result).items()},
     }

@@ -71,3 +71,15 @@ def test_sgd_runs_with_full_batch_diagnostics_and_exact_forks():
     pd.testing.assert_frame_equal(trace_of(exit_), base[base.step >= baseline.fork.step].reset_index(drop=True),
                                   check_exact=True)
     assert base.loss_avg2.notna().all()
+
+
+def test_one_threshold_function_gives_value_and_symbol_for_configs_and_stored_dicts():
+    from eos_core.config import branch_thresholds
+    cfg = RunConfig(lr=0.01, c=0.5, optimizer="momentum", momentum=0.9)
+    for config in (cfg, cfg.to_dict()):
+        base, exit_ = branch_thresholds(config).values()
+        assert (base.value, base.symbol) == (pytest.approx(380), "(2+2β)/η")
+        assert (exit_.value, exit_.symbol) == (pytest.approx(760), "(2+2β)/(c·η)")
+    gd = branch_thresholds(RunConfig(lr=0.01, c=0.25))
+    assert (gd["baseline"].value, gd["baseline"].symbol) == (pytest.approx(200), "2/η")
+    assert (gd["exit"].value, gd["exit"].symbol) == (pytest.approx(800), "2/(c·η)")

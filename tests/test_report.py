@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from eos_core.config import GROUPS, RunConfig
-from eos_core.mechanism import decomposition, single_mode_fit
+from eos_core.mechanism import decomposition, group_evidence, oscillation_shares, single_mode_fit
 from eos_core.report import REFUTED, SUPPORTED, UNTESTED, report
 from eos_core.results import Result
 
@@ -151,3 +151,66 @@ def test_single_run_claims_prefer_the_main_setting_whatever_the_order():
         found = verdicts(runs)
         assert found["C5"].verdict == SUPPORTED and found["C5"].runs == [coherent.meta["config_hash"]]
         assert found["C7"].runs == [coherent.meta["config_hash"]]
+
+
+def scaled_influence(r: Result, before: float, eos: float) -> Result:
+    """Input-outliers' curvature influence on the EoS branch × `before` before t*, × `eos` from t*."""
+    g = r.groups
+    io = (g.group == "input_outlier") & (g.branch == "baseline")
+    g.loc[io & (g.step < T_STAR), "curvature_influence"] *= before
+    g.loc[io & (g.step >= T_STAR), "curvature_influence"] *= eos
+    return r
+
+
+def test_c3_judges_the_eos_branch_from_t_star_only():
+    """Before t* the coherent run is 1000× ahead, from t* 9×: C3 fails (9 < 10). A median over every
+    step would have mixed the phases and read 9·2.2/1.8 = 11× (supported)."""
+    coherent, random = scaled_influence(fake(), 1000.0, 9.0), fake(displacement="random")
+    c3 = verdicts([coherent, random])["C3"]
+    assert c3.verdict == REFUTED
+    assert "— 9.00× (before t*: 1000.00×)" in c3.evidence
+    assert verdicts([scaled_influence(fake(), 0.01, 12.0), random])["C3"].verdict == SUPPORTED
+
+
+def test_c3_states_the_random_directions_energy_in_the_data_subspace():
+    random = fake(displacement="random")
+    random.meta["input_geometry"] = {"variance": 0.99, "rank": 58, "dim": 3072, "random_direction_energy": 0.0183,
+                                     "v_diff_energy": 0.998, "displacement_energy": 0.0179}
+    evidence = verdicts([fake(), random])["C3"].evidence
+    assert "keeps 1.8 % of its energy in the training inputs' 99 %-variance subspace (rank 58 of 3072" in evidence
+    assert "this run's displacements 1.8 %, v_diff 99.8 %" in evidence
+    assert "not recorded" in verdicts([fake(), fake(displacement="random")])["C3"].evidence
+
+
+def with_oscillation(r: Result, swing: dict) -> Result:
+    """Every-step losses: group g swings ±swing[g] around 1 at every step (so |ℓ − ℓ̄| = swing[g])
+    after t*, and by 5 × swing[g] before t* (which must not count)."""
+    rows = []
+    for step in range(0, END + 1):
+        for g in GROUPS:
+            amplitude = swing[g] * (1 if step >= T_STAR else 5)
+            rows.append({"branch": "baseline", "step": step, "t_eff": 0.1 * step, "group": g,
+                         "loss": 1 + amplitude * (-1) ** step, "loss_avg2": 1.0})
+    r.losses = pd.DataFrame(rows)
+    return r
+
+
+def test_oscillation_shares_split_the_loss_spikes_after_t_star():
+    r = with_oscillation(fake(), {"inlier": 0.1, "boundary": 0.0, "input_outlier": 0.3, "output_outlier": 0.0})
+    shares = oscillation_shares(r)
+    np.testing.assert_allclose(shares.to_numpy(), [0.25, 0.0, 0.75, 0.0], atol=1e-12)
+
+
+def test_a_failing_group_claim_explains_who_dominates_v1_and_takes_the_spikes():
+    influence = {**dict.fromkeys(GROUPS, 1.0), "output_outlier": 4.0}
+    r = with_oscillation(fake(delta=SAME_SIGN, influence=influence),
+                         {"inlier": 0.0, "boundary": 0.0, "input_outlier": 0.1, "output_outlier": 0.3})
+    evidence = group_evidence(r)
+    # C_k = influence·(1 + 0.1k + 0.01·step): the median before t* is at step 20, from t* at step 80
+    assert evidence.loc["output_outlier", "influence_eos"] == pytest.approx(4.0 * (1 + 0.3 + 0.8))
+    assert evidence.influence_share_eos.sum() == pytest.approx(1.0)
+    c1 = verdicts([r])["C1"]
+    assert c1.verdict == REFUTED
+    assert "largest (∇ℓ_k·v1)² before t* output_outlier" in c1.why
+    assert "input_outlier 25 %, output_outlier 75 %" in c1.why
+    assert verdicts([fake(delta=MIXED)])["C1"].why == ""   # a supported claim needs no explanation

@@ -113,3 +113,22 @@ def test_delta_loss_matches_whole_baseline_steps_exactly_on_an_oscillating_loss(
     logged_only = oscillating_result(c)
     logged_only.losses = logged_only.losses.iloc[:0]
     assert not np.allclose(delta_loss(logged_only).delta_loss.to_numpy()[:5], expected)
+
+
+def test_summary_of_a_momentum_run_measures_sharpness_against_two_plus_two_beta_over_eta():
+    from tiny import TINY
+    from eos_core.experiment import run_experiment
+    from eos_core.results import summary
+
+    cfg = TINY.replace(optimizer="momentum", momentum=0.5, lr=0.02)
+    result = run_experiment(cfg)
+    s = summary(result)
+    base = result.trace[result.trace.branch == "baseline"]
+    threshold = (2 + 2 * 0.5) / 0.02   # 150, not 2/η = 100
+    assert s["threshold_symbol"] == "(2+2β)/η"
+    assert s["final_lambda1_over_threshold"] == pytest.approx(base.lambda1.iloc[-1] / threshold, rel=1e-12)
+    after = base[base.step >= result.meta["t_star"]].lambda1.median()
+    assert s["median_lambda1_over_threshold_after_onset"] == pytest.approx(after / threshold, rel=1e-12)
+    assert result.meta["onset_rule"]["threshold"] == pytest.approx(threshold)
+    assert result.meta["onset_rule"]["exit_threshold"] == pytest.approx(threshold / cfg.c)
+    assert "(2+2β)/(c·η)" in result.meta["onset_rule"]["rule"]
