@@ -37,27 +37,60 @@ def timed(fn, device: str, repeat: int = 1) -> float:
     return statistics.median(times)
 
 
-def gd_window(setup, cfg: RunConfig, steps: int, diagnostics: bool, probes: bool = False) -> tuple[float, list[int]]:
-    """Time `steps` GD steps from θ0, with or without the logged-step diagnostics (and probes,
-    which a run computes from t* on)."""
-    problem, theta = setup.problem, setup.theta0
+VARIANTS = ("plain", "diagnostics", "probes")
+
+
+def overhead_cycles(setup, cfg: RunConfig, cycles: int) -> tuple[dict, list[int]]:
+    """Seconds per logged-step cycle (`log_every` GD steps) of plain GD, GD with the logged-step
+    diagnostics, and with the §5.2 probes too (a run computes them from t* on).
+
+    The three trajectories start at θ0 and advance side by side, one cycle of each in turn, so a
+    load change on a shared machine falls on all three alike rather than on whichever ran then."""
+    problem = setup.problem
     generator = torch.Generator().manual_seed(0)
-    warm = diagnose(problem, theta, setup.centroid_distance, None, generator).eigen if diagnostics else None
+    cold = diagnose(problem, setup.theta0, setup.centroid_distance, None, generator).eigen   # untimed
+    theta = dict.fromkeys(VARIANTS, setup.theta0)
+    warm = dict.fromkeys(VARIANTS, cold)
+    seconds = {name: [] for name in VARIANTS}
     hvps = []
-    _sync(setup.device)
-    start = time.perf_counter()
-    for step in range(1, steps + 1):
-        if diagnostics and step % cfg.log_every == 0:
+    for _ in range(cycles):
+        for name in VARIANTS:
+            _sync(setup.device)
+            start = time.perf_counter()
+            theta[name], warm[name], solve = _cycle(setup, cfg, theta[name], warm[name], generator, name)
+            _sync(setup.device)
+            seconds[name].append(time.perf_counter() - start)
+            if name == "diagnostics":
+                hvps.append(solve)
+    return seconds, hvps
+
+
+def _cycle(setup, cfg, theta, warm, generator, variant):
+    """`log_every` GD steps; the last is a logged step unless `variant` is plain."""
+    problem, hvps = setup.problem, None
+    for step in range(1, cfg.log_every + 1):
+        if variant != "plain" and step == cfg.log_every:
             d = diagnose(problem, theta, setup.centroid_distance, warm, generator)
-            if probes:
+            if variant == "probes":
                 evaluate(problem, theta, setup.probes)
-            warm, gradient = d.eigen, d.gradient
-            hvps.append(d.row["hvps"])
+            warm, gradient, hvps = d.eigen, d.gradient, d.row["hvps"]
         else:
             gradient = problem.step_gradient(theta)[0]
         theta = theta - cfg.lr * gradient
-    _sync(setup.device)
-    return time.perf_counter() - start, hvps
+    return theta, warm, hvps
+
+
+def overhead_figures(setup, cfg: RunConfig, cycles: int) -> dict:
+    """Overheads as total time ÷ plain GD's total, with the spread of the per-cycle ratios."""
+    seconds, hvps = overhead_cycles(setup, cfg, cycles)
+    plain = sum(seconds["plain"])
+    figures = {"steps_per_s": cycles * cfg.log_every / plain, "window_steps": cycles * cfg.log_every}
+    for name, key in (("diagnostics", "diagnostics_overhead"), ("probes", "diagnostics_overhead_with_probes")):
+        ratios = [t / p for t, p in zip(seconds[name], seconds["plain"])]
+        figures[key] = sum(seconds[name]) / plain
+        figures[key + "_cycle_range"] = f"{min(ratios):.3f}–{max(ratios):.3f}"
+    figures["hvps_per_solve_window"] = hvps
+    return figures
 
 
 def per_example_figures(setup, sample: int) -> dict:
@@ -152,14 +185,8 @@ def store_round_trip_figures() -> dict:
 
 def run_bench(cfg: RunConfig, vmap_sample: int = 256, full_run: bool = True, sweep: bool = False) -> dict:
     setup = prepare(cfg)
-    window = min(cfg.steps, 8 * cfg.log_every)
-    plain, _ = gd_window(setup, cfg, window, diagnostics=False)
-    with_diag, hvps = gd_window(setup, cfg, window, diagnostics=True)
-    with_probes, _ = gd_window(setup, cfg, window, diagnostics=True, probes=True)
-    figures = {"n": cfg.n, "params": setup.theta0.numel(), "device": setup.device,
-               "steps_per_s": window / plain, "window_steps": window,
-               "diagnostics_overhead": with_diag / plain,
-               "diagnostics_overhead_with_probes": with_probes / plain, "hvps_per_solve_window": hvps}
+    figures = {"n": cfg.n, "params": setup.theta0.numel(), "device": setup.device}
+    figures.update(overhead_figures(setup, cfg, max(1, min(cfg.steps, 8 * cfg.log_every) // cfg.log_every)))
     figures.update(per_example_figures(setup, min(vmap_sample, cfg.n)))
     if full_run:
         figures.update(full_run_figures(cfg))

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from .config import GROUPS
-from .curvature import Eigenpairs, align_signs, dot64, top_eigenpairs, warm_start
-from .per_example import alignment_terms
+from .curvature import RESIDUAL_TOL, Eigenpairs, align_signs, dot64, top_eigenpairs, warm_start
+from .per_example import ExampleTerms, alignment_terms, example_terms
 from .problem import Problem
 
 
@@ -28,8 +28,11 @@ class StepDiagnostics:
 
 
 def diagnose(problem: Problem, theta: torch.Tensor, centroid_distance: np.ndarray,
-             previous: Eigenpairs | None, generator: torch.Generator, tol: float = 1e-3) -> StepDiagnostics:
-    graph, losses, correct = problem.graph(theta)
+             previous: Eigenpairs | None, generator: torch.Generator, tol: float = RESIDUAL_TOL) -> StepDiagnostics:
+    """Everything logged at one step from one gradient graph: its backward gives ∇L (reused for the
+    GD step) and, through the layer tape, the per-example and per-group terms; the HVPs and ∇S
+    reuse it."""
+    graph, losses, correct, tape = problem.graph(theta)
     start = warm_start(previous, theta.numel(), theta.device, generator)
     eigen = align_signs(top_eigenpairs(graph.hvp, start, k=2, tol=tol), previous)
     v1 = eigen.vectors[0]
@@ -37,8 +40,10 @@ def diagnose(problem: Problem, theta: torch.Tensor, centroid_distance: np.ndarra
     grad_S = graph.sharpness_gradient(v1)
     g_norm = g.double().norm().item()
 
-    group_rows = [row | {"group": name} for name, row in zip(GROUPS, group_quantities(problem, theta, v1, g, grad_S))]
-    example_loss, example_cos2 = per_example_alignment(problem, theta, v1)
+    terms = example_terms(problem.model, problem.loss_fn, theta, problem.x, problem.y, v1, problem.groups,
+                          tape, losses)
+    group_rows = [row | {"group": name} for name, row in zip(GROUPS, group_quantities(terms, problem, v1, g, grad_S))]
+    example_cos2 = cos2(terms)
     row = {
         "loss": float(losses.mean()),
         "accuracy": float(correct.double().mean()),
@@ -53,28 +58,24 @@ def diagnose(problem: Problem, theta: torch.Tensor, centroid_distance: np.ndarra
         "b_S": dot64(grad_S, grad_S),
         "spearman_rho": spearman(centroid_distance, example_cos2),
     }
-    return StepDiagnostics(row, group_rows, example_loss, example_cos2, g, eigen)
+    return StepDiagnostics(row, group_rows, terms.losses.float().cpu().numpy(), example_cos2, g, eigen)
 
 
-def group_quantities(problem: Problem, theta, v1, g, grad_S) -> list[dict]:
-    """ℓ_k, ‖∇ℓ_k‖, cos²θ_k, C_k, Q_k, R_k for every group from one forward over the prototypes and
-    one batched backward (a row of averaging weights per group) instead of a backward per group."""
-    index = torch.cat(problem.groups)
-    weights = torch.zeros(len(problem.groups), len(index), dtype=theta.dtype, device=theta.device)
-    start = 0
-    for k, members in enumerate(problem.groups):
-        weights[k, start:start + len(members)] = 1.0 / len(members)
-        start += len(members)
-    leaf = theta.detach().requires_grad_(True)
-    losses = problem.losses(leaf, index)
-    grads = torch.autograd.grad(losses, leaf, grad_outputs=weights, is_grads_batched=True)[0]
-    group_losses = (weights @ losses.detach()).tolist()
+def group_quantities(terms: ExampleTerms, problem: Problem, v1, g, grad_S) -> list[dict]:
+    """ℓ_k, ‖∇ℓ_k‖, cos²θ_k, C_k, Q_k, R_k for every group, from the group gradients and
+    per-example losses that the per-example terms already hold."""
     rows = []
-    for loss, gk in zip(group_losses, grads):
+    for members, gk in zip(problem.groups, terms.group_grads):
         norm2, proj = dot64(gk, gk), dot64(gk, v1)
-        rows.append({"loss": loss, "grad_norm": norm2 ** 0.5, "cos2": proj ** 2 / max(norm2, 1e-300),
-                     "curvature_influence": proj ** 2, "Q": dot64(gk, grad_S), "R": dot64(gk, g)})
+        rows.append({"loss": float(terms.losses[members].double().mean()), "grad_norm": norm2 ** 0.5,
+                     "cos2": proj ** 2 / max(norm2, 1e-300), "curvature_influence": proj ** 2,
+                     "Q": dot64(gk, grad_S), "R": dot64(gk, g)})
     return rows
+
+
+def cos2(terms: ExampleTerms) -> np.ndarray:
+    """cos²(∇ℓ_i, v1) per example, stored as float32."""
+    return (terms.dots.double().pow(2) / terms.norms2.clamp_min(1e-300)).float().cpu().numpy()
 
 
 def per_example_alignment(problem: Problem, theta, v1) -> tuple[np.ndarray, np.ndarray]:

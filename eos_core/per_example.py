@@ -13,10 +13,16 @@ when positions·(C_out + C_in·k²) < C_out·C_in·k², which no layer of the pa
 Where the unfolded activations outweigh a whole per-example gradient (the ResNet-14: 174k
 parameters, large 32×32 activations), and for networks with any other parametrised layer, the
 generic path (`generic_terms`) materialises per-example gradients with `vmap(grad)` instead.
+
+The same δ and a also give each prototype group's mean gradient, ∇ℓ_k = (1/|P|) Σ_{i∈P} δ_i ⊗ a_i
+per layer (δ_Pᵀ A_P for a Linear layer), so the groups need no backward pass of their own. During
+training none of this needs a pass of its own either: the logged step's gradient graph records the
+layers on a `Tape` and yields δ from its own backward (see `Problem.graph`).
 """
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -28,28 +34,97 @@ from .models import FlatModel
 CHUNK_FLOATS = 2**25          # per-chunk working set of the convolution norms (128 MB in float32)
 
 
+@dataclass
+class Tape:
+    """One forward pass's record of the parametrised layers: each call's (module, input a, output z).
+    `deltas` (δ = ∂(Σ_i ℓ_i)/∂z per call) is filled in by whoever runs the backward."""
+    layers: dict                               # module → parameter-name prefix
+    records: list
+    deltas: list = field(default_factory=list)
+
+    @property
+    def outputs(self) -> list[torch.Tensor]:
+        return [z for _, _, z in self.records]
+
+
+def record(model: FlatModel, theta, x) -> tuple[torch.Tensor, Tape | None]:
+    """The model's outputs at θ, with a `Tape` of its layers where the per-layer identity applies
+    and pays (`_identity_pays`); None means the generic path."""
+    layers = affine_layers(model)
+    if layers is None or not _identity_pays(model, layers, theta, x[:1]):
+        return model(theta, x), None
+    out, captured = _forward_capturing(model, layers, theta, x)
+    return out, Tape(layers, captured)
+
+
+@dataclass
+class ExampleTerms:
+    losses: torch.Tensor        # (n,) ℓ_i
+    dots: torch.Tensor          # (n,) float64 ∇ℓ_i·v
+    norms2: torch.Tensor        # (n,) float64 ‖∇ℓ_i‖²
+    group_grads: torch.Tensor   # (K, d) ∇ℓ_k, the mean gradient over each group's examples
+
+
+def example_terms(model: FlatModel, loss_fn, theta, x, y, v, groups: list[torch.Tensor],
+                  tape: Tape | None = None, losses: torch.Tensor | None = None) -> ExampleTerms:
+    """`ExampleTerms` for all n examples and the index sets `groups`. With a tape whose deltas are
+    filled (and the losses of that pass) no further forward or backward pass runs."""
+    if tape is None:
+        out, tape = record(model, theta.detach().requires_grad_(True), x)
+        if tape is None:
+            return _generic(model, loss_fn, theta, x, y, v, group_weights(groups, len(x), theta))
+        losses = loss_fn(out, y)
+        tape.deltas = list(torch.autograd.grad(losses.sum(), tape.outputs))
+        losses = losses.detach()
+    dots, norms2 = tape_dots_norms(model, tape, v)
+    return ExampleTerms(losses, dots, norms2, tape_group_gradients(model, tape, groups))
+
+
 def alignment_terms(model: FlatModel, loss_fn, theta, x, y, v) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(ℓ_i, ∇ℓ_i·v, ‖∇ℓ_i‖²) for all i; `loss_fn(outputs, y)` returns per-example losses."""
     layers = affine_layers(model)
     if layers is not None and _identity_pays(model, layers, theta, x[:1]):
-        return _layer_identity(model, layers, loss_fn, theta, x, y, v)
+        terms = example_terms(model, loss_fn, theta, x, y, v, [])
+        return terms.losses, terms.dots, terms.norms2
     return generic_terms(model, loss_fn, theta, x, y, v)
+
+
+def group_weights(groups: list[torch.Tensor], n: int, like: torch.Tensor) -> torch.Tensor:
+    """(K, n) averaging weights: row k holds 1/|P_k| on group k's examples."""
+    weights = torch.zeros(len(groups), n, dtype=like.dtype, device=like.device)
+    for k, members in enumerate(groups):
+        weights[k, members] = 1.0 / max(len(members), 1)
+    return weights
 
 
 def generic_terms(model, loss_fn, theta, x, y, v, chunk: int = 64):
     """The same three quantities for any network, from explicit per-example gradients
     (`vmap(grad)`) in chunks of examples: each chunk's (b, d) gradients give both dots and norms."""
-    parts = [_explicit_terms(model, loss_fn, theta, x[i:i + chunk], y[i:i + chunk], v.to(theta.dtype))
-             for i in range(0, len(x), chunk)]
-    return tuple(torch.cat(column) for column in zip(*parts))
+    terms = _generic(model, loss_fn, theta, x, y, v, None, chunk)
+    return terms.losses, terms.dots, terms.norms2
 
 
-def _explicit_terms(model, loss_fn, theta, x, y, v):
+def _generic(model, loss_fn, theta, x, y, v, weights, chunk: int = 64) -> ExampleTerms:
+    """`ExampleTerms` from explicit per-example gradients in chunks; the group gradients accumulate
+    as weights[:, chunk] @ gradients, so the (n, d) matrix never exists."""
+    v = v.to(theta.dtype)
+    group_grads = torch.zeros(0 if weights is None else len(weights), len(theta), dtype=theta.dtype, device=theta.device)
+    parts = []
+    for i in range(0, len(x), chunk):
+        grads, losses = _explicit_grads(model, loss_fn, theta, x[i:i + chunk], y[i:i + chunk])
+        parts.append((losses, (grads @ v).double(), torch.linalg.vector_norm(grads, dim=1).double().pow(2)))
+        if weights is not None:
+            group_grads += weights[:, i:i + chunk] @ grads
+    losses, dots, norms2 = (torch.cat(column) for column in zip(*parts))
+    return ExampleTerms(losses, dots, norms2, group_grads)
+
+
+def _explicit_grads(model, loss_fn, theta, x, y):
     def one(xi, yi):
         return grad_and_value(lambda t: loss_fn(model(t, xi[None]), yi[None])[0])(theta.detach())
 
     grads, losses = vmap(one)(x, y)
-    return losses.detach(), (grads @ v).double(), torch.linalg.vector_norm(grads, dim=1).double().pow(2)
+    return grads, losses.detach()
 
 
 def _is_plain_conv(m: nn.Module) -> bool:
@@ -102,23 +177,45 @@ def _unfold_fits(model, layers, theta, x_one) -> bool:
     return unfolded <= model.dim
 
 
-def _layer_identity(model, layers, loss_fn, theta, x, y, v):
-    leaf = theta.detach().requires_grad_(True)   # so the layer outputs z join the graph
-    out, captured = _forward_capturing(model, layers, leaf, x)
-    losses = loss_fn(out, y)
-    deltas = torch.autograd.grad(losses.sum(), [z for _, _, z in captured])
-    parts = model.unflatten(v.to(theta.dtype))
-    dots = torch.zeros(len(x), dtype=torch.float64, device=x.device)
+def tape_dots_norms(model: FlatModel, tape: Tape, v) -> tuple[torch.Tensor, torch.Tensor]:
+    """(∇ℓ_i·v, ‖∇ℓ_i‖²) for all i from a tape with its deltas, layer by layer."""
+    parts = model.unflatten(v.to(tape.deltas[0].dtype))
+    n = len(tape.deltas[0])
+    dots = torch.zeros(n, dtype=torch.float64, device=tape.deltas[0].device)
     norms2 = torch.zeros_like(dots)
-    for (module, a, _), d in zip(captured, deltas):
-        weight, bias = parts[f"{layers[module]}.weight"], parts.get(f"{layers[module]}.bias")
+    for (module, a, _), d in zip(tape.records, tape.deltas):
+        weight, bias = parts[f"{tape.layers[module]}.weight"], parts.get(f"{tape.layers[module]}.bias")
         if isinstance(module, nn.Linear):
             dots += _linear_dots(a, d, weight, bias)
             norms2 += _linear_sq_norms(a, d, bias is not None)
         else:
             dots += _conv_dots(module, a, d, weight, bias)
             norms2 += _conv_sq_norms(module, a, d, bias is not None)
-    return losses.detach(), dots, norms2
+    return dots, norms2
+
+
+def tape_group_gradients(model: FlatModel, tape: Tape, groups: list[torch.Tensor]) -> torch.Tensor:
+    """(K, d): group k's mean gradient, per layer the weight gradient of its examples alone —
+    δ_Pᵀ A_P / |P| for a Linear layer, the convolution's weight gradient on P for a Conv2d."""
+    rows = []
+    for members in groups:
+        scale = 1.0 / max(len(members), 1)
+        parts = {}
+        for (module, a, _), d in zip(tape.records, tape.deltas):
+            prefix = tape.layers[module]
+            a_p, d_p = a[members], d[members] * scale
+            if isinstance(module, nn.Linear):
+                parts[f"{prefix}.weight"] = d_p.reshape(len(d_p), -1).T @ a_p.reshape(len(a_p), -1)
+                reduce = (0,)
+            else:
+                parts[f"{prefix}.weight"] = torch.nn.grad.conv2d_weight(
+                    a_p, module.weight.shape, d_p, module.stride, module.padding, module.dilation)
+                reduce = (0, 2, 3)
+            if module.bias is not None:
+                parts[f"{prefix}.bias"] = d_p.sum(reduce)
+        rows.append(torch.cat([parts[name].reshape(-1) for name in model.names]))
+    dtype, device = tape.deltas[0].dtype, tape.deltas[0].device
+    return torch.stack(rows) if rows else torch.zeros(0, model.dim, dtype=dtype, device=device)
 
 
 def _linear_dots(a, d, weight, bias):

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from .curvature import LossGraph
 from .models import FlatModel
+from .per_example import Tape, record
 
 
 def mse_per_example(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -49,10 +50,15 @@ class Problem:
         g = torch.autograd.grad(losses.mean(), leaf)[0]
         return g, losses.detach()
 
-    def graph(self, theta: torch.Tensor) -> tuple[LossGraph, torch.Tensor, torch.Tensor]:
-        """A reusable gradient graph at θ, with the per-example losses and correctness."""
+    def graph(self, theta: torch.Tensor) -> tuple[LossGraph, torch.Tensor, torch.Tensor, Tape | None]:
+        """A reusable gradient graph at θ, with the per-example losses, correctness and the layer
+        tape (None where the per-layer identity does not apply). The tape's deltas come from the
+        graph's own backward, so the per-example and group terms need no pass of their own."""
         leaf = theta.detach().requires_grad_(True)
-        outputs = self.model(leaf, self.x)
+        outputs, tape = record(self.model, leaf, self.x)
         losses = self.loss_fn(outputs, self.y)
         correct = outputs.detach().argmax(1) == self.y
-        return LossGraph(leaf, losses.mean()), losses.detach(), correct
+        graph = LossGraph(leaf, losses.mean(), tape.outputs if tape else ())
+        if tape is not None:   # ∂L/∂z of the mean loss, scaled to ∂(Σ_i ℓ_i)/∂z
+            tape.deltas = [len(self.x) * d for d in graph.watched_grads]
+        return graph, losses.detach(), correct, tape

@@ -4,9 +4,11 @@ import pytest
 import scipy.stats
 import torch
 
-from eos_core.config import GROUPS
+from eos_core import models, per_example
+from eos_core.config import GROUPS, RunConfig
 from eos_core.metrics import diagnose, spearman
 from eos_core.per_example import alignment_terms, generic_terms
+from eos_core.problem import Problem
 from tiny import dense_hessian, tiny_problem
 
 
@@ -81,3 +83,40 @@ def test_spearman_matches_scipy_including_ties(seed):
     b = a + rng.normal(0, 2, 200)
     b[:20] = 1.0
     assert spearman(a, b) == pytest.approx(scipy.stats.spearmanr(a, b).statistic, abs=1e-12)
+
+
+def conv_problem(loss: str, n: int = 10) -> tuple[Problem, torch.Tensor]:
+    cfg = RunConfig(dataset="synthetic", classes=("0", "1"), n_per_class=40, image_size=12, m=2, k=3,
+                    model="cnn", width=16, init_scale=1.0)
+    model, theta = models.build_model(cfg, (3, 12, 12), "cpu", torch.float64)
+    x = torch.randn(n, 3, 12, 12, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    return Problem(model, x, (torch.arange(n) % 2).long(), loss, []), theta
+
+
+@pytest.mark.parametrize("net", ["mlp", "cnn"])
+@pytest.mark.parametrize("loss", ["mse", "ce"])
+@pytest.mark.parametrize("path", ["tape of the step's graph", "a pass of its own", "generic (vmap)"])
+def test_group_gradients_from_the_per_example_pass_match_explicit_autograd(net, loss, path, monkeypatch):
+    """∇ℓ_k = (1/|P_k|) Σ_{i∈P_k} ∇ℓ_i, built per layer from δ and a (δ_Pᵀ A_P for a Linear layer, the
+    convolution's weight gradient on P for a Conv2d) or accumulated from vmap's per-example gradients,
+    for groups of unequal sizes with scattered members, against explicit autograd in float64."""
+    problem, theta = tiny_problem(loss) if net == "mlp" else conv_problem(loss)
+    groups = [torch.tensor([0, 5, 9]), torch.tensor([1, 2, 3, 4]), torch.tensor([6]), torch.tensor([7, 8])]
+    problem.groups = groups
+    if path == "generic (vmap)":
+        monkeypatch.setattr(per_example, "_identity_pays", lambda *args: False)
+    tape, losses = None, None
+    if path == "tape of the step's graph":
+        _, losses, _, tape = problem.graph(theta)
+        assert tape is not None and len(tape.deltas) == len(tape.records)
+    v = torch.randn(theta.numel(), generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    terms = per_example.example_terms(problem.model, problem.loss_fn, theta, problem.x, problem.y, v, groups,
+                                      tape, losses)
+
+    G = explicit_per_example_grads(problem, theta)
+    expected = torch.stack([G[members].mean(0) for members in groups])
+    # float64 sums of ≤ 10⁴ products: 1e-10 relative is rounding with room to spare
+    torch.testing.assert_close(terms.group_grads, expected, rtol=1e-10, atol=1e-12 * float(expected.abs().max()))
+    torch.testing.assert_close(terms.dots, G @ v, rtol=1e-10, atol=1e-12 * float(G.norm(dim=1).max()))
+    torch.testing.assert_close(terms.norms2, (G ** 2).sum(1), rtol=1e-10, atol=0)
+    torch.testing.assert_close(terms.losses, problem.losses(theta), rtol=1e-12, atol=0)
