@@ -10,22 +10,19 @@ NAME_LIMIT, NOTE_LIMIT, TAG_LIMIT = 120, 4000, 40
 
 def annotations(store: Store) -> dict[str, dict]:
     """Every readable annotation by config hash (an unreadable one is skipped)."""
-    return {a["id"]: a for a in store._json_entries("note/") if isinstance(a, dict) and "id" in a}
+    return {a["id"]: a for a in store.notes() if "id" in a}
 
 
 def annotate(store: Store, config_hash: str, name: str = "", tags: list[str] = (), note: str = "") -> dict:
     """Set (or with all fields empty, remove) the annotation of a run."""
     tags = sorted({t.strip()[:TAG_LIMIT] for t in tags if t.strip()})
     record = {"id": config_hash, "name": name.strip()[:NAME_LIMIT], "tags": tags, "note": note.strip()[:NOTE_LIMIT]}
-    if not (record["name"] or tags or record["note"]):
-        store.cache.delete(f"note/{config_hash}")
-    else:
-        store._set_json(f"note/{config_hash}", record)
+    store.put_note(config_hash, record if record["name"] or tags or record["note"] else None)
     return record
 
 
 def annotation(store: Store, config_hash: str) -> dict:
     try:
-        return store._get_json(f"note/{config_hash}") or {}
+        return store.note(config_hash) or {}
     except CorruptEntry:
         return {}

@@ -230,11 +230,34 @@ class Store:
             return False
 
     def delete_result(self, config_hash: str) -> None:
-        for prefix in ("result", "meta", "job", "live", "ckpt/exit"):
+        for prefix in ("result", "meta", "job", "live", "ckpt/exit", "note"):
             self.cache.delete(f"{prefix}/{config_hash}")
 
     def result_hashes(self) -> list[str]:
         return sorted(k.split("/", 1)[1] for k in self._keys("result/"))
+
+    # -- notes: a user's name, tags and note for a run, outside its config hash --------------
+    def notes(self) -> list[dict]:
+        """Every readable note (an unreadable one is skipped: a note never blocks a listing)."""
+        out = []
+        for key in self._keys("note/"):
+            try:
+                note = self._get_json(key)
+            except CorruptEntry:
+                continue
+            if isinstance(note, dict):
+                out.append(note)
+        return out
+
+    def note(self, config_hash: str) -> dict | None:
+        return self._get_json(f"note/{config_hash}")
+
+    def put_note(self, config_hash: str, note: dict | None) -> None:
+        """Store `note` for the run, or remove it when None."""
+        if note is None:
+            self.cache.delete(f"note/{config_hash}")
+        else:
+            self._set_json(f"note/{config_hash}", note)
 
     # -- baselines and checkpoints ----------------------------------------------------------
     def put_baseline(self, baseline_hash: str, blob: bytes, lease: Lease | None = None,
