@@ -16,7 +16,8 @@ import pathlib
 from .config import ConfigError, RunConfig
 
 # Test examples the loaders keep next to the training set (CIFAR-10: 1,000 per class; synthetic:
-# 500 per class; digits: every fifth image, at most 360 per pair).
+# 500 per class; digits: every fifth image, at most 360 per pair); a dataset not listed counts
+# as CIFAR-10's pair.
 _TEST_EXAMPLES = {"cifar10": 2000, "synthetic": 1000, "digits": 360}
 _DIGITS_IMAGES = 1797          # digits are upsampled all at once, in float64, before the split
 _KNN_CHUNK = 512               # rows of the k-NN distance blocks (prototypes.KNN_CHUNK)
@@ -43,7 +44,7 @@ def estimate_bytes(cfg: RunConfig) -> dict[str, int]:
     """Bytes the run needs beyond a loaded interpreter, by what drives them."""
     b = 8 if cfg.dtype == "float64" else 4
     pixels = 3 * cfg.image_size**2
-    examples = cfg.n + _TEST_EXAMPLES[cfg.dataset]
+    examples = cfg.n + _TEST_EXAMPLES.get(cfg.dataset, 2000)
     loader = _DIGITS_IMAGES * pixels * 8 * 2 if cfg.dataset == "digits" else 0
     logged = cfg.steps // cfg.log_every + 1
     stored = cfg.steps // cfg.example_every + 1
