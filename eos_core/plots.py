@@ -239,3 +239,21 @@ def ood_figure(trace: pd.DataFrame, step: int) -> go.Figure:
     fig.update_layout(title=f"Loss on test input-outliers at step {step}", xaxis_title="α_test",
                       yaxis_title="loss", template="plotly_white")
     return fig
+
+
+EVIDENCE_MEASURES = {"influence_share_before": "(∇ℓ_k·v1)² before t*", "influence_share_eos": "(∇ℓ_k·v1)² from t*",
+                     "oscillation_share": "loss spikes Σ|ℓ_k − ℓ̄_k| after t*"}
+
+
+def evidence_figure(evidence: pd.DataFrame) -> go.Figure:
+    """Each group's share of the curvature influence before and after t* (who dominates v1) and of the
+    EoS oscillation's loss spikes after t* (who takes them), from `mechanism.group_evidence`."""
+    fig = go.Figure()
+    measures = [c for c in EVIDENCE_MEASURES if c in evidence.columns]
+    for group in GROUPS:
+        fig.add_trace(go.Bar(x=[EVIDENCE_MEASURES[c] for c in measures], y=evidence.loc[group, measures].to_numpy(),
+                             name=GROUP_LABELS[group], marker_color=GROUP_COLORS[group]))
+    fig.update_layout(title="Who dominates v1 and who takes the EoS loss spikes (EoS branch)", barmode="group",
+                      yaxis_title="share across the four groups", template="plotly_white")
+    fig.update_yaxes(range=[0, 1])
+    return fig

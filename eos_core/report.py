@@ -55,8 +55,12 @@ def _fmt(values: dict) -> str:
 
 def _twins(runs, r: Result, **change) -> list[Result]:
     """The runs whose configuration is r's with `change` applied."""
-    twin = {**_cfg(r), **change}
-    return [other for other in runs if _cfg(other) == twin]
+    return [other for other in runs if is_twin(_cfg(r), _cfg(other), **change)]
+
+
+def is_twin(config: dict, other: dict, **change) -> bool:
+    """Whether `other` is `config` with `change` applied (e.g. displacement="random")."""
+    return other == {**config, **change}
 
 
 def _mixed_signs(r: Result) -> tuple[bool, pd.Series, float]:

@@ -1,8 +1,10 @@
 import streamlit as st
 
-from dashboard.state import require_series
+from dashboard.state import families, load_result, require_series
 from dashboard.widgets import figure
 from eos_core import plots
+from eos_core.mechanism import group_evidence
+from eos_core.report import c3, is_twin
 
 st.title("Alignment")
 s, metas, x, log_y = require_series()
@@ -20,3 +22,21 @@ if st.toggle("show Q_k and R_k", value=st.query_params.get("qr") == "1"):
     figure(plots.group_figure(s, "R", x, False, "R_k = ⟨∇ℓ_k, ∇L⟩ (learning-rate confounder)"), "R")
 else:
     st.query_params["qr"] = "0"
+
+st.subheader("Why a claim holds or fails")
+st.caption("Shares across the four groups on the EoS branch: the curvature influence before and after t* (which "
+           "group dominates v1) and the oscillation's loss spikes Σ|ℓ_k − ℓ̄_k| after t* (which group the period-2 "
+           "swing lands on), at every step. Below: C3's coherent/random comparison when the twin run is stored.")
+result = load_result(metas[0]["config_hash"])
+evidence = group_evidence(result)
+figure(plots.evidence_figure(evidence), "group-evidence")
+st.dataframe(evidence, column_config={c: st.column_config.NumberColumn(format="%.3g") for c in evidence.columns})
+config = metas[0]["config"]
+other = "random" if config["displacement"] == "coherent" else "coherent"
+twin = next((m for group in families().values() for m in group if is_twin(config, m["config"], displacement=other)), None)
+if twin is not None:
+    verdict = c3([result, load_result(twin["config_hash"])])
+    st.markdown(f"**C3 ({verdict.verdict})** — {verdict.text}")
+    st.text(verdict.evidence)
+else:
+    st.info(f"C3 compares this run with its {other}-displacement twin, which is not stored; run it from the Experiment page.")

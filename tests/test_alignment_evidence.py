@@ -1,0 +1,58 @@
+"""The Alignment page shows the evidence behind a failing claim: group shares from the engine and
+C3's coherent/random comparison with the data-subspace energy, for a run whose twin is stored."""
+import base64
+import json
+import os
+
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from eos_core.experiment import run_experiment
+from eos_core.mechanism import group_evidence
+from eos_core.plots import EVIDENCE_MEASURES, GROUP_LABELS
+from eos_core.store import Store
+from tiny import TINY
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def values(array) -> np.ndarray:
+    """A Plotly JSON array: a list, or a typed array {dtype, bdata (base64)}."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
+    return np.asarray(array, dtype=float)
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cache")
+    store = Store(folder)
+    results = [run_experiment(cfg) for cfg in (TINY, TINY.replace(displacement="random"))]
+    for result in results:
+        store.put_result(result)
+    store.close()
+    return folder, results[0]
+
+
+def test_alignment_page_shows_group_shares_and_the_c3_comparison(stored, monkeypatch):
+    folder, result = stored
+    monkeypatch.setenv("EOS_CACHE_DIR", str(folder))
+    monkeypatch.setenv("EOS_AUTOSTART_WORKER", "0")
+    monkeypatch.chdir(ROOT)
+    st.cache_resource.clear()
+    at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=60)
+    at.query_params["run"] = TINY.config_hash()
+    at.run()
+    at.switch_page("pages/alignment.py").run()
+    assert not at.exception, at.exception
+    charts = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    bars = next(c for c in charts if c["data"][0]["type"] == "bar")
+    want = group_evidence(result)
+    for trace in bars["data"]:
+        group = {label: g for g, label in GROUP_LABELS.items()}[trace["name"]]
+        np.testing.assert_allclose(values(trace["y"]), want.loc[group, list(EVIDENCE_MEASURES)].to_numpy(dtype=float))
+    text = " ".join(el.value for el in at.text)
+    assert "median input-outlier (∇ℓ·v1)² on the EoS branch from t*" in text
+    assert "%-variance subspace (rank" in text
