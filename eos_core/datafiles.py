@@ -137,7 +137,9 @@ def _idx_header_ok(path: pathlib.Path, magic: int) -> str | None:
                 f.seek(-4, os.SEEK_END)
                 size = int.from_bytes(f.read(4), "little")   # ISIZE: uncompressed size mod 2^32
         else:
-            header, size = path.read_bytes()[:4 + 4 * ndim], path.stat().st_size
+            with path.open("rb") as f:
+                header = f.read(4 + 4 * ndim)
+            size = path.stat().st_size
         dims = _idx_dims(path, header, magic)
     except DatasetCorrupt as error:
         return str(error)

@@ -514,3 +514,27 @@ def test_real_mnist_counts_and_pixels(monkeypatch):
     border = ds.x_train[:, 0, 0, :] * ds.pixel_std[0] + ds.pixel_mean[0]
     assert border.abs().max().item() < 1e-6
     assert 0.99 < (images.astype(np.float64) / 255).mean() / 0.1307 < 1.01
+
+
+def test_cli_reports_missing_and_corrupt_mnist_in_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    def run(root):
+        env = {**os.environ, "EOS_DATA_DIR": str(root)}
+        return subprocess.run([sys.executable, "-m", "eos_core", "run", "--preset", "mnist-cpu", "--quiet",
+                               "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env,
+                              timeout=120, cwd=pathlib.Path(__file__).parent.parent)
+
+    done = run(tmp_path / "none")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert str(tmp_path / "none" / "MNIST" / "raw") in done.stderr and "--download mnist" in done.stderr
+    folder = tmp_path / "bad" / "MNIST" / "raw"
+    write_mnist(folder, np.random.default_rng(5))
+    labels = folder / "t10k-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes()[:-2])
+    done = run(tmp_path / "bad")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == f"error: corrupt dataset file {labels} (expected 12 bytes): it holds 10 bytes. " \
+                                  f"Delete it and fetch a fresh copy with `python -m eos_core data --download mnist`."
