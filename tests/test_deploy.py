@@ -387,9 +387,11 @@ def test_docker_smoke_builds_and_runs_the_deployment():
                              stderr=subprocess.PIPE, text=True)
     try:
         out, err = smoke.communicate(timeout=3600)   # a guard against a hang, not a speed limit
-    except subprocess.TimeoutExpired:
+    except BaseException as stopped:                 # the guard, or an interrupted test run
         smoke.terminate()                            # its trap removes the containers and volume it started
         out, err = smoke.communicate(timeout=300)
+        if not isinstance(stopped, subprocess.TimeoutExpired):
+            raise
     print(err[-4000:])
     last = json.loads(out.strip().splitlines()[-1])
     if smoke.returncode == 77:
