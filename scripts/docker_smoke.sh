@@ -7,6 +7,8 @@
 # has both; otherwise through the ui container's CLI), that the worker logged its device, that
 # the cache volume belongs to the image's user with mode 0700, and that README's backup and
 # restore commands and scripts/setup.sh work. Uses docker when its daemon answers, else podman.
+# Extra arguments go to the submit command, e.g. `--set steps=64` for a shorter job on a busy
+# machine (the full preset takes about a minute on two free cores).
 #
 # Everything it starts (containers, volume) is removed at exit, also on failure; the image
 # (eos-explorer:smoke) is kept, so a second run builds from its cache.
@@ -44,7 +46,7 @@ cleanup() {
   if [ "$STARTED" = 1 ]; then
     if [ "$status" != 0 ]; then
       for container in "$UI" "$WORKER"; do
-        say "last log lines of $container:"; e logs --tail 30 "$container" >&2 2>&1 || true
+        say "last log lines of $container:"; e logs "$container" 2>&1 | tail -30 >&2 || true
       done
     fi
     e rm -f "$UI" "$WORKER" >/dev/null 2>&1 || true
@@ -74,6 +76,9 @@ ensure_disk() {
   local root free_gb
   if [ "$ENGINE" = podman ]; then root="$(podman info --format '{{.Store.GraphRoot}}')"
   else root="$(docker info --format '{{.DockerRootDir}}')"; fi
+  if [ "$ENGINE" = podman ] && [ "$(podman info --format '{{.Store.GraphDriverName}}')" = vfs ]; then
+    skip "podman stores images with vfs here, a full copy of the 7 GB image per layer"
+  fi
   free_gb="$(df -P -BG "$root" 2>/dev/null | awk 'NR == 2 { print $4 + 0 }')"
   # (a daemon on another machine: its disk cannot be seen from here, and the build will tell)
   [ -z "$free_gb" ] || [ "$free_gb" -ge "$MIN_FREE_GB" ] || skip "only $free_gb GB free for $ENGINE's images (needs $MIN_FREE_GB)"
@@ -166,8 +171,11 @@ start_services() {
   STARTED=1
   e volume create "$VOLUME" >/dev/null
   started="$(now)"
-  e run -d --name "$UI" -p 127.0.0.1::8501 -e EOS_AUTOSTART_WORKER=0 -v "$VOLUME:/cache" "$IMAGE" >/dev/null
-  e run -d --name "$WORKER" --no-healthcheck -v "$VOLUME:/cache" "$IMAGE" python -m eos_core worker >/dev/null
+  # (podman without systemd complains that it cannot time the health checks: they run below)
+  e run -d --name "$UI" -p 127.0.0.1::8501 -e EOS_AUTOSTART_WORKER=0 -v "$VOLUME:/cache" "$IMAGE" \
+    >/dev/null 2>"$WORK/run.err" || { cat "$WORK/run.err" >&2; fail "the ui container did not start"; }
+  e run -d --name "$WORKER" --no-healthcheck -v "$VOLUME:/cache" "$IMAGE" python -m eos_core worker \
+    >/dev/null 2>"$WORK/run.err" || { cat "$WORK/run.err" >&2; fail "the worker container did not start"; }
   wait_healthy "$started"
 }
 
@@ -193,7 +201,7 @@ job_state() { e exec "$UI" python -m eos_core status "$1" | awk '{ print $2 }'; 
 run_teach_selective() {
   local started job state
   started="$(now)"
-  job="$(e exec "$UI" python -m eos_core submit --preset teach-selective \
+  job="$(e exec "$UI" python -m eos_core submit --preset teach-selective "${SUBMIT_ARGS[@]}" \
          | sed -n 's/.*"id": "\([0-9a-f]*\)".*/\1/p')"
   [ -n "$job" ] || fail "the ui container's CLI did not queue teach-selective"
   say "queued teach-selective as job $job"
@@ -267,6 +275,7 @@ check_setup_script() {
   e exec "$UI" bash scripts/setup.sh || fail "scripts/setup.sh fails inside the image"
 }
 
+SUBMIT_ARGS=("$@")
 pick_engine
 ensure_disk
 ensure_base
