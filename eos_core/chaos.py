@@ -7,7 +7,6 @@ exactly once and equal an uninterrupted run of its config. One JSON line reports
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
 import random
 import shutil
@@ -16,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 
 from .config import RunConfig
 from .results import Result
@@ -44,8 +42,10 @@ def run_chaos(jobs: int = 8, injections: int = 100, pause: bool = False, seed: i
     counts = {"kills": 0, "pauses": 0}
     writes_at_claim: dict[tuple, int] = {}
     started = time.time()
-    references = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
-    expected = {cfg.config_hash(): references.submit(reference_zip, cfg.to_json()) for cfg in configs}
+    expected_dir = os.path.join(folder, "expected")
+    references = subprocess.Popen([sys.executable, "-c", "import sys; from eos_core.chaos import write_references; "
+                                   "write_references(sys.argv[1], sys.argv[2:])", expected_dir,
+                                   *[cfg.to_json() for cfg in configs]], env=env, stdout=log, stderr=log)
 
     def spawn():
         pool.append(subprocess.Popen([sys.executable, "-m", "eos_core", "worker"], env=env, stdout=log,
@@ -82,6 +82,7 @@ def run_chaos(jobs: int = 8, injections: int = 100, pause: bool = False, seed: i
         return out
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # so that `finally` stops the workers
+    completed = False
     try:
         while counts["kills"] + counts["pauses"] < injections and time.time() - started < timeout_s:
             if watch():
@@ -109,6 +110,7 @@ def run_chaos(jobs: int = 8, injections: int = 100, pause: bool = False, seed: i
         while not watch() and time.time() - started < timeout_s:
             time.sleep(0.5)
         chaos_wall = time.time() - started
+        completed = True
     finally:
         for process in pool:
             process.send_signal(signal.SIGCONT)
@@ -119,9 +121,13 @@ def run_chaos(jobs: int = 8, injections: int = 100, pause: bool = False, seed: i
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        if not completed:
+            references.kill()
+        references.wait()
         log.close()
-    expected = {key: Result.from_zip(future.result()) for key, future in expected.items()}
-    references.shutdown()
+    if references.returncode != 0:
+        raise RuntimeError(f"the uninterrupted reference runs failed; see {folder}/workers.log")
+    expected = {cfg.config_hash(): Result.load(os.path.join(expected_dir, cfg.config_hash())) for cfg in configs}
     report = {"injections": counts["kills"] + counts["pauses"], **counts, "workers": workers,
               **verify(store, configs, first_done, expected), "chaos_wall_s": round(chaos_wall, 1)}
     store.close()
@@ -132,11 +138,13 @@ def run_chaos(jobs: int = 8, injections: int = 100, pause: bool = False, seed: i
     return report
 
 
-def reference_zip(config_json: str) -> bytes:
-    """An uninterrupted run of the config (in a pool process, while the chaos goes on)."""
+def write_references(folder: str, config_jsons: list[str]) -> None:
+    """Uninterrupted runs of the configs, one result folder each (run beside the chaos)."""
     from .experiment import run_experiment
 
-    return run_experiment(RunConfig.from_json(config_json)).to_zip()
+    for text in config_jsons:
+        cfg = RunConfig.from_json(text)
+        run_experiment(cfg).save(os.path.join(folder, cfg.config_hash()))
 
 
 def verify(store, configs: list[RunConfig], first_done: dict, expected: dict) -> dict:

@@ -182,8 +182,8 @@ def test_interrupted_write_leaves_no_half_result(store):
 
 
 # -- a damaged store: one clear line, nothing silently recreated ------------------------------------
-from eos_core import cli  # noqa: E402
-from eos_core.store import StoreDamaged, rebuild  # noqa: E402
+from eos_core.cli import main as cli_main  # noqa: E402
+from eos_core.store import StoreDamaged  # noqa: E402
 
 
 def damage(directory, how):
@@ -204,7 +204,7 @@ def test_a_damaged_index_gives_one_line_on_every_verb(store, how, monkeypatch, c
     monkeypatch.setenv("EOS_CACHE_DIR", str(store.directory))
     size = (store.directory / "cache.db").stat().st_size
     for verb in (["status"], ["submit", *tiny_args()], ["worker", "--once"], ["cancel", "abc"], ["store", "--check"]):
-        assert cli.main(verb) == 2, verb
+        assert cli_main(verb) == 2, verb
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"error: the cache at {store.directory} is damaged: "), (verb, err)
         assert "store --rebuild" in err[0] and "Traceback" not in err[0]
@@ -226,7 +226,7 @@ def test_rebuild_moves_the_damaged_index_aside_and_reindexes_results(store, monk
     store.close()
     damage(store.directory, "garbled")
     monkeypatch.setenv("EOS_CACHE_DIR", str(store.directory))
-    assert cli.main(["store", "--rebuild"]) == 0
+    assert cli_main(["store", "--rebuild"]) == 0
     assert "indexed the result abc" in capsys.readouterr().out
     assert list(store.directory.glob("cache.db.damaged-*"))
     fresh = Store(store.directory)
@@ -246,7 +246,7 @@ def test_malformed_job_records_are_quarantined_and_never_block_the_queue(store, 
     assert len(list((store.directory / "quarantine").iterdir())) == 3
     monkeypatch.setenv("EOS_CACHE_DIR", str(store.directory))
     store.cache.set("job/again", json.dumps("a string"))
-    assert cli.main(["status"]) == 0
+    assert cli_main(["status"]) == 0
     out, err = capsys.readouterr()
     assert TINY.config_hash() in out and "job/again was malformed" in err
     job, lease = store.claim_next(os.getpid(), "here")
