@@ -36,10 +36,21 @@ def label(meta: dict) -> str:
     return notes().get(meta.get("config_hash"), {}).get("name") or run_name(meta["config"])
 
 
+def listed_metas() -> list[dict]:
+    """The metas of stored results that can be listed; one without its config is skipped, and said so."""
+    metas = get_store().metas()
+    usable = [m for m in metas if isinstance(m, dict) and isinstance(m.get("config"), dict)
+              and isinstance(m.get("config_hash"), str)]
+    if len(usable) < len(metas):
+        st.warning(f"{len(metas) - len(usable)} stored result(s) have no readable configuration and are not "
+                   "listed; re-run them, or check the cache with the command line.", icon=":material/warning:")
+    return usable
+
+
 def families() -> dict[str, list[dict]]:
     """Stored results grouped by config-without-seed, newest first."""
     groups: dict[str, list[dict]] = {}
-    for meta in sorted(get_store().metas(), key=lambda m: -m.get("finished_at", 0)):
+    for meta in sorted(listed_metas(), key=lambda m: -(m.get("finished_at") or 0)):
         groups.setdefault(family_key(meta["config"]), []).append(meta)
     return groups
 

@@ -95,6 +95,6 @@ def cancel_button(job_id: str) -> None:
 
 @st.fragment(run_every="2s")
 def watch(job_ids: list[str]) -> None:
-    metas = {m["config_hash"]: m for m in get_store().metas()}
+    metas = {m["config_hash"]: m for m in get_store().metas() if isinstance(m, dict) and "config_hash" in m}
     for job_id in job_ids:
         job_panel(job_id, metas)

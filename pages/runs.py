@@ -2,7 +2,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import links
-from dashboard.state import get_store, load_result, notes
+from dashboard.state import get_store, listed_metas, load_result, notes
 from dashboard.status import outcome
 from dashboard.widgets import table_downloads
 from eos_core.annotations import annotate
@@ -16,7 +16,7 @@ from eos_core.worker import ensure_worker
 st.title("Runs")
 store = get_store()
 jobs = {j["id"]: j for j in store.jobs()}
-metas = {m["config_hash"]: m for m in store.metas()}
+metas = {m["config_hash"]: m for m in listed_metas()}
 
 
 def state_of(job: dict | None, meta: dict | None) -> str:

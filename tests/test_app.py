@@ -1,6 +1,7 @@
 """Every page under Streamlit's AppTest, against fixture results in a temporary cache."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -278,4 +279,22 @@ def test_a_damaged_cache_gives_one_message_not_an_exception(tmp_path, monkeypatc
     at.run()
     assert not at.exception, at.exception
     assert any("is damaged" in e.value and str(folder.resolve()) in e.value for e in at.error)
+    st.cache_resource.clear()
+
+
+def test_a_result_meta_without_its_config_is_skipped_with_a_warning(cache, tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    shutil.copytree(cache, folder)
+    store = Store(folder)
+    store.cache.set("meta/0123456789abcdef0123", '{"config_hash": "0123456789abcdef0123", "status": "done"}')
+    store.close()
+    monkeypatch.setenv("EOS_CACHE_DIR", str(folder))
+    monkeypatch.chdir(ROOT)
+    st.cache_resource.clear()
+    for page in ("pages/sharpness.py", "pages/compare.py", "pages/runs.py"):
+        at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=60)
+        at.run()
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+        assert any("no readable configuration" in w.value for w in at.warning), page
     st.cache_resource.clear()
