@@ -1,13 +1,11 @@
 """EoS Explorer dashboard: `streamlit run app.py`. The UI process never imports torch; runs go to
 the store and a separate worker process trains them."""
-import sqlite3
-
 import streamlit as st
 
 from dashboard.state import get_store
 from dashboard.teach import projector_toggle
 from eos_core.presets import FIRST_LAUNCH, preset
-from eos_core.store import cache_dir
+from eos_core.store import StoreDamaged, cache_dir, is_damage
 from eos_core.worker import ensure_worker
 
 st.set_page_config(page_title="EoS Explorer", page_icon=":material/insights:", layout="wide")
@@ -48,8 +46,11 @@ page = st.navigation(pages)
 try:
     first_launch()
     page.run()
-except sqlite3.DatabaseError as error:
+except Exception as error:
+    if not (isinstance(error, StoreDamaged) or is_damage(error)):
+        raise
     st.cache_resource.clear()   # a repaired or replaced cache is picked up on the next rerun
-    st.error(f"The cache at `{cache_dir().resolve()}` is damaged ({error}). Nothing was changed in it: move the "
-             "folder away (or restore it from a backup) and reload this page; a fresh cache is created.",
-             icon=":material/database:")
+    reason = error.reason if isinstance(error, StoreDamaged) else error
+    st.error(f"The cache at `{cache_dir().resolve()}` is damaged ({reason}). Nothing was changed in it: move the "
+             "folder away (or restore it from a backup) and reload this page, or run "
+             "`python -m eos_core store --rebuild` to rebuild its index.", icon=":material/database:")

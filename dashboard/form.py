@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from eos_core.availability import availability
+from eos_core.datafiles import availability
 from eos_core.config import CHOICES, CLASSES, ConfigError, RunConfig, available_per_class
 from eos_core.glossary import CONTROL_HELP, FIELD_HELP
 from eos_core.presets import PRESETS
@@ -148,7 +148,8 @@ def experiment_form() -> list[str] | None:
         f = BY_NAME[name]
         col.selectbox(f.label, CLASSES[s.form_dataset], key=f"form_{name}", help=f.help, on_change=_clamp_to_classes)
     _error_below("classes")
-    missing = availability(s.form_dataset)
+    ready, why = availability(s.form_dataset)
+    missing = None if ready else why
     if missing:
         st.error(missing, icon=":material/folder_off:")
     error = s.get("form_error")
