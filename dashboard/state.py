@@ -37,14 +37,18 @@ def label(meta: dict) -> str:
 
 
 def listed_metas() -> list[dict]:
-    """The metas of stored results that can be listed; one without its config is skipped, and said so."""
-    metas = get_store().metas()
-    usable = [m for m in metas if isinstance(m, dict) and isinstance(m.get("config"), dict)
-              and isinstance(m.get("config_hash"), str)]
-    if len(usable) < len(metas):
-        st.warning(f"{len(metas) - len(usable)} stored result(s) have no readable configuration and are not "
-                   "listed; re-run them, or check the cache with the command line.", icon=":material/warning:")
-    return usable
+    """The metas of stored results that can be listed; the store skips one without its config, and
+    the page says so."""
+    store = get_store()
+    listing = "skipped the result listing"
+    store.problems[:] = [p for p in store.problems if not p.startswith(listing)]   # this call's only
+    metas = store.metas()
+    skipped = [p for p in store.problems if p.startswith(listing)]
+    if skipped:
+        st.warning(f"{len(skipped)} stored result(s) have no readable configuration and are not listed; "
+                   "re-run them, or check the cache with `python -m eos_core store --check`.",
+                   icon=":material/warning:")
+    return metas
 
 
 def families() -> dict[str, list[dict]]:

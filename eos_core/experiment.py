@@ -47,9 +47,11 @@ def run_from_baseline(cfg: RunConfig, baseline: Branch | None = None, progress=N
 
 def _steps(branch: Branch, resumed=None) -> int:
     """GD steps run here: from the resumed checkpoint (or the branch's start) to its end."""
+    if not branch.rows:   # diverged before its first logged step
+        return 0
     last = branch.diverged_at if branch.diverged_at is not None else branch.rows[-1]["step"]
     first = resumed.step if resumed is not None else branch.rows[0]["step"]
-    return last - first if branch.rows else 0
+    return last - first
 
 
 def onset_rule(cfg: RunConfig) -> dict:

@@ -3,7 +3,7 @@ import json
 import subprocess
 import sys
 
-from eos_core.results import FILES, Result
+from eos_core.results import FILES, OPTIONAL_FILES, Result
 
 
 def cli(*args, **kw):
@@ -16,7 +16,7 @@ def test_run_writes_a_result_and_prints_a_summary(tmp_path):
                "--set", "example_every=16", "--set", "onset_fraction=0.1", "--quiet", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "t*  = " in done.stdout and "Δℓ[" in done.stdout and str(out) in done.stdout
-    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES + OPTIONAL_FILES)
     result = Result.load(out)
     assert result.meta["config"]["steps"] == 48 and result.meta["t_star"] is not None
 
