@@ -23,20 +23,20 @@ def first_launch() -> None:
 
 
 pages = {
-    "Experiment": [st.Page("pages/experiment.py", title="Experiment", icon=":material/science:", default=True)],
+    "Experiment": [st.Page("app_pages/experiment.py", title="Experiment", icon=":material/science:", default=True)],
     "Results": [
-        st.Page("pages/sharpness.py", title="Sharpness", icon=":material/show_chart:"),
-        st.Page("pages/groups.py", title="Group losses & Δℓ", icon=":material/stacked_line_chart:"),
-        st.Page("pages/alignment.py", title="Alignment", icon=":material/explore:"),
-        st.Page("pages/outliers.py", title="Natural outliers", icon=":material/scatter_plot:"),
-        st.Page("pages/prototypes.py", title="Prototypes", icon=":material/grid_view:"),
-        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
-        st.Page("pages/report.py", title="Report", icon=":material/fact_check:"),
+        st.Page("app_pages/sharpness.py", title="Sharpness", icon=":material/show_chart:"),
+        st.Page("app_pages/groups.py", title="Group losses & Δℓ", icon=":material/stacked_line_chart:"),
+        st.Page("app_pages/alignment.py", title="Alignment", icon=":material/explore:"),
+        st.Page("app_pages/outliers.py", title="Natural outliers", icon=":material/scatter_plot:"),
+        st.Page("app_pages/prototypes.py", title="Prototypes", icon=":material/grid_view:"),
+        st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page("app_pages/report.py", title="Report", icon=":material/fact_check:"),
     ],
-    "Manage": [st.Page("pages/runs.py", title="Runs", icon=":material/storage:")],
+    "Manage": [st.Page("app_pages/runs.py", title="Runs", icon=":material/storage:")],
     "Learn": [
-        st.Page("pages/story.py", title="Story", icon=":material/auto_stories:"),
-        st.Page("pages/glossary.py", title="Glossary", icon=":material/menu_book:"),
+        st.Page("app_pages/story.py", title="Story", icon=":material/auto_stories:"),
+        st.Page("app_pages/glossary.py", title="Glossary", icon=":material/menu_book:"),
     ],
 }
 projector_toggle()

@@ -74,7 +74,7 @@ def job_panel(job_id: str, metas: dict[str, dict]) -> None:
             st.warning(f"{title} — finished{mark}, {kind}: {words}", icon=":material/warning:")
         if st.button("Show this run", key=f"open-{job_id}"):
             # switch_page starts the next page with these parameters (it drops the current ones)
-            st.switch_page("pages/sharpness.py", query_params={"run": job_id})
+            st.switch_page("app_pages/sharpness.py", query_params={"run": job_id})
     else:   # diverged, failed or cancelled: say why, offer a retry
         reason = job.get("message") if state == "diverged" else job.get("error")
         st.error(f"{title} — {state}", icon=":material/error:")

@@ -45,7 +45,7 @@ def test_alignment_page_shows_group_shares_and_the_c3_comparison(stored, monkeyp
     at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=60)
     at.query_params["run"] = TINY.config_hash()
     at.run()
-    at.switch_page("pages/alignment.py").run()
+    at.switch_page("app_pages/alignment.py").run()
     assert not at.exception, at.exception
     charts = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
     bars = next(c for c in charts if c["data"][0]["type"] == "bar")

@@ -16,8 +16,8 @@ from tiny import TINY
 
 NO_TSS = TINY.replace(seed=7)   # stored as a run whose exit branch never reached its threshold
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PAGES = ["pages/sharpness.py", "pages/groups.py", "pages/alignment.py", "pages/outliers.py",
-         "pages/prototypes.py", "pages/compare.py", "pages/report.py", "pages/runs.py"]
+PAGES = ["app_pages/sharpness.py", "app_pages/groups.py", "app_pages/alignment.py", "app_pages/outliers.py",
+         "app_pages/prototypes.py", "app_pages/compare.py", "app_pages/report.py", "app_pages/runs.py"]
 
 
 @pytest.fixture(scope="module")
@@ -97,13 +97,13 @@ def test_every_page_renders_without_exceptions(app, page):
     app.run()
     app.switch_page(page).run()
     assert not app.exception, app.exception
-    if page != "pages/runs.py":
+    if page != "app_pages/runs.py":
         assert charts(app), f"{page} drew no chart"
 
 
 def test_sharpness_page_draws_the_thresholds(app):
     app.run()
-    app.switch_page("pages/sharpness.py").run()
+    app.switch_page("app_pages/sharpness.py").run()
     spec = charts(app)[0]
     ys = sorted(s["y0"] for s in spec["layout"]["shapes"] if s.get("y0") == s.get("y1"))
     assert ys == pytest.approx(sorted([2 / TINY.lr, 2 / (TINY.c * TINY.lr)]))
@@ -113,7 +113,7 @@ def test_sharpness_page_draws_the_thresholds(app):
 def test_seed_median_view_from_the_link(app):
     app.query_params["seeds"] = "all"
     app.run()
-    app.switch_page("pages/groups.py").run()
+    app.switch_page("app_pages/groups.py").run()
     assert not app.exception
     spec = charts(app)[0]
     assert any(t.get("fill") == "toself" for t in spec["data"])
@@ -123,7 +123,7 @@ def test_malformed_link_gives_a_message_not_a_traceback(app):
     app.query_params["run"] = "not-a-run"
     app.query_params["x"] = "sideways"
     app.run()
-    app.switch_page("pages/sharpness.py").run()
+    app.switch_page("app_pages/sharpness.py").run()
     assert not app.exception
     warnings = " ".join(w.value for w in app.warning)
     assert "not in this cache" in warnings and "` sideways `" in warnings
@@ -161,7 +161,7 @@ def test_show_this_run_opens_the_run_of_its_panel_not_the_newest(app):
 
 def test_prototypes_of_synthetic_data_use_its_display_range_and_marking_is_a_toggle(app):
     app.run()
-    app.switch_page("pages/prototypes.py").run()
+    app.switch_page("app_pages/prototypes.py").run()
     assert not app.exception
     lines = {m.value.split("**")[1]: m.value for m in app.markdown if m.value.startswith("**")}
     assert "— 0% of values outside [-5, 5]" in lines["inliers"], lines
@@ -208,7 +208,7 @@ def test_failure_messages_are_shown_whole(app):
     store.update_job(job["id"], state="failed", error=message)
     store.close()
     app.run()
-    app.switch_page("pages/runs.py").run()
+    app.switch_page("app_pages/runs.py").run()
     assert not app.exception
     assert any(c.value == message for c in app.code)
 
@@ -221,14 +221,14 @@ def test_a_run_without_t_star_star_is_not_shown_as_done(app):
     app.run()
     assert not any(NO_TSS.config_hash()[:8] in s.value for s in app.success)
     assert any("no t**" in w.value and NO_TSS.config_hash()[:8] in w.value for w in app.warning)
-    app.switch_page("pages/runs.py").run()
+    app.switch_page("app_pages/runs.py").run()
     table = app.dataframe[0].value.set_index("id")
     assert table.state[NO_TSS.config_hash()] == "finished, no t**"
 
 
 def test_the_decomposition_coefficients_are_not_called_alpha(app):
     app.run()
-    app.switch_page("pages/report.py").run()
+    app.switch_page("app_pages/report.py").run()
     titles = [c["layout"]["title"]["text"] for c in charts(app)]
     assert any("a_S/b_S" in t for t in titles) and not any("α/β" in t for t in titles)
 
@@ -240,7 +240,7 @@ def test_the_decomposition_coefficients_are_not_called_alpha(app):
 def test_link_text_is_echoed_only_as_a_code_span(app, value):
     app.query_params["x"] = value
     app.run()
-    app.switch_page("pages/sharpness.py").run()
+    app.switch_page("app_pages/sharpness.py").run()
     warning = next(w.value for w in app.warning if "x=" in w.value)
     fence = warning.split("x=", 1)[1].split(" ", 1)[0]
     assert set(fence) == {"`"} and f"{fence} {value} {fence}" in warning
@@ -250,7 +250,7 @@ def test_link_text_is_echoed_only_as_a_code_span(app, value):
 def test_malformed_outlier_step_warns_and_falls_back(app, step):
     app.query_params["step"] = step
     app.run()
-    app.switch_page("pages/outliers.py").run()
+    app.switch_page("app_pages/outliers.py").run()
     assert not app.exception
     warning = next(w.value for w in app.warning if "step=" in w.value)
     assert len(warning) < 400
@@ -262,7 +262,7 @@ def test_malformed_compare_selection_warns_and_falls_back(app, params):
     for key, value in params.items():
         app.query_params[key] = value
     app.run()
-    app.switch_page("pages/compare.py").run()
+    app.switch_page("app_pages/compare.py").run()
     assert not app.exception
     assert app.warning and charts(app)
 
@@ -291,7 +291,7 @@ def test_a_result_meta_without_its_config_is_skipped_with_a_warning(cache, tmp_p
     monkeypatch.setenv("EOS_CACHE_DIR", str(folder))
     monkeypatch.chdir(ROOT)
     st.cache_resource.clear()
-    for page in ("pages/sharpness.py", "pages/compare.py", "pages/runs.py"):
+    for page in ("app_pages/sharpness.py", "app_pages/compare.py", "app_pages/runs.py"):
         at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=60)
         at.run()
         at.switch_page(page).run()

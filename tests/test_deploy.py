@@ -277,7 +277,7 @@ def test_dockerignore_excludes_local_state(path):
     assert ignored(path)
 
 
-@pytest.mark.parametrize("path", ["requirements.txt", "app.py", "pages/1_Run.py", "eos_core/cli.py",
+@pytest.mark.parametrize("path", ["requirements.txt", "app.py", "app_pages/1_Run.py", "eos_core/cli.py",
                                   "eos_core/__main__.py", ".streamlit/config.toml", "pyproject.toml"])
 def test_dockerignore_keeps_what_the_image_needs(path):
     assert not ignored(path)

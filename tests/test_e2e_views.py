@@ -35,13 +35,6 @@ def cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(cache, tmp_path_factory, chromium):
     with dashboard(cache, tmp_path_factory.mktemp("log") / "streamlit.log", autostart_worker=False) as (url, _):
-        # Known limitation: a server whose very first request is a deep link serves it in Streamlit's
-        # legacy pages/ mode (app.py does not run for that session), so the root is opened first.
-        context = chromium.new_context()
-        try:
-            open_page(context.new_page(), url)
-        finally:
-            context.close()
         yield url
 
 
@@ -65,6 +58,17 @@ def page(chromium):
         yield context.new_page()
     finally:
         context.close()
+
+
+def test_a_deep_link_as_a_fresh_servers_first_request_runs_the_whole_app(cache, tmp_path, page):
+    """With Streamlit's magic pages/ folder this session ran the page script alone: no app.py, so no
+    navigation sections, no projector toggle, no damaged-cache guard."""
+    with dashboard(cache, tmp_path / "streamlit.log", autostart_worker=False) as (url, _):
+        open_page(page, f"{url}/sharpness?run={RUN}")
+        links = page.locator("a[data-testid='stSidebarNavLink']")
+        assert any("/glossary" in (links.nth(i).get_attribute("href") or "") for i in range(links.count()))
+        assert page.get_by_text("Projector mode").count() >= 1
+        assert page.locator(".js-plotly-plot").count() >= 1
 
 
 def drawn(page) -> list[str]:

@@ -61,7 +61,7 @@ def charts(at):
 # -- Glossary ----------------------------------------------------------------------------------
 
 def test_glossary_lists_every_term_and_finds_one(cache, monkeypatch):
-    at = open_page(make_app(cache, monkeypatch), "pages/glossary.py")
+    at = open_page(make_app(cache, monkeypatch), "app_pages/glossary.py")
     text = markdown(at)
     missing = [t.symbol for t in TERMS.values() if t.symbol not in text]
     assert not missing
@@ -74,7 +74,7 @@ def test_glossary_lists_every_term_and_finds_one(cache, monkeypatch):
 # -- Story -------------------------------------------------------------------------------------
 
 def test_story_walks_five_steps_on_the_first_launch_runs(cache, monkeypatch):
-    at = open_page(make_app(cache, monkeypatch), "pages/story.py")
+    at = open_page(make_app(cache, monkeypatch), "app_pages/story.py")
     titles = []
     for step in range(5):
         titles.append(at.subheader[0].value)
@@ -90,19 +90,19 @@ def test_story_walks_five_steps_on_the_first_launch_runs(cache, monkeypatch):
 
 
 def test_story_sentences_quote_the_runs(cache, monkeypatch):
-    at = open_page(make_app(cache, monkeypatch, step="4"), "pages/story.py")
+    at = open_page(make_app(cache, monkeypatch, step="4"), "app_pages/story.py")
     text = markdown(at)
     assert at.subheader[0].value == "4. The selective trade-off"
     assert "ahead on output-outliers (+0.03)" in text and "selective trade-off" in text
 
 
 def test_story_on_an_empty_cache_says_what_to_run_and_queues_it(tmp_path, monkeypatch):
-    at = open_page(make_app(tmp_path / "empty", monkeypatch), "pages/story.py")
+    at = open_page(make_app(tmp_path / "empty", monkeypatch), "app_pages/story.py")
     store = Store(tmp_path / "empty")
     for job in store.jobs():            # app.py's first launch queued them: take them away again
         store.delete_job(job["id"]) if hasattr(store, "delete_job") else store.cache.delete(f"job/{job['id']}")
     store.close()
-    at.switch_page("pages/story.py").run()
+    at.switch_page("app_pages/story.py").run()
     assert "teach-selective and teach-selective-random" in " ".join(i.value for i in at.info)
     next(b for b in at.button if b.label.startswith("Run teach-selective")).click().run()
     store = Store(tmp_path / "empty")
@@ -125,7 +125,7 @@ def test_projector_mode_from_the_link_restyles_every_figure(cache, monkeypatch):
     at.run()
     assert at.sidebar.toggle(key="projector").value is True
     assert any("font-size: 18px" in h.proto.body for h in at.get("html"))     # captions ≥ 18 px
-    for page in ("pages/sharpness.py", "pages/groups.py"):
+    for page in ("app_pages/sharpness.py", "app_pages/groups.py"):
         at.switch_page(page).run()
         assert not at.exception
         assert at.query_params["projector"] == "1"
@@ -155,24 +155,24 @@ def test_projector_toggle_writes_the_link_and_clears_it():
 
 
 def test_projector_mode_off_leaves_figures_alone(cache, monkeypatch):
-    at = open_page(make_app(cache, monkeypatch, run=COHERENT), "pages/sharpness.py")
+    at = open_page(make_app(cache, monkeypatch, run=COHERENT), "app_pages/sharpness.py")
     assert all("tickfont" not in spec["layout"].get("xaxis", {}) for spec in charts(at))
 
 
 # -- What am I looking at? ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("page", ["pages/sharpness.py", "pages/groups.py", "pages/alignment.py",
-                                  "pages/outliers.py", "pages/prototypes.py", "pages/compare.py",
-                                  "pages/report.py", "pages/runs.py", "pages/experiment.py"])
+@pytest.mark.parametrize("page", ["app_pages/sharpness.py", "app_pages/groups.py", "app_pages/alignment.py",
+                                  "app_pages/outliers.py", "app_pages/prototypes.py", "app_pages/compare.py",
+                                  "app_pages/report.py", "app_pages/runs.py", "app_pages/experiment.py"])
 def test_every_page_has_the_explainer(cache, monkeypatch, page):
     at = open_page(make_app(cache, monkeypatch, run=TINY.config_hash()), page)
     assert "What am I looking at?" in [e.label for e in at.expander]
 
 
 def test_explainers_read_the_selected_run(cache, monkeypatch):
-    at = open_page(make_app(cache, monkeypatch, run=COHERENT), "pages/sharpness.py")
+    at = open_page(make_app(cache, monkeypatch, run=COHERENT), "app_pages/sharpness.py")
     assert f"crossed 0.9·2/η = 45 at step {T_STAR}" in markdown(at)
-    at.switch_page("pages/groups.py").run()
+    at.switch_page("app_pages/groups.py").run()
     assert "behind on inliers (−0.02), boundary points (−0.01) and input-outliers (−0.2)" in markdown(at)
 
 

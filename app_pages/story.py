@@ -26,7 +26,7 @@ if not choices:
             for name in FIRST_LAUNCH:
                 store.submit(preset(name))
             ensure_worker(store)
-            st.switch_page("pages/experiment.py")
+            st.switch_page("app_pages/experiment.py")
     st.stop()
 
 by_hash = {m["config_hash"]: m for m in choices}
