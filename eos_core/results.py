@@ -151,7 +151,7 @@ def delta_loss(result: Result, column: str = "loss_avg2") -> pd.DataFrame:
         mine = per_step[per_step.group == group]
         base = mine[mine.branch == "baseline"].dropna(subset=[column]).sort_values("step")
         exit_ = mine[(mine.branch == "exit") & mine.step.isin(exit_steps)].sort_values("step")
-        if exit_.empty:
+        if exit_.empty or base.empty:   # e.g. a baseline that diverged right after the fork
             continue
         target = t_star + c * (exit_.step.to_numpy() - t_star)
         target = np.where(np.abs(target - np.round(target)) < 1e-9, np.round(target), target)

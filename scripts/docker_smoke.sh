@@ -233,7 +233,7 @@ with sync_playwright() as p:
     page.goto(url)
     page.get_by_text("trace table").first.wait_for(timeout=120_000)   # shown for a stored result
     chosen = page.get_by_role("combobox", name="Run").input_value()
-    assert chosen.startswith(f"{job} ·"), f"the page shows {chosen!r}"
+    assert chosen.startswith(f"{job[:8]} · teach-selective"), f"the page shows {chosen!r}"   # short id · run name
     assert page.locator("[data-testid='stException']").count() == 0, "the page shows an exception"
     browser.close()
 EOF

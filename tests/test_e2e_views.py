@@ -134,7 +134,8 @@ def _compare(page):
 
 
 def _report(page):
-    box = page.get_by_label("Run", exact=True)
+    box = page.get_by_role("combobox", name="Run", exact=True)
+    box.scroll_into_view_if_needed()   # a click that scrolls the page first closes the dropdown again
     settle_after(page, lambda: (box.click(), page.get_by_role("option").nth(1).click()), "focus=")
 
 

@@ -5,7 +5,7 @@ import pytest
 from eos_core.config import GROUPS
 from eos_core.experiment import run_experiment
 from eos_core.presets import preset
-from eos_core.results import FILES, Result
+from eos_core.results import FILES, OPTIONAL_FILES, Result
 
 
 @pytest.mark.slow
@@ -21,7 +21,7 @@ def test_teach_digits_shows_sharpening_eos_and_the_fork(tmp_path):
     median_after = base[base.step >= t_star].lambda1.median()
     assert abs(median_after / (2 / cfg.lr) - 1) <= 0.15
     # complete and consistent files
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted(FILES)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted(FILES + OPTIONAL_FILES)
     assert list(base.step) == list(range(0, cfg.steps + 1, cfg.log_every))
     assert list(exit_.step) == list(range(t_star, cfg.steps + 1, cfg.log_every))
     assert np.allclose(exit_.t_eff, t_star * cfg.lr + (exit_.step - t_star) * cfg.c * cfg.lr)
