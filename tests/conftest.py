@@ -1,6 +1,7 @@
 """Isolation for the whole test session: no test may touch ./cache or leave a worker running."""
 import os
 import signal
+import sys
 
 import pytest
 
@@ -16,6 +17,13 @@ def isolated_store(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def keep_main_module(monkeypatch):
+    """Streamlit's AppTest leaves its script as sys.modules["__main__"]; a spawned process (the
+    sweep's pool) re-runs __main__'s file, so a test app that raises would kill the pool's workers."""
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
 
 
 def stop_worker(cache_dir) -> None:

@@ -36,6 +36,10 @@ def test_every_page_renders_and_a_submitted_run_finishes(cache, tmp_path):
             assert page.get_by_text(text).first.is_visible(), path
             page.screenshot(path=str(SCREENSHOTS / f"{path}.png"), full_page=True)
             print(f"{path}: {seconds:.2f} s")
+        # projector mode, as a class sees it from the back of the room
+        open_page(page, f"{url}/sharpness?run={run}&projector=1")
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(SCREENSHOTS / "sharpness-projector.png"), full_page=True)
 
         # a tiny run from the form, watched until it finishes
         open_page(page, url)
