@@ -72,7 +72,9 @@ def run(name: str) -> tuple[dict, list]:
     with tempfile.TemporaryDirectory() as folder:
         store = Store(folder)
         store.submit(cfg)
-        job = run_job(store, store.claim_next(os.getpid(), socket.gethostname()))
+        claimed, lease = store.claim_next(os.getpid(), socket.gethostname())
+        run_job(store, claimed, lease)
+        job = store.job(claimed["id"])
         clock = store.live(cfg.config_hash())["clock"]
         store.close()
     if job["state"] != "done":
