@@ -140,3 +140,15 @@ def navigate(page, path: str, heading: str, timeout_ms: int = 60_000) -> float:
     page.get_by_role("heading", name=heading).first.wait_for(timeout=timeout_ms)
     _settled(page, timeout_ms)
     return time.perf_counter() - start
+
+
+def wait_for(predicate, timeout=300.0, what="state"):
+    """Poll `predicate` until it returns something truthy (and return that): tests wait on state,
+    never on a fixed sleep; the timeout only catches a hang."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -14,6 +14,7 @@ import pytest
 from eos_core.experiment import run_experiment
 from eos_core.store import CorruptEntry, Store
 from eos_core.worker import worker_main
+from harness import wait_for
 from tiny import TINY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -113,16 +114,6 @@ def test_cancel_a_queued_job(store):
     assert store.cancel(TINY.config_hash())["state"] == "cancelled"
     assert worker_main(store.directory, once=True) == 0
     assert store.submit(TINY)["state"] == "queued"        # a cancelled config can be queued again
-
-
-def wait_for(predicate, timeout=120.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 LONG = TINY.replace(steps=3000, log_every=10, example_every=10)

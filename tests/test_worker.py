@@ -13,6 +13,7 @@ import pytest
 from eos_core.experiment import run_experiment
 from eos_core.store import LostLease, Store
 from eos_core.worker import HOST, MAX_LOST, recover_stale_jobs, worker_main
+from harness import wait_for
 from tiny import TINY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,16 +46,6 @@ def workers(store):
             os.kill(process.pid, signal.SIGCONT)
             process.kill()
         process.wait()
-
-
-def wait_for(predicate, timeout=300.0, what="state"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def job_of(store, cfg):
