@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from eos_core.datafiles import availability
+from eos_core.resources import ResourceError, check_fits, torch_free_device
 from eos_core.config import CHOICES, CLASSES, ConfigError, RunConfig, available_per_class
 from eos_core.glossary import CONTROL_HELP, FIELD_HELP
 from eos_core.presets import PRESETS
@@ -175,6 +176,14 @@ def experiment_form() -> list[str] | None:
     return _submit(s["form_base"])
 
 
+def fits_here(cfg: RunConfig) -> None:
+    """Refuse on the form a run this machine's memory cannot hold (seeds share one size); where a
+    GPU decides, the worker checks it before training."""
+    device = torch_free_device(cfg.device)
+    if device:
+        check_fits(cfg, device)
+
+
 def _submit(base: RunConfig) -> list[str] | None:
     s = st.session_state
     casts = {"number": float, "slider": float, "integer": int}
@@ -185,8 +194,12 @@ def _submit(base: RunConfig) -> list[str] | None:
     try:
         seeds = parse_seeds(s.form_seeds)
         configs = [base.replace(**changes, example_every=every, seed=seed) for seed in seeds]
+        fits_here(configs[0])
     except ConfigError as error:
         s["form_error"] = (error.field, in_words(error))
+        st.rerun()
+    except ResourceError as error:
+        s["form_error"] = ("memory", str(error))
         st.rerun()
     s["form_error"] = None
     store = get_store()

@@ -20,16 +20,29 @@ from .config import RunConfig
 from .results import Result
 
 LEASE_S = 5.0
+LOGGED_STEPS = 80          # progress writes (and checkpoints) per branch: kill targets between them
+STEPS_PER_INJECTION = 3200  # ~10 s of training on one idle core; one injection takes ~5 s
 CHAOS = RunConfig(dataset="synthetic", classes=("0", "1"), n_per_class=40, image_size=4, width=32, m=4, k=5,
                   lr=0.05, steps=40, log_every=10, example_every=10, onset_fraction=0.02, init_scale=1.0)
 
 
+def chaos_config(seed: int, steps: int) -> RunConfig:
+    every = max(1, steps // LOGGED_STEPS)
+    return CHAOS.replace(seed=seed, steps=steps, log_every=every, example_every=every)
+
+
+def default_steps(jobs: int, injections: int) -> int:
+    """Steps per job such that the jobs outlast the injection schedule: otherwise they would all
+    finish before most injections had landed (a 40-step job takes a second)."""
+    return STEPS_PER_INJECTION * max(1, -(-injections // max(1, jobs)))
+
+
 def run_chaos(jobs: int = 8, injections: int = 100, pause: bool = False, seed: int = 0, workers: int = 2,
-              timeout_s: float = 7200.0) -> dict:
+              steps: int | None = None, timeout_s: float = 7200.0) -> dict:
     from .store import Store
 
     rng = random.Random(seed)
-    configs = [CHAOS.replace(seed=s) for s in range(jobs)]
+    configs = [chaos_config(s, steps or default_steps(jobs, injections)) for s in range(jobs)]
     folder = tempfile.mkdtemp(prefix="eos-chaos-")
     store = Store(folder)
     for cfg in configs:

@@ -103,7 +103,8 @@ def cmd_worker(args) -> int:
 
 
 def cmd_store(args) -> int:
-    from .store import Store, cache_dir, rebuild
+    from .repair import check, rebuild
+    from .store import Store, cache_dir
 
     if args.rebuild:
         for line in rebuild(cache_dir()):
@@ -111,7 +112,7 @@ def cmd_store(args) -> int:
         return 0
     store = Store()
     from .worker import recover_stale_jobs
-    fixes = store.check(min_age_s=args.orphan_age)
+    fixes = check(store, min_age_s=args.orphan_age)
     fixes += [f"re-queued job {key}: its worker is gone" for key in recover_stale_jobs(store)]
     for line in fixes:
         print(line)
@@ -122,8 +123,9 @@ def cmd_store(args) -> int:
 def cmd_chaos(args) -> int:
     from .chaos import run_chaos
 
-    print(json.dumps(run_chaos(args.jobs, args.kills, pause=args.pause, seed=args.seed)))
-    return 0
+    report = run_chaos(args.jobs, args.kills, pause=args.pause, seed=args.seed, steps=args.steps)
+    print(json.dumps(report))
+    return 0 if report["identical"] == report["jobs"] and report["trained_twice"] == 0 else 1
 
 
 def cmd_submit(args) -> int:
@@ -212,8 +214,16 @@ def cmd_data(args) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage mistakes in one line, like every other refusal, pointing at the help (its verbs'
+    parsers are of this class too)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m eos_core", description=(
+    p = Parser(prog="python -m eos_core", description=(
         "EoS Explorer: run the branching experiment of 'Edge of Stability Selectively Shapes "
         "Learning Across the Data Distribution' and measure its cost."))
     sub = p.add_subparsers(dest="command", required=True)
@@ -261,6 +271,8 @@ def parser() -> argparse.ArgumentParser:
     chaos.add_argument("--kills", type=int, default=100, help="injections in all (default 100)")
     chaos.add_argument("--pause", action="store_true", help="half the injections SIGSTOP a worker for a while")
     chaos.add_argument("--seed", type=int, default=0, help="seed of the injection schedule")
+    chaos.add_argument("--steps", type=int, default=None,
+                       help="steps per job (default: enough for the jobs to outlast the injections)")
     chaos.set_defaults(func=cmd_chaos)
 
     submit = sub.add_parser("submit", help="queue a run (a queued, running or finished config is not queued twice)")

@@ -71,6 +71,9 @@ def status_of(cfg: RunConfig, branches: list[Branch]) -> tuple[str, str]:
     diverged = [b for b in branches if b.diverged_at is not None]
     if diverged:
         b = diverged[0]
+        if b.diverged_at == 0:
+            return "diverged", ("the loss is NaN/inf at step 0, before any training: the inputs or the initial "
+                                "weights overflow (lower alpha or init_scale)")
         return "diverged", f"the {b.name} branch produced NaN/inf by step {b.diverged_at}; the trace up to there is kept"
     if baseline.fork is None:
         best = max((r["lambda1"] for r in baseline.rows), default=float("nan"))

@@ -106,6 +106,15 @@ def resolve_device(name: str) -> str:
     return "cpu"
 
 
+def torch_free_device(name: str) -> str | None:
+    """The device a run will use where that can be told without importing torch (the dashboard's
+    process never does): cpu, or auto on a host without an NVIDIA driver. None when a GPU may
+    decide; the worker checks those runs itself before it trains."""
+    if name == "cpu" or (name == "auto" and not pathlib.Path("/proc/driver/nvidia").exists()):
+        return "cpu"
+    return None
+
+
 def available_bytes(device: str) -> int | None:
     """Free memory on `device` (the host: the least of MemAvailable and the cgroup's headroom)."""
     if device == "cuda":

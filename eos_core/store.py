@@ -40,7 +40,6 @@ FINISHED = ("done", "failed", "diverged", "cancelled")
 JOB_FIELDS = {"id": str, "config": dict, "state": str, "submitted": (int, float), "attempts": int,
               "step": int, "total": int}
 INDEX = "cache.db"
-ORPHAN_AGE_S = 600.0   # a value file without an index row older than this was left by a killed write
 
 
 class CorruptEntry(Exception):
@@ -489,7 +488,7 @@ class Store:
                 self.cache.set(key, str(value))
             return value
 
-    # -- maintenance ------------------------------------------------------------------------
+    # -- malformed entries ------------------------------------------------------------------
     def _raw(self, key: str) -> bytes:
         """An entry's stored bytes, undecoded (never unpickled): what quarantine keeps."""
         rows = self.cache._sql("SELECT filename, value FROM Cache WHERE key = ? AND raw = 1", (key,)).fetchall()
@@ -516,131 +515,6 @@ class Store:
             self._problem(f"{key} is malformed ({reason}) and could not be moved aside: {error}")
             return
         self._problem(f"{key} was malformed ({reason}); moved aside to {target}")
-
-    def orphan_files(self, min_age_s: float = ORPHAN_AGE_S) -> list[pathlib.Path]:
-        """Value files no index row refers to, older than `min_age_s` (a younger one may belong
-        to a write that is about to commit)."""
-        referenced = {row[0] for row in self.cache._sql("SELECT filename FROM Cache WHERE filename IS NOT NULL")}
-        now = time.time()
-        return [path for path in self.directory.rglob("*.val")
-                if path.relative_to(self.directory).as_posix() not in referenced
-                and now - path.stat().st_mtime >= min_age_s]
-
-    def remove_orphans(self, min_age_s: float = ORPHAN_AGE_S) -> list[str]:
-        removed = []
-        for path in self.orphan_files(min_age_s):
-            path.unlink(missing_ok=True)
-            removed.append(f"removed the orphan value file {path.relative_to(self.directory)} (left by a killed write)")
-        return removed
-
-    def check(self, min_age_s: float = ORPHAN_AGE_S) -> list[str]:
-        """Find and repair inconsistencies; returns one line per repair. (The index's own
-        integrity is checked on opening: a damaged one raises StoreDamaged.)"""
-        fixes = self.remove_orphans(min_age_s)
-        for key, filename in self.cache._sql("SELECT key, filename FROM Cache WHERE filename IS NOT NULL").fetchall():
-            if not (self.directory / filename).exists():
-                self.cache.delete(key)
-                fixes.append(f"removed {key}: its value file {filename} is missing")
-        before = len(self.problems)
-        jobs = {job["id"]: job for job in self.jobs()}          # quarantines malformed records
-        fixes += self.problems[before:]
-        for key in self.result_hashes():
-            if not self.result_readable(key):
-                self.cache.delete(f"result/{key}")
-                fixes.append(f"removed the unreadable result {key}")
-        results = set(self.result_hashes())
-        for key in self._keys("meta/"):
-            if key.split("/", 1)[1] not in results:
-                self.cache.delete(key)
-                fixes.append(f"removed {key}: its result is gone")
-        for key in results:
-            if f"meta/{key}" not in self.cache:
-                self._set_json(f"meta/{key}", self.result(key).meta)
-                fixes.append(f"rebuilt meta/{key} from its result")
-        for key, job in jobs.items():
-            if job["state"] in ("done", "diverged") and key not in results:
-                self.update_job(key, state="queued", from_cache=False, finished=None)
-                fixes.append(f"re-queued job {key}: it was {job['state']} but its result is gone")
-        for key in self._keys("ckpt/exit/"):
-            if key.rsplit("/", 1)[1] in results:
-                self.cache.delete(key)
-                fixes.append(f"removed {key}: its run is finished")
-        for key in self._keys("ckpt/baseline/"):
-            if f"baseline/{key.rsplit('/', 1)[1]}" in self.cache:
-                self.cache.delete(key)
-                fixes.append(f"removed {key}: its baseline is finished")
-        return fixes
-
-
-def rebuild(directory) -> list[str]:
-    """A fresh index for a damaged cache: the damaged index is moved aside (never deleted), the
-    rows it still yields are copied, and any result found in a value file is indexed again.
-    Value files nothing claims go to quarantine/. Run it with no worker or dashboard open."""
-    directory = pathlib.Path(directory)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    notes, rows = [], []
-    old = directory / f"{INDEX}.damaged-{stamp}"
-    for suffix in ("", "-wal", "-shm"):
-        path = directory / f"{INDEX}{suffix}"
-        if path.exists():
-            path.rename(directory / f"{INDEX}{suffix}.damaged-{stamp}")
-    if old.exists():
-        notes.append(f"moved the damaged index aside to {old.name}")
-        rows = _salvage_rows(old, notes)
-    store = Store(directory)
-    try:
-        claimed = set()
-        for key, mode, filename, value in rows:
-            data = _row_value(directory, mode, filename, value)
-            if data is None or key in store.cache:
-                continue
-            store.cache.set(key, data)
-            claimed.add(filename)
-        notes.append(f"copied {len(store.cache)} readable entries from the damaged index")
-        for path in store.orphan_files(0.0):
-            relative = path.relative_to(directory).as_posix()
-            if relative in claimed:
-                path.unlink()
-                continue
-            try:
-                result = Result.from_zip(path.read_bytes())
-                key = result.meta["config_hash"]
-            except (ResultError, KeyError, TypeError, OSError):
-                target = directory / "quarantine" / relative.replace("/", "_")
-                target.parent.mkdir(mode=0o700, exist_ok=True)
-                path.rename(target)
-                notes.append(f"moved the unclaimed value file {relative} to quarantine/")
-                continue
-            if f"result/{key}" not in store.cache:
-                store.put_result(result)
-                notes.append(f"indexed the result {key} found in {relative}")
-            path.unlink()
-    finally:
-        store.close()
-    return notes
-
-
-def _salvage_rows(path: pathlib.Path, notes: list[str]) -> list[tuple]:
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
-            rows = con.execute("SELECT key, mode, filename, value FROM Cache WHERE raw = 1").fetchall()
-    except sqlite3.DatabaseError as error:
-        notes.append(f"no rows could be read from the damaged index ({error})")
-        return []
-    return [row for row in rows if isinstance(row[0], str)]
-
-
-def _row_value(directory: pathlib.Path, mode: int, filename, value):
-    """A salvaged row's value as the store keeps it (bytes or str); None for pickles and losses."""
-    if mode == diskcache.core.MODE_PICKLE:
-        return None
-    if filename:
-        try:
-            data = (directory / filename).read_bytes()
-        except OSError:
-            return None
-        return data.decode("utf-8") if mode == diskcache.core.MODE_TEXT else data
-    return value if isinstance(value, (bytes, str)) else None if value is None else str(value)
 
 
 def job_problem(job, key: str) -> str | None:

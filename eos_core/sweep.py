@@ -15,15 +15,23 @@ from .config import ConfigError, RunConfig, coerce
 from .store import Store
 
 
+MAX_SEEDS = 1000   # more is surely a typo, and would queue that many trainings
+
+
 def parse_seeds(text: str) -> list[int]:
-    """'0-4' → [0, 1, 2, 3, 4]; '0,3,7' → [0, 3, 7]."""
+    """'0-4' → [0, 1, 2, 3, 4]; '0,3,7' → [0, 3, 7]. Ranges are sized before they are built."""
     seeds = []
     for part in text.split(","):
         first, sep, last = part.strip().partition("-")
         try:
-            seeds += list(range(int(first), int(last) + 1)) if sep else [int(first)]
+            low, high = int(first), int(last if sep else first)
         except ValueError:
             raise ConfigError("seeds", text, "write seeds as 0-4 or 0,3,7") from None
+        if high < low:
+            raise ConfigError("seeds", text, f"{low}-{high} is an empty range; write the smaller seed first")
+        if len(seeds) + high - low + 1 > MAX_SEEDS:
+            raise ConfigError("seeds", text, f"a sweep takes at most {MAX_SEEDS} seeds")
+        seeds += range(low, high + 1)
     return seeds
 
 

@@ -24,7 +24,10 @@ import threading
 import time
 import traceback
 
-from .config import RunConfig
+from .config import ConfigError, RunConfig
+from .datafiles import DatasetError
+from .repair import remove_orphans
+from .resources import ResourceError, check_fits
 from .store import CorruptEntry, Lease, LostLease, Store, StoreDamaged
 
 HOST = socket.gethostname()
@@ -32,6 +35,7 @@ MAX_FAILURES = 3     # a job that raised this many times is marked failed, with 
 MAX_LOST = 20        # a job whose worker vanished more often than this is marked failed
 IDLE_EXIT_S = 300.0  # an on-demand worker with nothing queued for this long exits
 HUNG_LEASES = 10     # a local worker process silent for this many leases is taken as hung
+REFUSALS = (ConfigError, DatasetError, ResourceError)   # what no retry can change: fail at once
 
 
 def lease_s() -> float:
@@ -160,6 +164,7 @@ def run_job(store: Store, job: dict, lease: Lease, lost: threading.Event | None 
 
     try:
         cfg = RunConfig.from_dict(job["config"])
+        check_fits(cfg)
         result, counts = execute(store, cfg, JobProgress(store, lease, lost), lease)
         state = "diverged" if result.status == "diverged" else "done"
         store.commit(lease, result, counts, state=state, status=result.status, message=result.meta["message"])
@@ -170,6 +175,8 @@ def run_job(store: Store, job: dict, lease: Lease, lost: threading.Event | None 
         raise
     except Cancelled:
         fields = {"state": "cancelled"}
+    except REFUSALS as error:   # the config cannot run here: retrying would refuse it again
+        fields = {"state": "failed", "failures": job.get("failures", 0) + 1, "error": str(error)}
     except Exception as error:   # the job fails (or is retried), the worker lives on
         failures = job.get("failures", 0) + 1
         message = f"{type(error).__name__}: {error}"
@@ -225,7 +232,7 @@ def worker_main(directory=None, once: bool = False, poll: float = 0.5, idle_exit
     store = Store(directory)
     from .branching import resolve_device   # imports torch, which the worker needs anyway
     print(f"eos worker {os.getpid()} starts on device {resolve_device('auto')}", flush=True)
-    for line in store.remove_orphans():
+    for line in remove_orphans(store):
         print(line, file=sys.stderr)
     record = {"pid": os.getpid(), "host": HOST, "started": time.time(), "heartbeat": time.time(),
               "current": None, "lost_jobs": [], "idle_exit": idle_exit}

@@ -180,6 +180,15 @@ def test_a_refusal_in_the_advanced_section_is_visible_above_the_run_button(app):
     assert next(e for e in app.expander if e.label == "Advanced").proto.expanded
 
 
+def test_a_run_too_big_for_this_machine_is_refused_on_the_form_with_the_estimate(app, monkeypatch):
+    monkeypatch.setattr("eos_core.resources.available_bytes", lambda device: 10**6)   # 1 MB free
+    app.run()
+    next(b for b in app.button if b.label == "Run experiment").click().run()
+    assert not app.exception
+    summary = [e.value for e in app.error if e.value.startswith("Not queued")]
+    assert summary and "this run needs an estimated" in summary[0] and "has 1 MB available" in summary[0]
+
+
 def test_changing_the_class_pair_clamps_examples_per_class(app):
     app.run()
     next(b for b in app.button if b.label == "teach-digits").click().run()

@@ -202,3 +202,27 @@ def test_divergence_at_step_zero_as_a_process(tmp_path):
     done = cli_process(*tiny_args("alpha", "1e308", out))
     assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert "status: diverged" in done.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "--bogus"], "unrecognized arguments: --bogus"),
+    (["nosuch"], "invalid choice: 'nosuch'"),
+    (["run", "--preset", "nope"], "invalid choice: 'nope'"),
+    (["chaos", "--jobs", "many"], "invalid int value: 'many'"),
+])
+def test_usage_errors_are_one_line_naming_the_help(capsys, args, message):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(args)
+    err = capsys.readouterr().err
+    assert_one_clear_line(stop.value.code, err, " ".join(args))
+    assert message in err and "--help" in err
+
+
+@pytest.mark.parametrize("seeds,message", [
+    ("0-99999999999", "at most 1000 seeds"), ("5-3", "empty range"), ("4294967296", "0 ≤ seed < 4294967296"),
+    ("1-" + "9" * 5000, "is invalid"),
+])
+def test_sweep_seeds_are_checked_before_any_list_is_built(capsys, seeds, message):
+    code, err = call_main(capsys, ["sweep", "--seeds", seeds])
+    assert_one_clear_line(code, err, seeds[:60])
+    assert message in err

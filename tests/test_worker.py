@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from eos_core.experiment import run_experiment
+from eos_core.repair import check
 from eos_core.store import LostLease, Store
 from eos_core.worker import HOST, MAX_LOST, recover_stale_jobs, worker_main
 from harness import wait_for
@@ -154,6 +155,16 @@ def test_a_job_that_raises_fails_after_three_attempts_with_its_message(store, mo
     assert job["error"] == "RuntimeError: the job's own error"
 
 
+def test_a_job_too_big_for_this_machine_fails_at_once_with_the_estimate(store, monkeypatch):
+    monkeypatch.setattr("eos_core.resources.available_bytes", lambda device: 10**6)   # 1 MB free
+    store.submit(TINY)
+    worker_main(store.directory, once=True)
+    job = store.job(TINY.config_hash())
+    assert job["state"] == "failed" and job["failures"] == 1, job
+    assert job["error"].startswith("this run needs an estimated") and "cpu has 1 MB available" in job["error"]
+    assert store.result(TINY.config_hash()) is None
+
+
 def test_vanished_workers_requeue_up_to_a_cap(store):
     store.submit(TINY)
     for lost in range(MAX_LOST):
@@ -206,7 +217,7 @@ def test_orphan_value_files_are_removed_at_start_up_and_by_check(store):
     young.write_bytes(b"a write about to commit")
     worker_main(store.directory, once=True)
     assert not old.exists() and young.exists() and store.cache.get("kept") == b"x" * 100_000
-    assert any("young.val" in line for line in store.check(min_age_s=0))
+    assert any("young.val" in line for line in check(store, min_age_s=0))
     assert not young.exists()
 
 
