@@ -16,7 +16,7 @@ import torch
 
 from .config import GROUPS, RunConfig, branch_thresholds
 from .curvature import Eigenpairs
-from .metrics import diagnose
+from .metrics import NonFiniteLoss, diagnose
 from .optim import Optimiser
 from .probes import ProbeSet, build_probe_set, evaluate
 from .problem import Problem
@@ -148,15 +148,16 @@ def run_branch(setup: Setup, cfg: RunConfig, name: str, theta: torch.Tensor, ste
     group_mean = _group_mean_matrix(problem)
     while True:
         if step % cfg.log_every == 0:
-            if not _finite_loss(problem, theta):
-                branch.diverged_at = step
-                break
             if pending is not None:   # log_every = 1: the previous logged step waits for this one
                 pending = _complete_averages(pending, problem, _full_losses(problem, theta))
             _keep_step_losses(branch, unlogged)   # so a checkpoint holds every step's losses so far
             if checkpoint is not None:   # everything the loop carries is in these seven values
                 checkpoint(InFlight(branch, step, t_eff, theta, buffer, warm, generator.get_state()))
-            d = diagnose(problem, theta, setup.centroid_distance, warm, generator)
+            try:   # the diagnostics' own forward tells divergence: no extra pass for it
+                d = diagnose(problem, theta, setup.centroid_distance, warm, generator)
+            except NonFiniteLoss:
+                branch.diverged_at = step
+                break
             _keep_step_losses(branch, unlogged, step, t_eff, [g["loss"] for g in d.group_rows])
             if fork_at_onset and branch.fork is None and d.row["lambda1"] >= threshold:
                 branch.fork = ForkState(step, t_eff, theta.clone(), warm,
@@ -214,11 +215,6 @@ def _full_losses(problem: Problem, theta: torch.Tensor, losses: torch.Tensor | N
         return losses
     with torch.no_grad():
         return problem.losses(theta)
-
-
-def _finite_loss(problem: Problem, theta: torch.Tensor) -> bool:
-    with torch.no_grad():
-        return bool(torch.isfinite(theta).all() and torch.isfinite(problem.losses(theta).sum()))
 
 
 def _record(branch: Branch, cfg: RunConfig, d, step: int, t_eff: float, lr: float):

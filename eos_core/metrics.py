@@ -17,6 +17,10 @@ from .per_example import ExampleTerms, alignment_terms, example_terms
 from .problem import Problem
 
 
+class NonFiniteLoss(Exception):
+    """θ or the loss at θ is NaN/inf: the run diverged (nothing else is computed)."""
+
+
 @dataclass
 class StepDiagnostics:
     row: dict                 # one trace row (without branch/step/t_eff/lr)
@@ -33,6 +37,8 @@ def diagnose(problem: Problem, theta: torch.Tensor, centroid_distance: np.ndarra
     GD step) and, through the layer tape, the per-example and per-group terms; the HVPs and ∇S
     reuse it."""
     graph, losses, correct, tape = problem.graph(theta)
+    if not bool(torch.isfinite(theta).all() and torch.isfinite(losses.sum())):
+        raise NonFiniteLoss()
     start = warm_start(previous, theta.numel(), theta.device, generator)
     eigen = align_signs(top_eigenpairs(graph.hvp, start, k=2, tol=tol), previous)
     v1 = eigen.vectors[0]
