@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import streamlit as st
 
 from eos_core.datafiles import availability
-from eos_core.resources import ResourceError, check_fits, torch_free_device
 from eos_core.config import CHOICES, CLASSES, ConfigError, RunConfig, available_per_class
 from eos_core.glossary import CONTROL_HELP, FIELD_HELP
 from eos_core.presets import PRESETS
+from eos_core.resources import ResourceError, check_fits, torch_free_device
 from eos_core.sweep import parse_seeds
 from eos_core.worker import ensure_worker
 
