@@ -26,9 +26,10 @@ import traceback
 
 from .config import ConfigError, RunConfig
 from .datafiles import DatasetError
+from .fence import Fence, process_stopped
 from .repair import remove_orphans
 from .resources import ResourceError, check_fits
-from .store import CorruptEntry, Lease, LostLease, Store, StoreDamaged
+from .store import CorruptEntry, Lease, LostLease, Store, StoreDamaged, cache_dir
 
 HOST = socket.gethostname()
 MAX_FAILURES = 3     # a job that raised this many times is marked failed, with its message
@@ -64,16 +65,6 @@ def pid_alive(pid) -> bool:
     return True
 
 
-def process_stopped(pid) -> bool:
-    """Whether a live local process is stopped (SIGSTOP, a debugger). Where /proc is missing,
-    say yes: the lease alone then decides."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
-    except (OSError, IndexError):
-        return True
-
-
 def abandoned(job: dict, now: float | None = None) -> bool:
     """A running job has lost its worker. Another host's worker: when its lease expired. On this
     host, by the pid: gone → at once; stopped past its lease → lost (it will find out when it
@@ -88,7 +79,8 @@ def abandoned(job: dict, now: float | None = None) -> bool:
         return True
     if now <= expiry:
         return False
-    return process_stopped(pid) or now > expiry + (HUNG_LEASES - 1) * lease_s()
+    # where /proc cannot tell whether it is stopped, say yes: the lease alone then decides
+    return process_stopped(pid, unknown=True) or now > expiry + (HUNG_LEASES - 1) * lease_s()
 
 
 def is_stale(record: dict, now: float | None = None) -> bool:
@@ -229,7 +221,13 @@ class Heartbeat(threading.Thread):
 def worker_main(directory=None, once: bool = False, poll: float = 0.5, idle_exit: float | None = None) -> int:
     """Run queued jobs until stopped (or, with `once`, until the queue is empty; with
     `idle_exit`, until nothing was queued for that many seconds). Returns the jobs finished."""
-    store = Store(directory)
+    fence = Fence(directory or cache_dir(), HOST, grace=lease_s(), interval=heartbeat_s())
+    fence.start()      # first: opening the store may itself wait on a stopped worker's lock
+    try:
+        store = Store(directory)
+    except BaseException:
+        fence.stop.set()
+        raise
     from .branching import resolve_device   # imports torch, which the worker needs anyway
     print(f"eos worker {os.getpid()} starts on device {resolve_device('auto')}", flush=True)
     for line in remove_orphans(store):
@@ -274,6 +272,7 @@ def worker_main(directory=None, once: bool = False, poll: float = 0.5, idle_exit
         return done
     finally:
         heart.stop.set()
+        fence.stop.set()
         _install(signal.SIGTERM, previous)
         store.set_worker(record, gone=True)
 

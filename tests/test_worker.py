@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from eos_core.experiment import run_experiment
+from eos_core.fence import process_stopped
 from eos_core.repair import check
 from eos_core.store import LostLease, Store
 from eos_core.worker import HOST, MAX_LOST, recover_stale_jobs, worker_main
@@ -19,6 +20,8 @@ from tiny import TINY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LONG = TINY.replace(steps=120, log_every=5)
+# long enough that a starved test process cannot miss it running (LONG can end between two polls)
+LONGER = TINY.replace(steps=600, log_every=5)
 
 
 @pytest.fixture
@@ -73,22 +76,61 @@ def test_paused_worker_never_touches_a_job_given_to_another(store, workers):
     """SIGSTOP past the lease, a second worker takes over and finishes; SIGCONT: the first one
     finds it lost the job and stops it — one training, the done record and result untouched."""
     lease = {"EOS_LEASE_S": 4, "EOS_HEARTBEAT_S": 0.5, "EOS_CHECKPOINT_EVERY": 2}
-    key = LONG.config_hash()
-    store.submit(LONG)
+    key = LONGER.config_hash()
+    store.submit(LONGER)
     first = workers(**lease)
-    wait_for(lambda: job_of(store, LONG).get("step", 0) >= 15 and job_of(store, LONG)["pid"] == first.pid)
+    wait_for(lambda: job_of(store, LONGER).get("step", 0) >= 15 and job_of(store, LONGER)["pid"] == first.pid)
     os.kill(first.pid, signal.SIGSTOP)
+    assert job_of(store, LONGER)["state"] == "running", "the job finished before the worker could be paused"
     second = workers(**lease)
-    done = wait_for(lambda: job_of(store, LONG).get("state") == "done" and job_of(store, LONG))
+    done = wait_for(lambda: job_of(store, LONGER).get("state") == "done" and job_of(store, LONGER))
     assert done["token"] == 2
     result_zip = store.result_zip(key)
-    os.kill(first.pid, signal.SIGCONT)
-    wait_for(lambda: any(key in w.get("lost_jobs", []) for w in store.workers() if w["pid"] == first.pid),
-             what="the resumed worker to notice its lost lease")
+    # stopped inside a store transaction, the first worker held the write lock and was fenced
+    # (killed: see the next test); stopped anywhere else, it resumes and finds its lease lost
+    if first.poll() is None:
+        os.kill(first.pid, signal.SIGCONT)
+        wait_for(lambda: any(key in w.get("lost_jobs", []) for w in store.workers() if w["pid"] == first.pid),
+                 what="the resumed worker to notice its lost lease")
+        assert first.poll() is None
     assert store.job(key) == done
     assert store.result_zip(key) == result_zip
     assert store.count("exit_trainings") == 1
-    assert first.poll() is None and second.poll() is None          # both workers live on
+    assert second.poll() is None
+
+
+STOPPED_IN_A_TRANSACTION = """
+import os, signal, sys, time
+from eos_core.store import Store
+from eos_core.worker import HOST
+store = Store(sys.argv[1])
+store.set_worker({"pid": os.getpid(), "host": HOST, "started": time.time(), "heartbeat": time.time(),
+                  "current": None, "lost_jobs": []})
+with store.cache.transact():
+    store.cache.set("written-while-stopped", "x")
+    os.kill(os.getpid(), signal.SIGSTOP)
+"""
+
+
+def test_a_worker_stopped_inside_a_transaction_is_fenced_and_the_queue_moves_on(store, workers):
+    """SIGSTOP inside a store transaction keeps SQLite's write lock, so every writer — even the
+    re-queue of its job — would wait for as long as it stays stopped. A live worker kills it after a
+    lease; its half-written transaction is rolled back and the queue moves on."""
+    store.submit(TINY)
+    stuck = subprocess.Popen([sys.executable, "-c", STOPPED_IN_A_TRANSACTION, str(store.directory)],
+                             env={**os.environ, "PYTHONPATH": ROOT})
+    try:
+        wait_for(lambda: process_stopped(stuck.pid), what="the writer to stop inside its transaction")
+        workers(EOS_LEASE_S=2, EOS_HEARTBEAT_S=0.5)
+        wait_for(lambda: stuck.poll() is not None, what="the stopped writer to be fenced")
+        assert stuck.returncode == -signal.SIGKILL
+        wait_for(lambda: job_of(store, TINY).get("state") == "done", what="the queued job to finish")
+        assert store.cache.get("written-while-stopped") is None
+    finally:
+        if stuck.poll() is None:
+            os.kill(stuck.pid, signal.SIGCONT)
+            stuck.kill()
+        stuck.wait()
 
 
 def test_a_dead_workers_job_is_requeued_by_a_live_worker(store, workers):
