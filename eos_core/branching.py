@@ -19,6 +19,7 @@ from .curvature import Eigenpairs
 from .metrics import NonFiniteLoss, diagnose
 from .optim import Optimiser
 from .probes import ProbeSet, build_probe_set, evaluate
+from .resources import resolve_device
 from .problem import Problem
 from . import data, models, prototypes
 
@@ -77,14 +78,6 @@ class InFlight:
     buffer: torch.Tensor | None
     warm: Eigenpairs | None
     generator: torch.Tensor    # the diagnostics generator's state (uint8)
-
-
-def resolve_device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' was asked for but no CUDA device is available; use device=cpu or auto")
-    return name
 
 
 def make_deterministic() -> None:

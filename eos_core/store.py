@@ -188,6 +188,18 @@ class Store:
     def _keys(self, prefix: str) -> list[str]:
         return [k for k in list(self.cache.iterkeys()) if k.startswith(prefix)]
 
+    def _records(self, prefix: str) -> list[dict]:
+        """The JSON objects stored under `prefix`; unreadable or non-object entries are skipped."""
+        out = []
+        for key in self._keys(prefix):
+            try:
+                record = self._get_json(key)
+            except CorruptEntry:
+                continue
+            if isinstance(record, dict):
+                out.append(record)
+        return out
+
     # -- results ----------------------------------------------------------------------------
     def put_result(self, result: Result) -> None:
         """One zip per result, with its small meta beside it for listings, in one transaction:
@@ -238,15 +250,7 @@ class Store:
     # -- notes: a user's name, tags and note for a run, outside its config hash --------------
     def notes(self) -> list[dict]:
         """Every readable note (an unreadable one is skipped: a note never blocks a listing)."""
-        out = []
-        for key in self._keys("note/"):
-            try:
-                note = self._get_json(key)
-            except CorruptEntry:
-                continue
-            if isinstance(note, dict):
-                out.append(note)
-        return out
+        return self._records("note/")
 
     def note(self, config_hash: str) -> dict | None:
         return self._get_json(f"note/{config_hash}")
@@ -465,15 +469,8 @@ class Store:
             self._set_json(key, record)
 
     def workers(self) -> list[dict]:
-        out = []
-        for key in self._keys("worker/"):
-            try:
-                record = self._get_json(key)
-            except CorruptEntry:
-                continue
-            if isinstance(record, dict) and "pid" in record:
-                out.append(record)
-        return sorted(out, key=lambda r: r.get("heartbeat") or 0, reverse=True)
+        records = [r for r in self._records("worker/") if "pid" in r]
+        return sorted(records, key=lambda r: r.get("heartbeat") or 0, reverse=True)
 
     def worker(self) -> dict | None:
         """The worker that heartbeat most recently, if any."""

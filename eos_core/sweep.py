@@ -54,7 +54,7 @@ def expand(base: RunConfig, seeds: list[int], grid: dict[str, list]) -> list[Run
 
 def sweep_task(config_jsons: list[str], baseline_blob: bytes | None) -> dict:
     """Run configs sharing one baseline (in an executor's worker process)."""
-    from .branching import resolve_device
+    from .resources import resolve_device
     from .checkpoint import pack_baseline, unpack_baseline
     from .experiment import run_from_baseline
 

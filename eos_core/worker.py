@@ -28,7 +28,7 @@ from .config import ConfigError, RunConfig
 from .datafiles import DatasetError
 from .fence import Fence, process_stopped
 from .repair import remove_orphans
-from .resources import ResourceError, check_fits
+from .resources import ResourceError, check_fits, resolve_device
 from .store import CorruptEntry, Lease, LostLease, Store, StoreDamaged, cache_dir
 
 HOST = socket.gethostname()
@@ -99,7 +99,6 @@ def recover_stale_jobs(store: Store) -> list[str]:
 def execute(store: Store, cfg: RunConfig, progress=None, lease: Lease | None = None):
     """Compute `cfg`'s result from whatever is stored — a finished baseline, checkpoints — and
     keep new checkpoints as it goes. Returns (result, counters for the commit)."""
-    from .branching import resolve_device
     from .checkpoint import unpack_baseline
     from .experiment import run_from_baseline
     from .resume import Checkpoints
@@ -228,7 +227,6 @@ def worker_main(directory=None, once: bool = False, poll: float = 0.5, idle_exit
     except BaseException:
         fence.stop.set()
         raise
-    from .branching import resolve_device   # imports torch, which the worker needs anyway
     print(f"eos worker {os.getpid()} starts on device {resolve_device('auto')}", flush=True)
     for line in remove_orphans(store):
         print(line, file=sys.stderr)

@@ -152,3 +152,19 @@ def wait_for(predicate, timeout=300.0, what="state"):
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def app_test(cache, monkeypatch, run: str | None = None):
+    """Streamlit's AppTest of app.py on the cache folder `cache` (opened at `run` if given); it
+    starts no worker."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("EOS_CACHE_DIR", str(cache))
+    monkeypatch.setenv("EOS_AUTOSTART_WORKER", "0")
+    monkeypatch.chdir(ROOT)
+    st.cache_resource.clear()
+    at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=60)
+    if run is not None:
+        at.query_params["run"] = run
+    return at

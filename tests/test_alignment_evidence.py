@@ -2,20 +2,16 @@
 C3's coherent/random comparison with the data-subspace energy, for a run whose twin is stored."""
 import base64
 import json
-import os
 
 import numpy as np
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from eos_core.experiment import run_experiment
 from eos_core.mechanism import group_evidence
 from eos_core.plots import EVIDENCE_MEASURES, GROUP_LABELS
 from eos_core.store import Store
+from harness import app_test
 from tiny import TINY
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def values(array) -> np.ndarray:
@@ -38,12 +34,7 @@ def stored(tmp_path_factory):
 
 def test_alignment_page_shows_group_shares_and_the_c3_comparison(stored, monkeypatch):
     folder, result = stored
-    monkeypatch.setenv("EOS_CACHE_DIR", str(folder))
-    monkeypatch.setenv("EOS_AUTOSTART_WORKER", "0")
-    monkeypatch.chdir(ROOT)
-    st.cache_resource.clear()
-    at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=60)
-    at.query_params["run"] = TINY.config_hash()
+    at = app_test(folder, monkeypatch, TINY.config_hash())
     at.run()
     at.switch_page("app_pages/alignment.py").run()
     assert not at.exception, at.exception

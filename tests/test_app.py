@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from eos_core.experiment import run_experiment
 from eos_core.presets import FIRST_LAUNCH, preset
 from eos_core.store import Store
+from harness import app_test
 from tiny import TINY
 
 NO_TSS = TINY.replace(seed=7)   # stored as a run whose exit branch never reached its threshold
@@ -33,13 +34,7 @@ def cache(tmp_path_factory):
 
 @pytest.fixture
 def app(cache, monkeypatch):
-    monkeypatch.setenv("EOS_CACHE_DIR", str(cache))
-    monkeypatch.setenv("EOS_AUTOSTART_WORKER", "0")
-    monkeypatch.chdir(ROOT)
-    st.cache_resource.clear()
-    at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=60)
-    at.query_params["run"] = TINY.config_hash()
-    return at
+    return app_test(cache, monkeypatch, TINY.config_hash())
 
 
 def without_t_star_star(result, cfg):
@@ -63,11 +58,7 @@ def test_experiment_page_shows_the_form_and_presets(app):
 
 
 def test_first_launch_queues_the_teaching_presets_and_fills_the_form(tmp_path, monkeypatch):
-    monkeypatch.setenv("EOS_CACHE_DIR", str(tmp_path / "empty"))
-    monkeypatch.setenv("EOS_AUTOSTART_WORKER", "0")
-    monkeypatch.chdir(ROOT)
-    st.cache_resource.clear()
-    at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=60)
+    at = app_test(tmp_path / "empty", monkeypatch)
     at.run()
     assert not at.exception
     store = Store(tmp_path / "empty")
@@ -281,10 +272,7 @@ def test_a_damaged_cache_gives_one_message_not_an_exception(tmp_path, monkeypatc
     folder = tmp_path / "damaged"
     folder.mkdir()
     (folder / "cache.db").write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 8)
-    monkeypatch.setenv("EOS_CACHE_DIR", str(folder))
-    monkeypatch.chdir(ROOT)
-    st.cache_resource.clear()
-    at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=60)
+    at = app_test(folder, monkeypatch)
     at.run()
     assert not at.exception, at.exception
     assert any("is damaged" in e.value and str(folder.resolve()) in e.value for e in at.error)
