@@ -48,14 +48,22 @@ def write_lock_holders(directory: pathlib.Path) -> set[int]:
     return holders
 
 
-def process_stopped(pid, unknown: bool = False) -> bool:
-    """Whether a live local process is stopped (SIGSTOP, a debugger); `unknown` where /proc
-    cannot tell."""
+def process_state(pid) -> str | None:
+    """A local process's state letter from /proc/<pid>/stat: R running, S or D asleep, T or t
+    stopped, Z a zombie (exited, not yet reaped by its parent), X dead; None where /proc cannot
+    tell (no such process, no /proc)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+            return f.read().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
-        return unknown
+        return None
+
+
+def process_stopped(pid, unknown: bool = False) -> bool:
+    """Whether a local process is stopped (SIGSTOP, a debugger); `unknown` where /proc cannot
+    tell. A zombie is not stopped but dead (worker.pid_alive)."""
+    state = process_state(pid)
+    return unknown if state is None else state in ("T", "t")
 
 
 def registered_worker(directory: pathlib.Path, host: str, pid: int) -> bool:

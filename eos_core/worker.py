@@ -7,9 +7,10 @@ initialised here, never in a process that forks — which exits after an idle pe
 queued. SIGTERM and Ctrl-C stop a worker cleanly: its running job goes back to the queue at once.
 
 Ownership, as in Slurm or Celery: a running job whose worker is gone — on this host by its pid
-(dead, or stopped past its lease), on another host by lease expiry — is re-queued by any live
-worker, which checks at every heartbeat. A job that raises fails after MAX_FAILURES attempts; a job whose worker
-vanished is re-queued up to MAX_LOST times, since kills say nothing about the job.
+(dead, a zombie included, or stopped past its lease), on another host by lease expiry — is
+re-queued by any live worker, which checks at every heartbeat. A job that raises fails after
+MAX_FAILURES attempts; a job whose worker vanished is re-queued up to MAX_LOST times, since kills
+say nothing about the job.
 
 This module imports torch only inside the functions that train.
 """
@@ -26,7 +27,7 @@ import traceback
 
 from .config import ConfigError, RunConfig
 from .datafiles import DatasetError
-from .fence import Fence, process_stopped
+from .fence import Fence, process_state, process_stopped
 from .repair import remove_orphans
 from .resources import ResourceError, check_fits, resolve_device
 from .store import CorruptEntry, Lease, LostLease, Store, StoreDamaged, cache_dir
@@ -54,22 +55,25 @@ def idle_exit_s() -> float:
 
 
 def pid_alive(pid) -> bool:
+    """Whether a process of this host with this pid is alive. A zombie (exited, not yet reaped by
+    its parent) is dead, though os.kill(pid, 0) still finds it. Where /proc cannot tell, a pid that
+    os.kill finds counts as alive: its job's lease then decides (abandoned)."""
     if not pid:
         return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
-    return True
+    except PermissionError:   # another user's process: it exists
+        pass
+    return process_state(pid) not in ("Z", "X")
 
 
 def abandoned(job: dict, now: float | None = None) -> bool:
     """A running job has lost its worker. Another host's worker: when its lease expired. On this
-    host, by the pid: gone → at once; stopped past its lease → lost (it will find out when it
-    resumes); running but late → still working (a loaded machine delays heartbeats), unless it
-    stayed silent for HUNG_LEASES leases."""
+    host, by the pid: gone or a zombie → at once; stopped past its lease → lost (it will find out
+    when it resumes); running but late → still working (a loaded machine delays heartbeats),
+    unless it stayed silent for HUNG_LEASES leases."""
     now = time.time() if now is None else now
     expiry = job.get("lease_until") or (job.get("heartbeat") or 0) + lease_s()
     if job.get("host") != HOST:
@@ -84,7 +88,7 @@ def abandoned(job: dict, now: float | None = None) -> bool:
 
 
 def is_stale(record: dict, now: float | None = None) -> bool:
-    """A worker record whose process is gone (this host) or that stopped heartbeating."""
+    """A worker record whose process is gone or a zombie (this host) or that stopped heartbeating."""
     now = time.time() if now is None else now
     if record.get("host") == HOST and not pid_alive(record.get("pid")):
         return True
@@ -285,8 +289,9 @@ def _install(signum, handler):
 
 def ensure_worker(store: Store | None = None) -> int | None:
     """The pid of a live worker, starting a detached on-demand one (it exits after
-    EOS_IDLE_EXIT_S idle seconds) if none is alive. A deployment whose worker runs elsewhere (its
-    own container or host) sets EOS_AUTOSTART_WORKER=0."""
+    EOS_IDLE_EXIT_S idle seconds) if none is alive; a thread of this process reaps it when it
+    exits, so that it never lingers as a zombie taken for a live worker. A deployment whose worker
+    runs elsewhere (its own container or host) sets EOS_AUTOSTART_WORKER=0."""
     if os.environ.get("EOS_AUTOSTART_WORKER", "1") == "0":
         return None
     store = store or Store()
@@ -294,9 +299,11 @@ def ensure_worker(store: Store | None = None) -> int | None:
         for record in store.workers():
             if not is_stale(record):
                 return record["pid"]
-        log = open(store.directory / "worker.log", "ab")
         env = {**os.environ, "EOS_CACHE_DIR": str(store.directory)}
-        process = subprocess.Popen([sys.executable, "-m", "eos_core", "worker", "--idle-exit", str(idle_exit_s())],
-                                   stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True)
+        with open(store.directory / "worker.log", "ab") as log:   # the worker keeps its own copy
+            process = subprocess.Popen([sys.executable, "-m", "eos_core", "worker", "--idle-exit", str(idle_exit_s())],
+                                       stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                                       start_new_session=True)
+        threading.Thread(target=process.wait, name=f"reap worker {process.pid}", daemon=True).start()
         store.set_worker({"pid": process.pid, "host": HOST, "heartbeat": time.time(), "started": time.time()})
         return process.pid

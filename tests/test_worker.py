@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from eos_core.experiment import run_experiment
-from eos_core.fence import process_stopped
+from eos_core.fence import process_state, process_stopped
 from eos_core.repair import check
 from eos_core.store import LostLease, Store
 from eos_core.worker import HOST, MAX_LOST, recover_stale_jobs, worker_main
@@ -151,6 +151,32 @@ def test_a_dead_workers_job_is_requeued_by_a_live_worker(store, workers):
     assert job["lost"] == 1 and job["token"] == 2
 
 
+def test_a_killed_worker_left_a_zombie_by_its_parent_loses_its_job_within_a_lease(store, workers):
+    """The fixture holds its workers' Popen objects and never polls them, like any parent that starts
+    workers: killed, a worker stays a zombie, which os.kill(pid, 0) still finds. A zombie is dead —
+    the live worker takes its job over within a lease, not after HUNG_LEASES of them."""
+    lease = {"EOS_LEASE_S": 20, "EOS_HEARTBEAT_S": 0.5}
+    store.submit(LONGER)
+    first = workers(**lease)
+    wait_for(lambda: job_of(store, LONGER).get("pid") == first.pid, what="the first worker to claim the job")
+    second = workers(**lease)
+    wait_for(lambda: any(w["pid"] == second.pid and w.get("started") for w in store.workers()),
+             what="the second worker to be up")
+    os.kill(first.pid, signal.SIGKILL)
+    killed = time.time()
+    wait_for(lambda: process_state(first.pid) == "Z", what="the killed worker to be a zombie")
+    assert job_of(store, LONGER)["state"] in ("running", "queued"), "the job finished before its worker was killed"
+    wait_for(lambda: job_of(store, LONGER).get("lost", 0) >= 1, timeout=2 * lease["EOS_LEASE_S"],
+             what="the zombie's job to be re-queued")
+    recovered = time.time() - killed
+    print(f"re-queued {recovered:.1f} s after the kill")
+    assert recovered < lease["EOS_LEASE_S"]
+    job = wait_for(lambda: job_of(store, LONGER).get("state") == "done" and job_of(store, LONGER),
+                   what="the job to finish on the live worker")
+    assert job["lost"] == 1 and job["token"] == 2 and second.poll() is None   # finished by the live worker
+    assert first.poll() == -signal.SIGKILL        # a zombie until now: nothing had reaped it
+
+
 def test_a_kill_after_the_commit_does_not_retrain(store):
     """The result is stored but the job record still says running under a dead worker."""
     result = run_experiment(TINY)
@@ -264,7 +290,7 @@ def test_orphan_value_files_are_removed_at_start_up_and_by_check(store):
 
 
 def test_ownership_on_this_host_goes_by_the_pid_and_elsewhere_by_the_lease(store):
-    from eos_core.worker import abandoned, lease_s
+    from eos_core.worker import abandoned, lease_s, pid_alive
     now = time.time()
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
@@ -273,9 +299,16 @@ def test_ownership_on_this_host_goes_by_the_pid_and_elsewhere_by_the_lease(store
         assert not abandoned(late, now)                               # running, only late: a busy machine
         assert abandoned(late, now + 10 * lease_s())                   # silent for many leases: hung
         sleeper.send_signal(signal.SIGSTOP)
-        wait_for(lambda: open(f"/proc/{sleeper.pid}/stat").read().rsplit(")", 1)[1].split()[0] == "T")
+        wait_for(lambda: process_state(sleeper.pid) == "T")
         assert abandoned(late, now) and not abandoned({**late, "lease_until": now + 10}, now)
         assert abandoned({"host": HOST, "pid": dead_pid(), "lease_until": now + 100}, now)
+        zombie = subprocess.Popen([sys.executable, "-c", "pass"])     # exited, not reaped
+        try:
+            wait_for(lambda: process_state(zombie.pid) == "Z")
+            assert not pid_alive(zombie.pid)
+            assert abandoned({"host": HOST, "pid": zombie.pid, "lease_until": now + 100}, now)
+        finally:
+            zombie.wait()
         assert abandoned({"host": "elsewhere", "pid": sleeper.pid, "lease_until": now - 1}, now)
         assert not abandoned({"host": "elsewhere", "pid": 1, "lease_until": now + 10}, now)
     finally:
