@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from eos_core.datafiles import availability
-from eos_core.config import CHOICES, CLASSES, ConfigError, RunConfig, available_per_class
+from eos_core.datasets import availability
+from eos_core.config import CHOICES, ConfigError, RunConfig, available_per_class, class_label
+from eos_core.datasets import REGISTRY
 from eos_core.glossary import CONTROL_HELP, FIELD_HELP
 from eos_core.presets import PRESETS
 from eos_core.resources import ResourceError, check_fits, torch_free_device
@@ -29,7 +30,7 @@ class Field:
 
 
 FIELDS = (
-    Field("dataset", "Dataset", FIELD_HELP["dataset"], "select", tuple(CLASSES)),
+    Field("dataset", "Dataset", FIELD_HELP["dataset"], "select", tuple(REGISTRY)),
     Field("class_a", "Class 0", FIELD_HELP["classes"], "select"),
     Field("class_b", "Class 1", FIELD_HELP["classes"], "select"),
     Field("alpha", "α (input-outlier displacement)", FIELD_HELP["alpha"], "number", (0.0, 1e3, 0.5)),
@@ -78,7 +79,7 @@ def in_words(error: ConfigError) -> str:
 
 def _valid_classes() -> None:
     s = st.session_state
-    names = CLASSES[s.form_dataset]
+    names = REGISTRY[s.form_dataset].classes
     for field, default in (("form_class_a", 0), ("form_class_b", 1)):
         if s.get(field) not in names:
             s[field] = names[default]
@@ -143,11 +144,13 @@ def experiment_form() -> list[str] | None:
     _valid_classes()
     # dataset and classes live outside the form: changing them re-clamps what depends on them
     dataset = BY_NAME["dataset"]
-    st.selectbox(dataset.label, dataset.bounds, key="form_dataset", help=dataset.help, on_change=_clamp_to_classes)
+    st.selectbox(dataset.label, dataset.bounds, key="form_dataset", help=dataset.help, on_change=_clamp_to_classes,
+                 format_func=lambda name: REGISTRY[name].title)
     left, right = st.columns(2)
     for col, name in ((left, "class_a"), (right, "class_b")):
         f = BY_NAME[name]
-        col.selectbox(f.label, CLASSES[s.form_dataset], key=f"form_{name}", help=f.help, on_change=_clamp_to_classes)
+        col.selectbox(f.label, REGISTRY[s.form_dataset].classes, key=f"form_{name}", help=f.help,
+                      on_change=_clamp_to_classes, format_func=lambda c: class_label(s.form_dataset, c))
     _error_below("classes")
     ready, why = availability(s.form_dataset)
     missing = None if ready else why

@@ -8,6 +8,7 @@ import sys
 
 from .config import ConfigError, RunConfig, branch_thresholds, coerce
 from .datafiles import DatasetError
+from .datasets import REGISTRY
 from .presets import FIRST_LAUNCH, PRESETS, preset
 from .resources import ResourceError, check_fits
 
@@ -205,12 +206,8 @@ def cmd_presets(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from .data import download_cifar10, download_mnist
-
-    if args.download == "mnist":
-        print(f"MNIST is ready in {download_mnist()}")
-    else:
-        print(f"CIFAR-10 is ready in {download_cifar10()}")
+    spec = REGISTRY[args.download]
+    print(f"{spec.title} is ready in {spec.download()}")
     return 0
 
 
@@ -307,8 +304,8 @@ def parser() -> argparse.ArgumentParser:
     presets = sub.add_parser("presets", help="list the named configurations")
     presets.set_defaults(func=cmd_presets)
 
-    data = sub.add_parser("data", help="download CIFAR-10 or MNIST into $EOS_DATA_DIR (default cache/data)")
-    data.add_argument("--download", choices=["cifar10", "mnist"], required=True)
+    data = sub.add_parser("data", help="download a dataset's files into $EOS_DATA_DIR (default cache/data)")
+    data.add_argument("--download", choices=[name for name, s in REGISTRY.items() if s.download], required=True)
     data.set_defaults(func=cmd_data)
     return p
 

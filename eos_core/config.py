@@ -1,4 +1,4 @@
-"""Run configuration: one frozen, validated record of every knob, plus the named presets.
+"""Run configuration: one frozen, validated record of every knob (the named presets are in presets.py).
 
 This module is imported by the dashboard process, so it must never import torch.
 """
@@ -12,28 +12,17 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from .datasets import REGISTRY
+
 SCHEMA_VERSION = 1
 
 GROUPS = ("inlier", "boundary", "input_outlier", "output_outlier")
 
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
-                   "dog", "frog", "horse", "ship", "truck")
-DIGIT_CLASSES = tuple(str(d) for d in range(10)) + ("even", "odd")
-MNIST_CLASSES = tuple(str(d) for d in range(10))
-CLASSES = {"cifar10": CIFAR10_CLASSES, "mnist": MNIST_CLASSES, "digits": DIGIT_CLASSES, "synthetic": ("0", "1")}
-_DIGIT_NAMES = dict(zip(MNIST_CLASSES, ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
-                                        "nine")))
-
-# Training examples available per class (digits: the fixed split keeps 4 of every 5 examples).
-_DIGIT_TRAIN_COUNTS = dict(zip("0123456789", (136, 154, 151, 135, 143, 143, 151, 153, 138, 133)))
-_DIGIT_TRAIN_COUNTS.update(even=719, odd=718)
-# MNIST's official training set (60,000 images): examples of each digit.
-_MNIST_TRAIN_COUNTS = dict(zip(MNIST_CLASSES, (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)))
-MNIST_TEST_COUNTS = dict(zip(MNIST_CLASSES, (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)))
-SYNTHETIC_MAX_PER_CLASS = 50_000
+# Each dataset's classes, counts and checks are in its module of `datasets` (torch-free).
+DATASETS = tuple(REGISTRY)
 
 CHOICES = {
-    "dataset": tuple(CLASSES),
+    "dataset": DATASETS,
     "displacement": ("coherent", "random"),
     "loss": ("mse", "ce"),
     "model": ("mlp", "cnn", "resnet14"),
@@ -100,7 +89,8 @@ class RunConfig:
     dtype: str = "float32"
 
     def __post_init__(self):
-        object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
+        spec = REGISTRY.get(self.dataset)   # a user's spelling of a class ("6", "Shirt") → its name
+        object.__setattr__(self, "classes", tuple(spec.canonical(c) if spec else str(c) for c in self.classes))
         try:
             object.__setattr__(self, "ood_alphas", tuple(float(a) for a in self.ood_alphas))
         except (TypeError, ValueError):
@@ -240,20 +230,13 @@ def _is_number(v) -> bool:
 
 
 def class_label(dataset: str, cls: str) -> str:
-    """How a class picker shows a class: digits with their names ("4 · four"), others as they are."""
-    if dataset in ("mnist", "digits") and cls in _DIGIT_NAMES:
-        return f"{cls} · {_DIGIT_NAMES[cls]}"
-    return cls
+    """How a class picker shows a class: digits with their names ("4 · four"), Fashion-MNIST's
+    with torchvision's ("shirt · Shirt"), others as they are."""
+    return REGISTRY[dataset].label(cls) if dataset in REGISTRY else cls
 
 
 def available_per_class(dataset: str, cls: str) -> int:
-    if dataset == "cifar10":
-        return 5000
-    if dataset == "mnist":
-        return _MNIST_TRAIN_COUNTS[cls]
-    if dataset == "digits":
-        return _DIGIT_TRAIN_COUNTS[cls]
-    return SYNTHETIC_MAX_PER_CLASS
+    return REGISTRY[dataset].available(cls)
 
 
 def validate(cfg: RunConfig) -> None:
@@ -292,8 +275,10 @@ def validate(cfg: RunConfig) -> None:
     _require(cfg.example_every % cfg.log_every == 0, "example_every", cfg.example_every,
              f"must be a multiple of log_every = {cfg.log_every}")
     _require(cfg.log_every <= cfg.steps, "log_every", cfg.log_every, f"must be ≤ steps = {cfg.steps}")
-    if cfg.dataset == "cifar10":
-        _require(cfg.image_size == 32, "image_size", cfg.image_size, "CIFAR-10 images are 32×32")
+    fixed = REGISTRY[cfg.dataset].image_size
+    if fixed is not None:
+        _require(cfg.image_size == fixed, "image_size", cfg.image_size,
+                 f"{REGISTRY[cfg.dataset].title} images are {fixed}×{fixed}")
     if cfg.model == "cnn":
         _require(cfg.image_size >= 12, "image_size", cfg.image_size,
                  "the CNN needs inputs of at least 12×12 pixels (three unpadded 3×3 convolutions and "
@@ -310,15 +295,14 @@ def _validate_step_size(cfg: RunConfig) -> None:
 
 
 def _validate_classes(cfg: RunConfig) -> None:
-    allowed = CLASSES[cfg.dataset]
+    spec = REGISTRY[cfg.dataset]
     pair = cfg.classes
     _require(len(pair) == 2, "classes", pair, "exactly two classes are needed")
     for c in pair:
-        _require(c in allowed, "classes", pair, f"{cfg.dataset} classes are {', '.join(allowed)}")
+        _require(c in spec.classes, "classes", pair, f"{cfg.dataset} classes are {', '.join(spec.classes)}")
     _require(pair[0] != pair[1], "classes", pair, "the two classes must differ")
-    parity = {"even", "odd"}
-    if cfg.dataset == "digits" and parity & set(pair):
-        _require(set(pair) == parity, "classes", pair, "'even' pairs only with 'odd'")
-    available = min(available_per_class(cfg.dataset, c) for c in pair)
+    rule = spec.pair_rule(pair)
+    _require(rule is None, "classes", pair, rule or "")
+    available = min(spec.available(c) for c in pair)
     _require(cfg.n_per_class <= available, "n_per_class", cfg.n_per_class,
              f"{cfg.dataset} {pair[0]}/{pair[1]} has {available} training examples per class")

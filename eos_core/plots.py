@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from .config import GROUPS, branch_thresholds
+from .datasets import REGISTRY
 from .views import Series
 
 GROUP_COLORS = {"inlier": "#1f77b4", "boundary": "#2ca02c", "input_outlier": "#d62728",
@@ -233,17 +234,12 @@ def compare_figure(runs: list[Series], names: list[str], quantity: str, group: s
     return _layout(fig, runs[0], x, QUANTITY_LABELS.get(quantity, quantity), log_y, f"{what}: {len(runs)} runs")
 
 
-# The value range each dataset's images are displayed in. Real images: their pixel range [0, 1].
-# Synthetic data has no pixel space: its generator's units (standardisation undone) are shown on
-# the fixed range [−5, 5], about four standard deviations of the generated values. Measured on
-# teach-selective's prototypes: inliers, boundary points and output-outliers have ≤ 0.01 % of their
-# values outside it, the α = 10 input-outliers 48 %.
-DISPLAY_RANGES = {"cifar10": (0.0, 1.0), "mnist": (0.0, 1.0), "digits": (0.0, 1.0), "synthetic": (-5.0, 5.0)}
 OUT_OF_RANGE = (1.0, 0.0, 1.0)   # magenta
 
 
 def display_range(dataset: str) -> tuple[float, float]:
-    return DISPLAY_RANGES.get(dataset, (0.0, 1.0))
+    """The value range a dataset's images are shown in (its spec's: real images' pixels are [0, 1])."""
+    return REGISTRY[dataset].display_range if dataset in REGISTRY else (0.0, 1.0)
 
 
 def display_image(pixels: np.ndarray, value_range: tuple[float, float] = (0.0, 1.0),

@@ -14,12 +14,8 @@ import os
 import pathlib
 
 from .config import ConfigError, RunConfig
+from .datasets import REGISTRY, digits
 
-# Test examples the loaders keep next to the training set (CIFAR-10: 1,000 per class; synthetic:
-# 500 per class; digits: every fifth image, at most 360 per pair); a dataset not listed counts
-# as CIFAR-10's pair.
-_TEST_EXAMPLES = {"cifar10": 2000, "synthetic": 1000, "digits": 360}
-_DIGITS_IMAGES = 1797          # digits are upsampled all at once, in float64, before the split
 _KNN_CHUNK = 512               # rows of the k-NN distance blocks (prototypes.KNN_CHUNK)
 # Copies of the inputs alive at the peak: the loader's tensor, the standardised one, the
 # taxonomy's displaced copy, the cast to the training dtype.
@@ -44,8 +40,8 @@ def estimate_bytes(cfg: RunConfig) -> dict[str, int]:
     """Bytes the run needs beyond a loaded interpreter, by what drives them."""
     b = 8 if cfg.dtype == "float64" else 4
     pixels = 3 * cfg.image_size**2
-    examples = cfg.n + _TEST_EXAMPLES.get(cfg.dataset, 2000)
-    loader = _DIGITS_IMAGES * pixels * 8 * 2 if cfg.dataset == "digits" else 0
+    examples = cfg.n + REGISTRY[cfg.dataset].test_examples   # the test pair is loaded beside the training set
+    loader = digits.IMAGES * pixels * 8 * 2 if cfg.dataset == "digits" else 0
     logged = cfg.steps // cfg.log_every + 1
     stored = cfg.steps // cfg.example_every + 1
     return {

@@ -184,8 +184,8 @@ def test_changing_the_class_pair_clamps_examples_per_class(app):
     app.run()
     next(b for b in app.button if b.label == "teach-digits").click().run()
     assert app.session_state["form_n_per_class"] == 300
-    app.selectbox(key="form_class_a").set_value("3").run()
-    app.selectbox(key="form_class_b").set_value("8").run()
+    app.selectbox(key="form_class_a").select_index(3).run()   # "3 · three": labels carry the names
+    app.selectbox(key="form_class_b").select_index(8).run()
     assert app.session_state["form_n_per_class"] == 135      # digits 3 has 135 training examples
     next(b for b in app.button if b.label == "Run experiment").click().run()
     assert not [e.value for e in app.error if e.value.startswith("Not queued")]

@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from eos_core import config, datafiles
+from eos_core import config
+from eos_core.datasets import cifar10, mnist, synthetic
 from eos_core.data import DatasetMissing, data_dir, load_dataset
 
 MEAN = (0.4914, 0.4822, 0.4465)
@@ -43,7 +44,7 @@ def cifar_root(tmp_path, monkeypatch):
             images[rid] = img
             blob += bytes([label]) + img.tobytes()
         (folder / name).write_bytes(blob)
-    (folder / "batches.meta.txt").write_text("\n".join(config.CIFAR10_CLASSES) + "\n")
+    (folder / "batches.meta.txt").write_text("\n".join(cifar10.CLASSES) + "\n")
     # A marker pixel in a1: R, G, B planes at row 5, column 7 — bytes 1 + c·1024 + 5·32 + 7.
     blob = bytearray((folder / "data_batch_2.bin").read_bytes())
     for c, value in enumerate((200, 10, 77)):
@@ -51,7 +52,7 @@ def cifar_root(tmp_path, monkeypatch):
     (folder / "data_batch_2.bin").write_bytes(bytes(blob))
     images["a1"][:, 5, 7] = (200, 10, 77)
     monkeypatch.setenv("EOS_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(datafiles, "CIFAR10_RECORDS_PER_FILE", RECORDS)
+    monkeypatch.setattr(cifar10, "RECORDS_PER_FILE", RECORDS)
     return images
 
 
@@ -97,7 +98,6 @@ def test_cifar10_missing_names_folder_and_fix(tmp_path, monkeypatch):
 
 
 def test_cifar10_download_flag_calls_downloader(tmp_path, monkeypatch):
-    import eos_core.data as data
     monkeypatch.setenv("EOS_DATA_DIR", str(tmp_path))
     calls = []
 
@@ -109,8 +109,8 @@ def test_cifar10_download_flag_calls_downloader(tmp_path, monkeypatch):
             (folder / name).write_bytes(bytes([TRUCK]) + bytes(3072) + bytes([AUTOMOBILE]) + bytes(3072))
         return folder
 
-    monkeypatch.setattr(data, "download_cifar10", fake_download)
-    monkeypatch.setattr(datafiles, "CIFAR10_RECORDS_PER_FILE", 2)
+    monkeypatch.setattr(cifar10, "download", fake_download)
+    monkeypatch.setattr(cifar10, "RECORDS_PER_FILE", 2)
     ds = load_dataset("cifar10", ("automobile", "truck"), 5, 32, download=True)
     assert calls == [tmp_path] and ds.x_train.shape == (10, 3, 32, 32)
     assert ds.x_train[0, 2, 0, 0].item() == pytest.approx(-MEAN[2] / STD[2], abs=1e-6)
@@ -128,7 +128,8 @@ def test_cifar10_too_few_examples(cifar_root):
 def test_cifar10_corrupt_files_name_the_file_and_expected_size(cifar_root, tmp_path):
     """A truncated batch, a batch with extra bytes and one of the right size but wrong content (a
     label byte that is not 0–9) each get one clear message, in the loader and in the cheap check."""
-    from eos_core.datafiles import DatasetCorrupt, availability
+    from eos_core.datafiles import DatasetCorrupt
+    from eos_core.datasets import availability
     path = tmp_path / "cifar-10-batches-bin" / "data_batch_3.bin"
     good = path.read_bytes()
     expected = f"(expected {RECORDS * 3073:,} bytes)"
@@ -281,7 +282,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="two different"):
         load_dataset("digits", ("3", "3"), 10, 8)
     with pytest.raises(ValueError, match="too many"):
-        load_dataset("synthetic", ("0", "1"), config.SYNTHETIC_MAX_PER_CLASS + 1, 8)
+        load_dataset("synthetic", ("0", "1"), synthetic.MAX_PER_CLASS + 1, 8)
 
 
 # ------------------------------------------------------------------------------------------- MNIST
@@ -392,7 +393,7 @@ def test_mnist_too_many_examples_and_config_counts(mnist_root):
 
 
 def test_mnist_missing_names_the_absolute_folder_and_the_command(tmp_path, monkeypatch):
-    from eos_core.datafiles import availability
+    from eos_core.datasets import availability
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("EOS_DATA_DIR", "relative-data")
     folder = tmp_path / "relative-data" / "MNIST" / "raw"
@@ -418,12 +419,13 @@ def corrupt_cases(folder):
         ("plain file cut short", labels, plain[:-1], "(expected 18 bytes)"),
         ("wrong magic", labels, (2051).to_bytes(4, "big") + plain[4:], "magic number 2051"),
         ("empty file", labels, b"", "too short"),
-        ("label 12", labels, plain[:-1] + bytes([12]), "label 12 is not a digit"),
+        ("label 12", labels, plain[:-1] + bytes([12]), "label 12 is out of range"),
     ]
 
 
 def test_mnist_corrupt_files_get_one_clear_message(tmp_path, monkeypatch):
-    from eos_core.datafiles import DatasetCorrupt, availability
+    from eos_core.datafiles import DatasetCorrupt
+    from eos_core.datasets import availability
     monkeypatch.setenv("EOS_DATA_DIR", str(tmp_path))
     folder = tmp_path / "MNIST" / "raw"
     write_mnist(folder, np.random.default_rng(3))
@@ -450,13 +452,13 @@ def test_availability_is_torch_free_and_covers_every_dataset(tmp_path):
     import os
     import subprocess
     import sys
-    code = ("import sys; from eos_core.datafiles import availability; "
-            "print([availability(d)[0] for d in ('mnist', 'cifar10', 'digits', 'synthetic')], "
+    code = ("import sys; from eos_core.datasets import availability; "
+            "print([availability(d)[0] for d in ('mnist', 'fashion_mnist', 'cifar10', 'digits', 'synthetic')], "
             "any(m.startswith('torch') for m in sys.modules))")
     env = {**os.environ, "EOS_DATA_DIR": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60,
                           cwd=pathlib.Path(__file__).parent.parent)
-    assert done.stdout.strip() == "[False, False, True, True] False", done.stderr
+    assert done.stdout.strip() == "[False, False, False, True, True] False", done.stderr
 
 
 def test_cli_data_download_mnist_uses_torchvision_only_there(tmp_path, monkeypatch):
@@ -498,14 +500,14 @@ needs_real_mnist = pytest.mark.skipif(
 @pytest.mark.slow
 @needs_real_mnist
 def test_real_mnist_counts_and_pixels(monkeypatch):
-    from eos_core.datafiles import availability, mnist_dir, read_mnist_split
+    from eos_core.datasets import availability
     monkeypatch.setenv("EOS_DATA_DIR", str(REAL_MNIST))
     assert availability("mnist")[0]
-    images, labels = read_mnist_split(mnist_dir(), "train")
+    images, labels = mnist.FILES.read_split(mnist.FILES.folder(), "train")
     assert images.shape == (60_000, 28, 28)
     assert np.bincount(labels).tolist() == [config.available_per_class("mnist", str(d)) for d in range(10)]
-    test_images, test_labels = read_mnist_split(mnist_dir(), "test")
-    assert np.bincount(test_labels).tolist() == list(config.MNIST_TEST_COUNTS.values())
+    test_images, test_labels = mnist.FILES.read_split(mnist.FILES.folder(), "test")
+    assert np.bincount(test_labels).tolist() == list(mnist.TEST_COUNTS.values())
     # MNIST's well-known statistics: mean 0.1307, std 0.3081; digits sit in the centre, borders are 0
     ds = load_dataset("mnist", ("4", "9"), config.available_per_class("mnist", "4"), 28)
     assert ds.pixel_mean[0] == pytest.approx(0.1307, abs=1e-4) and ds.pixel_std[0] == pytest.approx(0.3081, abs=1e-4)
