@@ -14,6 +14,7 @@ import pandas as pd
 from .config import GROUPS
 from .mechanism import group_evidence, influence_ratios, single_mode_fit
 from .results import Result, window_delta_loss
+from .tradeoff import describe, tradeoff
 
 SUPPORTED, REFUTED, UNTESTED = "supported", "not supported", "untested"
 
@@ -70,22 +71,35 @@ def _mixed_signs(r: Result) -> tuple[bool, pd.Series, float]:
     return bool((d > scale).any() and (d < -scale).any()), d, scale
 
 
+def _seeds_of(runs, r: Result) -> list[Result]:
+    """r and every run that differs from it only in the seed."""
+    mine = {k: v for k, v in _cfg(r).items() if k != "seed"}
+    return [x for x in runs if {k: v for k, v in _cfg(x).items() if k != "seed"} == mine]
+
+
 def c1(runs) -> Verdict:
+    """Judged on the t*→t** median and on the time-resolved curves: a trade-off that lives in a
+    window after t* and closes by the end counts, and the verdict says it was transient."""
     text = "Δℓ_k has mixed signs across groups after t*"
     candidates = _forked(runs, loss="mse", displacement="coherent")
     if not candidates:
         return Verdict("C1", text, UNTESTED, "needs a coherent MSE run that forked (preset paper-mlp-mse)")
     r = candidates[0]
     mixed, d, scale = _mixed_signs(r)
-    evidence = f"median Δℓ_k from t* to t**: {_fmt(d.to_dict())} (signs count beyond ±{scale:.2g})"
-    used = [r.meta["config_hash"]]
+    over_time = tradeoff(_seeds_of(runs, r))
+    transient = over_time.window is not None and over_time.window.size > scale
+    evidence = (f"median Δℓ_k from t* to t**: {_fmt(d.to_dict())} (signs count beyond ±{scale:.2g}); "
+                f"over time: {describe(over_time)}")
+    used = [x.meta["config_hash"] for x in _seeds_of(runs, r)]
     controls = [t for t in _twins(runs, r, displacement="random") if t.meta.get("t_star") is not None]
     if controls:   # the paper's control: with random displacement the trade-off should weaken or vanish
         control_mixed, control_d, _ = _mixed_signs(controls[0])
         evidence += (f"; its random-displacement control: {_fmt(control_d.to_dict())} — "
                      f"{'still mixed' if control_mixed else 'no trade-off'}")
         used.append(controls[0].meta["config_hash"])
-    return Verdict("C1", text, SUPPORTED if mixed else REFUTED, evidence, used)
+    if transient and not mixed:
+        evidence += "; the trade-off is transient: it lives in the window above and is gone from the t*→t** median"
+    return Verdict("C1", text, SUPPORTED if mixed or transient else REFUTED, evidence, used)
 
 
 def c2(runs) -> Verdict:

@@ -129,8 +129,9 @@ def _npz(arrays: dict) -> bytes:
     return buffer.getvalue()
 
 
-def delta_loss(result: Result, column: str = "loss_avg2") -> pd.DataFrame:
-    """Δℓ_k = ℓ_k(exit) − ℓ_k(EoS) at equal effective time, per group and exit logged step.
+def delta_loss(result: Result, column: str = "loss_avg2", every_step: bool = False) -> pd.DataFrame:
+    """Δℓ_k = ℓ_k(exit) − ℓ_k(EoS) at equal effective time, per group and exit logged step (with
+    `every_step`, at every exit step the per-step losses hold).
 
     Exit step s (rate c·η from t*) and baseline step t* + c·(s − t*) have the same effective time;
     where that is an integer the baseline's value at that very step is used, otherwise the two
@@ -144,7 +145,8 @@ def delta_loss(result: Result, column: str = "loss_avg2") -> pd.DataFrame:
     if t_star is None:
         return pd.DataFrame(columns=columns)
     per_step = result.losses if len(result.losses) else result.groups
-    exit_steps = set(result.groups.step[result.groups.branch == "exit"])   # the logged grid
+    source = per_step if every_step else result.groups
+    exit_steps = set(source.step[source.branch == "exit"])   # the logged grid, or every step
     c = result.meta["config"]["c"]
     frames = []
     for group in GROUPS:
