@@ -19,7 +19,7 @@ def bump(u):
 PATTERN = {"input_outlier": 0.1, "inlier": -0.05, "boundary": -0.06, "output_outlier": 0.01}
 
 
-def constructed(scale=PATTERN, seed=0) -> Result:
+def constructed(scale=PATTERN, seed=0, **config) -> Result:
     """Baseline ℓ_k = 1 − 0.1·t_eff at every step; the exit branch is the baseline at equal
     effective time plus scale_k·bump(u): Δℓ_k(u) = scale_k·bump(u) exactly."""
     rows = []
@@ -32,8 +32,10 @@ def constructed(scale=PATTERN, seed=0) -> Result:
         for k in GROUPS:
             loss = 1 - 0.1 * t_eff + scale[k] * bump(s - T_STAR)
             rows.append(("exit", s, t_eff, k, loss, loss))
-    meta = {"t_star": T_STAR, "t_star_star": None, "status": "done", "config_hash": f"h{seed}",
-            "config": {"c": C, "lr": LR, "seed": seed}}
+    config = {"dataset": "fashion_mnist", "classes": ["shirt", "tshirt"], "alpha": 3.0, "loss": "mse",
+              "displacement": "coherent", "c": C, "lr": LR, "seed": seed, **config}
+    meta = {"t_star": T_STAR, "t_star_star": None, "status": "done", "config": config,
+            "config_hash": "h" + "-".join(f"{v}" for v in config.values()).replace(",", "")}
     empty = pd.DataFrame()
     return Result(meta, empty, empty, empty, {}, pd.DataFrame(rows, columns=LOSS_COLUMNS))
 
