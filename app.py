@@ -31,6 +31,7 @@ pages = {
         st.Page("app_pages/outliers.py", title="Natural outliers", icon=":material/scatter_plot:"),
         st.Page("app_pages/prototypes.py", title="Prototypes", icon=":material/grid_view:"),
         st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page("app_pages/regime.py", title="Regime map", icon=":material/grid_on:"),
         st.Page("app_pages/report.py", title="Report", icon=":material/fact_check:"),
     ],
     "Manage": [st.Page("app_pages/runs.py", title="Runs", icon=":material/storage:")],

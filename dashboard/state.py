@@ -131,3 +131,14 @@ def readable_results(hashes: list[str]) -> list:
         if result is not None:
             results.append(result)
     return results
+
+
+def selected_results(metas: list[dict]) -> list:
+    return readable_results([m["config_hash"] for m in metas])
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the stored runs…")
+def regime_table(hashes: tuple[str, ...], at: str):
+    """The regime table of these runs (computed once per set of runs and choice of `at`)."""
+    from eos_core.regime import table
+    return table([r for r in (load_result(h) for h in hashes) if r is not None], at)

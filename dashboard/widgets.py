@@ -12,13 +12,17 @@ from .teach import styled
 PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
-def figure(fig, key: str) -> None:
+def figure(fig, key: str, selectable: bool = False):
+    """Draw `fig` with its HTML download; with `selectable`, a click on a point reruns the page
+    and the selection is returned."""
     fig = styled(fig)
-    st.plotly_chart(fig, theme=None, key=key, config=PLOT_CONFIG)
+    event = st.plotly_chart(fig, theme=None, key=key, config=PLOT_CONFIG,
+                            **({"on_select": "rerun", "selection_mode": "points"} if selectable else {}))
     # callables: the files are only built when someone clicks; plotly.js is embedded, so the
     # file opens offline (about 4 MB)
     st.download_button("Download figure (HTML)", lambda: standalone_html(fig),
                        file_name=f"{key}.html", mime="text/html", key=f"{key}-html", icon=":material/download:")
+    return event
 
 
 def standalone_html(fig) -> str:

@@ -66,3 +66,27 @@ def test_the_cli_prints_markdown_or_csv_from_the_store(tmp_path, monkeypatch, ca
     assert csv[0].startswith("family,runs,n_seeds,dataset,pair") and len(csv) == 1 + 3 * 4
     assert cli.main(["regime", "--rows", "colour"]) == 2
     assert "unknown axis 'colour'" in capsys.readouterr().err
+
+
+def test_the_regime_page_maps_the_stored_runs_and_links_a_cell_to_compare(tmp_path, monkeypatch):
+    import json
+
+    from harness import app_test
+    store = Store(tmp_path)
+    for r in runs():
+        store.put_result(r)
+    store.close()
+    at = app_test(tmp_path, monkeypatch)
+    at.query_params.update(rows="pair", cols="displacement", w_loss="mse")
+    at.run()
+    at.switch_page("app_pages/regime.py").run()
+    assert not at.exception
+    assert at.title[0].value == "Regime map"
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1
+    spec = json.loads(charts[0].proto.spec)
+    cells = dict(zip(zip(spec["data"][0]["y"], spec["data"][0]["x"]), spec["data"][0]["text"]))
+    assert cells[("shirt–tshirt", "coherent")].startswith("+0.0") and cells[("shirt–tshirt", "coherent")].endswith("3/3")
+    assert cells[("shirt–tshirt", "random")] == "—"          # no window: no value to colour
+    table = at.dataframe[0].value
+    assert table.loc["shirt–tshirt", "coherent"].endswith("✓3/3")
