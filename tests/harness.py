@@ -11,14 +11,33 @@ import subprocess
 import sys
 import time
 import urllib.request
+from typing import NamedTuple
+from urllib.parse import urlparse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
-PAGES = {"experiment": "Edge of stability", "sharpness": "Sharpness", "groups": "Group losses",
-         "alignment": "Alignment", "outliers": "Natural outliers", "prototypes": "Prototypes",
-         "compare": "Compare", "report": "Reproduction report", "runs": "Runs"}
+
+
+class Shows(NamedTuple):
+    """What a page must show once it has finished: its st.title (the page's one h1, whole) and how
+    many Plotly charts it draws at least (for a finished, forked run with default options)."""
+    heading: str
+    charts: int
+
+
+# The one table of pages, by URL path: what open_page and navigate wait for. Counts are minimums,
+# checked in Chromium on the tests' cached runs; conditional charts are left out (experiment: the
+# live charts of runs in progress; alignment: Q_k and R_k with qr=1). Report's four (Q_k² vs C_k,
+# decomposition, PGD, OOD) need a forked run with probe columns, as every run the tests store is.
+PAGES = {"experiment": Shows("Edge of stability: who gains, who loses?", 0),
+         "sharpness": Shows("Sharpness", 1), "groups": Shows("Group losses & Δℓ", 3),
+         "alignment": Shows("Alignment", 3), "outliers": Shows("Natural outliers", 2),
+         "prototypes": Shows("Prototypes", 1), "compare": Shows("Compare", 1), "regime": Shows("Regime map", 1),
+         "report": Shows("Reproduction report", 4), "runs": Shows("Runs", 0),
+         "story": Shows("Story: who gains at the edge of stability?", 1), "glossary": Shows("Glossary", 0)}
+DEFAULT_PAGE = "experiment"   # served at /
 RESULT_PAGES = ["sharpness", "groups", "alignment", "outliers", "prototypes", "compare", "report", "runs"]
 
 
@@ -115,30 +134,69 @@ def browser():
             chromium.close()
 
 
-CHARTS_DRAWN = ("() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
-                ".every(c => c.querySelector('.main-svg'))")
+CHART = '[data-testid="stPlotlyChart"]'
+# True once, at one and the same moment, the script has finished, the page's title is the heading and
+# at least `charts` charts are there, every one of them drawn. Not "every chart present is drawn":
+# before a fresh server's first run has started the page reads notRunning with no chart yet.
+SHOWN = """([heading, charts]) => {
+  const state = document.querySelector('[data-test-script-state]');
+  const all = [...document.querySelectorAll('%s')];
+  return !!state && state.getAttribute('data-test-script-state') === 'notRunning'
+    && [...document.querySelectorAll('h1')].some(h => h.textContent.trim() === heading)
+    && all.length >= charts && all.every(c => c.querySelector('.main-svg'));
+}""" % CHART
+STATE = """() => ({script: (document.querySelector('[data-test-script-state]') || {getAttribute: () => null})
+                              .getAttribute('data-test-script-state'),
+               titles: [...document.querySelectorAll('h1')].map(h => h.textContent),
+               charts: document.querySelectorAll('%s').length,
+               drawn: document.querySelectorAll('%s .main-svg').length})""" % (CHART, CHART)
 
 
-def _settled(page, timeout_ms: int) -> None:
-    page.wait_for_selector("[data-test-script-state='notRunning']", timeout=timeout_ms)
-    page.wait_for_function(CHARTS_DRAWN, timeout=timeout_ms)
+def expected(url_or_path: str, heading: str | None = None, charts: int | None = None) -> Shows:
+    """What the page at `url_or_path` (a URL, or a page's path such as "sharpness") must show, from
+    PAGES; `heading` and `charts` override the table's entries."""
+    path = urlparse(url_or_path).path.strip("/").rsplit("/", 1)[-1] or DEFAULT_PAGE
+    if path not in PAGES and (heading is None or charts is None):
+        raise KeyError(f"no entry for page {path!r} in harness.PAGES: add one, or pass heading and charts")
+    table = PAGES.get(path, Shows("", 0))
+    return Shows(table.heading if heading is None else heading, table.charts if charts is None else charts)
 
 
-def open_page(page, url: str, timeout_ms: int = 60_000) -> float:
-    """Load a URL afresh (new session) and wait until every chart is drawn; returns seconds."""
+def settle(page, heading: str | None = None, charts: int | None = None, timeout_ms: int = 60_000) -> Shows:
+    """Wait until the page in the browser (by page.url) shows what it must: its title visible, the
+    script not running, at least its number of charts and every chart drawn."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    shows = expected(page.url, heading, charts)
+    try:
+        page.get_by_role("heading", level=1, name=shows.heading, exact=True).first.wait_for(
+            state="visible", timeout=timeout_ms)
+        page.wait_for_function(SHOWN, arg=[shows.heading, shows.charts], timeout=timeout_ms)
+    except PlaywrightTimeout as error:
+        raise AssertionError(f"{page.url} did not show {shows} within {timeout_ms} ms; "
+                             f"it shows {page.evaluate(STATE)}") from error
+    return shows
+
+
+def open_page(page, url: str, heading: str | None = None, charts: int | None = None,
+              timeout_ms: int = 60_000) -> float:
+    """Load a URL afresh (new session) and wait until it shows what its page must (see `settle`;
+    by default from PAGES by the URL's path); returns seconds."""
     start = time.perf_counter()
     page.goto(url)
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
-    _settled(page, timeout_ms)
+    settle(page, heading, charts, timeout_ms)
     return time.perf_counter() - start
 
 
-def navigate(page, path: str, heading: str, timeout_ms: int = 60_000) -> float:
-    """Open a page from the sidebar, as a user does, until its charts are drawn; returns seconds."""
+def navigate(page, path: str, heading: str | None = None, charts: int | None = None,
+             timeout_ms: int = 60_000) -> float:
+    """Open a page from the sidebar, as a user does, and wait until it shows what it must (see
+    `settle`; by default from PAGES by `path`); returns seconds."""
+    shows = expected(path, heading, charts)
     start = time.perf_counter()
     page.locator(f"a[data-testid='stSidebarNavLink'][href$='/{path}']").click()
-    page.get_by_role("heading", name=heading).first.wait_for(timeout=timeout_ms)
-    _settled(page, timeout_ms)
+    settle(page, shows.heading, shows.charts, timeout_ms)
     return time.perf_counter() - start
 
 

@@ -7,7 +7,7 @@ import pytest
 from eos_core.experiment import run_experiment
 from eos_core.presets import FIRST_LAUNCH, preset
 from eos_core.store import Store
-from harness import PAGES, ROOT, browser, dashboard, open_page
+from harness import PAGES, RESULT_PAGES, ROOT, browser, dashboard, open_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"),
                                                    reason="needs Debian's chromium (apt-get install chromium)")]
@@ -29,7 +29,8 @@ def test_every_page_renders_and_a_submitted_run_finishes(cache, tmp_path):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with dashboard(cache, tmp_path / "streamlit.log") as (url, startup_s), browser() as page:
         print(f"startup_to_healthy_s={startup_s:.2f}")
-        for path, text in PAGES.items():
+        for path in ["experiment", *RESULT_PAGES]:
+            text = PAGES[path].heading
             run = preset(FIRST_LAUNCH[0]).config_hash()
             seconds = open_page(page, f"{url}/{'' if path == 'experiment' else path}?run={run}")
             assert page.locator("[data-testid='stException']").count() == 0, path

@@ -8,7 +8,7 @@ import pytest
 
 from eos_core.experiment import run_experiment
 from eos_core.store import Store
-from harness import CHROMIUM, CHROMIUM_ARGS, RESULT_PAGES, dashboard, open_page
+from harness import CHART, CHROMIUM, CHROMIUM_ARGS, RESULT_PAGES, dashboard, open_page, settle
 from tiny import TINY
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not os.path.exists(CHROMIUM),
@@ -77,13 +77,12 @@ def drawn(page) -> list[str]:
 
 
 def settle_after(page, action, url_has: str) -> None:
-    """Do `action`, then wait until the app has written the new option into the URL and redrawn."""
+    """Do `action`, then wait until the app has written the new option into the URL and the page
+    shows what it must again (harness.settle)."""
     before = page.url
     action()
     page.wait_for_url(lambda u: u != before and url_has in u, timeout=60_000)
-    page.wait_for_selector("[data-test-script-state='notRunning']", timeout=60_000)
-    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
-                           ".every(c => c.querySelector('.main-svg'))", timeout=60_000)
+    settle(page)
 
 
 # -- §1.2 ---------------------------------------------------------------------------------------
@@ -151,7 +150,7 @@ def test_a_copied_link_restores_the_whole_view(server, chromium, page, path, cha
     fresh = chromium.new_context(viewport={"width": 1440, "height": 900})
     try:
         other = fresh.new_page()
-        open_page(other, page.url)
+        open_page(other, page.url, charts=page.locator(CHART).count())   # the whole view: all its charts
         assert drawn(other) == changed
         assert other.locator("[data-testid='stAlert']").filter(has_text="The link's").count() == 0
     finally:
