@@ -38,7 +38,7 @@ PAGES = {"experiment": Shows("Edge of stability: who gains, who loses?", 0),
          "report": Shows("Reproduction report", 4), "runs": Shows("Runs", 0),
          "story": Shows("Story: who gains at the edge of stability?", 1), "glossary": Shows("Glossary", 0)}
 DEFAULT_PAGE = "experiment"   # served at /
-RESULT_PAGES = ["sharpness", "groups", "alignment", "outliers", "prototypes", "compare", "report", "runs"]
+RESULT_PAGES = ["sharpness", "groups", "alignment", "outliers", "prototypes", "compare", "regime", "report", "runs"]
 
 
 def free_port() -> int:
