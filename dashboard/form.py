@@ -4,12 +4,12 @@ in the field's own words). Submitting queues one job per seed and makes sure a w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import streamlit as st
 
-from eos_core.datasets import availability
 from eos_core.config import CHOICES, ConfigError, RunConfig, available_per_class, class_label
-from eos_core.datasets import REGISTRY
+from eos_core.datasets import REGISTRY, availability
 from eos_core.glossary import CONTROL_HELP, FIELD_HELP
 from eos_core.presets import PRESETS
 from eos_core.resources import ResourceError, check_fits, torch_free_device
@@ -150,7 +150,7 @@ def experiment_form() -> list[str] | None:
     for col, name in ((left, "class_a"), (right, "class_b")):
         f = BY_NAME[name]
         col.selectbox(f.label, REGISTRY[s.form_dataset].classes, key=f"form_{name}", help=f.help,
-                      on_change=_clamp_to_classes, format_func=lambda c: class_label(s.form_dataset, c))
+                      on_change=_clamp_to_classes, format_func=partial(class_label, s.form_dataset))
     _error_below("classes")
     ready, why = availability(s.form_dataset)
     missing = None if ready else why

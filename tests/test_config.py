@@ -34,7 +34,7 @@ def test_paper_preset_matches_the_paper():
 
 INVALID = [
     ("c", 0.0, "(0, 1]"), ("c", 1.5, "(0, 1]"), ("alpha", -1.0, "≥ 0"), ("lr", 0.0, "> 0"),
-    ("lr", float("nan"), "finite"), ("dataset", "imagenet", "cifar10, mnist, digits, synthetic"),
+    ("lr", float("nan"), "finite"), ("dataset", "imagenet", "cifar10, mnist, fashion_mnist, digits, synthetic"),
     ("loss", "hinge", "mse, ce"), ("displacement", "sideways", "coherent, random"),
     ("model", "transformer", "mlp"), ("optimizer", "adam", "gd"), ("device", "tpu", "auto, cpu, cuda"),
     ("dtype", "float16", "float32, float64"), ("steps", 0, "positive integer"),
