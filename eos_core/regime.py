@@ -17,7 +17,7 @@ from .tradeoff import PAPER_PATTERN, tradeoff
 AXES = {"pair": "class pair", "alpha": "α", "c": "c", "lr": "η", "loss": "loss", "displacement": "displacement"}
 SHORT = {"inlier": "in", "boundary": "bd", "input_outlier": "io", "output_outlier": "oo"}
 FILTERS = ("dataset", *AXES)   # what `where` may fix
-COLUMNS = ["family", "runs", "n_seeds", *FILTERS, "group", "value", "agree", "u1", "u2", "pattern_seeds", "hidden"]
+COLUMNS = ["family", "runs", "n_seeds", *FILTERS, "group", "value", "agree", "u1", "u2", "pattern_seeds", "pattern_u1", "pattern_u2", "hidden"]
 
 
 def axis_value(config: dict, axis: str):
@@ -50,7 +50,8 @@ def table(results: list[Result], at: str = "peak") -> pd.DataFrame:
             rows.append({"family": key, "runs": ",".join(r.meta["config_hash"] for r in runs), "n_seeds": t.n_seeds,
                          **{a: axis_value(config, a) for a in FILTERS}, "group": group, "value": values.get(group),
                          "agree": agree.get(group), "u1": w.u1 if w else None, "u2": w.u2 if w else None,
-                         "pattern_seeds": t.pattern_seeds, "hidden": 0})
+                         "pattern_seeds": t.pattern_seeds, "pattern_u1": t.pattern_run[0] if t.pattern_run else None,
+                         "pattern_u2": t.pattern_run[1] if t.pattern_run else None, "hidden": 0})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -50,6 +50,7 @@ class TradeOff:
     end: dict = field(default_factory=dict)            # group → mean Δℓ_k at the last common u
     end_agree: dict = field(default_factory=dict)
     pattern_seeds: int = 0                  # seeds showing the paper's pattern in the window
+    pattern_run: tuple | None = None        # (u1, u2): the longest stretch where the mean curves show it
 
     def pattern(self) -> bool:
         """Whether the mean curves show the paper's pattern in the peak window."""
@@ -70,6 +71,24 @@ def delta_over_time(result: Result, column: str = "loss_avg2") -> pd.DataFrame:
 def strength(wide: pd.DataFrame) -> pd.Series:
     """T(u) from a table indexed by u with one column per group."""
     return np.minimum(wide.max(axis=1), -wide.min(axis=1))
+
+
+def longest_pattern_run(wide: pd.DataFrame) -> tuple[int, int] | None:
+    """The longest stretch of consecutive steps where the paper's pattern holds (each group of
+    PAPER_PATTERN with its sign), wherever the peak window is; None if it never holds."""
+    if not set(PAPER_PATTERN) <= set(wide.columns):
+        return None
+    holds = np.logical_and.reduce([np.sign(wide[g].to_numpy()) == s for g, s in PAPER_PATTERN.items()])
+    best, start = None, None
+    for i, ok in enumerate([*holds, False]):
+        if ok and start is None:
+            start = i
+        elif not ok and start is not None:
+            if best is None or i - start > best[1] - best[0] + 1:
+                best = (start, i - 1)
+            start = None
+    u = wide.index.to_numpy()
+    return (int(u[best[0]]), int(u[best[1]])) if best else None
 
 
 def peak_window(wide: pd.DataFrame) -> Window | None:
@@ -102,7 +121,7 @@ def tradeoff(results: list[Result], column: str = "loss_avg2") -> TradeOff:
     stack = np.stack([w.loc[common, groups].to_numpy() for w in per_seed])   # (seeds, u, groups)
     mean = pd.DataFrame(stack.mean(axis=0), index=common, columns=groups)
     window = peak_window(mean)
-    out = TradeOff(len(per_seed), _curves(stack, common, groups), window)
+    out = TradeOff(len(per_seed), _curves(stack, common, groups), window, pattern_run=longest_pattern_run(mean))
     out.end, out.end_agree = _agreement(stack[:, -1, :], groups)
     if window is not None:
         inside = (common >= window.u1) & (common <= window.u2)
@@ -137,10 +156,13 @@ def describe(t: TradeOff) -> str:
     if not t.n_seeds:
         return "no run forked, so there is no trade-off to measure"
     end = ", ".join(f"{g} {v:+.3g} ({t.end_agree[g]}/{t.n_seeds})" for g, v in t.end.items())
+    run = (f"the paper's pattern holds on the mean curves for u ∈ [{t.pattern_run[0]}, {t.pattern_run[1]}] "
+           f"({t.pattern_run[1] - t.pattern_run[0] + 1} steps)" if t.pattern_run else
+           "the paper's pattern holds at no step of the mean curves")
     if t.window is None:
-        return f"at the end Δℓ_k: {end}; no group is ahead under EoS while another is behind at any step"
+        return f"at the end Δℓ_k: {end}; no group is ahead under EoS while another is behind at any step; {run}"
     w = t.window
     inside = ", ".join(f"{g} {v:+.3g} ({t.window_agree[g]}/{t.n_seeds})" for g, v in t.window_mean.items())
     return (f"peak trade-off window u ∈ [{w.u1}, {w.u2}] exit steps after t* ({w.steps} steps, size {w.size:.3g} "
             f"at u = {w.peak_u}), mean Δℓ_k there: {inside}; the paper's pattern in {t.pattern_seeds}/{t.n_seeds} "
-            f"seeds; at the end: {end}")
+            f"seeds; {run}; at the end: {end}")

@@ -57,13 +57,28 @@ def test_the_peak_window_is_the_half_maximum_width_of_the_known_bump():
     # transient: at the end every Δℓ_k is ~0, which an end-of-run number alone would call "no effect"
     assert max(abs(v) for v in t.end.values()) < 1e-12
     assert "[77, 123]" in describe(t) and "1/1 seeds" in describe(t)
+    # the pattern's signs hold from the fork for as long as float64 resolves the bump on a loss of ~1
+    assert t.pattern_run[0] == 1 and t.pattern_run[1] > PEAK + 6 * WIDTH
 
 
 def test_no_trade_off_has_no_window():
     t = tradeoff([constructed({k: 0.05 for k in GROUPS})])      # every group behind under EoS... ahead: same sign
     assert t.window is None and not t.pattern()
-    assert "no group is ahead" in describe(t)
+    assert "no group is ahead" in describe(t) and t.pattern_run is None
+    assert "holds at no step" in describe(t)
     assert peak_window(pd.DataFrame({"a": [-1.0, -2.0], "b": [-0.5, -0.1]}, index=[1, 2])) is None
+
+
+def test_the_pattern_run_is_found_apart_from_the_peak_window():
+    """A big output-outlier gain makes the peak; the paper's pattern holds only where a second,
+    smaller bump lifts the input-outliers: u ∈ [150, 190] exactly."""
+    from eos_core.tradeoff import longest_pattern_run
+    u = np.arange(1, 301)
+    io = np.where((u >= 150) & (u <= 190), 0.01, -0.01)
+    wide = pd.DataFrame({"inlier": -0.02 + 0 * u, "boundary": -0.03 + 0 * u, "input_outlier": io,
+                         "output_outlier": 0.5 * bump(u)}, index=u)
+    assert longest_pattern_run(wide) == (150, 190)
+    assert peak_window(wide).peak_u == PEAK
 
 
 def test_seeds_average_and_count_who_agrees():
