@@ -78,7 +78,7 @@ def test_the_pattern_run_is_found_apart_from_the_peak_window():
     wide = pd.DataFrame({"inlier": -0.02 + 0 * u, "boundary": -0.03 + 0 * u, "input_outlier": io,
                          "output_outlier": 0.5 * bump(u)}, index=u)
     assert longest_pattern_run(wide) == (150, 190)
-    assert peak_window(wide).peak_u == PEAK
+    assert peak_window(wide).peak_u < 150      # the peak window sits where the output-outliers gain
 
 
 def test_seeds_average_and_count_who_agrees():
