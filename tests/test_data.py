@@ -482,17 +482,18 @@ def test_cli_data_download_mnist_uses_torchvision_only_there(tmp_path, monkeypat
 # The real files are found through EOS_DATA_DIR, or a shared/data folder beside the checkout or
 # one level further up (the product itself reads only EOS_DATA_DIR).
 
-def real_mnist_root():
+def real_data_root(subdir: str):
+    """The folder holding real `<subdir>/raw/` files, or None (the real-data tests then skip)."""
     import os
     checkout = pathlib.Path(__file__).resolve().parents[1]
     candidates = [os.environ.get("EOS_DATA_DIR")] + [up / "shared" / "data" for up in checkout.parents[:2]]
     for root in candidates:
-        if root and (pathlib.Path(root) / "MNIST" / "raw").is_dir():
+        if root and (pathlib.Path(root) / subdir / "raw").is_dir():
             return pathlib.Path(root)
     return None
 
 
-REAL_MNIST = real_mnist_root()
+REAL_MNIST = real_data_root("MNIST")
 needs_real_mnist = pytest.mark.skipif(
     REAL_MNIST is None, reason="real MNIST not found: set EOS_DATA_DIR to a folder with MNIST/raw/")
 

@@ -2,7 +2,6 @@
 (plain and .gz), Debian's folder found by asking the package manager, clear refusals, and the
 real files where they are."""
 import gzip
-import os
 import pathlib
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from eos_core.config import ConfigError, RunConfig, class_label
 from eos_core.data import load_dataset
 from eos_core.datafiles import DatasetCorrupt, DatasetMissing
 from eos_core.datasets import REGISTRY, availability, fashion_mnist, idx
-from test_data import MNIST_TRAIN_LABELS, idx_bytes, write_mnist
+from test_data import MNIST_TRAIN_LABELS, idx_bytes, real_data_root, write_mnist
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 STEMS = idx.STEMS
@@ -140,15 +139,7 @@ def test_the_cli_refuses_a_repeated_class_and_downloads_with_torchvision(tmp_pat
 
 # ------------------------------------------------------------------------------- real Fashion-MNIST
 
-def real_root():
-    candidates = [os.environ.get("EOS_DATA_DIR")] + [up / "shared" / "data" for up in ROOT.parents[:2]]
-    for root in candidates:
-        if root and (pathlib.Path(root) / "FashionMNIST" / "raw").is_dir():
-            return pathlib.Path(root)
-    return None
-
-
-REAL = real_root()
+REAL = real_data_root("FashionMNIST")
 
 
 @pytest.mark.slow
