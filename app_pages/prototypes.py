@@ -1,12 +1,10 @@
-import numpy as np
 import streamlit as st
 
 from dashboard import links
 from dashboard.state import load_result, require_series
 from dashboard.teach import explain_run
-from dashboard.widgets import figure
+from dashboard.widgets import figure, prototype_gallery
 from eos_core import plots
-from eos_core.config import GROUPS
 
 st.title("Prototypes")
 s, metas, x, log_y = require_series()
@@ -17,24 +15,11 @@ low, high = plots.display_range(dataset)
 unit = "pixel values" if dataset != "synthetic" else "generator units (synthetic data has no pixels)"
 st.caption(f"The tracked examples as the network sees them, shown on the range [{low:g}, {high:g}] of {unit}. "
            "Displaced input-outliers may leave it; they are shown as constructed, not clipped (Figs. 2, 15).")
-index = result.per_example.get("prototype_index")
-pixels = result.per_example.get("prototype_pixels")
-if index is None or pixels is None:
+left, right = st.columns(2)
+per_row = left.slider("images per group", 4, 16, links.member("per_row", 8, list(range(4, 17))))
+mark = right.toggle(f"paint values outside [{low:g}, {high:g}] magenta", value=links.flag("mark", True),
+                    help="Off: out-of-range values are clipped to the range's ends instead.")
+st.query_params.update(per_row=str(per_row), mark="1" if mark else "0")
+if not prototype_gallery(result, per_row, mark):
     st.info("This result has no stored prototype images.")
-else:
-    left, right = st.columns(2)
-    per_row = left.slider("images per group", 4, 16, links.member("per_row", 8, list(range(4, 17))))
-    mark = right.toggle(f"paint values outside [{low:g}, {high:g}] magenta", value=links.flag("mark", True),
-                        help="Off: out-of-range values are clipped to the range's ends instead.")
-    st.query_params.update(per_row=str(per_row), mark="1" if mark else "0")
-    examples = result.examples.set_index("index")
-    for group in GROUPS:
-        members = [i for i, k in enumerate(index) if examples.group.get(int(k)) == group][:per_row]
-        if not members:
-            continue
-        shown = [plots.display_image(pixels[i], (low, high), mark) for i in members]
-        outside = np.mean([f for _, f in shown])
-        st.markdown(f"**{plots.GROUP_LABELS[group]}** — {outside:.0%} of values outside [{low:g}, {high:g}]")
-        captions = [f"#{int(index[i])} y={int(examples.label[int(index[i])])}" for i in members]
-        st.image([img for img, _ in shown], caption=captions, width=72)
 figure(plots.centroid_distance_figure(result.examples), "centroid-distance")

@@ -2,28 +2,29 @@ import streamlit as st
 
 from dashboard.state import families, get_store, label, load_result
 from dashboard.teach import plain
-from dashboard.widgets import figure
+from dashboard.widgets import figure, prototype_gallery
 from eos_core import story
-from eos_core.presets import FIRST_LAUNCH, preset
+from eos_core.presets import first_launch, preset
 from eos_core.worker import ensure_worker
 
 st.title("Story: who gains at the edge of stability?")
 st.caption("The paper's argument in five steps, told on the runs in this cache.")
 
 metas = [m for group in families().values() for m in group]
+launch = first_launch()
 choices = story.candidates(metas)
 if not choices:
     store = get_store()
-    pending = [j for j in store.jobs() if j["config"] in [preset(n).to_dict() for n in FIRST_LAUNCH]
+    pending = [j for j in store.jobs() if j["config"] in [preset(n).to_dict() for n in launch]
                and j["state"] in ("queued", "running")]
     if pending:
-        st.info("The story's runs are training (" + ", ".join(FIRST_LAUNCH) + "); their progress is on the "
-                "Experiment page. This page fills in as soon as teach-selective has forked and finished.")
+        st.info("The story's runs are training (" + ", ".join(launch) + "); their progress is on the "
+                "Experiment page. This page fills in as soon as " + launch[0] + " has forked and finished.")
     else:
         st.info("The story needs a finished run that reached the edge of stability: the presets "
-                + " and ".join(FIRST_LAUNCH) + " (about a minute each on a laptop CPU).")
-        if st.button("Run " + " and ".join(FIRST_LAUNCH), type="primary"):
-            for name in FIRST_LAUNCH:
+                + " and ".join(launch) + " (a minute or two each on a laptop CPU).")
+        if st.button("Run " + " and ".join(launch), type="primary"):
+            for name in launch:
                 store.submit(preset(name))
             ensure_worker(store)
             st.switch_page("app_pages/experiment.py")
@@ -51,6 +52,12 @@ for sentence in step.sentences:
     st.markdown(plain(sentence))
 if step.figure is not None:
     figure(step.figure, f"story-{index + 1}")
+result = load_result(chosen)
+if step.title == story.TITLES[3] and result.meta["config"]["dataset"] != "synthetic":
+    with st.expander("Who are the groups? The tracked images of this run", expanded=True):
+        prototype_gallery(result, per_row=8)
+if index == len(steps) - 1:
+    st.info(story.REAL_IMAGES, icon=":material/image:")
 
 back, _, forward = st.columns([1, 4, 1])
 if back.button("← back", disabled=index == 0, width="stretch"):

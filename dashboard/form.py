@@ -138,8 +138,8 @@ def preset_buttons() -> None:
 def experiment_form() -> list[str] | None:
     """Draws the form; on submit returns the queued job ids (or None)."""
     if "form_base" not in st.session_state:
-        from eos_core.presets import FIRST_LAUNCH, preset
-        fill_from(preset(FIRST_LAUNCH[0]))
+        from eos_core.presets import first_launch, preset
+        fill_from(preset(first_launch()[0]))
     s = st.session_state
     _valid_classes()
     # dataset and classes live outside the form: changing them re-clamps what depends on them

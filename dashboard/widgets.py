@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pandas as pd
 import streamlit as st
+
+from eos_core import plots
+from eos_core.config import GROUPS
 
 from .teach import styled
 
@@ -41,3 +45,23 @@ def _parquet(frame: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     return buffer.getvalue()
+
+
+def prototype_gallery(result, per_row: int, mark: bool = True) -> bool:
+    """The tracked examples of each group as images on their dataset's display range (values outside
+    it painted magenta with `mark`, else clipped); False if the result stored none."""
+    index, pixels = result.per_example.get("prototype_index"), result.per_example.get("prototype_pixels")
+    if index is None or pixels is None:
+        return False
+    low, high = plots.display_range(result.meta["config"]["dataset"])
+    examples = result.examples.set_index("index")
+    for group in GROUPS:
+        members = [i for i, k in enumerate(index) if examples.group.get(int(k)) == group][:per_row]
+        if not members:
+            continue
+        shown = [plots.display_image(pixels[i], (low, high), mark) for i in members]
+        outside = np.mean([f for _, f in shown])
+        st.markdown(f"**{plots.GROUP_LABELS[group]}** — {outside:.0%} of values outside [{low:g}, {high:g}]")
+        captions = [f"#{int(index[i])} y={int(examples.label[int(index[i])])}" for i in members]
+        st.image([img for img, _ in shown], caption=captions, width=72)
+    return True

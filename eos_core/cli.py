@@ -10,7 +10,7 @@ import sys
 from .config import ConfigError, RunConfig, branch_thresholds, coerce
 from .datafiles import DatasetError
 from .datasets import REGISTRY
-from .presets import FIRST_LAUNCH, PRESETS, preset
+from .presets import OFFLINE_LAUNCH, PRESETS, preset
 from .resources import ResourceError, check_fits
 
 
@@ -250,7 +250,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def config_options(sp):
-        sp.add_argument("--preset", default=FIRST_LAUNCH[0], choices=list(PRESETS),
+        sp.add_argument("--preset", default=OFFLINE_LAUNCH[0], choices=list(PRESETS),
                         help="named configuration to start from (see `presets`); default %(default)s")
         sp.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="override one RunConfig field, e.g. --set lr=0.02 --set classes=cat,dog; repeatable")

@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # Set everything up, then start the dashboard (http://localhost:8501). On an empty cache it
-# starts the offline teaching preset (scikit-learn digits) and shows it training.
+# starts the teaching preset and its control and shows them training: teach-fashion (real
+# Fashion-MNIST images) where the dataset is on disk — as root with apt-get, Debian's
+# dataset-fashion-mnist package is installed for it when it can be — else teach-selective
+# (synthetic data, no files needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
+    || echo "note: Fashion-MNIST could not be installed; the first launch uses synthetic data"
+fi
 exec .venv/bin/streamlit run app.py "$@"

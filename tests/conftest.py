@@ -20,6 +20,15 @@ def isolated_store(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def no_installed_datasets(monkeypatch):
+    """Datasets a system package installed (Debian's Fashion-MNIST) stay out of tests, so what a
+    test sees — the first-launch presets above all — does not depend on the machine; a test that
+    wants them patches idx.package_folders itself, and real-data tests use EOS_DATA_DIR."""
+    from eos_core.datasets import idx
+    monkeypatch.setattr(idx, "package_folders", lambda package: ())
+
+
+@pytest.fixture(autouse=True)
 def keep_main_module(monkeypatch):
     """Streamlit's AppTest leaves its script as sys.modules["__main__"]; a spawned process (the
     sweep's pool) re-runs __main__'s file, so a test app that raises would kill the pool's workers."""

@@ -10,7 +10,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from eos_core.experiment import run_experiment
-from eos_core.presets import FIRST_LAUNCH, preset
+from eos_core.presets import first_launch, preset
 from eos_core.store import Store
 from harness import app_test
 from tiny import TINY
@@ -64,7 +64,7 @@ def test_first_launch_queues_the_teaching_presets_and_fills_the_form(tmp_path, m
     store = Store(tmp_path / "empty")
     queued = [j["id"] for j in store.jobs() if j["state"] == "queued"]
     store.close()
-    assert queued == [preset(name).config_hash() for name in FIRST_LAUNCH]
+    assert queued == [preset(name).config_hash() for name in first_launch()]
     assert at.session_state["form_base"] == preset("teach-selective")
     st.cache_resource.clear()
 

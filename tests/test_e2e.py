@@ -5,7 +5,7 @@ import pathlib
 import pytest
 
 from eos_core.experiment import run_experiment
-from eos_core.presets import FIRST_LAUNCH, preset
+from eos_core.presets import OFFLINE_LAUNCH, preset
 from eos_core.store import Store
 from harness import PAGES, RESULT_PAGES, ROOT, browser, dashboard, open_page
 
@@ -18,8 +18,8 @@ SCREENSHOTS = pathlib.Path(ROOT) / "docs" / "screenshots"
 def cache(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cache")
     store = Store(folder)
-    # the first-launch presets: what a new user sees, and a coherent/random pair for compare
-    for cfg in (preset(name) for name in FIRST_LAUNCH):
+    # the offline first-launch presets (what a new user without Fashion-MNIST sees), a coherent/random pair
+    for cfg in (preset(name) for name in OFFLINE_LAUNCH):
         store.put_result(run_experiment(cfg))
     store.close()
     return folder
@@ -31,7 +31,7 @@ def test_every_page_renders_and_a_submitted_run_finishes(cache, tmp_path):
         print(f"startup_to_healthy_s={startup_s:.2f}")
         for path in ["experiment", *RESULT_PAGES]:
             text = PAGES[path].heading
-            run = preset(FIRST_LAUNCH[0]).config_hash()
+            run = preset(OFFLINE_LAUNCH[0]).config_hash()
             seconds = open_page(page, f"{url}/{'' if path == 'experiment' else path}?run={run}")
             assert page.locator("[data-testid='stException']").count() == 0, path
             assert page.get_by_text(text).first.is_visible(), path

@@ -81,9 +81,13 @@ def test_debians_folder_is_found_by_asking_the_package_for_its_files(tmp_path, m
     assert load_dataset("fashion_mnist", ("coat", "boot"), 2, 28).x_train.shape == (4, 1, 28, 28)
 
 
-def test_the_package_manager_is_asked_and_an_absent_package_gives_no_folder():
+def test_the_package_manager_is_asked_and_an_absent_package_gives_no_folder(monkeypatch):
+    monkeypatch.undo()   # the real lookup, which conftest hides from other tests
     idx.package_folders.cache_clear()
     assert idx.package_folders("no-such-package-eos-explorer") == ()
+    installed = idx.package_folders("dataset-fashion-mnist")
+    if installed:   # where Debian's package is installed: its folder holds the four files
+        assert all(idx.file_of(installed[0], stem) for stem in STEMS)
 
 
 def test_missing_files_name_every_folder_searched_and_both_ways_to_get_them(tmp_path, monkeypatch):
@@ -157,3 +161,21 @@ def test_real_fashion_mnist_counts_and_pixels(monkeypatch):
     # Fashion-MNIST's well-known training statistics: mean 0.2860, std 0.3530
     assert ds.pixel_mean[0] == pytest.approx(0.2860, abs=1e-4) and ds.pixel_std[0] == pytest.approx(0.3530, abs=1e-4)
     assert ds.x_train.shape == (12_000, 1, 28, 28) and ds.y_test.tolist() == [0] * 1000 + [1] * 1000
+
+
+def test_with_fashion_mnist_on_disk_a_fresh_dashboard_starts_the_real_image_story(fashion_root, tmp_path, monkeypatch):
+    from eos_core.presets import OFFLINE_LAUNCH, REAL_LAUNCH, first_launch, preset
+    from eos_core.store import Store
+    from harness import app_test
+    assert first_launch() == REAL_LAUNCH == ("teach-fashion", "teach-fashion-random")
+    at = app_test(tmp_path / "empty", monkeypatch)
+    at.run()
+    assert not at.exception
+    store = Store(tmp_path / "empty")
+    queued = [j["id"] for j in store.jobs() if j["state"] == "queued"]
+    store.close()
+    assert queued == [preset(name).config_hash() for name in REAL_LAUNCH]
+    assert at.session_state["form_base"] == preset("teach-fashion")
+    assert preset("teach-fashion").classes == ("pullover", "coat")
+    monkeypatch.setenv("EOS_DATA_DIR", str(tmp_path / "nothing-here"))
+    assert first_launch() == OFFLINE_LAUNCH

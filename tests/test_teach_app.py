@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from eos_core.experiment import run_experiment
 from eos_core.glossary import TERMS
-from eos_core.presets import FIRST_LAUNCH, preset
+from eos_core.presets import first_launch, preset
 from eos_core.store import Store
 from synthetic_result import T_STAR, synthetic_result
 from tiny import TINY
@@ -108,7 +108,7 @@ def test_story_on_an_empty_cache_says_what_to_run_and_queues_it(tmp_path, monkey
     store = Store(tmp_path / "empty")
     queued = sorted(j["id"] for j in store.jobs() if j["state"] == "queued")
     store.close()
-    assert queued == sorted(preset(n).config_hash() for n in FIRST_LAUNCH)
+    assert queued == sorted(preset(n).config_hash() for n in first_launch())
 
 
 # -- Projector mode ----------------------------------------------------------------------------
