@@ -11,7 +11,8 @@ st.title("Regime map")
 st.caption("Where does EoS help which group? Each cell is one configuration of the stored runs: a group's Δℓ_k "
            "(> 0: EoS ahead) at its **peak trade-off window** or at the end, and how many seeds agree in sign. "
            "The text gives every group (io input-outliers, in inliers, bd boundary, oo output-outliers) and "
-           "✓k/n: the paper's pattern (input-outliers ahead, inliers and boundary behind) in k of n seeds. "
+           "\"pattern k/n\": the seeds showing the paper's pattern (input-outliers ahead, inliers and boundary behind) "
+           "in the peak window, with ✓ where the cell's means show it. "
            "Click a cell to compare its runs. Sweeps fill it: `scripts/survey_fashion.sh`, or "
            "`python -m eos_core sweep`.")
 metas = [m for group in families().values() for m in group]

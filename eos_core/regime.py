@@ -76,16 +76,17 @@ def select(frame: pd.DataFrame, rows: str, cols: str, where: dict | None = None)
 
 
 def cell_text(cell: pd.DataFrame) -> str:
-    """'io +0.021 (4/5) · in −0.008 (5/5) · … ✓3/5': each group's Δℓ_k with its agreeing seeds,
-    then the seeds showing the paper's pattern (✓ where the mean shows it)."""
+    """'in -0.0089 (5/5) · … · io +0.015 (5/5) · oo +0.00038 (2/5) ✓ pattern 5/5': each group's Δℓ_k
+    with the seeds agreeing in sign, ✓ where these means show the paper's pattern, and the seeds
+    showing it in the peak window."""
     if cell.value.isna().all():
         return "no trade-off window" if cell.n_seeds.iloc[0] else "never forked"
     n = int(cell.n_seeds.iloc[0])
-    parts = [f"{SHORT[g]} {v:+.3f} ({int(a)}/{n})" for g, v, a in zip(cell.group, cell.value, cell.agree) if pd.notna(v)]
+    parts = [f"{SHORT[g]} {v:+.2g} ({int(a)}/{n})" for g, v, a in zip(cell.group, cell.value, cell.agree) if pd.notna(v)]
     means = dict(zip(cell.group, cell.value))
     mark = "✓" if all(pd.notna(means.get(g)) and (means[g] > 0) == (s > 0) for g, s in PAPER_PATTERN.items()) else "·"
     extra = f" (+{int(cell.hidden.iloc[0])} more)" if cell.hidden.iloc[0] else ""
-    return " · ".join(parts) + f" {mark}{int(cell.pattern_seeds.iloc[0])}/{n}{extra}"
+    return " · ".join(parts) + f" {mark} pattern {int(cell.pattern_seeds.iloc[0])}/{n}{extra}"
 
 
 def grid(frame: pd.DataFrame, rows: str, cols: str) -> pd.DataFrame:

@@ -23,10 +23,10 @@ def runs():
 def test_cells_hold_each_groups_window_value_and_the_seeds_that_agree():
     frame = select(table(runs()), "pair", "displacement", {"loss": "mse"})
     g = grid(frame, "pair", "displacement")
-    assert g.loc["shirt–tshirt", "coherent"].startswith("in -0.") and " io +0." in g.loc["shirt–tshirt", "coherent"]
-    assert "(3/3)" in g.loc["shirt–tshirt", "coherent"] and g.loc["shirt–tshirt", "coherent"].endswith("✓3/3")
+    assert g.loc["shirt–tshirt", "coherent"].startswith("in -0.") and " io +0.0" in g.loc["shirt–tshirt", "coherent"]
+    assert "(3/3)" in g.loc["shirt–tshirt", "coherent"] and g.loc["shirt–tshirt", "coherent"].endswith("✓ pattern 3/3")
     assert g.loc["shirt–tshirt", "random"] == "no trade-off window"
-    assert g.loc["bag–boot", "coherent"].endswith("✓2/3") and "(2/3)" in g.loc["bag–boot", "coherent"]
+    assert g.loc["bag–boot", "coherent"].endswith("✓ pattern 2/3") and "(2/3)" in g.loc["bag–boot", "coherent"]
     assert g.loc["bag–boot", "random"] == "—"                        # never run
     io = frame[(frame.pair == "shirt–tshirt") & (frame.displacement == "coherent") & (frame.group == "input_outlier")]
     assert io.value.iloc[0] > 0 and io.agree.iloc[0] == 3 and (io.u1.iloc[0], io.u2.iloc[0]) == (77, 123)
@@ -60,7 +60,7 @@ def test_the_cli_prints_markdown_or_csv_from_the_store(tmp_path, monkeypatch, ca
     store.close()
     assert cli.main(["regime", "--rows", "pair", "--cols", "displacement", "--where", "loss=mse"]) == 0
     out = capsys.readouterr().out
-    assert "| shirt–tshirt |" in out and "✓3/3" in out and "no trade-off window" in out
+    assert "| shirt–tshirt |" in out and "✓ pattern 3/3" in out and "no trade-off window" in out
     assert cli.main(["regime", "--where", "alpha=3", "--where", "loss=mse", "--format", "csv"]) == 0
     csv = capsys.readouterr().out.splitlines()
     assert csv[0].startswith("family,runs,n_seeds,dataset,pair") and len(csv) == 1 + 3 * 4
@@ -89,4 +89,4 @@ def test_the_regime_page_maps_the_stored_runs_and_links_a_cell_to_compare(tmp_pa
     assert cells[("shirt–tshirt", "coherent")].startswith("+0.0") and cells[("shirt–tshirt", "coherent")].endswith("3/3")
     assert cells[("shirt–tshirt", "random")] == "—"          # no window: no value to colour
     table = at.dataframe[0].value
-    assert table.loc["shirt–tshirt", "coherent"].endswith("✓3/3")
+    assert table.loc["shirt–tshirt", "coherent"].endswith("✓ pattern 3/3")
