@@ -14,6 +14,7 @@ from . import narrative, plots
 from .config import RunConfig, stability_threshold
 from .presets import first_launch, preset
 from .results import Result
+from .tradeoff import tradeoff
 from .views import series
 
 # What the survey of real images found (scripts/survey_fashion.sh; docs/fashion_survey.md), told at
@@ -108,7 +109,9 @@ def fork(result: Result) -> Step:
 
 
 def trade_off(result: Result) -> Step:
-    fig = plots.delta_figure(series([result]))
+    """Δℓ_k over time with its peak window where the run kept every step's losses (a trade-off can
+    live for a few hundred steps and close before the end), else on the logged grid."""
+    fig = plots.tradeoff_figure(tradeoff([result])) if len(result.losses) else plots.delta_figure(series([result]))
     return Step(TITLES[3], fig, narrative.groups(result))
 
 
