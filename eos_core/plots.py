@@ -407,6 +407,7 @@ def regime_figure(frame: pd.DataFrame, rows: str, cols: str, group: str, texts: 
                 "colorbar": {"title": "Δℓ_k"}, "line": {"width": 1, "color": "#888"}},
         text=[f"{v:+.3f}<br>{a:.0f}/{n}" if pd.notna(v) else "—" for v, a, n in zip(mine.value, mine.agree, mine.n_seeds)],
         customdata=[texts.loc[r, c] for r, c in zip(mine[rows], mine[cols])],
+        textfont={"color": ["white" if pd.notna(v) and abs(v) > 0.6 * limit else "#222" for v in mine.value]},
         hovertemplate="%{y} × %{x}<br>%{customdata}<extra></extra>", showlegend=False))
     fig.update_layout(title=f"{GROUP_LABELS[group]}: Δℓ_k per cell (> 0, red: EoS ahead) and seeds agreeing",
                       xaxis={"title": axis_titles[1], "categoryorder": "array", "categoryarray": xs},
