@@ -452,7 +452,8 @@ def test_availability_is_torch_free_and_covers_every_dataset(tmp_path):
     import os
     import subprocess
     import sys
-    code = ("import sys; from eos_core.datasets import availability; "
+    code = ("import sys; from eos_core.datasets import availability, idx; "
+            "idx.package_folders = lambda package: (); "   # a system-wide copy stays out, as in conftest
             "print([availability(d)[0] for d in ('mnist', 'fashion_mnist', 'cifar10', 'digits', 'synthetic')], "
             "any(m.startswith('torch') for m in sys.modules))")
     env = {**os.environ, "EOS_DATA_DIR": str(tmp_path)}
