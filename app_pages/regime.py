@@ -2,6 +2,7 @@ import streamlit as st
 
 from dashboard import links
 from dashboard.state import families, regime_table
+from dashboard.teach import explainer
 from dashboard.widgets import figure, table_downloads
 from eos_core import plots
 from eos_core.config import GROUPS
@@ -15,6 +16,9 @@ st.caption("Where does EoS help which group? Each cell is one configuration of t
            "in the peak window, with ✓ where the cell's means show it. "
            "Click a cell to compare its runs. Sweeps fill it: `scripts/survey_fashion.sh`, or "
            "`python -m eos_core sweep`.")
+explainer("regime", ["Read a row across: does the same pair behave differently with random displacement, another "
+                     "loss or α? Red cells: EoS ahead on the coloured group; blue: behind. A cell says how many "
+                     "seeds agree, so one lucky seed cannot pass for a regime."])
 metas = [m for group in families().values() for m in group]
 if not metas:
     st.info("No finished runs yet.")

@@ -86,6 +86,14 @@ _ENTRIES = {
     "selective_tradeoff": ("trade-off", "selective trade-off",
                            "Δℓ_k with opposite signs across groups: EoS helps some groups and hurts others "
                            "rather than helping or hurting all alike."),
+    "peak_window": ("[u1, u2]", "peak trade-off window",
+                    "The exit-branch steps u after the fork where the trade-off T(u) = min(largest gain, "
+                    "largest loss) is at least half its maximum. A trade-off can live there and close "
+                    "before the run ends, so Δℓ_k is shown over time, not only at the end."),
+    "paper_pattern": ("pattern k/n", "the paper's pattern",
+                      "Input-outliers ahead under EoS (Δℓ > 0) while inliers and boundary points fall behind "
+                      "(Δℓ < 0); k of n seeds show it in the peak window. Its random-displacement control "
+                      "should lose it."),
     "tau": ("τ", "time since the fork",
             "τ = η·(t − t*), baseline effective time since the fork, the clock of Proposition 2."),
     "seeds_iqr": ("median · IQR", "seed aggregation",
