@@ -243,6 +243,22 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
+def add_regime(sub) -> None:
+    """The `regime` verb's options."""
+    regime = sub.add_parser("regime", help="map stored runs over two axes: each group's Δℓ_k at the peak window "
+                                           "or the end, with how many seeds agree (io/in/bd/oo; ✓ = the paper's pattern)")
+    axes = "pair, alpha, c, lr, loss or displacement"
+    regime.add_argument("--rows", default="pair", help=f"row axis: {axes} (default %(default)s)")
+    regime.add_argument("--cols", default="displacement", help=f"column axis: {axes} (default %(default)s)")
+    regime.add_argument("--where", action="append", metavar="AXIS=VALUE",
+                        help="fix another axis or the dataset, e.g. --where loss=mse --where alpha=3; repeatable")
+    regime.add_argument("--at", choices=["peak", "end"], default="peak",
+                        help="Δℓ_k averaged over the peak trade-off window, or at the last step (default %(default)s)")
+    regime.add_argument("--format", choices=["markdown", "csv"], default="markdown",
+                        help="a Markdown table of cells, or CSV with one row per configuration and group")
+    regime.set_defaults(func=cmd_regime)
+
+
 def parser() -> argparse.ArgumentParser:
     p = Parser(prog="python -m eos_core", description=(
         "EoS Explorer: run the branching experiment of 'Edge of Stability Selectively Shapes "
@@ -325,18 +341,7 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("runs", nargs="+", metavar="RUN_DIR", help="result folders written by `run`")
     rep.set_defaults(func=cmd_report)
 
-    regime = sub.add_parser("regime", help="map stored runs over two axes: each group's Δℓ_k at the peak window "
-                                           "or the end, with how many seeds agree (io/in/bd/oo; ✓ = the paper's pattern)")
-    axes = "pair, alpha, c, lr, loss or displacement"
-    regime.add_argument("--rows", default="pair", help=f"row axis: {axes} (default %(default)s)")
-    regime.add_argument("--cols", default="displacement", help=f"column axis: {axes} (default %(default)s)")
-    regime.add_argument("--where", action="append", metavar="AXIS=VALUE",
-                        help="fix another axis or the dataset, e.g. --where loss=mse --where alpha=3; repeatable")
-    regime.add_argument("--at", choices=["peak", "end"], default="peak",
-                        help="Δℓ_k averaged over the peak trade-off window, or at the last step (default %(default)s)")
-    regime.add_argument("--format", choices=["markdown", "csv"], default="markdown",
-                        help="a Markdown table of cells, or CSV with one row per configuration and group")
-    regime.set_defaults(func=cmd_regime)
+    add_regime(sub)
 
     presets = sub.add_parser("presets", help="list the named configurations")
     presets.set_defaults(func=cmd_presets)
