@@ -3,7 +3,7 @@ import streamlit as st
 from dashboard.state import require_series, selected_results
 from dashboard.teach import explain_run
 from dashboard.widgets import figure, table_downloads
-from eos_core import plots
+from eos_core import plots, tradeoff_plots
 from eos_core.tradeoff import describe, tradeoff
 
 st.title("Group losses & Δℓ")
@@ -24,7 +24,7 @@ st.caption("Δℓ_k at **every** exit-branch step u after the fork, exact from t
            "Shaded: the **peak window**, where T(u) = min(largest gain, largest loss) is at least half its "
            "maximum. Turn on *all seeds* in the sidebar for the mean, a ±1 sd band and how many seeds agree.")
 over_time = tradeoff(selected_results(metas))
-figure(plots.tradeoff_figure(over_time), "tradeoff-over-time")
+figure(tradeoff_plots.tradeoff_figure(over_time), "tradeoff-over-time")
 st.markdown(describe(over_time).replace("*", "\\*"))
 with st.expander("Δℓ_k (equal time) table"):
     table = s.delta[s.delta.quantity == "delta_loss"].drop(columns=["quantity"])

@@ -4,7 +4,7 @@ from dashboard import links
 from dashboard.state import families, regime_table
 from dashboard.teach import explainer
 from dashboard.widgets import figure, table_downloads
-from eos_core import plots
+from eos_core import plots, tradeoff_plots
 from eos_core.config import GROUPS
 from eos_core.regime import AXES, FILTERS, grid, markdown, select
 
@@ -47,7 +47,7 @@ if not len(chosen):
     st.info("No stored runs for this choice.")
     st.stop()
 texts = grid(chosen, rows, cols)
-event = figure(plots.regime_figure(chosen, rows, cols, group, texts, (AXES[rows], AXES[cols])), "regime",
+event = figure(tradeoff_plots.regime_figure(chosen, rows, cols, group, texts, (AXES[rows], AXES[cols])), "regime",
                selectable=True)
 points = (event or {}).get("selection", {}).get("points", [])
 if points:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
-from . import narrative, plots
+from . import narrative, plots, tradeoff_plots
 from .config import RunConfig, stability_threshold
 from .presets import first_launch, preset
 from .results import Result
@@ -111,7 +111,10 @@ def fork(result: Result) -> Step:
 def trade_off(result: Result) -> Step:
     """Δℓ_k over time with its peak window where the run kept every step's losses (a trade-off can
     live for a few hundred steps and close before the end), else on the logged grid."""
-    fig = plots.tradeoff_figure(tradeoff([result])) if len(result.losses) else plots.delta_figure(series([result]))
+    if len(result.losses):
+        fig = tradeoff_plots.tradeoff_figure(tradeoff([result]))
+    else:
+        fig = plots.delta_figure(series([result]))
     return Step(TITLES[3], fig, narrative.groups(result))
 
 

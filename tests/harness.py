@@ -226,3 +226,15 @@ def app_test(cache, monkeypatch, run: str | None = None):
     if run is not None:
         at.query_params["run"] = run
     return at
+
+
+def first_launch_of(cache, monkeypatch):
+    """app.py run once on the empty cache folder `cache`: (the AppTest, the ids of the jobs it queued)."""
+    from eos_core.store import Store
+
+    at = app_test(cache, monkeypatch)
+    at.run()
+    store = Store(cache)
+    queued = [j["id"] for j in store.jobs() if j["state"] == "queued"]
+    store.close()
+    return at, queued

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from eos_core.experiment import run_experiment
 from eos_core.presets import first_launch, preset
 from eos_core.store import Store
-from harness import app_test
+from harness import app_test, first_launch_of
 from tiny import TINY
 
 NO_TSS = TINY.replace(seed=7)   # stored as a run whose exit branch never reached its threshold
@@ -58,12 +58,8 @@ def test_experiment_page_shows_the_form_and_presets(app):
 
 
 def test_first_launch_queues_the_teaching_presets_and_fills_the_form(tmp_path, monkeypatch):
-    at = app_test(tmp_path / "empty", monkeypatch)
-    at.run()
+    at, queued = first_launch_of(tmp_path / "empty", monkeypatch)
     assert not at.exception
-    store = Store(tmp_path / "empty")
-    queued = [j["id"] for j in store.jobs() if j["state"] == "queued"]
-    store.close()
     assert queued == [preset(name).config_hash() for name in first_launch()]
     assert at.session_state["form_base"] == preset("teach-selective")
     st.cache_resource.clear()

@@ -165,15 +165,10 @@ def test_real_fashion_mnist_counts_and_pixels(monkeypatch):
 
 def test_with_fashion_mnist_on_disk_a_fresh_dashboard_starts_the_real_image_story(fashion_root, tmp_path, monkeypatch):
     from eos_core.presets import OFFLINE_LAUNCH, REAL_LAUNCH, first_launch, preset
-    from eos_core.store import Store
-    from harness import app_test
+    from harness import first_launch_of
     assert first_launch() == REAL_LAUNCH == ("teach-fashion", "teach-fashion-random")
-    at = app_test(tmp_path / "empty", monkeypatch)
-    at.run()
+    at, queued = first_launch_of(tmp_path / "empty", monkeypatch)
     assert not at.exception
-    store = Store(tmp_path / "empty")
-    queued = [j["id"] for j in store.jobs() if j["state"] == "queued"]
-    store.close()
     assert queued == [preset(name).config_hash() for name in REAL_LAUNCH]
     assert at.session_state["form_base"] == preset("teach-fashion")
     assert preset("teach-fashion").classes == ("pullover", "coat")
