@@ -9,7 +9,8 @@ ENV PYTHONUNBUFFERED=1 \
     VIRTUAL_ENV=/app/.venv \
     PATH=/app/.venv/bin:$PATH \
     EOS_CACHE_DIR=/cache \
-    EOS_DATA_DIR=/cache/data
+    EOS_DATA_DIR=/cache/data \
+    PYTHONPATH=/app
 
 # Non-root user owning the app and the cache. A fresh named volume copies /cache's owner and
 # mode, so the results stay private to that user (0700) on the host as well.
@@ -38,4 +39,4 @@ EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://localhost:8501/_stcore/health', timeout=4).status == 200 else 1)"]
 
-CMD ["streamlit", "run", "app.py", "--server.port=8501", "--server.address=0.0.0.0", "--server.fileWatcherType=none", "--server.headless=true"]
+CMD ["streamlit", "run", "dashboard/app.py", "--server.port=8501", "--server.address=0.0.0.0", "--server.fileWatcherType=none", "--server.headless=true"]

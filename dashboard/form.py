@@ -10,13 +10,13 @@ import streamlit as st
 
 from eos_core.config import CHOICES, ConfigError, RunConfig, available_per_class, class_label
 from eos_core.datasets import REGISTRY, availability
-from eos_core.glossary import CONTROL_HELP, FIELD_HELP
+from dashboard.content.glossary import CONTROL_HELP, FIELD_HELP
 from eos_core.presets import PRESETS
 from eos_core.resources import ResourceError, check_fits, torch_free_device
-from eos_core.sweep import parse_seeds
-from eos_core.worker import ensure_worker
+from eos_core.runs.sweep import parse_seeds
+from eos_core.runs.worker import ensure_worker
 
-from .state import get_store
+from dashboard.state import get_store
 
 
 @dataclass(frozen=True)

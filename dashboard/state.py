@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from eos_core.annotations import annotations
+from eos_core.runs.notes import annotations
 from eos_core.config import family_key
-from eos_core.naming import run_name
-from eos_core.store import CorruptEntry, Store
-from eos_core.views import Series, series, smoothed
+from dashboard.content.naming import run_name
+from eos_core.runs.store import CorruptEntry, Store
+from dashboard.content.series import Series, series, smoothed
 
-from . import links
+from dashboard import links
 
 X_AXES = {"step": "step", "time": "effective time"}
 
@@ -140,5 +140,5 @@ def selected_results(metas: list[dict]) -> list:
 @st.cache_resource(max_entries=4, show_spinner="Reading the stored runs…")
 def regime_table(hashes: tuple[str, ...], at: str):
     """The regime table of these runs (computed once per set of runs and choice of `at`)."""
-    from eos_core.regime import table
+    from eos_core.analysis.regime import table
     return table([r for r in (load_result(h) for h in hashes) if r is not None], at)

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from eos_core import eta, narrative, plots
-from eos_core.config import RunConfig
-from eos_core.naming import run_name
-from eos_core.views import live_result, series
+from eos_core.runs import eta
 
-from .state import get_store
-from .teach import explainer, styled
+from dashboard.content import narrative, plots
+from eos_core.config import RunConfig
+from dashboard.content.naming import run_name
+from dashboard.content.series import live_result, series
+
+from dashboard.state import get_store
+from dashboard.teach import explainer, styled
 
 PHASES = {"preparing": "preparing data and prototypes", "sharpening": "progressive sharpening",
           "eos": "at EoS", "exit": "exit branch"}
@@ -81,7 +83,7 @@ def job_panel(job_id: str, metas: dict[str, dict]) -> None:
         if reason:   # whole, verbatim (paths and names are not Markdown)
             st.code(reason, language=None, wrap_lines=True)
         if st.button("Retry", key=f"retry-{job_id}"):
-            from eos_core.worker import ensure_worker
+            from eos_core.runs.worker import ensure_worker
             store.submit(cfg, force=True)
             ensure_worker(store)
             st.rerun()

@@ -1,5 +1,5 @@
 """Teaching widgets: the "What am I looking at?" expander and projector mode. The sentences come
-from `eos_core.narrative`, the styling from `eos_core.plots.projector_style`; this module only
+from `dashboard.content.narrative`, the styling from `dashboard.content.plots.projector_style`; this module only
 places them on the page."""
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import re
 
 import streamlit as st
 
-from eos_core import narrative
-from eos_core.glossary import CONTROL_HELP, explain
+from dashboard.content import narrative
+from dashboard.content.glossary import CONTROL_HELP, explain
 
-from .state import load_result
+from dashboard.state import load_result
 
 # The glossary terms each page's figures use, listed under its explanation.
 PAGE_TERMS = {
@@ -88,6 +88,6 @@ def projector_on() -> bool:
 def styled(fig):
     """`fig`, restyled for the projector when the mode is on."""
     if projector_on():
-        from eos_core.plots import projector_style
+        from dashboard.content.plots import projector_style
         projector_style(fig)
     return fig

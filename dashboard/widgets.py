@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from eos_core import plots
+from dashboard.content import plots
 from eos_core.config import GROUPS
 
-from .teach import styled
+from dashboard.teach import styled
 
 # Plotly's modebar downloads PNG in the browser (no server-side renderer needed).
 PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}

@@ -7,11 +7,11 @@ import json
 import pathlib
 import sys
 
-from .config import ConfigError, RunConfig, branch_thresholds, coerce
-from .datafiles import DatasetError
-from .datasets import REGISTRY
-from .presets import OFFLINE_LAUNCH, PRESETS, preset
-from .resources import ResourceError, check_fits
+from eos_core.config import ConfigError, RunConfig, branch_thresholds, coerce
+from eos_core.datasets.files import DatasetError
+from eos_core.datasets import REGISTRY
+from eos_core.presets import OFFLINE_LAUNCH, PRESETS, preset
+from eos_core.resources import ResourceError, check_fits
 
 
 def build_config(preset_name: str, assignments: list[str]) -> RunConfig:
@@ -55,8 +55,8 @@ class ProgressBar:
 
 
 def cmd_run(args) -> int:
-    from .experiment import run_experiment
-    from .results import summary
+    from eos_core.science.experiment import run_experiment
+    from eos_core.analysis.results import summary
 
     cfg = runnable_config(args.preset, args.set)
     out = pathlib.Path(args.out or f"runs/{args.preset}-{cfg.config_hash()}")
@@ -89,7 +89,7 @@ def print_summary(s: dict, meta: dict, out) -> None:
 
 
 def cmd_bench(args) -> int:
-    from .bench import run_bench
+    from eos_core.tools.bench import run_bench
 
     cfg = runnable_config(args.preset, args.set)
     print(json.dumps(run_bench(cfg, vmap_sample=args.vmap_sample, full_run=not args.no_full_run, sweep=args.sweep)))
@@ -97,7 +97,7 @@ def cmd_bench(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    from .worker import worker_main
+    from eos_core.runs.worker import worker_main
 
     done = worker_main(once=args.once, idle_exit=args.idle_exit)
     print(f"worker finished {done} job(s)")
@@ -105,15 +105,15 @@ def cmd_worker(args) -> int:
 
 
 def cmd_store(args) -> int:
-    from .repair import check, rebuild
-    from .store import Store, cache_dir
+    from eos_core.runs.repair import check, rebuild
+    from eos_core.runs.store import Store, cache_dir
 
     if args.rebuild:
         for line in rebuild(cache_dir()):
             print(line)
         return 0
     store = Store()
-    from .worker import recover_stale_jobs
+    from eos_core.runs.worker import recover_stale_jobs
     fixes = check(store, min_age_s=args.orphan_age)
     fixes += [f"re-queued job {key}: its worker is gone" for key in recover_stale_jobs(store)]
     for line in fixes:
@@ -123,7 +123,7 @@ def cmd_store(args) -> int:
 
 
 def cmd_chaos(args) -> int:
-    from .chaos import run_chaos
+    from eos_core.tools.chaos import run_chaos
 
     report = run_chaos(args.jobs, args.kills, pause=args.pause, seed=args.seed, steps=args.steps)
     print(json.dumps(report))
@@ -131,18 +131,18 @@ def cmd_chaos(args) -> int:
 
 
 def cmd_submit(args) -> int:
-    from .store import Store
+    from eos_core.runs.store import Store
 
     job = Store().submit(build_config(args.preset, args.set), force=args.force)
     if args.start_worker:
-        from .worker import ensure_worker
+        from eos_core.runs.worker import ensure_worker
         ensure_worker()
     print(json.dumps({k: job[k] for k in ("id", "state", "from_cache")}))
     return 0
 
 
 def cmd_status(args) -> int:
-    from .store import Store
+    from eos_core.runs.store import Store
 
     store = Store()
     jobs = [store.job(args.id)] if args.id else store.jobs()
@@ -157,7 +157,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_cancel(args) -> int:
-    from .store import Store
+    from eos_core.runs.store import Store
 
     job = Store().cancel(args.id)
     if job is None:
@@ -168,8 +168,8 @@ def cmd_cancel(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .store import Store
-    from .sweep import expand, make_executor, parse_grid, parse_seeds, run_sweep
+    from eos_core.runs.store import Store
+    from eos_core.runs.sweep import expand, make_executor, parse_grid, parse_seeds, run_sweep
 
     configs = expand(build_config(args.preset, args.set), parse_seeds(args.seeds), parse_grid(args.grid))
     if args.executor == "local":      # a cluster's workers have their own memory
@@ -188,8 +188,8 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import format_report, report
-    from .results import Result, ResultError
+    from eos_core.analysis.claims import format_report, report
+    from eos_core.analysis.results import Result, ResultError
 
     try:
         runs = [Result.load(folder) for folder in args.runs]
@@ -201,8 +201,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_regime(args) -> int:
-    from .regime import grid, markdown, select, table
-    from .store import Store
+    from eos_core.analysis.regime import grid, markdown, select, table
+    from eos_core.runs.store import Store
 
     store = Store()
     results = [r for r in (store.result(m["config_hash"]) for m in store.metas()) if r is not None]
@@ -364,7 +364,7 @@ def main(argv=None) -> int:
         print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
     except Exception as error:   # a damaged store index: one line on every verb, never a traceback
-        from .store import StoreDamaged, cache_dir, is_damage
+        from eos_core.runs.store import StoreDamaged, cache_dir, is_damage
         if is_damage(error):
             error = StoreDamaged(cache_dir(), str(error))
         if not isinstance(error, StoreDamaged):

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .datasets import REGISTRY
+from eos_core.datasets import REGISTRY
 
 SCHEMA_VERSION = 1
 

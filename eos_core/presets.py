@@ -4,7 +4,7 @@ Torch-free (the dashboard imports it).
 """
 from __future__ import annotations
 
-from .config import RunConfig
+from eos_core.config import RunConfig
 
 _PAPER = dict(dataset="cifar10", classes=("automobile", "truck"), n_per_class=5000, image_size=32,
               alpha=3.0, displacement="coherent", m=25, k=50, loss="mse", lr=0.01, c=0.5,
@@ -139,7 +139,7 @@ OFFLINE_LAUNCH = ("teach-selective", "teach-selective-random")
 
 
 def first_launch() -> tuple[str, str]:
-    from .datasets import availability
+    from eos_core.datasets import availability
     return REAL_LAUNCH if availability("fashion_mnist")[0] else OFFLINE_LAUNCH
 
 

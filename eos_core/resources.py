@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import pathlib
 
-from .config import ConfigError, RunConfig
-from .datasets import REGISTRY, digits
+from eos_core.config import ConfigError, RunConfig
+from eos_core.datasets import REGISTRY, digits
 
 _KNN_CHUNK = 512               # rows of the k-NN distance blocks (prototypes.KNN_CHUNK)
 # Copies of the inputs alive at the peak: the loader's tensor, the standardised one, the

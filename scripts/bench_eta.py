@@ -1,6 +1,6 @@
 """How honest is the dashboard's time-left estimate? Runs a preset (default teach-selective)
 through the real worker code path into a temporary store, then replays the run's progress
-records: at each one, the estimate `eos_core.eta.estimate` would have shown is compared with the
+records: at each one, the estimate `eos_core.runs.eta.estimate` would have shown is compared with the
 real finish.
 
     .venv/bin/python scripts/bench_eta.py [PRESET]
@@ -23,10 +23,10 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from eos_core.eta import estimate, records, steps_left  # noqa: E402
+from eos_core.runs.eta import estimate, records, steps_left  # noqa: E402
 from eos_core.presets import preset  # noqa: E402
-from eos_core.store import Store  # noqa: E402
-from eos_core.worker import run_job  # noqa: E402
+from eos_core.runs.store import Store  # noqa: E402
+from eos_core.runs.worker import run_job  # noqa: E402
 
 
 def _summary(rows: list[tuple[float, float]]) -> dict:

@@ -12,7 +12,7 @@ import sys
 
 import torch
 
-from eos_core.experiment import run_experiment
+from eos_core.science.experiment import run_experiment
 from eos_core.presets import preset
 from eos_core.resources import estimate_bytes
 

@@ -10,3 +10,4 @@ if [ ! -x .venv/bin/python ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
 fi
 .venv/bin/python -m pip install --quiet -r "$requirements"
+.venv/bin/python -m pip install --quiet --no-deps -e .   # the project itself, editable

@@ -37,7 +37,7 @@ def keep_main_module(monkeypatch):
 
 def stop_worker(cache_dir) -> None:
     """Kill the worker a test's dashboard started in `cache_dir`, if any."""
-    from eos_core.store import Store
+    from eos_core.runs.store import Store
 
     store = Store(cache_dir)
     record = store.worker()

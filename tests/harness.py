@@ -1,4 +1,4 @@
-"""Drive the real dashboard: `streamlit run app.py` on a free port, Debian's Chromium through
+"""Drive the real dashboard: `streamlit run dashboard/app.py` on a free port, Debian's Chromium through
 Playwright (never a downloaded browser)."""
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def dashboard(cache_dir, log_path, autostart_worker: bool = True, timeout: float
     """Yields (base url, seconds from launch to a healthy server)."""
     port = free_port()
     env = {**os.environ, "EOS_CACHE_DIR": str(cache_dir), "EOS_AUTOSTART_WORKER": "1" if autostart_worker else "0"}
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
                "--server.address", "127.0.0.1", "--server.headless", "true"]
     started = time.perf_counter()
     with open(log_path, "w") as log:
@@ -222,7 +222,7 @@ def app_test(cache, monkeypatch, run: str | None = None):
     monkeypatch.setenv("EOS_AUTOSTART_WORKER", "0")
     monkeypatch.chdir(ROOT)
     st.cache_resource.clear()
-    at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=60)
+    at = AppTest.from_file(os.path.join(ROOT, "dashboard", "app.py"), default_timeout=60)
     if run is not None:
         at.query_params["run"] = run
     return at
@@ -230,7 +230,7 @@ def app_test(cache, monkeypatch, run: str | None = None):
 
 def first_launch_of(cache, monkeypatch):
     """app.py run once on the empty cache folder `cache`: (the AppTest, the ids of the jobs it queued)."""
-    from eos_core.store import Store
+    from eos_core.runs.store import Store
 
     at = app_test(cache, monkeypatch)
     at.run()

@@ -11,7 +11,7 @@ import pandas as pd
 
 from eos_core.config import GROUPS
 from eos_core.presets import preset
-from eos_core.results import Result
+from eos_core.analysis.results import Result
 
 T_STAR, T_STAR_STAR = 48, 272
 DELTA = {"inlier": -0.02, "boundary": -0.01, "input_outlier": -0.2, "output_outlier": 0.03}

@@ -3,9 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eos_core.aggregate import aggregate
+from eos_core.analysis.aggregate import aggregate
 from eos_core.config import GROUPS
-from eos_core.results import Result
+from eos_core.analysis.results import Result
 
 LR, C, EVERY = 0.1, 0.5, 10
 

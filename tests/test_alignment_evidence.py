@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from eos_core.experiment import run_experiment
-from eos_core.mechanism import group_evidence
-from eos_core.plots import EVIDENCE_MEASURES, GROUP_LABELS
-from eos_core.store import Store
+from eos_core.science.experiment import run_experiment
+from eos_core.analysis.mechanism import group_evidence
+from dashboard.content.plots import EVIDENCE_MEASURES, GROUP_LABELS
+from eos_core.runs.store import Store
 from harness import app_test
 from tiny import TINY
 

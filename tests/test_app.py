@@ -9,9 +9,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from eos_core.experiment import run_experiment
+from eos_core.science.experiment import run_experiment
 from eos_core.presets import first_launch, preset
-from eos_core.store import Store
+from eos_core.runs.store import Store
 from harness import app_test, first_launch_of
 from tiny import TINY
 
@@ -120,9 +120,9 @@ def test_the_ui_process_never_imports_torch(cache):
     code = (
         "import sys; sys.path.insert(0, '.');"
         "import dashboard.state, dashboard.form, dashboard.status, dashboard.widgets;"
-        "import eos_core.plots, eos_core.views, eos_core.store, eos_core.worker, eos_core.presets, eos_core.sweep;"
+        "import dashboard.content.plots, dashboard.content.series, eos_core.runs.store, eos_core.runs.worker, eos_core.presets, eos_core.runs.sweep;"
         "from streamlit.testing.v1 import AppTest;"
-        "at = AppTest.from_file('app.py', default_timeout=60); at.run();"
+        "at = AppTest.from_file('dashboard/app.py', default_timeout=60); at.run();"
         "[at.switch_page(p).run() for p in %r];"
         "print('torch' in sys.modules, any(m.startswith('torch') for m in sys.modules))" % PAGES)
     env = {**os.environ, "EOS_AUTOSTART_WORKER": "0", "EOS_CACHE_DIR": str(cache)}
@@ -285,7 +285,7 @@ def test_a_result_meta_without_its_config_is_skipped_with_a_warning(cache, tmp_p
     monkeypatch.chdir(ROOT)
     st.cache_resource.clear()
     for page in ("app_pages/sharpness.py", "app_pages/compare.py", "app_pages/runs.py"):
-        at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=60)
+        at = AppTest.from_file(os.path.join(ROOT, "dashboard", "app.py"), default_timeout=60)
         at.run()
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)

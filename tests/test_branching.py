@@ -5,11 +5,11 @@ import pytest
 import torch
 from torch import nn
 
-from eos_core import models
-from eos_core.branching import Setup, prepare, run_baseline, run_branch, run_exit
+from eos_core.science import models
+from eos_core.science.branching import Setup, prepare, run_baseline, run_branch, run_exit
 from eos_core.config import GROUPS, RunConfig
-from eos_core.experiment import run_experiment
-from eos_core.problem import Problem
+from eos_core.science.experiment import run_experiment
+from eos_core.science.problem import Problem
 from tiny import TINY
 
 def trace_of(branch):

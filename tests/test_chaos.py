@@ -1,6 +1,6 @@
 """The fault-injection check itself (`python -m eos_core chaos`), small: two jobs, real worker
 processes killed and paused at random, every result compared bit for bit with an uninterrupted run."""
-from eos_core.chaos import default_steps, run_chaos
+from eos_core.tools.chaos import default_steps, run_chaos
 
 
 def test_jobs_outlast_the_injection_schedule():

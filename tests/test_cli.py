@@ -3,7 +3,7 @@ import json
 import subprocess
 import sys
 
-from eos_core.results import FILES, OPTIONAL_FILES, Result
+from eos_core.analysis.results import FILES, OPTIONAL_FILES, Result
 
 
 def cli(*args, **kw):

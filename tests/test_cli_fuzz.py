@@ -14,7 +14,7 @@ import pytest
 
 from eos_core import cli
 from eos_core.config import CHOICES, RunConfig
-from eos_core.results import Result
+from eos_core.analysis.results import Result
 
 # A problem small enough that one step takes well under a second.
 TINY = dict(dataset="synthetic", classes="0,1", n_per_class="8", image_size="4", m="1", k="2",
@@ -78,7 +78,7 @@ def test_every_field_is_fuzzed():
 def test_fuzzed_sets_are_refused_in_one_line_or_run(capsys, tmp_path, monkeypatch):
     """Pass 1 validates every case (training replaced by a recorder); pass 2 trains the accepted
     values at the edges for one step: each must end done, no_onset or diverged, never raise."""
-    from eos_core import experiment
+    from eos_core.science import experiment
     accepted = {}
 
     def record(cfg, progress=None):

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from eos_core.curvature import RESIDUAL_TOL, align_signs, top_eigenpairs, warm_start
+from eos_core.science.curvature import RESIDUAL_TOL, align_signs, top_eigenpairs, warm_start
 from tiny import dense_hessian, tiny_problem
 
 

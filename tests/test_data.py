@@ -1,4 +1,4 @@
-"""Tests for eos_core.data: a hand-written CIFAR-10 binary archive, sklearn digits, synthetic data."""
+"""Tests for eos_core.science.data: a hand-written CIFAR-10 binary archive, sklearn digits, synthetic data."""
 import pathlib
 import pickle
 
@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from eos_core import config
 from eos_core.datasets import cifar10, mnist, synthetic
-from eos_core.data import DatasetMissing, data_dir, load_dataset
+from eos_core.science.data import DatasetMissing, data_dir, load_dataset
 
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2023, 0.1994, 0.2010)
@@ -128,7 +128,7 @@ def test_cifar10_too_few_examples(cifar_root):
 def test_cifar10_corrupt_files_name_the_file_and_expected_size(cifar_root, tmp_path):
     """A truncated batch, a batch with extra bytes and one of the right size but wrong content (a
     label byte that is not 0–9) each get one clear message, in the loader and in the cheap check."""
-    from eos_core.datafiles import DatasetCorrupt
+    from eos_core.datasets.files import DatasetCorrupt
     from eos_core.datasets import availability
     path = tmp_path / "cifar-10-batches-bin" / "data_batch_3.bin"
     good = path.read_bytes()
@@ -366,7 +366,7 @@ def test_mnist_plain_and_gzip_files_read_the_same(tmp_path, monkeypatch):
 
 def test_mnist_resize_and_every_model_takes_one_channel(mnist_root):
     from eos_core.config import RunConfig
-    from eos_core.models import build_model
+    from eos_core.science.models import build_model
     train = mnist_root["train-images-idx3-ubyte"]
     small = load_dataset("mnist", ("4", "9"), 3, 14, dtype=torch.float64)
     assert small.x_train.shape == (6, 1, 14, 14) and small.x_test.shape == (3, 1, 14, 14)
@@ -424,7 +424,7 @@ def corrupt_cases(folder):
 
 
 def test_mnist_corrupt_files_get_one_clear_message(tmp_path, monkeypatch):
-    from eos_core.datafiles import DatasetCorrupt
+    from eos_core.datasets.files import DatasetCorrupt
     from eos_core.datasets import availability
     monkeypatch.setenv("EOS_DATA_DIR", str(tmp_path))
     folder = tmp_path / "MNIST" / "raw"

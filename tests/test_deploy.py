@@ -124,7 +124,7 @@ def test_dockerfile_healthcheck_queries_streamlit_health_with_urllib():
 def test_dockerfile_cmd_runs_streamlit_with_file_watcher_off():
     cmds = args_of("CMD")
     command = exec_form(cmds[-1])
-    assert command[:3] == ["streamlit", "run", "app.py"]
+    assert command[:3] == ["streamlit", "run", "dashboard/app.py"]
     flags = set(command[3:])
     assert f"--server.port={PORT}" in flags
     assert "--server.address=0.0.0.0" in flags
@@ -277,7 +277,7 @@ def test_dockerignore_excludes_local_state(path):
     assert ignored(path)
 
 
-@pytest.mark.parametrize("path", ["requirements.txt", "app.py", "app_pages/1_Run.py", "eos_core/cli.py",
+@pytest.mark.parametrize("path", ["requirements.txt", "dashboard/app.py", "dashboard/app_pages/1_Run.py", "eos_core/cli.py",
                                   "eos_core/__main__.py", ".streamlit/config.toml", "pyproject.toml"])
 def test_dockerignore_keeps_what_the_image_needs(path):
     assert not ignored(path)
@@ -364,7 +364,7 @@ def test_readme_deployment_commands_are_the_ones_the_smoke_script_checks(compose
 
 
 def test_the_worker_logs_its_device_at_start(tmp_path, capsys):
-    from eos_core.worker import worker_main
+    from eos_core.runs.worker import worker_main
 
     assert worker_main(tmp_path, once=True) == 0
     assert "starts on device cpu" in capsys.readouterr().out

@@ -4,9 +4,9 @@ import pathlib
 
 import pytest
 
-from eos_core.experiment import run_experiment
+from eos_core.science.experiment import run_experiment
 from eos_core.presets import OFFLINE_LAUNCH, preset
-from eos_core.store import Store
+from eos_core.runs.store import Store
 from harness import PAGES, RESULT_PAGES, ROOT, browser, dashboard, open_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"),

@@ -6,8 +6,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from eos_core.experiment import run_experiment
-from eos_core.store import Store
+from eos_core.science.experiment import run_experiment
+from eos_core.runs.store import Store
 from harness import CHART, CHROMIUM, CHROMIUM_ARGS, RESULT_PAGES, dashboard, open_page, settle
 from tiny import TINY
 

@@ -2,7 +2,7 @@
 import dataclasses
 
 from eos_core.config import RunConfig
-from eos_core.glossary import FIELD_HELP, TERMS, by_section, explain
+from dashboard.content.glossary import FIELD_HELP, TERMS, by_section, explain
 
 # What the issue lists as shown on screen, by the glossary key that explains it.
 ON_SCREEN = ("lambda1", "v1", "threshold", "t_star", "t_star_star", "c", "effective_time", "two_step_average",

@@ -4,11 +4,11 @@ import pytest
 import scipy.stats
 import torch
 
-from eos_core import models, per_example
+from eos_core.science import models, per_example
 from eos_core.config import GROUPS, RunConfig
-from eos_core.metrics import diagnose, spearman
-from eos_core.per_example import alignment_terms, generic_terms
-from eos_core.problem import Problem
+from eos_core.science.diagnostics import diagnose, spearman
+from eos_core.science.per_example import alignment_terms, generic_terms
+from eos_core.science.problem import Problem
 from tiny import dense_hessian, tiny_problem
 
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from eos_core import models, per_example
+from eos_core.science import models, per_example
 from eos_core.config import RunConfig
-from eos_core.metrics import diagnose
-from eos_core.per_example import affine_layers, alignment_terms, generic_terms
-from eos_core.problem import Problem, ce_per_example, mse_per_example
+from eos_core.science.diagnostics import diagnose
+from eos_core.science.per_example import affine_layers, alignment_terms, generic_terms
+from eos_core.science.problem import Problem, ce_per_example, mse_per_example
 
 
 def config(model: str, size: int, **changes) -> RunConfig:

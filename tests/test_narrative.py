@@ -1,7 +1,7 @@
 """The "What am I looking at?" sentences quote the run's own numbers: checked on a hand-made
 result whose numbers are known by construction (tests/synthetic_result.py)."""
-from eos_core import narrative
-from eos_core.report import Verdict
+from dashboard.content import narrative
+from eos_core.analysis.claims import Verdict
 from synthetic_result import T_STAR, T_STAR_STAR, synthetic_result
 
 
@@ -71,8 +71,8 @@ def test_compare_report_and_runs():
 
 
 def test_story_on_real_tiny_runs_has_five_steps_of_two_sentences():
-    from eos_core import story
-    from eos_core.experiment import run_experiment
+    from dashboard.content import story
+    from eos_core.science.experiment import run_experiment
     from tiny import TINY
 
     coherent, random = run_experiment(TINY), run_experiment(TINY.replace(displacement="random"))
@@ -87,7 +87,7 @@ def test_story_on_real_tiny_runs_has_five_steps_of_two_sentences():
 
 
 def test_story_steps_on_the_synthetic_pair_quote_the_numbers():
-    from eos_core import story
+    from dashboard.content import story
     steps = story.steps(synthetic_result(), synthetic_result("teach-selective-random", delta={
         "inlier": -0.02, "boundary": -0.03, "input_outlier": -0.01, "output_outlier": -0.04}))
     assert "9.0× sharper in 48 steps" in steps[0].sentences[1]

@@ -3,11 +3,11 @@ import pandas as pd
 import pytest
 import torch
 
-from eos_core.branching import prepare, run_baseline, run_branch, run_exit
-from eos_core.checkpoint import pack_baseline, unpack_baseline
+from eos_core.science.branching import prepare, run_baseline, run_branch, run_exit
+from eos_core.science.snapshot import pack_baseline, unpack_baseline
 from eos_core.config import RunConfig
 from eos_core.config import stability_threshold
-from eos_core.optim import Optimiser
+from eos_core.science.optim import Optimiser
 from test_branching import quadratic_setup, trace_of
 from tiny import TINY
 

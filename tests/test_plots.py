@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from eos_core import plots
+from dashboard.content import plots
 from eos_core.config import GROUPS
-from eos_core.experiment import run_experiment
-from eos_core.views import series
+from eos_core.science.experiment import run_experiment
+from dashboard.content.series import series
 from tiny import TINY
 
 
@@ -105,7 +105,7 @@ def test_compare_colours_runs_dashes_branches_and_marks_each_t_star(results):
 
 
 def test_smoothing_is_tensorboards_debiased_ema_with_the_raw_curve_kept(results):
-    from eos_core.views import smoothed
+    from dashboard.content.series import smoothed
     s = series([results[0]])
     w = 0.6
     smooth = smoothed(s, w)

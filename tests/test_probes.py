@@ -1,9 +1,9 @@
 """§5.2 probes: PGD stays in its ε-ball, raises the loss, and the probes reach the trace."""
 import torch
 
-from eos_core.branching import prepare
-from eos_core.experiment import run_experiment
-from eos_core.probes import EPSILON, evaluate, pgd
+from eos_core.science.branching import prepare
+from eos_core.science.experiment import run_experiment
+from eos_core.science.probes import EPSILON, evaluate, pgd
 from tiny import TINY
 
 DIGITS = TINY.replace(dataset="digits", classes=("3", "8"), n_per_class=40, image_size=8)

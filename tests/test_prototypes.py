@@ -5,7 +5,7 @@ import torch
 from sklearn.neighbors import NearestNeighbors
 
 from eos_core.config import GROUPS
-from eos_core.prototypes import (_orthogonal_directions, boundary_points, build_taxonomy, displace, displacement_geometry,
+from eos_core.science.prototypes import (_orthogonal_directions, boundary_points, build_taxonomy, displace, displacement_geometry,
                                  knn_label_ambiguity, knn_label_one_counts, principal_subspace)
 
 N, SHAPE, M, K, ALPHA = 400, (4, 5), 10, 15, 3.0

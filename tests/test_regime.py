@@ -2,8 +2,8 @@
 import pytest
 
 from eos_core import cli
-from eos_core.regime import grid, markdown, select, table
-from eos_core.store import Store
+from eos_core.analysis.regime import grid, markdown, select, table
+from eos_core.runs.store import Store
 from test_tradeoff import PATTERN, constructed
 
 NONE = {k: 0.02 for k in PATTERN}   # every group behind under EoS: no trade-off

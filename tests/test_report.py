@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from eos_core.config import GROUPS, RunConfig
-from eos_core.mechanism import decomposition, group_evidence, oscillation_shares, single_mode_fit
-from eos_core.report import REFUTED, SUPPORTED, UNTESTED, report
-from eos_core.results import Result
+from eos_core.analysis.mechanism import decomposition, group_evidence, oscillation_shares, single_mode_fit
+from eos_core.analysis.claims import REFUTED, SUPPORTED, UNTESTED, report
+from eos_core.analysis.results import Result
 
 T_STAR, T_SS, END, EVERY = 40, 80, 120, 10
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from eos_core import models
+from eos_core.science import models
 from eos_core.config import RunConfig
 from eos_core.resources import (ResourceError, activation_count, check_fits, estimate_bytes,
                                 parameter_count, size)

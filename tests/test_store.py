@@ -11,9 +11,9 @@ import diskcache
 import pandas as pd
 import pytest
 
-from eos_core.experiment import run_experiment
-from eos_core.store import CorruptEntry, Store
-from eos_core.worker import worker_main
+from eos_core.science.experiment import run_experiment
+from eos_core.runs.store import CorruptEntry, Store
+from eos_core.runs.worker import worker_main
 from harness import wait_for
 from tiny import TINY
 
@@ -156,7 +156,7 @@ def test_killed_worker_job_is_requeued_and_completes_identically(store):
 def test_interrupted_write_leaves_no_half_result(store):
     result = run_experiment(TINY)
     blob = result.to_zip() * 300                                      # ~10 MB, so the write takes a while
-    script = (f"import sys; sys.path.insert(0, {ROOT!r}); from eos_core.store import Store; "
+    script = (f"import sys; sys.path.insert(0, {ROOT!r}); from eos_core.runs.store import Store; "
               f"s = Store({str(store.directory)!r}); data = open(sys.argv[1], 'rb').read()\n"
               "while True: s.cache.set('result/partial', data)")
     payload = store.directory.parent / "payload.bin"
@@ -174,7 +174,7 @@ def test_interrupted_write_leaves_no_half_result(store):
 
 # -- a damaged store: one clear line, nothing silently recreated ------------------------------------
 from eos_core.cli import main as cli_main  # noqa: E402
-from eos_core.store import StoreDamaged  # noqa: E402
+from eos_core.runs.store import StoreDamaged  # noqa: E402
 
 
 def damage(directory, how):
@@ -206,7 +206,7 @@ def test_a_damaged_index_gives_one_line_on_every_verb(store, how, monkeypatch, c
 
 def big_result(key: str):
     import numpy as np
-    from eos_core.results import Result
+    from eos_core.analysis.results import Result
     frame = pd.DataFrame({"step": [0, 1]})
     meta = {"config_hash": key, "config": TINY.to_dict(), "status": "done", "message": ""}
     return Result(meta, frame, frame, frame, {"noise": np.random.default_rng(0).random(20_000)})

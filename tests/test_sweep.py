@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from eos_core.config import ConfigError
-from eos_core.store import Store
-from eos_core.sweep import expand, make_executor, parse_grid, parse_seeds, run_sweep
+from eos_core.runs.store import Store
+from eos_core.runs.sweep import expand, make_executor, parse_grid, parse_seeds, run_sweep
 from tiny import TINY
 
 

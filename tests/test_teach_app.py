@@ -8,10 +8,10 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from eos_core.experiment import run_experiment
-from eos_core.glossary import TERMS
+from eos_core.science.experiment import run_experiment
+from dashboard.content.glossary import TERMS
 from eos_core.presets import first_launch, preset
-from eos_core.store import Store
+from eos_core.runs.store import Store
 from synthetic_result import T_STAR, synthetic_result
 from tiny import TINY
 
@@ -37,7 +37,7 @@ def make_app(folder, monkeypatch, **params):
     monkeypatch.setenv("EOS_AUTOSTART_WORKER", "0")
     monkeypatch.chdir(ROOT)
     st.cache_resource.clear()
-    at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=60)
+    at = AppTest.from_file(os.path.join(ROOT, "dashboard", "app.py"), default_timeout=60)
     for key, value in params.items():
         at.query_params[key] = value
     return at
@@ -219,7 +219,7 @@ def test_teaching_modules_never_import_torch():
     import subprocess
     import sys
     code = ("import sys; sys.path.insert(0, '.');"
-            "import eos_core.glossary, eos_core.narrative, eos_core.story, eos_core.eta, dashboard.teach;"
+            "import dashboard.content.glossary, dashboard.content.narrative, dashboard.content.story, eos_core.runs.eta, dashboard.teach;"
             "print(any(m.startswith('torch') for m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

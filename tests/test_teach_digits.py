@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from eos_core.config import GROUPS
-from eos_core.experiment import run_experiment
+from eos_core.science.experiment import run_experiment
 from eos_core.presets import preset
-from eos_core.results import FILES, OPTIONAL_FILES, Result
+from eos_core.analysis.results import FILES, OPTIONAL_FILES, Result
 
 
 @pytest.mark.slow

@@ -7,10 +7,10 @@ over seeds 0–2, output-outliers gain +0.02 to +0.04 under EoS while the other 
 import pytest
 
 from eos_core.config import GROUPS
-from eos_core.experiment import run_experiment
+from eos_core.science.experiment import run_experiment
 from eos_core.presets import preset
-from eos_core.report import SUPPORTED, c1
-from eos_core.results import window_delta_loss
+from eos_core.analysis.claims import SUPPORTED, c1
+from eos_core.analysis.results import window_delta_loss
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from eos_core.config import GROUPS
-from eos_core.results import LOSS_COLUMNS, Result
-from eos_core.tradeoff import delta_over_time, describe, peak_window, tradeoff
+from eos_core.analysis.results import LOSS_COLUMNS, Result
+from eos_core.analysis.tradeoff import delta_over_time, describe, peak_window, tradeoff
 
 T_STAR, STEPS, LR, C = 40, 440, 0.02, 0.5
 PEAK, WIDTH = 100, 20.0          # a Gaussian bump in u = step − t*
@@ -72,7 +72,7 @@ def test_no_trade_off_has_no_window():
 def test_the_pattern_run_is_found_apart_from_the_peak_window():
     """A big output-outlier gain makes the peak; the paper's pattern holds only where a second,
     smaller bump lifts the input-outliers: u ∈ [150, 190] exactly."""
-    from eos_core.tradeoff import longest_pattern_run
+    from eos_core.analysis.tradeoff import longest_pattern_run
     u = np.arange(1, 301)
     io = np.where((u >= 150) & (u <= 190), 0.01, -0.01)
     wide = pd.DataFrame({"inlier": -0.02 + 0 * u, "boundary": -0.03 + 0 * u, "input_outlier": io,

@@ -10,11 +10,11 @@ import time
 import pandas as pd
 import pytest
 
-from eos_core.experiment import run_experiment
-from eos_core.fence import process_state, process_stopped
-from eos_core.repair import check
-from eos_core.store import LostLease, Store
-from eos_core.worker import HOST, MAX_LOST, recover_stale_jobs, worker_main
+from eos_core.science.experiment import run_experiment
+from eos_core.runs.fence import process_state, process_stopped
+from eos_core.runs.repair import check
+from eos_core.runs.store import LostLease, Store
+from eos_core.runs.worker import HOST, MAX_LOST, recover_stale_jobs, worker_main
 from harness import wait_for
 from tiny import TINY
 
@@ -101,8 +101,8 @@ def test_paused_worker_never_touches_a_job_given_to_another(store, workers):
 
 STOPPED_IN_A_TRANSACTION = """
 import os, signal, sys, time
-from eos_core.store import Store
-from eos_core.worker import HOST
+from eos_core.runs.store import Store
+from eos_core.runs.worker import HOST
 store = Store(sys.argv[1])
 store.set_worker({"pid": os.getpid(), "host": HOST, "started": time.time(), "heartbeat": time.time(),
                   "current": None, "lost_jobs": []})
@@ -214,7 +214,7 @@ def test_a_job_that_raises_fails_after_three_attempts_with_its_message(store, mo
         calls.append(1)
         raise RuntimeError("the job's own error")
 
-    monkeypatch.setattr("eos_core.worker.execute", broken)
+    monkeypatch.setattr("eos_core.runs.worker.execute", broken)
     store.submit(TINY)
     worker_main(store.directory, once=True)
     job = store.job(TINY.config_hash())
@@ -290,7 +290,7 @@ def test_orphan_value_files_are_removed_at_start_up_and_by_check(store):
 
 
 def test_ownership_on_this_host_goes_by_the_pid_and_elsewhere_by_the_lease(store):
-    from eos_core.worker import abandoned, lease_s, pid_alive
+    from eos_core.runs.worker import abandoned, lease_s, pid_alive
     now = time.time()
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:

@@ -1,9 +1,9 @@
 """A tiny float64 problem small enough for dense Hessians and explicit per-example gradients."""
 import torch
 
-from eos_core import models
+from eos_core.science import models
 from eos_core.config import RunConfig
-from eos_core.problem import Problem
+from eos_core.science.problem import Problem
 
 
 def tiny_problem(loss: str = "mse", n: int = 16, width: int = 6, seed: int = 0) -> tuple[Problem, torch.Tensor]:

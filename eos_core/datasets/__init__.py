@@ -5,8 +5,8 @@ prototype gallery and the CLI read everything else from its spec. Torch-free.
 """
 from __future__ import annotations
 
-from . import cifar10, digits, fashion_mnist, mnist, synthetic
-from .spec import DatasetSpec
+from eos_core.datasets import cifar10, digits, fashion_mnist, mnist, synthetic
+from eos_core.datasets.spec import DatasetSpec
 
 REGISTRY: dict[str, DatasetSpec] = {
     m.SPEC.name: m.SPEC for m in (cifar10, mnist, fashion_mnist, digits, synthetic)}

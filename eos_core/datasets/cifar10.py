@@ -9,8 +9,8 @@ import pathlib
 
 import numpy as np
 
-from ..datafiles import DatasetMissing, corrupt, data_dir
-from .spec import DatasetSpec
+from eos_core.datasets.files import DatasetMissing, corrupt, data_dir
+from eos_core.datasets.spec import DatasetSpec
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 MEAN = (0.4914, 0.4822, 0.4465)
@@ -61,7 +61,7 @@ def download(root=None) -> pathlib.Path:
 def load(classes, n_per_class, image_size, download_missing=False, seed=0):
     import torch
 
-    from ..data import class_of, order
+    from eos_core.science.data import class_of, order
     root = data_dir()
     bin_dir, py_dir = root / BIN, root / PY
     if not bin_dir.is_dir() and not py_dir.is_dir():

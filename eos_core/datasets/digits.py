@@ -6,8 +6,8 @@ import functools
 
 import numpy as np
 
-from .mnist import NAMES
-from .spec import DatasetSpec
+from eos_core.datasets.mnist import NAMES
+from eos_core.datasets.spec import DatasetSpec
 
 CLASSES = tuple(str(d) for d in range(10)) + ("even", "odd")
 # Training examples per class under the fixed split (4 of every 5 images).
@@ -36,7 +36,7 @@ def load(classes, n_per_class, image_size, download=False, seed=0):
     import torch
     import torch.nn.functional as F
 
-    from ..data import class_of, order, standardise
+    from eos_core.science.data import class_of, order, standardise
     images, t = _arrays()
     x = torch.tensor(images, dtype=torch.float64).unsqueeze(1) / 16        # (N, 1, 8, 8) in [0, 1]
     if image_size != 8:   # grey → RGB at S×S, so the same CIFAR-shaped MLP applies unchanged

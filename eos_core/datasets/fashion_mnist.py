@@ -3,9 +3,9 @@ MNIST's format and size, harder to tell apart. Found in $EOS_DATA_DIR/FashionMNI
 Debian's `dataset-fashion-mnist` package put it."""
 from __future__ import annotations
 
-from . import idx
-from .idx import IdxSet, load_pair
-from .spec import DatasetSpec
+from eos_core.datasets import idx
+from eos_core.datasets.idx import IdxSet, load_pair
+from eos_core.datasets.spec import DatasetSpec
 
 CLASSES = ("tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot")
 TORCHVISION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",

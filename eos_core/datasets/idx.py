@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..datafiles import DatasetCorrupt, DatasetMissing, corrupt, data_dir
+from eos_core.datasets.files import DatasetCorrupt, DatasetMissing, corrupt, data_dir
 
 FILES = {   # split → (images file, labels file)
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -224,7 +224,7 @@ def load_pair(idx: IdxSet, labels: tuple[int, int], names, n: int, image_size: i
     import torch
     import torch.nn.functional as F
 
-    from ..data import class_of, order
+    from eos_core.science.data import class_of, order
     folder = idx.folder()
     x_tr, t_tr, x_te, t_te, mean, std = _arrays(idx, str(folder), _stamp(folder))
     ia, ib = labels

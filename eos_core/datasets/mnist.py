@@ -1,8 +1,8 @@
 """MNIST: handwritten digits, 28×28 grey, 60,000 training and 10,000 test images."""
 from __future__ import annotations
 
-from .idx import IdxSet, load_pair
-from .spec import DatasetSpec
+from eos_core.datasets.idx import IdxSet, load_pair
+from eos_core.datasets.spec import DatasetSpec
 
 CLASSES = tuple(str(d) for d in range(10))
 NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")

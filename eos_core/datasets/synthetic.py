@@ -8,7 +8,7 @@ puts an example near the origin, between the classes; large a puts it far out (a
 """
 from __future__ import annotations
 
-from .spec import DatasetSpec
+from eos_core.datasets.spec import DatasetSpec
 
 MAX_PER_CLASS = 50_000
 TEST_PER_CLASS = 500
@@ -40,7 +40,7 @@ def _draw(n: int, templates, up, g):
 def load(classes, n_per_class, image_size, download=False, seed=0):
     import torch
 
-    from ..data import standardise
+    from eos_core.science.data import standardise
     g = torch.Generator().manual_seed(seed)
     up = _upsampler(image_size)
     templates = (torch.randn(2 * 3, 16, generator=g) @ up).view(2, 3, image_size, image_size)

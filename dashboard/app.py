@@ -1,0 +1,58 @@
+"""EoS Explorer dashboard: `streamlit run app.py`. The UI process never imports torch; runs go to
+the store and a separate worker process trains them."""
+import streamlit as st
+
+from dashboard.state import get_store
+from dashboard.teach import projector_toggle
+from eos_core.presets import first_launch, preset
+from eos_core.runs.store import StoreDamaged, cache_dir, is_damage
+from eos_core.runs.worker import ensure_worker
+
+st.set_page_config(page_title="EoS Explorer", page_icon=":material/insights:", layout="wide")
+
+
+@st.cache_resource
+def start_teaching_runs() -> None:
+    """On an empty cache, start the teaching presets so the first view grows within minutes: on real
+    Fashion-MNIST where its files are on disk, else on synthetic data."""
+    store = get_store()
+    if not store.metas() and not store.jobs():
+        for name in first_launch():
+            store.submit(preset(name))
+    if any(j["state"] in ("queued", "running") for j in store.jobs()):
+        ensure_worker(store)
+
+
+pages = {
+    "Experiment": [st.Page("app_pages/experiment.py", title="Experiment", icon=":material/science:", default=True)],
+    "Results": [
+        st.Page("app_pages/sharpness.py", title="Sharpness", icon=":material/show_chart:"),
+        st.Page("app_pages/groups.py", title="Group losses & Δℓ", icon=":material/stacked_line_chart:"),
+        st.Page("app_pages/alignment.py", title="Alignment", icon=":material/explore:"),
+        st.Page("app_pages/outliers.py", title="Natural outliers", icon=":material/scatter_plot:"),
+        st.Page("app_pages/prototypes.py", title="Prototypes", icon=":material/grid_view:"),
+        st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page("app_pages/regime.py", title="Regime map", icon=":material/grid_on:"),
+        st.Page("app_pages/report.py", title="Report", icon=":material/fact_check:"),
+    ],
+    "Manage": [st.Page("app_pages/runs.py", title="Runs", icon=":material/storage:")],
+    "Learn": [
+        st.Page("app_pages/story.py", title="Story", icon=":material/auto_stories:"),
+        st.Page("app_pages/glossary.py", title="Glossary", icon=":material/menu_book:"),
+    ],
+}
+projector_toggle()
+page = st.navigation(pages)
+# The one place a damaged cache surfaces: every page, and the first-launch check, read the store
+# through here, so each shows the same message instead of an exception box.
+try:
+    start_teaching_runs()
+    page.run()
+except Exception as error:
+    if not (isinstance(error, StoreDamaged) or is_damage(error)):
+        raise
+    st.cache_resource.clear()   # a repaired or replaced cache is picked up on the next rerun
+    reason = error.reason if isinstance(error, StoreDamaged) else error
+    st.error(f"The cache at `{cache_dir().resolve()}` is damaged ({reason}). Nothing was changed in it: move the "
+             "folder away (or restore it from a backup) and reload this page, or run "
+             "`python -m eos_core store --rebuild` to rebuild its index.", icon=":material/database:")

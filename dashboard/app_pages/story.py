@@ -1,0 +1,68 @@
+import streamlit as st
+
+from dashboard.state import families, get_store, label, load_result
+from dashboard.teach import plain
+from dashboard.widgets import figure, prototype_gallery
+from dashboard.content import story
+from eos_core.presets import first_launch, preset
+from eos_core.runs.worker import ensure_worker
+
+st.title("Story: who gains at the edge of stability?")
+st.caption("The paper's argument in five steps, told on the runs in this cache.")
+
+metas = [m for group in families().values() for m in group]
+launch = first_launch()
+choices = story.candidates(metas)
+if not choices:
+    store = get_store()
+    pending = [j for j in store.jobs() if j["config"] in [preset(n).to_dict() for n in launch]
+               and j["state"] in ("queued", "running")]
+    if pending:
+        st.info("The story's runs are training (" + ", ".join(launch) + "); their progress is on the "
+                "Experiment page. This page fills in as soon as " + launch[0] + " has forked and finished.")
+    else:
+        st.info("The story needs a finished run that reached the edge of stability: the presets "
+                + " and ".join(launch) + " (a minute or two each on a laptop CPU).")
+        if st.button("Run " + " and ".join(launch), type="primary"):
+            for name in launch:
+                store.submit(preset(name))
+            ensure_worker(store)
+            st.switch_page("app_pages/experiment.py")
+    st.stop()
+
+by_hash = {m["config_hash"]: m for m in choices}
+wanted = st.query_params.get("story_run", choices[0]["config_hash"])
+hashes = list(by_hash)
+chosen = st.selectbox("Run", hashes, index=hashes.index(wanted) if wanted in hashes else 0,
+                      format_func=lambda h: label(by_hash[h]), key="story_run")
+control = story.twin(by_hash[chosen]["config"], metas)
+steps = story.steps(load_result(chosen), load_result(control["config_hash"]) if control else None)
+
+raw = st.query_params.get("step", "1")
+index = int(raw) - 1 if raw.isdigit() and 1 <= int(raw) <= len(steps) else 0
+if "story_step" not in st.session_state:
+    st.session_state["story_step"] = index
+index = st.session_state["story_step"]
+st.query_params.update(story_run=chosen, step=str(index + 1))
+
+step = steps[index]
+st.progress((index + 1) / len(steps), text=f"Step {index + 1} of {len(steps)}")
+st.subheader(f"{index + 1}. {step.title}")
+for sentence in step.sentences:
+    st.markdown(plain(sentence))
+if step.figure is not None:
+    figure(step.figure, f"story-{index + 1}")
+result = load_result(chosen)
+if step.title == story.TITLES[3] and result.meta["config"]["dataset"] != "synthetic":
+    with st.expander("Who are the groups? The tracked images of this run", expanded=True):
+        prototype_gallery(result, per_row=8)
+if index == len(steps) - 1:
+    st.info(story.REAL_IMAGES, icon=":material/image:")
+
+back, _, forward = st.columns([1, 4, 1])
+if back.button("← back", disabled=index == 0, width="stretch"):
+    st.session_state["story_step"] = index - 1
+    st.rerun()
+if forward.button("next →", type="primary", disabled=index == len(steps) - 1, width="stretch"):
+    st.session_state["story_step"] = index + 1
+    st.rerun()

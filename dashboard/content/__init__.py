@@ -1,0 +1,1 @@
+"""What the dashboard shows, as data and figures: plots, glossary, narrative, the Story. Never imports streamlit or torch."""

@@ -1,0 +1,36 @@
+"""Readable run names: the nearest preset plus the settings that differ from it, e.g.
+`teach-selective · c=0.5 · seed 2`. Torch-free (the dashboard names runs with it)."""
+from __future__ import annotations
+
+from eos_core.config import RunConfig
+from eos_core.presets import PRESETS, preset
+
+# How a differing setting is written in a name (others appear as field=value).
+_SYMBOLS = {"alpha": "α", "lr": "η", "momentum": "β", "n_per_class": "n/class", "onset_fraction": "f"}
+_HIDDEN = {"seed", "device", "example_every"}   # seed is named last; the rest do not change the science
+
+
+def _value(v) -> str:
+    if isinstance(v, (list, tuple)):
+        return "/".join(map(_value, v))
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def differences(config: dict, base: dict) -> list[str]:
+    return [f"{_SYMBOLS.get(k, k)}={_value(v)}" for k, v in config.items()
+            if k not in _HIDDEN and base.get(k) != v]
+
+
+def run_name(config: dict | RunConfig) -> str:
+    """The preset with the fewest differing settings, those settings, and the seed (if not 0)."""
+    config = config.to_dict() if isinstance(config, RunConfig) else dict(config)
+    config["classes"] = list(config.get("classes", ()))
+    config["ood_alphas"] = list(config.get("ood_alphas", ()))
+    bases = {name: preset(name).to_dict() for name in PRESETS}
+    nearest = min(bases, key=lambda name: len(differences(config, bases[name])))
+    parts = [nearest, *differences(config, bases[nearest])]
+    if config.get("seed"):
+        parts.append(f"seed {config['seed']}")
+    return " · ".join(parts)
