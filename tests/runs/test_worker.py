@@ -18,7 +18,7 @@ from eos_core.runs.worker import HOST, MAX_LOST, recover_stale_jobs, worker_main
 from harness import wait_for
 from tiny import TINY
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LONG = TINY.replace(steps=120, log_every=5)
 # long enough that a starved test process cannot miss it running (LONG can end between two polls)
 LONGER = TINY.replace(steps=600, log_every=5)

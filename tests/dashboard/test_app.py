@@ -16,7 +16,7 @@ from harness import app_test, first_launch_of
 from tiny import TINY
 
 NO_TSS = TINY.replace(seed=7)   # stored as a run whose exit branch never reached its threshold
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAGES = ["app_pages/sharpness.py", "app_pages/groups.py", "app_pages/alignment.py", "app_pages/outliers.py",
          "app_pages/prototypes.py", "app_pages/compare.py", "app_pages/report.py", "app_pages/runs.py"]
 

@@ -17,7 +17,7 @@ from eos_core.runs.worker import worker_main
 from harness import wait_for
 from tiny import TINY
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import tomllib
 import pytest
 import yaml   # requirements-dev.txt
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 PORT = "8501"
 
 

@@ -16,7 +16,7 @@ from eos_core.datasets.files import DatasetCorrupt, DatasetMissing
 from eos_core.datasets import REGISTRY, availability, fashion_mnist, idx
 from test_data import MNIST_TRAIN_LABELS, idx_bytes, real_data_root, write_mnist
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 STEMS = idx.STEMS
 
 

@@ -15,7 +15,7 @@ from eos_core.runs.store import Store
 from synthetic_result import T_STAR, synthetic_result
 from tiny import TINY
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RANDOM_DELTA = {"inlier": -0.02, "boundary": -0.03, "input_outlier": -0.01, "output_outlier": -0.04}
 COHERENT = preset("teach-selective").config_hash()
 

@@ -5,7 +5,7 @@ import tomllib
 
 from streamlit.testing.v1 import AppTest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_config_hides_error_details_from_the_browser():
