@@ -1,7 +1,8 @@
-"""EoS Explorer dashboard: `streamlit run app.py`. The UI process never imports torch; runs go to
+"""EoS Explorer dashboard: `eos dashboard`. The UI process never imports torch; runs go to
 the store and a separate worker process trains them."""
 import streamlit as st
 
+from dashboard.pages import sections
 from dashboard.state import get_store
 from dashboard.teach import projector_toggle
 from eos_core.presets import first_launch, preset
@@ -23,26 +24,10 @@ def start_teaching_runs() -> None:
         ensure_worker(store)
 
 
-pages = {
-    "Experiment": [st.Page("app_pages/experiment.py", title="Experiment", icon=":material/science:", default=True)],
-    "Results": [
-        st.Page("app_pages/sharpness.py", title="Sharpness", icon=":material/show_chart:"),
-        st.Page("app_pages/groups.py", title="Group losses & Δℓ", icon=":material/stacked_line_chart:"),
-        st.Page("app_pages/alignment.py", title="Alignment", icon=":material/explore:"),
-        st.Page("app_pages/outliers.py", title="Natural outliers", icon=":material/scatter_plot:"),
-        st.Page("app_pages/prototypes.py", title="Prototypes", icon=":material/grid_view:"),
-        st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
-        st.Page("app_pages/regime.py", title="Regime map", icon=":material/grid_on:"),
-        st.Page("app_pages/report.py", title="Report", icon=":material/fact_check:"),
-    ],
-    "Manage": [st.Page("app_pages/runs.py", title="Runs", icon=":material/storage:")],
-    "Learn": [
-        st.Page("app_pages/story.py", title="Story", icon=":material/auto_stories:"),
-        st.Page("app_pages/glossary.py", title="Glossary", icon=":material/menu_book:"),
-    ],
-}
+navigation = {section: [st.Page(p.file, title=p.title, icon=p.icon, default=p.default) for p in rows]
+              for section, rows in sections().items()}
 projector_toggle()
-page = st.navigation(pages)
+page = st.navigation(navigation)
 # The one place a damaged cache surfaces: every page, and the first-launch check, read the store
 # through here, so each shows the same message instead of an exception box.
 try:

@@ -8,9 +8,9 @@ from functools import partial
 
 import streamlit as st
 
-from eos_core.config import CHOICES, ConfigError, RunConfig, available_per_class, class_label
+from eos_core.config import CHOICES, KNOBS, ConfigError, RunConfig, available_per_class, class_label, label
 from eos_core.datasets import REGISTRY, availability
-from dashboard.content.glossary import CONTROL_HELP, FIELD_HELP
+from dashboard.content.glossary import CONTROL_HELP
 from eos_core.presets import PRESETS
 from eos_core.resources import ResourceError, check_fits, torch_free_device
 from eos_core.runs.sweep import parse_seeds
@@ -22,39 +22,42 @@ from dashboard.state import get_store
 @dataclass(frozen=True)
 class Field:
     name: str            # RunConfig field, or a form-only one (class_a, class_b, seeds)
-    label: str
-    help: str            # from the glossary, the one place every term is explained
     widget: str          # number | integer | slider | radio | select | text
-    bounds: tuple = ()   # number/integer/slider: (min, max, step); radio/select: the choices
+    bounds: tuple = ()   # the widget's range (min, max, step); radio/select: the choices
     advanced: bool = False
+    label: str = ""      # form-only fields; a RunConfig field's label and help are its own (config.KNOBS)
+    help: str = ""
+
+    def __post_init__(self):
+        if self.name in KNOBS:
+            object.__setattr__(self, "label", label(self.name))
+            object.__setattr__(self, "help", KNOBS[self.name].help)
 
 
 FIELDS = (
-    Field("dataset", "Dataset", FIELD_HELP["dataset"], "select", tuple(REGISTRY)),
-    Field("class_a", "Class 0", FIELD_HELP["classes"], "select"),
-    Field("class_b", "Class 1", FIELD_HELP["classes"], "select"),
-    Field("alpha", "α (input-outlier displacement)", FIELD_HELP["alpha"], "number", (0.0, 1e3, 0.5)),
-    Field("c", "c (exit branch learning-rate factor)", FIELD_HELP["c"], "slider", (0.05, 1.0, 0.05)),
-    Field("loss", "Loss", FIELD_HELP["loss"], "radio", CHOICES["loss"]),
-    Field("displacement", "Input-outlier displacement", FIELD_HELP["displacement"], "radio", CHOICES["displacement"]),
-    Field("seeds", "Seeds", CONTROL_HELP["seeds"], "text"),
-    Field("lr", "η (learning rate)", FIELD_HELP["lr"], "number", (1e-6, 10.0, None), advanced=True),
-    Field("steps", "steps", FIELD_HELP["steps"], "integer", (1, 10**7, 32), advanced=True),
-    Field("n_per_class", "examples per class", FIELD_HELP["n_per_class"], "integer", (1, 10**6, 1), advanced=True),
-    Field("m", "m (prototypes per class and group)", FIELD_HELP["m"], "integer", (1, 10**5, 1), advanced=True),
-    Field("k", "k (k-NN for boundary points)", FIELD_HELP["k"], "integer", (1, 10**5, 1), advanced=True),
-    Field("onset_fraction", "onset fraction f", FIELD_HELP["onset_fraction"], "number", (0.05, 1.5, 0.05),
-          advanced=True),
-    Field("log_every", "log every (steps)", FIELD_HELP["log_every"], "integer", (1, 10**6, 1), advanced=True),
-    Field("image_size", "image size", FIELD_HELP["image_size"], "integer", (1, 512, 1), advanced=True),
-    Field("model", "model", FIELD_HELP["model"], "select", CHOICES["model"], advanced=True),
-    Field("optimizer", "optimiser", FIELD_HELP["optimizer"], "select", CHOICES["optimizer"], advanced=True),
-    Field("momentum", "momentum β", FIELD_HELP["momentum"], "number", (0.0, 0.99, 0.05), advanced=True),
-    Field("batch_size", "SGD batch size", FIELD_HELP["batch_size"], "integer", (1, 10**6, 1), advanced=True),
+    Field("dataset", "select", tuple(REGISTRY)),
+    Field("class_a", "select", label="Class 0", help=KNOBS["classes"].help),
+    Field("class_b", "select", label="Class 1", help=KNOBS["classes"].help),
+    Field("alpha", "number", (0.0, 1e3, 0.5)),
+    Field("c", "slider", (0.05, 1.0, 0.05)),
+    Field("loss", "radio", CHOICES["loss"]),
+    Field("displacement", "radio", CHOICES["displacement"]),
+    Field("seeds", "text", label="Seeds", help=CONTROL_HELP["seeds"]),
+    Field("lr", "number", (1e-6, 10.0, None), advanced=True),
+    Field("steps", "integer", (1, 10**7, 32), advanced=True),
+    Field("n_per_class", "integer", (1, 10**6, 1), advanced=True),
+    Field("m", "integer", (1, 10**5, 1), advanced=True),
+    Field("k", "integer", (1, 10**5, 1), advanced=True),
+    Field("onset_fraction", "number", (0.05, 1.5, 0.05), advanced=True),
+    Field("log_every", "integer", (1, 10**6, 1), advanced=True),
+    Field("image_size", "integer", (1, 512, 1), advanced=True),
+    Field("model", "select", CHOICES["model"], advanced=True),
+    Field("optimizer", "select", CHOICES["optimizer"], advanced=True),
+    Field("momentum", "number", (0.0, 0.99, 0.05), advanced=True),
+    Field("batch_size", "integer", (1, 10**6, 1), advanced=True),
 )
 BY_NAME = {f.name: f for f in FIELDS}
 CONFIG_FIELDS = [f.name for f in FIELDS if f.name not in ("dataset", "class_a", "class_b", "seeds")]
-LABELS = {**{f.name: f.label for f in FIELDS}, "classes": "Classes", "example_every": "per-example storage"}
 
 
 def fill_from(cfg: RunConfig, seeds: str = "0") -> None:
@@ -74,7 +77,9 @@ def in_words(error: ConfigError) -> str:
     if error.field == "classes":
         value = f"{st.session_state.get('form_class_a')} / {st.session_state.get('form_class_b')}"
     shown = f" = {value}" if value is not None else ""
-    return f"{LABELS.get(error.field, error.field)}{shown}: {reason}"
+    named = BY_NAME[error.field].label if error.field in BY_NAME else label(error.field) if error.field in KNOBS \
+        else error.field
+    return f"{named}{shown}: {reason}"
 
 
 def _valid_classes() -> None:

@@ -7,26 +7,10 @@ import re
 
 import streamlit as st
 
-from dashboard.content import narrative
+from dashboard import pages
 from dashboard.content.glossary import CONTROL_HELP, explain
 
 from dashboard.state import load_result
-
-# The glossary terms each page's figures use, listed under its explanation.
-PAGE_TERMS = {
-    "experiment": ("lambda1", "threshold", "t_star", "onset_fraction", "eos", "exit_branch", "c"),
-    "sharpness": ("lambda1", "threshold", "exit_threshold", "t_star", "t_star_star", "onset_fraction",
-                  "oscillation", "lambda2"),
-    "groups": ("groups", "two_step_average", "delta_equal_time", "effective_time", "selective_tradeoff",
-               "peak_window", "paper_pattern"),
-    "regime": ("delta_equal_time", "peak_window", "paper_pattern", "alpha_displacement", "coherent_random"),
-    "alignment": ("v1", "cos2", "curvature_influence", "Q", "R"),
-    "outliers": ("centroid_distance", "spearman_rho", "natural_outliers", "cos2"),
-    "prototypes": ("groups", "alpha_displacement", "coherent_random", "centroid_distance", "knn_ambiguity"),
-    "compare": ("delta_equal_time", "t_star", "t_star_star", "effective_time"),
-    "report": ("delta_same_step", "proposition2", "a_S", "b_S", "single_mode", "pgd_eps", "alpha_test"),
-    "runs": ("t_star", "t_star_star"),
-}
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+!|~$])")
 
@@ -41,7 +25,7 @@ def explainer(page: str, sentences: list[str]) -> None:
     with st.expander("What am I looking at?", icon=":material/school:"):
         for sentence in sentences:
             st.markdown(plain(sentence))
-        terms = PAGE_TERMS.get(page, ())
+        terms = pages.terms(page) if page in pages.BY_KEY else ()
         if terms:
             st.caption("  \n".join(plain(explain(key)) for key in terms))
 
@@ -51,7 +35,7 @@ def explain_run(page: str, metas: list[dict]) -> None:
     result = load_result(metas[0]["config_hash"]) if metas else None
     if result is None:
         return
-    sentences = narrative.PAGES[page](result)
+    sentences = pages.page(page).narrate(result)
     if len(metas) > 1:
         sentences = sentences + [f"(These numbers are seed {result.meta['config']['seed']}'s; the figures show "
                                  f"the median over {len(metas)} seeds.)"]

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.content import plots
-from eos_core.config import GROUPS
+from eos_core.groups import GROUPS
 
 from dashboard.teach import styled
 

@@ -16,8 +16,6 @@ from eos_core.datasets import REGISTRY
 
 SCHEMA_VERSION = 1
 
-GROUPS = ("inlier", "boundary", "input_outlier", "output_outlier")
-
 # Each dataset's classes, counts and checks are in its module of `datasets` (torch-free).
 DATASETS = tuple(REGISTRY)
 
@@ -61,32 +59,81 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class Knob:
+    """What every part of the product says about one RunConfig field: the form's label and tooltip,
+    the Glossary's text, the symbol in run names, and the bounds validation enforces."""
+    help: str
+    label: str = ""            # on the form; "" → the field's name
+    symbol: str = ""           # in run names (α=5); "" → the field's name
+    low: float | None = None   # validation: the value must lie between low and high …
+    high: float | None = None
+    low_open: bool = False     # … excluding low (or high) itself when open
+    high_open: bool = False
+    rule: str = ""             # what a refusal says when the value is outside the bounds
+
+    def contains(self, value) -> bool:
+        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+
+def knob(default, help: str, **facts):
+    return dataclasses.field(default=default, metadata={"knob": Knob(help, **facts)})
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    dataset: str = "digits"
-    classes: tuple = ("even", "odd")
-    n_per_class: int = 300
-    image_size: int = 8            # digits: 8 is native, larger sizes upsample to S×S×3
-    alpha: float = 3.0
-    displacement: str = "coherent"
-    m: int = 25
-    k: int = 50
-    loss: str = "mse"
-    model: str = "mlp"
-    width: int = 512
-    init_scale: float = 0.2
-    optimizer: str = "gd"
-    momentum: float = 0.9          # heavy-ball β (optimizer = momentum)
-    batch_size: int = 128          # minibatch size (optimizer = sgd)
-    lr: float = 0.01
-    c: float = 0.5
-    steps: int = 2000
-    log_every: int = 32
-    onset_fraction: float = 0.9
-    example_every: int = 32        # per-example arrays are stored every this many steps
-    ood_alphas: tuple = (0.0, 1.0, 3.0, 5.0, 10.0)   # α_test of the out-of-distribution probe (§5.2)
-    seed: int = 0
-    device: str = "auto"
-    dtype: str = "float32"
+    dataset: str = knob("digits", "Where the two classes come from: digits (scikit-learn, offline), synthetic "
+                        "(generated, any size), cifar10, mnist or fashion_mnist (files on disk).", label="Dataset")
+    classes: tuple = knob(("even", "odd"), "The binary task: class 0 and class 1. Digits also offers even vs odd.",
+                          label="Classes")
+    n_per_class: int = knob(300, "Training examples taken from each class; n = 2 × this.",
+                            label="examples per class", symbol="n/class")
+    image_size: int = knob(8, "Side of the square images in pixels (digits upsample from 8 to S×S×3; CIFAR-10 is "
+                           "32).", label="image size")
+    alpha: float = knob(3.0, "How far input-outliers are pushed from their class: x ± α·(μ1 − μ0). 0 leaves them "
+                        "as inliers.", label="α (input-outlier displacement)", symbol="α", low=0, rule="must be ≥ 0")
+    displacement: str = knob("coherent", "coherent: input-outliers all move along the class-centre difference; "
+                             "random: each moves the same distance in its own direction orthogonal to it (the "
+                             "control).", label="Input-outlier displacement")
+    m: int = knob(25, "Examples per class in each tracked group (inliers, boundary points, input- and "
+                  "output-outliers).", label="m (prototypes per class and group)")
+    k: int = knob(50, "Neighbours used to score how ambiguous an example's neighbourhood is (picks boundary "
+                  "points).", label="k (k-NN for boundary points)")
+    loss: str = knob("mse", "mse: squared error on one-hot targets (the paper's main setting); ce: softmax "
+                     "cross-entropy.", label="Loss")
+    model: str = knob("mlp", "mlp: 2 hidden layers of `width` ReLU units (the paper's model); cnn; resnet14 "
+                      "without batch norm.", label="model")
+    width: int = knob(512, "Hidden units per layer of the MLP.")
+    init_scale: float = knob(0.2, "Multiplies the initial weights; smaller values sharpen more slowly.",
+                             low=0, low_open=True, rule="must be > 0")
+    optimizer: str = knob("gd", "gd: full-batch gradient descent; momentum: heavy ball, threshold (2+2β)/η; sgd: "
+                          "minibatches.", label="optimiser")
+    momentum: float = knob(0.9, "Heavy-ball β (optimiser momentum only); raises the threshold to (2+2β)/η.",
+                           label="momentum β", symbol="β", low=0, high=1, high_open=True,
+                           rule="heavy-ball β must lie in [0, 1)")
+    batch_size: int = knob(128, "Minibatch size (optimiser sgd only).", label="SGD batch size")
+    lr: float = knob(0.01, "The learning rate η of the EoS branch; the stability threshold is 2/η.",
+                     label="η (learning rate)", symbol="η", low=0, low_open=True,
+                     rule="the learning rate η must be > 0")
+    c: float = knob(0.5, "The exit branch continues from t* at c·η, which lifts its threshold to 2/(c·η) and "
+                    "takes it off the edge of stability.", label="c (exit branch learning-rate factor)",
+                    low=0, high=1, low_open=True, rule="the exit factor must lie in (0, 1]")
+    steps: int = knob(2000, "Gradient steps for each branch, counted from step 0.", label="steps")
+    log_every: int = knob(32, "Diagnostics (λ1, group losses, alignment) are computed every this many steps.",
+                          label="log every (steps)")
+    onset_fraction: float = knob(0.9, "EoS onset t* is the first logged step with λ1 ≥ f·2/η; 1 is the paper's "
+                                 "literal rule, 0.9 catches runs whose logged λ1 oscillates just below 2/η.",
+                                 label="onset fraction f", symbol="f", low=0, high=1.5, low_open=True,
+                                 rule="must lie in (0, 1.5]; 1 is the paper's literal rule λ1 ≥ 2/η")
+    example_every: int = knob(32, "Per-example losses and alignments are stored every this many steps (a "
+                              "multiple of log every).", label="per-example storage")
+    ood_alphas: tuple = knob((0.0, 1.0, 3.0, 5.0, 10.0), "α_test values of the out-of-distribution probe (§5.2): "
+                             "test inliers displaced by each α_test.")
+    seed: int = knob(0, "Random seed of data sampling and initialisation; several seeds aggregate as median and "
+                     "IQR.")
+    device: str = knob("auto", "auto picks the GPU when there is one.")
+    dtype: str = knob("float32", "float32 is the paper's precision; float64 for exact checks.")
 
     def __post_init__(self):
         spec = REGISTRY.get(self.dataset)   # a user's spelling of a class ("6", "Shirt") → its name
@@ -135,6 +182,18 @@ class RunConfig:
         d = self.to_dict()
         d.pop("c")
         return _hash(d)
+
+
+# Each field's facts (RunConfig's metadata), by name: the form, the glossary, naming and validation read them.
+KNOBS: dict[str, Knob] = {f.name: f.metadata["knob"] for f in dataclasses.fields(RunConfig)}
+
+
+def label(name: str) -> str:
+    return KNOBS[name].label or name
+
+
+def symbol(name: str) -> str:
+    return KNOBS[name].symbol or name
 
 
 class Threshold(NamedTuple):
@@ -252,21 +311,18 @@ def validate(cfg: RunConfig) -> None:
     _require(cfg.steps <= MAX_STEPS, "steps", cfg.steps, f"must be at most {MAX_STEPS}")
     _require(_is_int(cfg.seed) and cfg.seed >= 0, "seed", cfg.seed, "must be a non-negative integer")
     _require(cfg.seed <= MAX_SEED, "seed", cfg.seed, f"must satisfy 0 ≤ seed < {MAX_SEED + 1}")
-    for name in ("alpha", "lr", "c", "init_scale", "onset_fraction", "momentum"):
+    bounded = [name for name, k in KNOBS.items() if k.rule]
+    for name in bounded:
         value = getattr(cfg, name)
         _require(_is_number(value), name, value, "must be a finite number")
-    _require(cfg.alpha >= 0, "alpha", cfg.alpha, "must be ≥ 0")
-    _require(cfg.lr > 0, "lr", cfg.lr, "the learning rate η must be > 0")
-    _require(0 < cfg.c <= 1, "c", cfg.c, "the exit factor must lie in (0, 1]")
+    for name in bounded:
+        value = getattr(cfg, name)
+        _require(KNOBS[name].contains(value), name, value, KNOBS[name].rule)
     _validate_step_size(cfg)
-    _require(cfg.init_scale > 0, "init_scale", cfg.init_scale, "must be > 0")
-    _require(0 <= cfg.momentum < 1, "momentum", cfg.momentum, "heavy-ball β must lie in [0, 1)")
     _require(all(a >= 0 and _is_number(a) for a in cfg.ood_alphas), "ood_alphas", cfg.ood_alphas,
              "every α_test must be a finite number ≥ 0")
     if cfg.optimizer == "sgd":
         _require(cfg.batch_size <= cfg.n, "batch_size", cfg.batch_size, f"must be ≤ n = {cfg.n}")
-    _require(0 < cfg.onset_fraction <= 1.5, "onset_fraction", cfg.onset_fraction,
-             "must lie in (0, 1.5]; 1 is the paper's literal rule λ1 ≥ 2/η")
     _validate_classes(cfg)
     _require(4 * cfg.m <= cfg.n_per_class, "m", cfg.m,
              f"group sizes must fit the data: 3m inlier candidates + m boundary points per class "

@@ -14,6 +14,8 @@ import urllib.request
 from typing import NamedTuple
 from urllib.parse import urlparse
 
+from dashboard import pages as registry
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -27,18 +29,10 @@ class Shows(NamedTuple):
     charts: int
 
 
-# The one table of pages, by URL path: what open_page and navigate wait for. Counts are minimums,
-# checked in Chromium on the tests' cached runs; conditional charts are left out (experiment: the
-# live charts of runs in progress; alignment: Q_k and R_k with qr=1). Report's four (Q_k² vs C_k,
-# decomposition, PGD, OOD) need a forked run with probe columns, as every run the tests store is.
-PAGES = {"experiment": Shows("Edge of stability: who gains, who loses?", 0),
-         "sharpness": Shows("Sharpness", 1), "groups": Shows("Group losses & Δℓ", 3),
-         "alignment": Shows("Alignment", 3), "outliers": Shows("Natural outliers", 2),
-         "prototypes": Shows("Prototypes", 1), "compare": Shows("Compare", 1), "regime": Shows("Regime map", 1),
-         "report": Shows("Reproduction report", 4), "runs": Shows("Runs", 0),
-         "story": Shows("Story: who gains at the edge of stability?", 1), "glossary": Shows("Glossary", 0)}
-DEFAULT_PAGE = "experiment"   # served at /
-RESULT_PAGES = ["sharpness", "groups", "alignment", "outliers", "prototypes", "compare", "regime", "report", "runs"]
+# What open_page and navigate wait for, by URL path: read from the dashboard's page registry.
+PAGES = {p.key: Shows(p.heading, p.charts) for p in registry.PAGES}
+DEFAULT_PAGE = registry.DEFAULT   # served at /
+RESULT_PAGES = registry.RESULT_PAGES
 
 
 def free_port() -> int:

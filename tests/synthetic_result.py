@@ -9,7 +9,7 @@ are the baseline's at equal effective time plus DELTA (so Δℓ_k is exactly DEL
 import numpy as np
 import pandas as pd
 
-from eos_core.config import GROUPS
+from eos_core.groups import GROUPS
 from eos_core.presets import preset
 from eos_core.analysis.results import Result
 

@@ -1,5 +1,6 @@
 import streamlit as st
 
+from dashboard.pages import heading
 from dashboard.state import families, load_result, require_series
 from dashboard.teach import explain_run
 from dashboard.widgets import figure
@@ -7,7 +8,7 @@ from dashboard.content import plots
 from eos_core.analysis.mechanism import group_evidence
 from eos_core.analysis.claims import c3, is_twin
 
-st.title("Alignment")
+st.title(heading("alignment"))
 s, metas, x, log_y = require_series()
 explain_run("alignment", metas)
 st.caption("How strongly each group's gradient couples to the unstable direction v1: cos²θ_k (direction) "

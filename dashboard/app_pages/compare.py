@@ -1,15 +1,17 @@
 import streamlit as st
 
+from dashboard.pages import heading
 from dashboard import links
 from dashboard.state import families, label, readable_results
 from dashboard.teach import explainer
 from dashboard.widgets import figure
 from dashboard.content import narrative
 from dashboard.content import plots
-from eos_core.config import GROUPS
+from eos_core.groups import GROUPS
+from eos_core.quantities import compare_choices
 from dashboard.content.series import series
 
-st.title("Compare")
+st.title(heading("compare"))
 st.caption(f"Up to {plots.MAX_COMPARED} runs on the same axes — coherent vs random displacement, MSE vs CE, "
            "two α or two c. Colour = run, dash = branch (EoS solid, exit dashed); each run's t* is dotted.")
 metas = {m["config_hash"]: m for group in families().values() for m in group}
@@ -23,8 +25,7 @@ else:   # links from before Compare took more than two runs: ?a=…&b=…
     default = [links.choice(key, fallback, hashes) for key, fallback in (("a", hashes[0]), ("b", hashes[1]))]
 chosen = st.multiselect("Runs", hashes, default=list(dict.fromkeys(default)), max_selections=plots.MAX_COMPARED,
                         format_func=lambda h: label(metas[h]))
-quantities = {"lambda1": "λ1", "loss_avg2": "group loss ℓ̄_k", "delta_loss": "Δℓ_k (equal time)", "cos2": "cos²θ_k",
-              "curvature_influence": "curvature influence"}
+quantities = compare_choices()
 left, middle, right = st.columns([3, 2, 2])
 quantity = left.radio("quantity", list(quantities), format_func=quantities.get, horizontal=True,
                       index=list(quantities).index(links.choice("q", "lambda1", quantities)))

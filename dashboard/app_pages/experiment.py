@@ -1,11 +1,12 @@
 import streamlit as st
 
+from dashboard.pages import heading
 from dashboard.form import experiment_form, preset_buttons
 from dashboard.state import get_store
 from dashboard.status import watch
 from dashboard.teach import explainer
 
-st.title("Edge of stability: who gains, who loses?")
+st.title(heading("experiment"))
 INTRO = ("Full-batch gradient descent at learning rate η trains until its sharpness λ1 reaches 2/η — the "
          "**edge of stability**. At that moment t* the run forks: the **EoS branch** keeps η, the **exit branch** "
          "continues from the same weights at c·η. Four prototype groups are tracked — inliers, boundary points, "

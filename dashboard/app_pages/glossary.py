@@ -1,9 +1,10 @@
 import streamlit as st
 
+from dashboard.pages import heading
 from dashboard.teach import plain
 from dashboard.content.glossary import CONTROL_HELP, FIELD_HELP, by_section
 
-st.title("Glossary")
+st.title(heading("glossary"))
 st.caption("Every symbol and term the pages show, in plain words. The form's tooltips say the same.")
 wanted = st.text_input("Find a term", placeholder="e.g. t**, curvature, Q_k", key="glossary_find").strip().lower()
 

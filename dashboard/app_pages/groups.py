@@ -1,12 +1,13 @@
 import streamlit as st
 
+from dashboard.pages import heading
 from dashboard.state import require_series, selected_results
 from dashboard.teach import explain_run
 from dashboard.widgets import figure, table_downloads
 from dashboard.content import plots, tradeoff_plots
 from eos_core.analysis.tradeoff import describe, tradeoff
 
-st.title("Group losses & Δℓ")
+st.title(heading("groups"))
 s, metas, x, log_y = require_series()
 explain_run("groups", metas)
 st.caption("Per-group loss ℓ_k for the EoS branch (solid) and the exit branch (dashed), and the intervention "

@@ -1,5 +1,6 @@
 import streamlit as st
 
+from dashboard.pages import heading
 from dashboard import links
 from dashboard.state import load_result, require_series
 from dashboard.teach import explain_run
@@ -7,9 +8,9 @@ from dashboard.widgets import figure
 from dashboard.content import plots
 from dashboard.content.series import checkpoint
 
-BRANCH_NAMES = {"baseline": "EoS (η)", "exit": "exit (c·η)"}
+BRANCH_NAMES = {branch: name for branch, (_, name) in plots.BRANCH_STYLE.items()}
 
-st.title("Natural outliers")
+st.title(heading("outliers"))
 s, metas, x, log_y = require_series()
 explain_run("outliers", metas)
 st.caption("Every training example: distance to its class centroid against the alignment of its own gradient "

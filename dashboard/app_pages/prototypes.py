@@ -1,12 +1,13 @@
 import streamlit as st
 
+from dashboard.pages import heading
 from dashboard import links
 from dashboard.state import load_result, require_series
 from dashboard.teach import explain_run
 from dashboard.widgets import figure, prototype_gallery
 from dashboard.content import plots
 
-st.title("Prototypes")
+st.title(heading("prototypes"))
 s, metas, x, log_y = require_series()
 explain_run("prototypes", metas)
 result = load_result(metas[0]["config_hash"])

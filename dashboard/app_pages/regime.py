@@ -1,14 +1,15 @@
 import streamlit as st
 
+from dashboard.pages import heading
 from dashboard import links
 from dashboard.state import families, regime_table
 from dashboard.teach import explainer
 from dashboard.widgets import figure, table_downloads
 from dashboard.content import plots, tradeoff_plots
-from eos_core.config import GROUPS
+from eos_core.groups import GROUPS
 from eos_core.analysis.regime import AXES, FILTERS, grid, markdown, select
 
-st.title("Regime map")
+st.title(heading("regime"))
 st.caption("Where does EoS help which group? Each cell is one configuration of the stored runs: a group's Δℓ_k "
            "(> 0: EoS ahead) at its **peak trade-off window** or at the end, and how many seeds agree in sign. "
            "The text gives every group (io input-outliers, in inliers, bd boundary, oo output-outliers) and "

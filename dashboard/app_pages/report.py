@@ -1,6 +1,7 @@
 import pandas as pd
 import streamlit as st
 
+from dashboard.pages import heading
 from dashboard import links
 from dashboard.state import families, label, load_result, readable_results
 from dashboard.teach import explainer
@@ -10,7 +11,7 @@ from dashboard.content import plots
 from eos_core.analysis.mechanism import decomposition, single_mode_fit
 from eos_core.analysis.claims import report
 
-st.title("Reproduction report")
+st.title(heading("report"))
 st.caption("Which of the paper's claims the stored runs support, with the number behind each verdict. "
            "A claim the runs cannot test names the preset that would.")
 metas = {m["config_hash"]: m for group in families().values() for m in group}

@@ -1,6 +1,7 @@
 import pandas as pd
 import streamlit as st
 
+from dashboard.pages import heading
 from dashboard import links
 from dashboard.state import get_store, listed_metas, load_result, notes
 from dashboard.status import outcome
@@ -13,7 +14,7 @@ from dashboard.content.naming import run_name
 from eos_core.runs.store import ACTIVE, CorruptEntry
 from eos_core.runs.worker import ensure_worker
 
-st.title("Runs")
+st.title(heading("runs"))
 store = get_store()
 jobs = {j["id"]: j for j in store.jobs()}
 metas = {m["config_hash"]: m for m in listed_metas()}

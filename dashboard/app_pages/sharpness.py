@@ -1,11 +1,12 @@
 import streamlit as st
 
+from dashboard.pages import heading
 from dashboard.state import require_series
 from dashboard.teach import explain_run
 from dashboard.widgets import figure
 from dashboard.content import plots
 
-st.title("Sharpness")
+st.title(heading("sharpness"))
 s, metas, x, log_y = require_series()
 explain_run("sharpness", metas)
 st.caption("λ1 of the full-batch Hessian on all n examples, for both branches. The EoS branch holds near 2/η; "

@@ -1,5 +1,6 @@
 import streamlit as st
 
+from dashboard.pages import heading
 from dashboard.state import families, get_store, label, load_result
 from dashboard.teach import plain
 from dashboard.widgets import figure, prototype_gallery
@@ -7,7 +8,7 @@ from dashboard.content import story
 from eos_core.presets import first_launch, preset
 from eos_core.runs.worker import ensure_worker
 
-st.title("Story: who gains at the edge of stability?")
+st.title(heading("story"))
 st.caption("The paper's argument in five steps, told on the runs in this cache.")
 
 metas = [m for group in families().values() for m in group]

@@ -2,11 +2,9 @@
 `teach-selective · c=0.5 · seed 2`. Torch-free (the dashboard names runs with it)."""
 from __future__ import annotations
 
-from eos_core.config import RunConfig
+from eos_core.config import KNOBS, RunConfig, symbol
 from eos_core.presets import PRESETS, preset
 
-# How a differing setting is written in a name (others appear as field=value).
-_SYMBOLS = {"alpha": "α", "lr": "η", "momentum": "β", "n_per_class": "n/class", "onset_fraction": "f"}
 _HIDDEN = {"seed", "device", "example_every"}   # seed is named last; the rest do not change the science
 
 
@@ -19,7 +17,7 @@ def _value(v) -> str:
 
 
 def differences(config: dict, base: dict) -> list[str]:
-    return [f"{_SYMBOLS.get(k, k)}={_value(v)}" for k, v in config.items()
+    return [f"{symbol(k) if k in KNOBS else k}={_value(v)}" for k, v in config.items()
             if k not in _HIDDEN and base.get(k) != v]
 
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from eos_core.config import GROUPS, RunConfig, stability_threshold
+from eos_core.config import RunConfig, branch_thresholds, stability_threshold
+
+from eos_core.groups import GROUPS, LABELS
 from eos_core.analysis.claims import _mixed_signs
 from eos_core.analysis.results import Result, window_delta_loss
-
-NAMES = {"inlier": "inliers", "boundary": "boundary points", "input_outlier": "input-outliers",
-         "output_outlier": "output-outliers"}
 
 
 def _cfg(result: Result) -> RunConfig:
@@ -21,8 +20,7 @@ def _cfg(result: Result) -> RunConfig:
 
 
 def _symbol(cfg: RunConfig, exit_branch: bool = False) -> str:
-    symbol = "(2+2β)/η" if cfg.optimizer == "momentum" else "2/η"
-    return symbol.replace("η", "(c·η)") if exit_branch else symbol
+    return branch_thresholds(cfg)["exit" if exit_branch else "baseline"].symbol
 
 
 def _branch(result: Result, name: str) -> pd.DataFrame:
@@ -110,7 +108,7 @@ def tradeoff(result: Result) -> dict:
 
 
 def _listing(groups: list[str], deltas: pd.Series) -> str:
-    parts = [f"{NAMES[g]} ({_signed(deltas[g])})" for g in groups]
+    parts = [f"{LABELS[g]} ({_signed(deltas[g])})" for g in groups]
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
@@ -158,13 +156,13 @@ def alignment(result: Result) -> list[str]:
         return ["No alignment logged yet."]
     top, low = cos2.idxmax(), cos2.idxmin()
     when = f"At the fork (step {step})" if t_star is not None else f"At step {step} (before any fork)"
-    sentences = [f"{when} the {NAMES[top]}' gradient points most along v1: cos²θ = {cos2[top]:.2f}, against "
-                 f"{cos2[low]:.2f} for {NAMES[low]}."]
+    sentences = [f"{when} the {LABELS[top]}' gradient points most along v1: cos²θ = {cos2[top]:.2f}, against "
+                 f"{cos2[low]:.2f} for {LABELS[low]}."]
     since = g[(g.branch == "baseline") & (g.step >= (t_star or 0))]
     influence = since.groupby("group").curvature_influence.median().dropna()
     if len(influence) > 1 and influence.min() > 0:
         strongest = influence.idxmax()
-        sentences.append(f"{'From t* on' if t_star is not None else 'So far'}, the {NAMES[strongest]} have the "
+        sentences.append(f"{'From t* on' if t_star is not None else 'So far'}, the {LABELS[strongest]} have the "
                          f"largest curvature influence (∇ℓ_k·v1)² on the EoS branch (median {number(influence.max())}, "
                          f"{influence.max() / influence.min():.0f}× the smallest): they push hardest along the "
                          f"unstable direction.")
@@ -203,8 +201,8 @@ def prototypes(result: Result) -> list[str]:
     distance = tracked.groupby("group").centroid_distance.median()
     far, near = distance.idxmax(), distance.idxmin()
     cfg = _cfg(result)
-    return [f"The {NAMES[far]} lie farthest from their class centre (median distance {number(distance[far])}), "
-            f"{distance[far] / distance[near]:.1f}× the {NAMES[near]}' {number(distance[near])}.",
+    return [f"The {LABELS[far]} lie farthest from their class centre (median distance {number(distance[far])}), "
+            f"{distance[far] / distance[near]:.1f}× the {LABELS[near]}' {number(distance[near])}.",
             f"Input-outliers were moved by α = {cfg.alpha:g} ({cfg.displacement}) and lie at median "
             f"{number(distance.get('input_outlier', float('nan')))}; output-outliers keep their inputs, only their labels "
             f"are flipped (median {number(distance.get('output_outlier', float('nan')))})."]
@@ -222,7 +220,7 @@ def compare(a: Result, b: Result, names: tuple[str, str] = ("A", "B")) -> list[s
         if t_star is not None and not _branch(r, "exit").empty:
             t = tradeoff(r)
             if not t["delta"].empty:
-                line += (f"; median Δℓ_k {_window(r)}: " + ", ".join(f"{NAMES[g]} {_signed(v)}"
+                line += (f"; median Δℓ_k {_window(r)}: " + ", ".join(f"{LABELS[g]} {_signed(v)}"
                                                                      for g, v in t["delta"].items())
                          + (" — a trade-off" if t["mixed"] else " — no trade-off"))
         sentences.append(line + ".")
@@ -253,6 +251,3 @@ def live(result: Result) -> list[str]:
     """A running job: where the sharpness is, so far."""
     return sharpness(result)
 
-
-PAGES = {"sharpness": sharpness, "groups": groups, "alignment": alignment, "outliers": outliers,
-         "prototypes": prototypes}

@@ -9,21 +9,19 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from eos_core.config import GROUPS, branch_thresholds
+from eos_core.config import branch_thresholds
+
+from eos_core.groups import COLOURS, GROUPS, LABELS
+from eos_core.quantities import axis_labels
 from eos_core.datasets import REGISTRY
 from dashboard.content.series import Series
 
-GROUP_COLORS = {"inlier": "#1f77b4", "boundary": "#2ca02c", "input_outlier": "#d62728",
-                "output_outlier": "#9467bd", "": "#b0b0b0"}
-GROUP_LABELS = {"inlier": "inliers", "boundary": "boundary points", "input_outlier": "input-outliers",
-                "output_outlier": "output-outliers", "": "untracked"}
+# The groups' colours and labels, plus the examples no group tracks (natural-outliers scatter).
+GROUP_COLORS = {**COLOURS, "": "#b0b0b0"}
+GROUP_LABELS = {**LABELS, "": "untracked"}
 BRANCH_STYLE = {"baseline": ("solid", "EoS (η)"), "exit": ("dash", "exit (c·η)")}
 BRANCH_COLORS = {"baseline": "#1b3a5c", "exit": "#e07b00"}
-QUANTITY_LABELS = {"lambda1": "λ1", "lambda2": "λ2", "grad_v1_fraction": "|∇L·v1| / ‖∇L‖",
-                   "spearman_rho": "Spearman ρ", "loss": "loss", "loss_avg2": "ℓ̄ (two-step average)",
-                   "cos2": "cos²θ_k", "curvature_influence": "(∇ℓ_k·v1)²", "Q": "Q_k = ⟨∇ℓ_k, ∇S⟩",
-                   "R": "R_k = ⟨∇ℓ_k, ∇L⟩", "delta_loss": "Δℓ_k (equal time) = ℓ_k(exit) − ℓ_k(EoS)",
-                   "pgd_accuracy": "PGD accuracy (ε = 0.03)", "boundary_accuracy": "clean accuracy"}
+QUANTITY_LABELS = axis_labels()
 
 
 def x_title(s: Series, x: str) -> str:

@@ -68,6 +68,7 @@ def sharpening(result: Result) -> Step:
     cfg, base, t_star = RunConfig.from_dict(result.meta["config"]), _baseline(result), result.meta["t_star"]
     before = base[base.step <= t_star]
     first, at = before.iloc[0], before.iloc[-1]
+    threshold = stability_threshold(cfg, cfg.lr)
     fig = plots.sharpness_figure(series([result]), exit_threshold=False)
     fig.update_xaxes(range=[0, max(2 * t_star, 1)])
     fig.update_layout(title="λ1 grows until it meets the stability threshold")
@@ -75,8 +76,7 @@ def sharpening(result: Result) -> Step:
         narrative.sharpness(result)[0],
         f"Nothing forces this: training itself made the loss {at.lambda1 / first.lambda1:.1f}× sharper in {t_star} "
         f"steps while the loss fell from {narrative.number(first.loss)} to {narrative.number(at.loss)} — progressive "
-        f"sharpening, which stops at {'(2+2β)/η' if cfg.optimizer == 'momentum' else '2/η'} = "
-        f"{narrative.number(stability_threshold(cfg, cfg.lr)[0])}."])
+        f"sharpening, which stops at {threshold.symbol} = {narrative.number(threshold.value)}."])
 
 
 def edge(result: Result) -> Step:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from eos_core.config import GROUPS
+from eos_core.groups import GROUPS
 from dashboard.content.plots import GROUP_COLORS, GROUP_LABELS
 
 

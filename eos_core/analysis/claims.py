@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from eos_core.config import GROUPS
+from eos_core.groups import GROUPS
 from eos_core.analysis.mechanism import group_evidence, influence_ratios, single_mode_fit
 from eos_core.analysis.results import Result, window_delta_loss
 from eos_core.analysis.tradeoff import describe, tradeoff

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from eos_core.config import GROUPS
+from eos_core.groups import GROUPS
 from eos_core.analysis.results import Result
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from eos_core.config import GROUPS, family_key
+from eos_core.config import family_key
+
+from eos_core.groups import GROUPS
 from eos_core.analysis.results import Result
 from eos_core.analysis.tradeoff import PAPER_PATTERN, tradeoff
 

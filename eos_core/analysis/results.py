@@ -21,16 +21,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from eos_core.config import GROUPS, branch_thresholds
+from eos_core.config import branch_thresholds
+
+from eos_core.groups import GROUPS
+from eos_core.quantities import EVERY_STEP, GROUP, TRACE, columns
 
 BRANCHES = ("baseline", "exit")
-TRACE_COLUMNS = ["branch", "step", "t_eff", "lr", "loss", "loss_avg2", "accuracy", "lambda1",
-                 "lambda2", "eig_residual", "lambda2_residual", "hvps", "grad_norm", "grad_v1_fraction", "a_S",
-                 "b_S", "spearman_rho"]
-GROUP_COLUMNS = ["branch", "step", "t_eff", "group", "loss", "loss_avg2", "grad_norm", "cos2",
-                 "curvature_influence", "Q", "R"]
+# The tables' columns come from the one table of quantities.
+TRACE_COLUMNS = columns(TRACE)
+GROUP_COLUMNS = columns(GROUP)
 EXAMPLE_COLUMNS = ["index", "label", "original_label", "group", "centroid_distance"]
-LOSS_COLUMNS = ["branch", "step", "t_eff", "group", "loss", "loss_avg2"]
+LOSS_COLUMNS = columns(EVERY_STEP)
 # Results stored before the decomposition's coefficients were named apart from the displacement α.
 LEGACY_TRACE_COLUMNS = {"alpha": "a_S", "beta": "b_S"}
 FILES = ("meta.json", "trace.parquet", "groups.parquet", "examples.parquet", "per_example.npz")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from eos_core.config import GROUPS
+from eos_core.groups import GROUPS
 from eos_core.analysis.results import Result, delta_loss
 
 # The paper's MSE pattern (§4, Fig. 4): EoS ahead on input-outliers, behind on inliers and boundary points.

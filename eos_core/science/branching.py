@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from eos_core.config import GROUPS, RunConfig, branch_thresholds
+from eos_core.config import RunConfig, branch_thresholds
+
+from eos_core.groups import GROUPS
 from eos_core.science.curvature import Eigenpairs
 from eos_core.science.diagnostics import NonFiniteLoss, diagnose
 from eos_core.science.optim import Optimiser

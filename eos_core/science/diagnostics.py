@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from eos_core.config import GROUPS
+from eos_core.groups import GROUPS
 from eos_core.science.curvature import RESIDUAL_TOL, Eigenpairs, align_signs, dot64, top_eigenpairs, warm_start
 from eos_core.science.per_example import ExampleTerms, alignment_terms, example_terms
 from eos_core.science.problem import Problem

@@ -32,7 +32,7 @@ class Problem:
     x: torch.Tensor                  # (n, C, H, W) on the device
     y: torch.Tensor                  # (n,) labels after the flips
     loss_name: str
-    groups: list[torch.Tensor]       # index tensor per prototype group, in config.GROUPS order
+    groups: list[torch.Tensor]       # index tensor per prototype group, in groups.GROUPS order
 
     @property
     def loss_fn(self):

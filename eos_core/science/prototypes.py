@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from eos_core.config import GROUPS
+from eos_core.groups import GROUPS
 
 # The principal subspace is estimated from at most this many evenly spaced training rows: a
 # 2048 × D SVD costs seconds on a CPU even at D = 3072, and the answer is a summary, not an input.
@@ -27,7 +27,7 @@ class Taxonomy:
     x: torch.Tensor                  # (n, *shape) inputs, prototypes replacing their sources in place
     y: torch.Tensor                  # (n,) int64 labels after the flips
     original_y: torch.Tensor         # (n,) int64 labels before the flips
-    group: torch.Tensor              # (n,) int64 index into config.GROUPS, -1 for untracked examples
+    group: torch.Tensor              # (n,) int64 index into groups.GROUPS, -1 for untracked examples
     centroid_distance: torch.Tensor  # (n,) ‖x_i − μ_{original_y_i}‖ of the final inputs
     centroids: torch.Tensor          # (2, D) class centroids of the original flattened data
     v_diff: torch.Tensor             # (D,) μ1 − μ0, unnormalised

@@ -135,7 +135,7 @@ def paper_sized_result(n: int = 10_000, steps: int = 10_000, log_every: int = 32
     import numpy as np
     import pandas as pd
 
-    from eos_core.config import GROUPS
+    from eos_core.groups import GROUPS
     from eos_core.science.experiment import onset_rule
     from eos_core.presets import preset
 

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from eos_core.analysis.aggregate import aggregate
-from eos_core.config import GROUPS
+from eos_core.groups import GROUPS
 from eos_core.analysis.results import Result
 
 LR, C, EVERY = 0.1, 0.5, 10

@@ -4,7 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eos_core.config import GROUPS, RunConfig
+from eos_core.config import RunConfig
+
+from eos_core.groups import GROUPS
 from eos_core.analysis.mechanism import decomposition, group_evidence, oscillation_shares, single_mode_fit
 from eos_core.analysis.claims import REFUTED, SUPPORTED, UNTESTED, report
 from eos_core.analysis.results import Result

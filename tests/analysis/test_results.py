@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eos_core.config import GROUPS
+from eos_core.groups import GROUPS
 from eos_core.analysis.results import FILES, OPTIONAL_FILES, Result, ResultError, delta_loss
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eos_core.config import GROUPS
+from eos_core.groups import GROUPS
 from eos_core.analysis.results import LOSS_COLUMNS, Result
 from eos_core.analysis.tradeoff import delta_over_time, describe, peak_window, tradeoff
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from dashboard.content import plots
-from eos_core.config import GROUPS
+from eos_core.groups import GROUPS
 from eos_core.science.experiment import run_experiment
 from dashboard.content.series import series
 from tiny import TINY

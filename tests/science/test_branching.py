@@ -7,7 +7,8 @@ from torch import nn
 
 from eos_core.science import models
 from eos_core.science.branching import Setup, prepare, run_baseline, run_branch, run_exit
-from eos_core.config import GROUPS, RunConfig
+from eos_core.config import RunConfig
+from eos_core.groups import GROUPS
 from eos_core.science.experiment import run_experiment
 from eos_core.science.problem import Problem
 from tiny import TINY

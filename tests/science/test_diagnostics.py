@@ -5,7 +5,8 @@ import scipy.stats
 import torch
 
 from eos_core.science import models, per_example
-from eos_core.config import GROUPS, RunConfig
+from eos_core.config import RunConfig
+from eos_core.groups import GROUPS
 from eos_core.science.diagnostics import diagnose, spearman
 from eos_core.science.per_example import alignment_terms, generic_terms
 from eos_core.science.problem import Problem

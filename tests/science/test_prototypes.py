@@ -4,7 +4,7 @@ import pytest
 import torch
 from sklearn.neighbors import NearestNeighbors
 
-from eos_core.config import GROUPS
+from eos_core.groups import GROUPS
 from eos_core.science.prototypes import (_orthogonal_directions, boundary_points, build_taxonomy, displace, displacement_geometry,
                                  knn_label_ambiguity, knn_label_one_counts, principal_subspace)
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from eos_core.config import GROUPS
+from eos_core.groups import GROUPS
 from eos_core.science.experiment import run_experiment
 from eos_core.presets import preset
 from eos_core.analysis.results import FILES, OPTIONAL_FILES, Result

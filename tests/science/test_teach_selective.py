@@ -6,7 +6,7 @@ over seeds 0–2, output-outliers gain +0.02 to +0.04 under EoS while the other 
 """
 import pytest
 
-from eos_core.config import GROUPS
+from eos_core.groups import GROUPS
 from eos_core.science.experiment import run_experiment
 from eos_core.presets import preset
 from eos_core.analysis.claims import SUPPORTED, c1
