@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 import sys
 
-from eos_core.science.snapshot import pack_baseline, pack_in_flight, unpack_branch
 from eos_core.config import RunConfig
 from eos_core.runs.store import CorruptEntry, Lease, Store
+
+# The codec (science.snapshot) imports torch: it is imported where a worker uses it, so that runs/
+# stays torch-free for the dashboard.
 
 
 def checkpoint_every() -> int:
@@ -35,6 +37,7 @@ class Checkpoints:
         """The stored InFlight state of branch `name`, or None (start from its beginning)."""
         try:
             blob = self.store.checkpoint(self.key(name))
+            from eos_core.science.snapshot import unpack_branch
             flight = unpack_branch(blob, self.device)[1] if blob else None
         except (CorruptEntry, ValueError, KeyError, TypeError, OSError) as error:
             print(f"warning: ignoring the unreadable checkpoint {self.key(name)}: {error}", file=sys.stderr)
@@ -52,9 +55,11 @@ class Checkpoints:
             return
         new_fork = flight.branch.fork is not None and not self.saved.get(name, (None, False))[1]
         if new_fork or (flight.step // self.cfg.log_every) % self.every == 0:
+            from eos_core.science.snapshot import pack_in_flight
             self.store.put_checkpoint(self.key(name), pack_in_flight(flight), self.lease)
             self.saved[name] = (flight.step, flight.branch.fork is not None)
 
     def baseline_done(self, branch, steps: int) -> None:
         counts = {"baseline_trainings": 1, "baseline_steps": steps} if steps else {}
+        from eos_core.science.snapshot import pack_baseline
         self.store.put_baseline(self.cfg.baseline_hash(), pack_baseline(branch), self.lease, counts)

@@ -448,20 +448,6 @@ def test_mnist_corrupt_files_get_one_clear_message(tmp_path, monkeypatch):
         load_dataset("mnist", ("4", "9"), 2, 28)
 
 
-def test_availability_is_torch_free_and_covers_every_dataset(tmp_path):
-    import os
-    import subprocess
-    import sys
-    code = ("import sys; from eos_core.datasets import availability, idx; "
-            "idx.package_folders = lambda package: (); "   # a system-wide copy stays out, as in conftest
-            "print([availability(d)[0] for d in ('mnist', 'fashion_mnist', 'cifar10', 'digits', 'synthetic')], "
-            "any(m.startswith('torch') for m in sys.modules))")
-    env = {**os.environ, "EOS_DATA_DIR": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60,
-                          cwd=pathlib.Path(__file__).parents[2])
-    assert done.stdout.strip() == "[False, False, False, True, True] False", done.stderr
-
-
 def test_cli_data_download_mnist_uses_torchvision_only_there(tmp_path, monkeypatch):
     """`data --download mnist` is the one path that downloads; torchvision's MNIST stands in here."""
     import torchvision.datasets
