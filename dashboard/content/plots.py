@@ -1,4 +1,4 @@
-"""Plotly figures for the dashboard, built from `views.Series` and results. Torch-free.
+"""Plotly figures for the dashboard, built from `series.Series` and results. Torch-free.
 
 One colour per group on every figure; the EoS branch is solid and the exit branch dashed;
 threshold lines at 2/η and 2/(c·η); t* and t** marked as vertical lines.

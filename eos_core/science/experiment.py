@@ -17,7 +17,7 @@ from eos_core.analysis.results import EXAMPLE_COLUMNS, GROUP_COLUMNS, LOSS_COLUM
 @dataclass
 class Experiment:
     result: Result
-    baseline: Branch          # reusable for any other c (see checkpoint.pack_baseline)
+    baseline: Branch          # reusable for any other c (see science.snapshot.pack_baseline)
     steps_trained: dict       # GD steps actually run here, per branch
 
 
@@ -27,7 +27,7 @@ def run_experiment(cfg: RunConfig, progress=None) -> Result:
 
 def run_from_baseline(cfg: RunConfig, baseline: Branch | None = None, progress=None, saver=None) -> Experiment:
     """Run `cfg`, training the baseline only when no stored baseline (same baseline_hash) is given.
-    A `saver` (resume.Checkpoints) resumes branches from their checkpoints and keeps new ones."""
+    A `saver` (runs.checkpoints.Checkpoints) resumes branches from their checkpoints and keeps new ones."""
     started = time.perf_counter()
     setup = prepare(cfg)
     trained = {"baseline": 0, "exit": 0}
