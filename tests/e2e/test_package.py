@@ -81,9 +81,13 @@ def venv(wheel, tmp_path_factory) -> pathlib.Path:
     purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                              capture_output=True, text=True, check=True).stdout.strip()
     (pathlib.Path(purelib) / "eos_test_reuse.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    # --ignore-installed: an eos-explorer this interpreter has (an editable install of a checkout) is
+    # visible through the .pth file, and pip would call the wheel "already satisfied" and skip it.
     installed = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-                                "--no-index", "--quiet", str(wheel)], capture_output=True, text=True)
+                                "--no-index", "--ignore-installed", "--quiet", str(wheel)],
+                               capture_output=True, text=True)
     assert installed.returncode == 0, installed.stderr
+    assert (pathlib.Path(purelib) / "eos_core" / "__init__.py").is_file(), installed.stdout + installed.stderr
     return folder
 
 
