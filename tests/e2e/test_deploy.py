@@ -314,10 +314,14 @@ def test_dockerignore_excludes_local_state(path):
 
 
 @pytest.mark.parametrize("path", ["requirements.txt", "dashboard/app.py", "dashboard/app_pages/1_Run.py", "eos_core/cli.py",
-                                  "eos_core/__main__.py", ".streamlit/config.toml", "pyproject.toml", "README.md",
-                                  "scripts/setup.sh", "scripts/bench_gpu.sh"])
+                                  "eos_core/__main__.py", ".streamlit/config.toml", "pyproject.toml"])
 def test_dockerignore_keeps_what_the_image_needs(path):
     assert not ignored(path)
+
+
+@pytest.mark.parametrize("path", ["README.md", "scripts/setup.sh", "scripts/bench_gpu.sh"])
+def test_dockerignore_keeps_what_the_wheel_and_the_image_scripts_need(path):
+    assert not ignored(path)   # the wheel's build reads README.md (its description); scripts/ is copied in
 
 
 # ---------------------------------------------------------------- .streamlit/config.toml
