@@ -156,6 +156,11 @@ def test_dockerfile_healthcheck_queries_streamlit_health_with_urllib():
     assert "curl" not in joined and "wget" not in joined   # not in python:3.11-slim
 
 
+@pytest.mark.parametrize("path", ["README.md", "scripts/setup.sh", "scripts/bench_gpu.sh"])
+def test_dockerignore_keeps_what_the_wheel_and_the_image_scripts_need(path):
+    assert not ignored(path)   # the wheel's build reads README.md (its description); scripts/ is copied in
+
+
 def test_dockerfile_cmd_runs_the_dashboard_with_file_watcher_off():
     cmds = args_of("CMD")
     command = exec_form(cmds[-1])
@@ -317,11 +322,6 @@ def test_dockerignore_excludes_local_state(path):
                                   "eos_core/__main__.py", ".streamlit/config.toml", "pyproject.toml"])
 def test_dockerignore_keeps_what_the_image_needs(path):
     assert not ignored(path)
-
-
-@pytest.mark.parametrize("path", ["README.md", "scripts/setup.sh", "scripts/bench_gpu.sh"])
-def test_dockerignore_keeps_what_the_wheel_and_the_image_scripts_need(path):
-    assert not ignored(path)   # the wheel's build reads README.md (its description); scripts/ is copied in
 
 
 # ---------------------------------------------------------------- .streamlit/config.toml
