@@ -1,7 +1,7 @@
 """The installable package, as a user gets it: `pip wheel` builds a wheel holding the engine and the
-dashboard (every module and page, nothing of tests/ or scripts/), and once it is installed into a
-fresh virtual environment the `eos` command works from a folder outside the source tree, running
-the installed copy rather than this checkout.
+dashboard (every module, page and settings file, nothing of tests/ or scripts/), and once it is
+installed into a fresh virtual environment the `eos` command works from a folder outside the source
+tree — help, presets, a tiny run, the dashboard — running the installed copy rather than this checkout.
 """
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import os
 import pathlib
 import shutil
 import site
+import socket
 import subprocess
 import sys
+import time
 import tomllib
+import urllib.request
 import zipfile
 
 import pytest
@@ -145,3 +148,33 @@ def test_eos_run_writes_a_result_from_outside_the_source_tree(venv, tmp_path):
     result = Result.load(out)
     assert result.meta["config"]["steps"] == 60 and result.meta["t_star"] is not None
     assert set(result.trace["branch"]) == {"baseline", "exit"}
+
+
+def test_eos_dashboard_serves_from_the_installed_package(venv, tmp_path):
+    """`eos dashboard` finds the app inside the installed package and starts it with the package's
+    Streamlit settings (usage statistics off, so Streamlit does not announce collecting them)."""
+    if "dashboard" not in in_venv(venv, tmp_path, "eos", "--help").stdout:
+        pytest.skip("this build's eos has no dashboard verb")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {key: value for key, value in os.environ.items() if key not in {"PYTHONPATH", "PYTHONHOME"}}
+    env.update(EOS_CACHE_DIR=str(tmp_path / "cache"), EOS_AUTOSTART_WORKER="0")
+    log = tmp_path / "dashboard.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen([str(venv / "bin" / "eos"), "dashboard", f"--server.port={port}",
+                                   "--server.address=127.0.0.1"], cwd=tmp_path, env=env, stdout=out,
+                                  stderr=subprocess.STDOUT)
+    try:
+        deadline, healthy = time.monotonic() + 120, False
+        while not healthy and time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as answer:
+                    healthy = answer.status == 200
+            except OSError:
+                time.sleep(0.5)
+        assert healthy, log.read_text()[-3000:]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert "Collecting usage statistics" not in log.read_text()
