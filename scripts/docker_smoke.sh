@@ -5,8 +5,9 @@
 # through the ui container's CLI, waits until the worker container has finished it, then checks
 # that the dashboard's Runs page shows the result (in Chromium through Playwright when the host
 # has both; otherwise through the ui container's CLI), that the worker logged its device, that
-# the cache volume belongs to the image's user with mode 0700, and that README's backup and
-# restore commands and scripts/setup.sh work. Uses docker when its daemon answers, else podman.
+# the cache volume belongs to the image's user with mode 0700, that the image runs the installed
+# package (no source tree), and that the backup and restore commands of docs/deployment.md and
+# scripts/setup.sh work. Uses docker when its daemon answers, else podman.
 # Extra arguments go to the submit command, e.g. `--set steps=64` for a shorter job on a busy
 # machine (the full preset takes about a minute on two free cores).
 #
@@ -174,7 +175,7 @@ start_services() {
   # (podman without systemd complains that it cannot time the health checks: they run below)
   e run -d --name "$UI" -p 127.0.0.1::8501 -e EOS_AUTOSTART_WORKER=0 -v "$VOLUME:/cache" "$IMAGE" \
     >/dev/null 2>"$WORK/run.err" || { cat "$WORK/run.err" >&2; fail "the ui container did not start"; }
-  e run -d --name "$WORKER" --no-healthcheck -v "$VOLUME:/cache" "$IMAGE" python -m eos_core worker \
+  e run -d --name "$WORKER" --no-healthcheck -v "$VOLUME:/cache" "$IMAGE" eos worker \
     >/dev/null 2>"$WORK/run.err" || { cat "$WORK/run.err" >&2; fail "the worker container did not start"; }
   wait_healthy "$started"
 }
@@ -196,12 +197,12 @@ wait_healthy() {
   HEALTHY_S="$(since "$1")"
 }
 
-job_state() { e exec "$UI" python -m eos_core status "$1" | awk '{ print $2 }'; }
+job_state() { e exec "$UI" eos status "$1" | awk '{ print $2 }'; }
 
 run_teach_selective() {
   local started job state
   started="$(now)"
-  job="$(e exec "$UI" python -m eos_core submit --preset teach-selective "${SUBMIT_ARGS[@]}" \
+  job="$(e exec "$UI" eos submit --preset teach-selective "${SUBMIT_ARGS[@]}" \
          | sed -n 's/.*"id": "\([0-9a-f]*\)".*/\1/p')"
   [ -n "$job" ] || fail "the ui container's CLI did not queue teach-selective"
   say "queued teach-selective as job $job"
@@ -255,22 +256,34 @@ check_users_and_volume() {
   [ -z "$(e exec "$UI" find /cache ! -user eos)" ] || fail "the cache volume holds files eos does not own"
 }
 
+# The image runs the project's wheel from its environment, not a copy of the source tree.
+check_installed_package() {
+  local where
+  where="$(e exec "$UI" python -c 'import eos_core, dashboard; print(eos_core.__file__, dashboard.__file__)')"
+  case "$where" in
+    /app/.venv/lib/*/site-packages/eos_core/*" /app/.venv/lib/"*/site-packages/dashboard/*) ;;
+    *) fail "the image imports eos_core and dashboard from '$where', not from its installed wheel" ;;
+  esac
+  [ -z "$(e exec "$UI" ls -A /app | grep -vx -e .venv -e requirements.txt -e scripts)" ] \
+    || fail "the image's /app holds more than .venv, requirements.txt and scripts: $(e exec "$UI" ls -A /app | tr '\n' ' ')"
+}
+
 check_worker_log() {
   e logs "$WORKER" 2>&1 | grep -q "starts on device" || fail "the worker did not log its device"
 }
 
-# README "Deployment": the backup and restore commands, with this volume and image; the restored
+# docs/deployment.md: the backup and restore commands, with this volume and image; the restored
 # volume must still show the finished job.
 check_backup_and_restore() {
   e run --rm -v "$VOLUME:/cache:ro" "$IMAGE" tar czf - -C /cache . >"$WORK/backup.tgz" \
-    || fail "README's backup command failed"
+    || fail "the backup command failed"
   e run --rm -i -v "$RESTORED:/cache" "$IMAGE" tar xzf - -C /cache <"$WORK/backup.tgz" \
-    || fail "README's restore command failed"
-  [ "$(e run --rm -v "$RESTORED:/cache" "$IMAGE" python -m eos_core status "$JOB" | awk '{ print $2 }')" = done ] \
+    || fail "the restore command failed"
+  [ "$(e run --rm -v "$RESTORED:/cache" "$IMAGE" eos status "$JOB" | awk '{ print $2 }')" = done ] \
     || fail "the restored cache does not show job $JOB done"
 }
 
-# README "Deployment": the project's scripts run unchanged inside the image, installing nothing.
+# docs/deployment.md: the project's scripts run unchanged inside the image, installing nothing.
 check_setup_script() {
   e exec "$UI" bash scripts/setup.sh || fail "scripts/setup.sh fails inside the image"
 }
@@ -285,6 +298,7 @@ start_services
 run_teach_selective
 check_runs_page
 check_users_and_volume
+check_installed_package
 check_worker_log
 check_backup_and_restore
 check_setup_script

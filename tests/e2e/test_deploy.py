@@ -1,5 +1,5 @@
-"""Deployment files: Dockerfile, docker-compose.yml, .dockerignore, requirements, .streamlit/config.toml
-and scripts/docker_smoke.sh.
+"""Deployment files: Dockerfile, docker-compose.yml, .dockerignore, requirements, .streamlit/config.toml,
+scripts/docker_smoke.sh and the deployment guide (docs/deployment.md).
 
 The static tests parse the files and need no container engine; the last test builds and runs the
 image with scripts/docker_smoke.sh where an engine answers, and skips (with the reason) otherwise.
@@ -61,7 +61,42 @@ def exec_form(rest: str) -> list[str]:
 
 def test_dockerfile_base_image():
     froms = args_of("FROM")
-    assert froms and froms[0].split()[0] == "python:3.11-slim"
+    # every stage: scripts/docker_smoke.sh makes a stand-in of this one image where none can be pulled
+    assert froms and all(rest.split()[0] == "python:3.11-slim" for rest in froms)
+
+
+def stages() -> list[list[tuple[str, str]]]:
+    """The Dockerfile's instructions, one list per build stage (each starts with its FROM)."""
+    found = []
+    for keyword, rest in dockerfile_instructions():
+        if keyword == "FROM":
+            found.append([])
+        found[-1].append((keyword, rest))
+    return found
+
+
+def test_dockerfile_builds_the_wheel_from_what_pyproject_needs():
+    build, *_, runtime = stages()
+    assert len(stages()) == 2 and build[0][1].split()[-1] == "build"
+    copied = {path for keyword, rest in build if keyword == "COPY"
+              for path in [a for a in rest.split() if not a.startswith("--")][:-1]}
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    needed = {"pyproject.toml", pyproject["project"]["readme"],
+              *pyproject["tool"]["setuptools"]["dynamic"]["dependencies"]["file"],
+              *(pattern.rstrip("*") for pattern in pyproject["tool"]["setuptools"]["packages"]["find"]["include"])}
+    assert needed <= copied
+    wheel = [shlex.split(rest) for keyword, rest in build if keyword == "RUN" and "pip wheel" in rest]
+    assert len(wheel) == 1 and "--no-deps" in wheel[0]
+
+
+def test_dockerfile_runtime_has_the_installed_package_and_no_source_tree():
+    runtime = stages()[-1]
+    env = " ".join(rest for keyword, rest in runtime if keyword == "ENV")
+    assert "PYTHONPATH" not in env   # what runs is the installed wheel, not a folder on the path
+    sources = [[a for a in rest.split() if not a.startswith("--")][:-1] for keyword, rest in runtime if keyword == "COPY"
+               and not rest.startswith("--from=")]
+    assert sorted(path for paths in sources for path in paths) == ["requirements.txt", "scripts"]
+    assert any(keyword == "COPY" and rest.startswith("--from=build ") for keyword, rest in runtime)
 
 
 def test_dockerfile_runs_as_non_root_user_set_before_cmd():
@@ -121,11 +156,16 @@ def test_dockerfile_healthcheck_queries_streamlit_health_with_urllib():
     assert "curl" not in joined and "wget" not in joined   # not in python:3.11-slim
 
 
-def test_dockerfile_cmd_runs_streamlit_with_file_watcher_off():
+@pytest.mark.parametrize("path", ["README.md", "scripts/setup.sh", "scripts/bench_gpu.sh"])
+def test_dockerignore_keeps_what_the_wheel_and_the_image_scripts_need(path):
+    assert not ignored(path)   # the wheel's build reads README.md (its description); scripts/ is copied in
+
+
+def test_dockerfile_cmd_runs_the_dashboard_with_file_watcher_off():
     cmds = args_of("CMD")
     command = exec_form(cmds[-1])
-    assert command[:3] == ["streamlit", "run", "dashboard/app.py"]
-    flags = set(command[3:])
+    assert command[:2] == ["eos", "dashboard"]   # the installed console script; flags go to streamlit
+    flags = set(command[2:])
     assert f"--server.port={PORT}" in flags
     assert "--server.address=0.0.0.0" in flags
     assert "--server.fileWatcherType=none" in flags
@@ -145,18 +185,19 @@ def install_commands() -> list[list[str]]:
     return found
 
 
-def test_dockerfile_installs_exactly_requirements_txt():
+def test_dockerfile_installs_exactly_requirements_txt_then_the_wheel():
     installs = install_commands()
-    assert installs == [["--no-cache-dir", "-r", "requirements.txt"]]
+    assert installs == [["--no-cache-dir", "-r", "requirements.txt"],
+                        ["--no-cache-dir", "--no-deps", "/tmp/wheels/eos_explorer-*.whl"]]
     text = (ROOT / "Dockerfile").read_text()
     assert not re.search(r"\b(uv|conda|mamba|poetry|pipx)\b", text)
-    # requirements.txt is copied on its own before the install (layer caching), the project after it
-    steps = [(keyword, rest) for keyword, rest in dockerfile_instructions() if keyword in {"COPY", "RUN"}]
+    # requirements.txt is copied on its own before the install (layer caching), the wheel after it
+    steps = [(keyword, rest) for keyword, rest in stages()[-1] if keyword in {"COPY", "RUN"}]
     copy_reqs = next(i for i, (k, rest) in enumerate(steps) if k == "COPY" and rest.split()[0] == "requirements.txt")
-    pip = next(i for i, (k, rest) in enumerate(steps) if k == "RUN" and "pip install" in rest)
-    copy_all = next(i for i, (k, rest) in enumerate(steps)
-                    if k == "COPY" and [a for a in rest.split() if not a.startswith("--")][0] == ".")
-    assert copy_reqs < pip < copy_all
+    pip = next(i for i, (k, rest) in enumerate(steps) if k == "RUN" and "-r requirements.txt" in rest)
+    copy_wheel = next(i for i, (k, rest) in enumerate(steps) if k == "COPY" and rest.startswith("--from=build "))
+    pip_wheel = next(i for i, (k, rest) in enumerate(steps) if k == "RUN" and ".whl" in rest)
+    assert copy_reqs < pip < copy_wheel < pip_wheel
 
 
 def requirement_lines(name: str) -> list[str]:
@@ -230,7 +271,7 @@ def test_compose_ui_publishes_streamlit_and_keeps_default_cmd(compose):
 def test_compose_worker_runs_the_worker_on_a_gpu(compose):
     worker = compose["services"]["worker"]
     command = worker["command"]
-    assert (shlex.split(command) if isinstance(command, str) else command) == ["python", "-m", "eos_core", "worker"]
+    assert (shlex.split(command) if isinstance(command, str) else command) == ["eos", "worker"]
     devices = worker["deploy"]["resources"]["reservations"]["devices"]
     assert any(device.get("driver") == "nvidia" and "gpu" in device.get("capabilities", [])
                and (device.get("count") in {"all", 1} or device.get("device_ids"))
@@ -347,18 +388,17 @@ def test_the_smoke_script_runs_the_services_as_compose_does(compose):
     assert f"= {dockerfile_user()} ]" in script and f"{dockerfile_user()} 700" in script
 
 
-def test_readme_deployment_commands_are_the_ones_the_smoke_script_checks(compose):
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Deployment"):]
-    section = section[:section.index("\n## ", 1)]
+def test_deployment_guide_commands_are_the_ones_the_smoke_script_checks(compose):
+    section = (ROOT / "docs" / "deployment.md").read_text()
     script = (ROOT / "scripts" / "docker_smoke.sh").read_text()
     volume = f"{compose['name']}_{next(iter(compose['volumes']))}"
-    for command in ("tar czf - -C /cache .", "tar xzf - -C /cache", "python -m eos_core worker",
+    for command in ("tar czf - -C /cache .", "tar xzf - -C /cache", "eos worker",
                     "bash scripts/setup.sh"):
         assert command in script, command
     for command in (f"-v {volume}:/cache:ro {compose['services']['ui']['image']} tar czf - -C /cache .",
                     f"-i -v {volume}:/cache {compose['services']['ui']['image']} tar xzf - -C /cache",
-                    "docker compose up -d", "docker compose logs", "scripts/bench_gpu.sh", "scripts/docker_smoke.sh"):
+                    "docker compose up -d", "docker compose logs", "scripts/bench_gpu.sh", "scripts/docker_smoke.sh",
+                    f"{compose['services']['ui']['image']} eos worker"):
         assert command in section, command
     assert "starts on device" in section and "starts on device" in script
 
