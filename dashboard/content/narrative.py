@@ -11,6 +11,7 @@ import pandas as pd
 from eos_core.config import GROUPS, RunConfig, stability_threshold
 from eos_core.analysis.claims import _mixed_signs
 from eos_core.analysis.results import Result, window_delta_loss
+from eos_core.runs.queue import JobState
 
 NAMES = {"inlier": "inliers", "boundary": "boundary points", "input_outlier": "input-outliers",
          "output_outlier": "output-outliers"}
@@ -56,7 +57,7 @@ def sharpness(result: Result) -> list[str]:
     first, last = base.iloc[0], base.iloc[-1]
     t_star = result.meta.get("t_star")
     if t_star is None:
-        finished = result.meta.get("status") not in ("queued", "running")
+        finished = result.meta.get("status") not in JobState.ACTIVE
         peak = base.lambda1.max()
         return [f"λ1 has grown from {number(first.lambda1)} at step {int(first.step)} to {number(last.lambda1)} at "
                 f"step {int(last.step)}, {peak / threshold:.2f} of {symbol} = {number(threshold)} at its peak.",
@@ -118,7 +119,7 @@ def groups(result: Result) -> list[str]:
     """The window Δℓ_k and whether the signs differ across groups."""
     if result.meta.get("t_star") is None or _branch(result, "exit").empty:
         return ["Both branches are needed for Δℓ_k: the exit branch starts at the fork t*, which this run "
-                "has not reached yet." if result.meta.get("status") in ("queued", "running") else
+                "has not reached yet." if result.meta.get("status") in JobState.ACTIVE else
                 "This run never forked (no t*), so there is no exit branch and no Δℓ_k to compare."]
     t = tradeoff(result)
     if t["delta"].empty:
