@@ -31,7 +31,7 @@ def outcome(meta: dict | None, job: dict) -> tuple[str, str]:
     them finished, but short of what the experiment is about, and is said to be so."""
     status = (meta or {}).get("status") or job.get("status")
     message = (meta or {}).get("message") or job.get("message") or ""
-    if job["state"] == JobState.DIVERGED or status == JobState.DIVERGED:
+    if job["state"] == JobState.DIVERGED or status == "diverged":   # a result's status, not a job state
         return JobState.DIVERGED, message
     if status == "no_onset" or (meta is not None and meta.get("t_star") is None):
         return "no t*", message or "no EoS onset: no fork was made"

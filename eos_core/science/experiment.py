@@ -26,7 +26,7 @@ def run_experiment(cfg: RunConfig, progress=None) -> Result:
 
 def run_from_baseline(cfg: RunConfig, baseline: Branch | None = None, progress=None, saver=None) -> Experiment:
     """Run `cfg`, training the baseline only when no stored baseline (same baseline_hash) is given.
-    A `saver` (resume.Checkpoints) resumes branches from their checkpoints and keeps new ones."""
+    A `saver` (checkpoints.Checkpoints) resumes branches from their checkpoints and keeps new ones."""
     started = time.perf_counter()
     setup = prepare(cfg)
     trained = {"baseline": 0, "exit": 0}

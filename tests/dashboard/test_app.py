@@ -122,6 +122,7 @@ def test_the_ui_process_never_imports_torch(cache):
         "import sys; sys.path.insert(0, '.');"
         "import dashboard.state, dashboard.form, dashboard.status, dashboard.widgets;"
         "import dashboard.content.plots, dashboard.content.series, eos_core.runs.store, eos_core.runs.worker, eos_core.presets, eos_core.runs.sweep;"
+        "import eos_core.runs.queue, eos_core.runs.keys, eos_core.runs.disk, eos_core.runs.repair;"
         "from streamlit.testing.v1 import AppTest;"
         "at = AppTest.from_file('dashboard/app.py', default_timeout=60); at.run();"
         "[at.switch_page(p).run() for p in %r];"
