@@ -3,9 +3,10 @@ the store and a separate worker process trains them."""
 import streamlit as st
 
 from dashboard.pages import sections
-from dashboard.state import get_store
+from dashboard.state import get_queue, get_store
 from dashboard.teach import projector_toggle
 from eos_core.presets import first_launch, preset
+from eos_core.runs.queue import JobState
 from eos_core.runs.store import StoreDamaged, cache_dir, is_damage
 from eos_core.runs.worker import ensure_worker
 
@@ -16,12 +17,12 @@ st.set_page_config(page_title="EoS Explorer", page_icon=":material/insights:", l
 def start_teaching_runs() -> None:
     """On an empty cache, start the teaching presets so the first view grows within minutes: on real
     Fashion-MNIST where its files are on disk, else on synthetic data."""
-    store = get_store()
-    if not store.metas() and not store.jobs():
+    queue = get_queue()
+    if not get_store().metas() and not queue.jobs():
         for name in first_launch():
-            store.submit(preset(name))
-    if any(j["state"] in ("queued", "running") for j in store.jobs()):
-        ensure_worker(store)
+            queue.submit(preset(name))
+    if any(j["state"] in JobState.ACTIVE for j in queue.jobs()):
+        ensure_worker(queue)
 
 
 navigation = {section: [st.Page(p.file, title=p.title, icon=p.icon, default=p.default) for p in rows]

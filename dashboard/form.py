@@ -16,7 +16,7 @@ from eos_core.resources import ResourceError, check_fits, torch_free_device
 from eos_core.runs.sweep import parse_seeds
 from eos_core.runs.worker import ensure_worker
 
-from dashboard.state import get_store
+from dashboard.state import get_queue
 
 
 @dataclass(frozen=True)
@@ -210,7 +210,7 @@ def _submit(base: RunConfig) -> list[str] | None:
         s["form_error"] = ("memory", str(error))
         st.rerun()
     s["form_error"] = None
-    store = get_store()
-    jobs = [store.submit(cfg)["id"] for cfg in configs]
-    ensure_worker(store)
+    queue = get_queue()
+    jobs = [queue.submit(cfg)["id"] for cfg in configs]
+    ensure_worker(queue)
     return jobs

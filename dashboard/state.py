@@ -7,7 +7,8 @@ import streamlit as st
 from eos_core.runs.notes import annotations
 from eos_core.config import family_key
 from dashboard.content.naming import run_name
-from eos_core.runs.store import CorruptEntry, Store
+from eos_core.runs.queue import Queue
+from eos_core.runs.store import CorruptEntry, ProblemCode, Store
 from dashboard.content.series import Series, series, smoothed
 
 from dashboard import links
@@ -18,6 +19,11 @@ X_AXES = {"step": "step", "time": "effective time"}
 @st.cache_resource
 def get_store() -> Store:
     return Store()
+
+
+def get_queue() -> Queue:
+    """The job queue in the store (cheap: it holds nothing but the store)."""
+    return Queue(get_store())
 
 
 @st.cache_resource(max_entries=32)
@@ -40,10 +46,10 @@ def listed_metas() -> list[dict]:
     """The metas of stored results that can be listed; the store skips one without its config, and
     the page says so."""
     store = get_store()
-    listing = "skipped the result listing"
-    store.problems[:] = [p for p in store.problems if not p.startswith(listing)]   # this call's only
+    unlisted = ProblemCode.UNLISTED
+    store.problems[:] = [p for p in store.problems if p.code != unlisted]   # this call's only
     metas = store.metas()
-    skipped = [p for p in store.problems if p.startswith(listing)]
+    skipped = [p for p in store.problems if p.code == unlisted]
     if skipped:
         st.warning(f"{len(skipped)} stored result(s) have no readable configuration and are not listed; "
                    "re-run them, or check the cache with `python -m eos_core store --check`.",

@@ -10,7 +10,8 @@ from eos_core.config import RunConfig
 from dashboard.content.naming import run_name
 from dashboard.content.series import live_result, series
 
-from dashboard.state import get_store
+from dashboard.state import get_queue, get_store
+from eos_core.runs.queue import JobState
 from dashboard.teach import explainer, styled
 
 PHASES = {"preparing": "preparing data and prototypes", "sharpening": "progressive sharpening",
@@ -30,31 +31,31 @@ def outcome(meta: dict | None, job: dict) -> tuple[str, str]:
     them finished, but short of what the experiment is about, and is said to be so."""
     status = (meta or {}).get("status") or job.get("status")
     message = (meta or {}).get("message") or job.get("message") or ""
-    if job["state"] == "diverged" or status == "diverged":
-        return "diverged", message
+    if job["state"] == JobState.DIVERGED or status == "diverged":   # a result's status, not a job state
+        return JobState.DIVERGED, message
     if status == "no_onset" or (meta is not None and meta.get("t_star") is None):
         return "no t*", message or "no EoS onset: no fork was made"
     if meta is not None and meta.get("t_star_star") is None:
         return "no t**", message or "the exit branch did not reach its threshold (no t**)"
-    return "done", message
+    return JobState.DONE, message
 
 
 def job_panel(job_id: str, metas: dict[str, dict]) -> None:
-    store = get_store()
-    job = store.job(job_id)
+    queue = get_queue()
+    job = queue.job(job_id)
     if job is None:
         st.warning(f"Job {job_id} is no longer in the store.")
         return
     cfg = RunConfig.from_dict(job["config"])
     title = f"**{run_name(cfg)}** `{job_id[:8]}`"
     state = job["state"]
-    if state == "queued":
-        st.info(f"{title} — queued, position {store.queue_position(job_id)}", icon=":material/schedule:")
+    if state == JobState.QUEUED:
+        st.info(f"{title} — queued, position {queue.queue_position(job_id)}", icon=":material/schedule:")
         cancel_button(job_id)
-    elif state == "running":
+    elif state == JobState.RUNNING:
         fraction = progress_fraction(job, cfg)
         phase = PHASES.get(job.get("phase"), job.get("phase") or "")
-        live = store.live(job_id) or {}
+        live = queue.live(job_id) or {}
         st.progress(fraction, text=f"{title} — {phase}, step {job.get('step', 0)}/{cfg.steps} · "
                                    f"{eta.describe(eta.estimate(live.get('clock'), cfg.steps))}")
         cancel_button(job_id)
@@ -67,10 +68,10 @@ def job_panel(job_id: str, metas: dict[str, dict]) -> None:
             losses = plots.group_figure(s, "loss", title="Group losses so far").update_xaxes(range=[0, cfg.steps])
             right.plotly_chart(styled(losses), theme=None, key=f"live-loss-{job_id}")
             explainer("experiment", narrative.live(result))
-    elif state == "done":
+    elif state == JobState.DONE:
         kind, words = outcome(metas.get(job_id), job)
         mark = " (from cache)" if job.get("from_cache") else ""
-        if kind == "done":
+        if kind == JobState.DONE:
             st.success(f"{title} — done{mark}. {words}", icon=":material/check_circle:")
         else:
             st.warning(f"{title} — finished{mark}, {kind}: {words}", icon=":material/warning:")
@@ -78,20 +79,20 @@ def job_panel(job_id: str, metas: dict[str, dict]) -> None:
             # switch_page starts the next page with these parameters (it drops the current ones)
             st.switch_page("app_pages/sharpness.py", query_params={"run": job_id})
     else:   # diverged, failed or cancelled: say why, offer a retry
-        reason = job.get("message") if state == "diverged" else job.get("error")
+        reason = job.get("message") if state == JobState.DIVERGED else job.get("error")
         st.error(f"{title} — {state}", icon=":material/error:")
         if reason:   # whole, verbatim (paths and names are not Markdown)
             st.code(reason, language=None, wrap_lines=True)
         if st.button("Retry", key=f"retry-{job_id}"):
             from eos_core.runs.worker import ensure_worker
-            store.submit(cfg, force=True)
-            ensure_worker(store)
+            queue.submit(cfg, force=True)
+            ensure_worker(queue)
             st.rerun()
 
 
 def cancel_button(job_id: str) -> None:
     if st.button("Cancel", key=f"cancel-{job_id}", icon=":material/cancel:"):
-        get_store().cancel(job_id)
+        get_queue().cancel(job_id)
         st.rerun()
 
 

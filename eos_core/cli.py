@@ -105,6 +105,7 @@ def cmd_worker(args) -> int:
 
 
 def cmd_store(args) -> int:
+    from eos_core.runs.queue import Queue
     from eos_core.runs.repair import check, rebuild
     from eos_core.runs.store import Store, cache_dir
 
@@ -115,7 +116,7 @@ def cmd_store(args) -> int:
     store = Store()
     from eos_core.runs.worker import recover_stale_jobs
     fixes = check(store, min_age_s=args.orphan_age)
-    fixes += [f"re-queued job {key}: its worker is gone" for key in recover_stale_jobs(store)]
+    fixes += [f"re-queued job {key}: its worker is gone" for key in recover_stale_jobs(Queue(store))]
     for line in fixes:
         print(line)
     print(f"the cache at {store.directory} is consistent" + (f" ({len(fixes)} repair(s) made)" if fixes else ""))
@@ -131,9 +132,9 @@ def cmd_chaos(args) -> int:
 
 
 def cmd_submit(args) -> int:
-    from eos_core.runs.store import Store
+    from eos_core.runs.queue import Queue
 
-    job = Store().submit(build_config(args.preset, args.set), force=args.force)
+    job = Queue().submit(build_config(args.preset, args.set), force=args.force)
     if args.start_worker:
         from eos_core.runs.worker import ensure_worker
         ensure_worker()
@@ -142,10 +143,10 @@ def cmd_submit(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from eos_core.runs.store import Store
+    from eos_core.runs.queue import Queue
 
-    store = Store()
-    jobs = [store.job(args.id)] if args.id else store.jobs()
+    queue = Queue()
+    jobs = [queue.job(args.id)] if args.id else queue.jobs()
     if args.id and jobs[0] is None:
         print(f"error: no job {args.id}", file=sys.stderr)
         return 2
@@ -157,9 +158,9 @@ def cmd_status(args) -> int:
 
 
 def cmd_cancel(args) -> int:
-    from eos_core.runs.store import Store
+    from eos_core.runs.queue import Queue
 
-    job = Store().cancel(args.id)
+    job = Queue().cancel(args.id)
     if job is None:
         print(f"error: no job {args.id}", file=sys.stderr)
         return 2

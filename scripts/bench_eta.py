@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from eos_core.runs.eta import estimate, records, steps_left  # noqa: E402
 from eos_core.presets import preset  # noqa: E402
-from eos_core.runs.store import Store  # noqa: E402
+from eos_core.runs.queue import JobState, Queue  # noqa: E402
 from eos_core.runs.worker import run_job  # noqa: E402
 
 
@@ -70,14 +70,14 @@ def judge_running(clock: list, steps: int, start: float) -> dict:
 def run(name: str) -> tuple[dict, list]:
     cfg = preset(name)
     with tempfile.TemporaryDirectory() as folder:
-        store = Store(folder)
-        store.submit(cfg)
-        claimed, lease = store.claim_next(os.getpid(), socket.gethostname())
-        run_job(store, claimed, lease)
-        job = store.job(claimed["id"])
-        clock = store.live(cfg.config_hash())["clock"]
-        store.close()
-    if job["state"] != "done":
+        queue = Queue(folder)
+        queue.submit(cfg)
+        claimed, lease = queue.claim_next(os.getpid(), socket.gethostname())
+        run_job(queue, claimed, lease)
+        job = queue.job(claimed["id"])
+        clock = queue.live(cfg.config_hash())["clock"]
+        queue.close()
+    if job["state"] != JobState.DONE:
         raise RuntimeError(f"{name} ended {job['state']}: {job.get('error') or job.get('message')}")
     return job, clock
 
@@ -89,12 +89,12 @@ def main() -> dict:
     args = parser.parse_args()
     cfg = preset(args.preset)
     if args.store:
-        store = Store(args.store)
-        job, clock = store.job(cfg.config_hash()), store.live(cfg.config_hash())["clock"]
-        store.close()
+        queue = Queue(args.store)
+        job, clock = queue.job(cfg.config_hash()), queue.live(cfg.config_hash())["clock"]
+        queue.close()
     else:
         job, clock = run(args.preset)
-    finished = job["state"] == "done"
+    finished = job["state"] == JobState.DONE
     judged = (judge_finished(clock, cfg.steps, job["started"], job["finished"]) if finished
               else judge_running(clock, cfg.steps, job["started"]))
     figures = {"preset": args.preset, "finished": finished, "records": len(clock),

@@ -37,11 +37,11 @@ def keep_main_module(monkeypatch):
 
 def stop_worker(cache_dir) -> None:
     """Kill the worker a test's dashboard started in `cache_dir`, if any."""
-    from eos_core.runs.store import Store
+    from eos_core.runs.queue import Queue
 
-    store = Store(cache_dir)
-    record = store.worker()
-    store.close()
+    queue = Queue(cache_dir)
+    record = queue.worker()
+    queue.close()
     if record and record.get("pid"):
         try:
             os.kill(record["pid"], signal.SIGKILL)

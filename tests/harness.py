@@ -224,11 +224,11 @@ def app_test(cache, monkeypatch, run: str | None = None):
 
 def first_launch_of(cache, monkeypatch):
     """app.py run once on the empty cache folder `cache`: (the AppTest, the ids of the jobs it queued)."""
-    from eos_core.runs.store import Store
+    from eos_core.runs.queue import Queue
 
     at = app_test(cache, monkeypatch)
     at.run()
-    store = Store(cache)
-    queued = [j["id"] for j in store.jobs() if j["state"] == "queued"]
-    store.close()
+    queue = Queue(cache)
+    queued = [j["id"] for j in queue.jobs() if j["state"] == "queued"]
+    queue.close()
     return at, queued

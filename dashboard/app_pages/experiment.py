@@ -2,9 +2,10 @@ import streamlit as st
 
 from dashboard.pages import heading
 from dashboard.form import experiment_form, preset_buttons
-from dashboard.state import get_store
+from dashboard.state import get_queue
 from dashboard.status import watch
 from dashboard.teach import explainer
+from eos_core.runs.queue import JobState
 
 st.title(heading("experiment"))
 INTRO = ("Full-batch gradient descent at learning rate η trains until its sharpness λ1 reaches 2/η — the "
@@ -13,8 +14,7 @@ INTRO = ("Full-batch gradient descent at learning rate η trains until its sharp
          "input-outliers (displaced by α along the class-centroid difference) and output-outliers (flipped labels).")
 
 # The live run comes first: on a first launch it is what the visitor came to see.
-store = get_store()
-active = [j["id"] for j in store.jobs() if j["state"] in ("queued", "running")]
+active = [j["id"] for j in get_queue().jobs() if j["state"] in JobState.ACTIVE]
 watching = list(dict.fromkeys(st.session_state.get("watching", []) + active))
 if watching:
     st.subheader("Runs in progress")

@@ -3,7 +3,7 @@ import streamlit as st
 
 from dashboard.pages import heading
 from dashboard import links
-from dashboard.state import get_store, listed_metas, load_result, notes
+from dashboard.state import get_queue, get_store, listed_metas, load_result, notes
 from dashboard.status import outcome
 from dashboard.widgets import table_downloads
 from eos_core.runs.notes import annotate
@@ -11,22 +11,23 @@ from dashboard.teach import explainer
 from dashboard.content import narrative
 from eos_core.config import RunConfig
 from dashboard.content.naming import run_name
-from eos_core.runs.store import ACTIVE, CorruptEntry
+from eos_core.runs.queue import JobState
+from eos_core.runs.store import CorruptEntry
 from eos_core.runs.worker import ensure_worker
 
 st.title(heading("runs"))
-store = get_store()
-jobs = {j["id"]: j for j in store.jobs()}
+store, queue = get_store(), get_queue()
+jobs = {j["id"]: j for j in queue.jobs()}
 metas = {m["config_hash"]: m for m in listed_metas()}
 
 
 def state_of(job: dict | None, meta: dict | None) -> str:
     if job is None:
-        job = {"state": "done"}
-    if job["state"] != "done" or meta is None:
-        return job["state"]
+        job = {"state": JobState.DONE}
+    if job["state"] != JobState.DONE or meta is None:
+        return str(job["state"])
     kind, _ = outcome(meta, job)
-    return "done" if kind == "done" else f"finished, {kind}"
+    return str(JobState.DONE) if kind == JobState.DONE else f"finished, {kind}"
 
 
 given = notes()
@@ -65,14 +66,14 @@ if failed:
 chosen = st.selectbox("Run", list(table.id), format_func=lambda h: f"{h[:8]} · {table.set_index('id').run[h]}")
 job = jobs.get(chosen)
 left, middle, right, far = st.columns(4)
-if job and job["state"] in ACTIVE and far.button("Cancel", icon=":material/cancel:"):
-    store.cancel(chosen)
-    st.toast("Cancelled" if job["state"] == "queued" else "Cancel requested: it stops at its next logged step")
+if job and job["state"] in JobState.ACTIVE and far.button("Cancel", icon=":material/cancel:"):
+    queue.cancel(chosen)
+    st.toast("Cancelled" if job["state"] == JobState.QUEUED else "Cancel requested: it stops at its next logged step")
     st.rerun()
 if middle.button("Re-run", icon=":material/replay:"):
     config = (job or {}).get("config") or metas[chosen]["config"]
-    store.submit(RunConfig.from_dict(config), force=True)
-    ensure_worker(store)
+    queue.submit(RunConfig.from_dict(config), force=True)
+    ensure_worker(queue)
     st.rerun()
 
 

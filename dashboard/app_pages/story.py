@@ -1,11 +1,12 @@
 import streamlit as st
 
 from dashboard.pages import heading
-from dashboard.state import families, get_store, label, load_result
+from dashboard.state import families, get_queue, label, load_result
 from dashboard.teach import plain
 from dashboard.widgets import figure, prototype_gallery
 from dashboard.content import story
 from eos_core.presets import first_launch, preset
+from eos_core.runs.queue import JobState
 from eos_core.runs.worker import ensure_worker
 
 st.title(heading("story"))
@@ -15,9 +16,9 @@ metas = [m for group in families().values() for m in group]
 launch = first_launch()
 choices = story.candidates(metas)
 if not choices:
-    store = get_store()
-    pending = [j for j in store.jobs() if j["config"] in [preset(n).to_dict() for n in launch]
-               and j["state"] in ("queued", "running")]
+    queue = get_queue()
+    pending = [j for j in queue.jobs() if j["config"] in [preset(n).to_dict() for n in launch]
+               and j["state"] in JobState.ACTIVE]
     if pending:
         st.info("The story's runs are training (" + ", ".join(launch) + "); their progress is on the "
                 "Experiment page. This page fills in as soon as " + launch[0] + " has forked and finished.")
@@ -26,8 +27,8 @@ if not choices:
                 + " and ".join(launch) + " (a minute or two each on a laptop CPU).")
         if st.button("Run " + " and ".join(launch), type="primary"):
             for name in launch:
-                store.submit(preset(name))
-            ensure_worker(store)
+                queue.submit(preset(name))
+            ensure_worker(queue)
             st.switch_page("app_pages/experiment.py")
     st.stop()
 

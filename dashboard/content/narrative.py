@@ -13,6 +13,7 @@ from eos_core.config import RunConfig, branch_thresholds, stability_threshold
 from eos_core.groups import GROUPS, LABELS
 from eos_core.analysis.claims import _mixed_signs
 from eos_core.analysis.results import Result, window_delta_loss
+from eos_core.runs.queue import JobState
 
 
 def _cfg(result: Result) -> RunConfig:
@@ -54,7 +55,7 @@ def sharpness(result: Result) -> list[str]:
     first, last = base.iloc[0], base.iloc[-1]
     t_star = result.meta.get("t_star")
     if t_star is None:
-        finished = result.meta.get("status") not in ("queued", "running")
+        finished = result.meta.get("status") not in JobState.ACTIVE
         peak = base.lambda1.max()
         return [f"λ1 has grown from {number(first.lambda1)} at step {int(first.step)} to {number(last.lambda1)} at "
                 f"step {int(last.step)}, {peak / threshold:.2f} of {symbol} = {number(threshold)} at its peak.",
@@ -116,7 +117,7 @@ def groups(result: Result) -> list[str]:
     """The window Δℓ_k and whether the signs differ across groups."""
     if result.meta.get("t_star") is None or _branch(result, "exit").empty:
         return ["Both branches are needed for Δℓ_k: the exit branch starts at the fork t*, which this run "
-                "has not reached yet." if result.meta.get("status") in ("queued", "running") else
+                "has not reached yet." if result.meta.get("status") in JobState.ACTIVE else
                 "This run never forked (no t*), so there is no exit branch and no Δℓ_k to compare."]
     t = tradeoff(result)
     if t["delta"].empty:

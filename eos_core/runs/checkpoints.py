@@ -13,7 +13,9 @@ import os
 import sys
 
 from eos_core.config import RunConfig
-from eos_core.runs.store import CorruptEntry, Lease, Store
+from eos_core.runs.disk import CorruptEntry
+from eos_core.runs.keys import Keys
+from eos_core.runs.queue import Lease, Queue
 
 # The codec (science.snapshot) imports torch: it is imported where a worker uses it, so that runs/
 # stays torch-free for the dashboard.
@@ -24,19 +26,21 @@ def checkpoint_every() -> int:
 
 
 class Checkpoints:
-    def __init__(self, store: Store, cfg: RunConfig, device: str, lease: Lease | None = None,
+    def __init__(self, queue: Queue, cfg: RunConfig, device: str, lease: Lease | None = None,
                  every: int | None = None):
-        self.store, self.cfg, self.device, self.lease = store, cfg, device, lease
+        self.queue, self.cfg, self.device, self.lease = queue, cfg, device, lease
         self.every = every or checkpoint_every()
         self.saved = {}   # branch name → (step, had its fork) of the last checkpoint written or read
 
     def key(self, name: str) -> str:
-        return f"baseline/{self.cfg.baseline_hash()}" if name == "baseline" else f"exit/{self.cfg.config_hash()}"
+        if name == "baseline":
+            return Keys.ckpt_baseline(self.cfg.baseline_hash())
+        return Keys.ckpt_exit(self.cfg.config_hash())
 
     def resume(self, name: str):
         """The stored InFlight state of branch `name`, or None (start from its beginning)."""
         try:
-            blob = self.store.checkpoint(self.key(name))
+            blob = self.queue.store.checkpoint(self.key(name))
             from eos_core.science.snapshot import unpack_branch
             flight = unpack_branch(blob, self.device)[1] if blob else None
         except (CorruptEntry, ValueError, KeyError, TypeError, OSError) as error:
@@ -56,10 +60,10 @@ class Checkpoints:
         new_fork = flight.branch.fork is not None and not self.saved.get(name, (None, False))[1]
         if new_fork or (flight.step // self.cfg.log_every) % self.every == 0:
             from eos_core.science.snapshot import pack_in_flight
-            self.store.put_checkpoint(self.key(name), pack_in_flight(flight), self.lease)
+            self.queue.put_checkpoint(self.key(name), pack_in_flight(flight), self.lease)
             self.saved[name] = (flight.step, flight.branch.fork is not None)
 
     def baseline_done(self, branch, steps: int) -> None:
         counts = {"baseline_trainings": 1, "baseline_steps": steps} if steps else {}
         from eos_core.science.snapshot import pack_baseline
-        self.store.put_baseline(self.cfg.baseline_hash(), pack_baseline(branch), self.lease, counts)
+        self.queue.put_baseline(self.cfg.baseline_hash(), pack_baseline(branch), self.lease, counts)

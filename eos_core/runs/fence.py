@@ -18,12 +18,12 @@ import contextlib
 import os
 import pathlib
 import signal
-import sqlite3
 import sys
 import threading
 import time
 
-from eos_core.runs.store import INDEX
+from eos_core.runs.disk import INDEX, has_key
+from eos_core.runs.keys import Keys
 
 
 def write_lock_holders(directory: pathlib.Path) -> set[int]:
@@ -69,12 +69,7 @@ def process_stopped(pid, unknown: bool = False) -> bool:
 def registered_worker(directory: pathlib.Path, host: str, pid: int) -> bool:
     """Whether `pid` has a worker record in the store (read directly: a read never waits on the
     write lock in WAL mode, and SQLite keeps its locks across this connection's close)."""
-    try:
-        with contextlib.closing(sqlite3.connect(directory / INDEX, timeout=1.0)) as con:
-            row = con.execute("SELECT 1 FROM Cache WHERE key = ?", (f"worker/{host}:{pid}",)).fetchone()
-    except sqlite3.Error:
-        return False
-    return row is not None
+    return has_key(directory, Keys.worker(host, pid))
 
 
 class Fence(threading.Thread):

@@ -7,15 +7,14 @@ Torch-free; nothing is ever unpickled.
 """
 from __future__ import annotations
 
-import contextlib
 import pathlib
-import sqlite3
 import time
 
-import diskcache
-
 from eos_core.analysis.results import Result, ResultError
-from eos_core.runs.store import INDEX, Store
+from eos_core.runs.disk import INDEX, row_value, salvage_rows
+from eos_core.runs.keys import Keys
+from eos_core.runs.queue import JobState, Queue
+from eos_core.runs.store import Store
 
 ORPHAN_AGE_S = 600.0   # a value file without an index row older than this was left by a killed write
 
@@ -23,7 +22,7 @@ ORPHAN_AGE_S = 600.0   # a value file without an index row older than this was l
 def orphan_files(store: Store, min_age_s: float = ORPHAN_AGE_S) -> list[pathlib.Path]:
     """Value files no index row refers to, older than `min_age_s` (a younger one may belong to a
     write that is about to commit)."""
-    referenced = {row[0] for row in store.cache._sql("SELECT filename FROM Cache WHERE filename IS NOT NULL")}
+    referenced = {filename for _, filename in store.value_files()}
     now = time.time()
     return [path for path in store.directory.rglob("*.val")
             if path.relative_to(store.directory).as_posix() not in referenced
@@ -43,39 +42,47 @@ def check(store: Store, min_age_s: float = ORPHAN_AGE_S) -> list[str]:
     damaged one raises StoreDamaged.)"""
     fixes = remove_orphans(store, min_age_s)
     cache = store.cache
-    for key, filename in cache._sql("SELECT key, filename FROM Cache WHERE filename IS NOT NULL").fetchall():
+    for key, filename in store.value_files():
         if not (store.directory / filename).exists():
             cache.delete(key)
             fixes.append(f"removed {key}: its value file {filename} is missing")
     before = len(store.problems)
-    jobs = {job["id"]: job for job in store.jobs()}          # quarantines malformed records
-    fixes += store.problems[before:]
-    for key in store.result_hashes():
-        if not store.result_readable(key):
-            cache.delete(f"result/{key}")
-            fixes.append(f"removed the unreadable result {key}")
-    results = set(store.result_hashes())
-    for key in store._keys("meta/"):
-        if key.split("/", 1)[1] not in results:
-            cache.delete(key)
-            fixes.append(f"removed {key}: its result is gone")
-    for key in results:
-        if f"meta/{key}" not in cache:
-            store._set_json(f"meta/{key}", store.result(key).meta)
-            fixes.append(f"rebuilt meta/{key} from its result")
+    queue = Queue(store)
+    jobs = {job["id"]: job for job in queue.jobs()}          # quarantines malformed records
+    fixes += [problem.message for problem in store.problems[before:]]
+    results = _check_results(store, fixes)
     for key, job in jobs.items():
-        if job["state"] in ("done", "diverged") and key not in results:
-            store.update_job(key, state="queued", from_cache=False, finished=None)
+        if job["state"] in JobState.RESULT and key not in results:
+            queue.update_job(key, state=JobState.QUEUED, from_cache=False, finished=None)
             fixes.append(f"re-queued job {key}: it was {job['state']} but its result is gone")
-    for key in store._keys("ckpt/exit/"):
-        if key.rsplit("/", 1)[1] in results:
+    for key in store.keys(Keys.prefix("ckpt/exit")):
+        if Keys.ident(key) in results:
             cache.delete(key)
             fixes.append(f"removed {key}: its run is finished")
-    for key in store._keys("ckpt/baseline/"):
-        if f"baseline/{key.rsplit('/', 1)[1]}" in cache:
+    for key in store.keys(Keys.prefix("ckpt/baseline")):
+        if Keys.baseline(Keys.ident(key)) in cache:
             cache.delete(key)
             fixes.append(f"removed {key}: its baseline is finished")
     return fixes
+
+
+def _check_results(store: Store, fixes: list[str]) -> set[str]:
+    """Drop unreadable results and metas without a result, rebuild missing metas; returns the
+    hashes of the results that remain."""
+    for key in store.result_hashes():
+        if not store.result_readable(key):
+            store.cache.delete(Keys.result(key))
+            fixes.append(f"removed the unreadable result {key}")
+    results = set(store.result_hashes())
+    for key in store.keys(Keys.prefix("meta")):
+        if Keys.ident(key) not in results:
+            store.cache.delete(key)
+            fixes.append(f"removed {key}: its result is gone")
+    for key in results:
+        if Keys.meta(key) not in store.cache:
+            store.set_json(Keys.meta(key), store.result(key).meta)
+            fixes.append(f"rebuilt {Keys.meta(key)} from its result")
+    return results
 
 
 def rebuild(directory) -> list[str]:
@@ -94,7 +101,7 @@ def rebuild(directory) -> list[str]:
             path.rename(directory / f"{INDEX}{suffix}.damaged-{stamp}")
     if old.exists():
         notes.append(f"moved the damaged index aside to {old.name}")
-        rows = _salvage_rows(old, notes)
+        rows = salvage_rows(old, notes)
     store = Store(directory)
     try:
         claimed = _copy_rows(store, rows)
@@ -110,7 +117,7 @@ def _copy_rows(store: Store, rows: list[tuple]) -> set:
     """Copy the salvaged rows into the fresh index; returns the value files they claim."""
     claimed = set()
     for key, mode, filename, value in rows:
-        data = _row_value(store.directory, mode, filename, value)
+        data = row_value(store.directory, mode, filename, value)
         if data is None or key in store.cache:
             continue
         store.cache.set(key, data)
@@ -132,31 +139,9 @@ def _reindex_or_quarantine(store: Store, path: pathlib.Path, claimed: set) -> li
         path.rename(target)
         return [f"moved the unclaimed value file {relative} to quarantine/"]
     note = []
-    if f"result/{key}" not in store.cache:
+    if not store.has_result(key):
         store.put_result(result)
         note = [f"indexed the result {key} found in {relative}"]
     path.unlink()
     return note
 
-
-def _salvage_rows(path: pathlib.Path, notes: list[str]) -> list[tuple]:
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
-            rows = con.execute("SELECT key, mode, filename, value FROM Cache WHERE raw = 1").fetchall()
-    except sqlite3.DatabaseError as error:
-        notes.append(f"no rows could be read from the damaged index ({error})")
-        return []
-    return [row for row in rows if isinstance(row[0], str)]
-
-
-def _row_value(directory: pathlib.Path, mode: int, filename, value):
-    """A salvaged row's value as the store keeps it (bytes or str); None for pickles and losses."""
-    if mode == diskcache.core.MODE_PICKLE:
-        return None
-    if filename:
-        try:
-            data = (directory / filename).read_bytes()
-        except OSError:
-            return None
-        return data.decode("utf-8") if mode == diskcache.core.MODE_TEXT else data
-    return value if isinstance(value, (bytes, str)) else None if value is None else str(value)

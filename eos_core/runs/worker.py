@@ -1,5 +1,6 @@
-"""The worker: a process that takes queued jobs from the store in order and runs them, each under
-a lease (see store.py) it renews while the job lives.
+"""The worker: a process that takes queued jobs from the queue in order and runs them, each under
+a lease (see queue.py) it renews while the job lives. It talks only to the queue (and through it
+to the store).
 
 `python -m eos_core worker` started by hand runs until stopped; `ensure_worker()` (the dashboard,
 `submit --start-worker`) starts a detached one in a fresh interpreter — so CUDA is only ever
@@ -30,7 +31,8 @@ from eos_core.datasets.files import DatasetError
 from eos_core.runs.fence import Fence, process_state, process_stopped
 from eos_core.runs.repair import remove_orphans
 from eos_core.resources import ResourceError, check_fits, resolve_device
-from eos_core.runs.store import CorruptEntry, Lease, LostLease, Store, StoreDamaged, cache_dir
+from eos_core.runs.disk import CorruptEntry, StoreDamaged, cache_dir
+from eos_core.runs.queue import JobState, Lease, LostLease, Queue
 
 HOST = socket.gethostname()
 MAX_FAILURES = 3     # a job that raised this many times is marked failed, with its message
@@ -95,12 +97,12 @@ def is_stale(record: dict, now: float | None = None) -> bool:
     return now - (record.get("heartbeat") or 0) > lease_s()
 
 
-def recover_stale_jobs(store: Store) -> list[str]:
+def recover_stale_jobs(queue: Queue) -> list[str]:
     """Re-queue running jobs whose worker died or whose lease expired; returns their ids."""
-    return store.recover(abandoned, MAX_LOST)
+    return queue.recover(abandoned, MAX_LOST)
 
 
-def execute(store: Store, cfg: RunConfig, progress=None, lease: Lease | None = None):
+def execute(queue: Queue, cfg: RunConfig, progress=None, lease: Lease | None = None):
     """Compute `cfg`'s result from whatever is stored — a finished baseline, checkpoints — and
     keep new checkpoints as it goes. Returns (result, counters for the commit)."""
     from eos_core.science.snapshot import unpack_baseline
@@ -110,11 +112,11 @@ def execute(store: Store, cfg: RunConfig, progress=None, lease: Lease | None = N
     device = resolve_device(cfg.device)
     baseline = None
     try:
-        blob = store.baseline(cfg.baseline_hash())
+        blob = queue.store.baseline(cfg.baseline_hash())
         baseline = unpack_baseline(blob, device) if blob else None
     except (CorruptEntry, ValueError, KeyError, TypeError) as error:
         print(f"warning: retraining the baseline, the stored one is unreadable: {error}", file=sys.stderr)
-    experiment = run_from_baseline(cfg, baseline, progress, Checkpoints(store, cfg, device, lease))
+    experiment = run_from_baseline(cfg, baseline, progress, Checkpoints(queue, cfg, device, lease))
     steps = experiment.steps_trained["exit"]
     return experiment.result, ({"exit_trainings": 1, "exit_steps": steps} if steps else {})
 
@@ -123,10 +125,10 @@ class JobProgress:
     """Progress callback: publishes the growing trace and the job's step under the lease, and
     stops the job when it was cancelled or its lease was lost."""
 
-    def __init__(self, store: Store, lease: Lease, lost: threading.Event | None = None):
-        self.store, self.lease, self.lost = store, lease, lost or threading.Event()
+    def __init__(self, queue: Queue, lease: Lease, lost: threading.Event | None = None):
+        self.queue, self.lease, self.lost = queue, lease, lost or threading.Event()
         try:   # a resumed job keeps the trace its earlier attempt published
-            self.live = store.live(lease.job_id) or {}
+            self.live = queue.live(lease.job_id) or {}
         except CorruptEntry:
             self.live = {}
         self.live = {table: self.live.get(table, []) for table in ("trace", "groups", "clock")}
@@ -147,39 +149,39 @@ class JobProgress:
         self.live["groups"].extend(event["groups"])
         # when each logged step was reached: the dashboard's time-left estimate (eta.estimate)
         self.live["clock"].append([event["branch"], event["step"], event["phase"], time.time()])
-        job = self.store.progress(self.lease, self.live, lease_s(), step=event["step"],
+        job = self.queue.progress(self.lease, self.live, lease_s(), step=event["step"],
                                   phase=event["phase"], branch=event["branch"])
         if job.get("cancel_requested"):
             raise Cancelled()
 
 
-def run_job(store: Store, job: dict, lease: Lease, lost: threading.Event | None = None) -> str:
+def run_job(queue: Queue, job: dict, lease: Lease, lost: threading.Event | None = None) -> str:
     """Run one claimed job to its end; returns what became of it (its new state, or "lost")."""
     from eos_core.science.branching import Cancelled
 
     try:
         cfg = RunConfig.from_dict(job["config"])
         check_fits(cfg)
-        result, counts = execute(store, cfg, JobProgress(store, lease, lost), lease)
-        state = "diverged" if result.status == "diverged" else "done"
-        store.commit(lease, result, counts, state=state, status=result.status, message=result.meta["message"])
+        result, counts = execute(queue, cfg, JobProgress(queue, lease, lost), lease)
+        state = JobState.DIVERGED if result.status == "diverged" else JobState.DONE
+        queue.commit(lease, result, counts, state=state, status=result.status, message=result.meta["message"])
         return state
     except LostLease:
         return "lost"
     except StoreDamaged:
         raise
     except Cancelled:
-        fields = {"state": "cancelled"}
+        fields = {"state": JobState.CANCELLED}
     except REFUSALS as error:   # the config cannot run here: retrying would refuse it again
-        fields = {"state": "failed", "failures": job.get("failures", 0) + 1, "error": str(error)}
+        fields = {"state": JobState.FAILED, "failures": job.get("failures", 0) + 1, "error": str(error)}
     except Exception as error:   # the job fails (or is retried), the worker lives on
         failures = job.get("failures", 0) + 1
         message = f"{type(error).__name__}: {error}"
-        fields = {"state": "failed" if failures >= MAX_FAILURES else "queued", "failures": failures,
+        fields = {"state": JobState.FAILED if failures >= MAX_FAILURES else JobState.QUEUED, "failures": failures,
                   "error": message if failures >= MAX_FAILURES else f"attempt {failures} failed: {message}",
                   "traceback": traceback.format_exc(limit=8)}
     try:
-        return store.finish(lease, **fields)["state"]
+        return queue.finish(lease, **fields)["state"]
     except LostLease:
         return "lost"
 
@@ -196,9 +198,9 @@ class Heartbeat(threading.Thread):
     """Every heartbeat_s: renew this worker's record and its job's lease, and re-queue the jobs
     of workers that died or whose lease expired."""
 
-    def __init__(self, store: Store, record: dict):
+    def __init__(self, queue: Queue, record: dict):
         super().__init__(daemon=True)
-        self.store, self.record = store, record
+        self.queue, self.record = queue, record
         self.lease: Lease | None = None
         self.lost, self.stop = threading.Event(), threading.Event()
 
@@ -213,12 +215,12 @@ class Heartbeat(threading.Thread):
         lease = self.lease
         if lease is not None:
             try:
-                self.store.renew(lease, lease_s())
+                self.queue.renew(lease, lease_s())
             except LostLease:
                 self.lost.set()
         self.record["heartbeat"] = time.time()
-        self.store.set_worker(self.record)
-        recover_stale_jobs(self.store)
+        self.queue.set_worker(self.record)
+        recover_stale_jobs(self.queue)
 
 
 def worker_main(directory=None, once: bool = False, poll: float = 0.5, idle_exit: float | None = None) -> int:
@@ -227,56 +229,63 @@ def worker_main(directory=None, once: bool = False, poll: float = 0.5, idle_exit
     fence = Fence(directory or cache_dir(), HOST, grace=lease_s(), interval=heartbeat_s())
     fence.start()      # first: opening the store may itself wait on a stopped worker's lock
     try:
-        store = Store(directory)
+        queue = Queue(directory)
     except BaseException:
         fence.stop.set()
         raise
     print(f"eos worker {os.getpid()} starts on device {resolve_device('auto')}", flush=True)
-    for line in remove_orphans(store):
+    for line in remove_orphans(queue.store):
         print(line, file=sys.stderr)
     record = {"pid": os.getpid(), "host": HOST, "started": time.time(), "heartbeat": time.time(),
               "current": None, "lost_jobs": [], "idle_exit": idle_exit}
-    store.set_worker(record)
-    heart = Heartbeat(store, record)
+    queue.set_worker(record)
+    heart = Heartbeat(queue, record)
     heart.start()
     previous = _install(signal.SIGTERM, _raise_stop)
-    done, idle_since = 0, time.time()
+    done = [0]
     try:
-        while True:
-            recover_stale_jobs(store)
-            claimed = store.claim_next(os.getpid(), HOST, lease_s())
-            if claimed is None:
-                if once:
-                    return done
-                if idle_exit is not None and time.time() - idle_since > idle_exit:
-                    print(f"worker: nothing queued for {idle_exit:g} s; exiting", file=sys.stderr)
-                    return done
-                time.sleep(poll)
-                continue
-            job, lease = claimed
-            heart.lost.clear()
-            heart.lease, record["current"] = lease, job["id"]
-            outcome = run_job(store, job, lease, heart.lost)
-            heart.lease, record["current"] = None, None
-            if outcome == "lost":
-                record["lost_jobs"].append(job["id"])
-                print(f"worker: job {job['id']} was given to another worker; stopped it", file=sys.stderr)
-            else:
-                done += 1
-            store.set_worker(record)
-            idle_since = time.time()
+        _serve(queue, heart, done, once, poll, idle_exit)
     except (KeyboardInterrupt, Stop):
         if heart.lease is not None:
             try:
-                store.finish(heart.lease, state="queued", phase=None)
+                queue.finish(heart.lease, state=JobState.QUEUED, phase=None)
             except LostLease:
                 pass
-        return done
     finally:
         heart.stop.set()
         fence.stop.set()
         _install(signal.SIGTERM, previous)
-        store.set_worker(record, gone=True)
+        queue.set_worker(record, gone=True)
+    return done[0]
+
+
+def _serve(queue: Queue, heart: Heartbeat, done: list[int], once: bool, poll: float, idle_exit: float | None):
+    """Claim and run jobs until the queue is empty (`once`) or idle for `idle_exit` seconds;
+    `done[0]` counts the jobs finished (a list, so that a Stop leaves the count behind)."""
+    record, idle_since = heart.record, time.time()
+    while True:
+        recover_stale_jobs(queue)
+        claimed = queue.claim_next(os.getpid(), HOST, lease_s())
+        if claimed is None:
+            if once:
+                return
+            if idle_exit is not None and time.time() - idle_since > idle_exit:
+                print(f"worker: nothing queued for {idle_exit:g} s; exiting", file=sys.stderr)
+                return
+            time.sleep(poll)
+            continue
+        job, lease = claimed
+        heart.lost.clear()
+        heart.lease, record["current"] = lease, job["id"]
+        outcome = run_job(queue, job, lease, heart.lost)
+        heart.lease, record["current"] = None, None
+        if outcome == "lost":
+            record["lost_jobs"].append(job["id"])
+            print(f"worker: job {job['id']} was given to another worker; stopped it", file=sys.stderr)
+        else:
+            done[0] += 1
+        queue.set_worker(record)
+        idle_since = time.time()
 
 
 def _install(signum, handler):
@@ -287,16 +296,17 @@ def _install(signum, handler):
         return None
 
 
-def ensure_worker(store: Store | None = None) -> int | None:
+def ensure_worker(queue: Queue | None = None) -> int | None:
     """The pid of a live worker, starting a detached on-demand one (it exits after
     EOS_IDLE_EXIT_S idle seconds) if none is alive; a thread of this process reaps it when it
     exits, so that it never lingers as a zombie taken for a live worker. A deployment whose worker
     runs elsewhere (its own container or host) sets EOS_AUTOSTART_WORKER=0."""
     if os.environ.get("EOS_AUTOSTART_WORKER", "1") == "0":
         return None
-    store = store or Store()
-    with store.cache.transact():
-        for record in store.workers():
+    queue = queue or Queue()
+    store = queue.store
+    with store.transact():
+        for record in queue.workers():
             if not is_stale(record):
                 return record["pid"]
         env = {**os.environ, "EOS_CACHE_DIR": str(store.directory)}
@@ -305,5 +315,5 @@ def ensure_worker(store: Store | None = None) -> int | None:
                                        stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
                                        start_new_session=True)
         threading.Thread(target=process.wait, name=f"reap worker {process.pid}", daemon=True).start()
-        store.set_worker({"pid": process.pid, "host": HOST, "heartbeat": time.time(), "started": time.time()})
+        queue.set_worker({"pid": process.pid, "host": HOST, "heartbeat": time.time(), "started": time.time()})
         return process.pid

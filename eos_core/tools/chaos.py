@@ -18,6 +18,7 @@ import time
 
 from eos_core.config import RunConfig
 from eos_core.analysis.results import Result
+from eos_core.runs.queue import JobState
 
 LEASE_S = 5.0
 LOGGED_STEPS = 80          # progress writes (and checkpoints) per branch: kill targets between them
@@ -39,14 +40,14 @@ def default_steps(jobs: int, injections: int) -> int:
 
 def run_chaos(jobs: int = 8, injections: int = 100, pause: bool = False, seed: int = 0, workers: int = 2,
               steps: int | None = None, timeout_s: float = 7200.0) -> dict:
-    from eos_core.runs.store import Store
+    from eos_core.runs.queue import Queue
 
     rng = random.Random(seed)
     configs = [chaos_config(s, steps or default_steps(jobs, injections)) for s in range(jobs)]
     folder = tempfile.mkdtemp(prefix="eos-chaos-")
-    store = Store(folder)
+    queue = Queue(folder)
     for cfg in configs:
-        store.submit(cfg)
+        queue.submit(cfg)
     env = {**os.environ, "EOS_CACHE_DIR": folder, "EOS_LEASE_S": str(LEASE_S), "EOS_HEARTBEAT_S": "0.5",
            "EOS_CHECKPOINT_EVERY": "1"}
     log = open(os.path.join(folder, "workers.log"), "ab")
@@ -69,20 +70,20 @@ def run_chaos(jobs: int = 8, injections: int = 100, pause: bool = False, seed: i
             pool.remove(process)
         while len(pool) < workers:
             spawn()
-        for job in store.jobs():
-            if job["state"] in ("done", "diverged") and job["id"] not in first_done:
+        for job in queue.jobs():
+            if job["state"] in JobState.RESULT and job["id"] not in first_done:
                 first_done[job["id"]] = job
-            if job["state"] == "running":
+            if job["state"] == JobState.RUNNING:
                 writes_at_claim.setdefault((job["id"], job["token"]), job.get("writes", 0))
-        return all(j["state"] in ("done", "diverged", "failed", "cancelled") for j in store.jobs())
+        return all(j["state"] in JobState.FINISHED for j in queue.jobs())
 
     def targets():
         """Workers to hit: idle ones, and ones whose job saved progress since they claimed it
         (two progress writes under their token: a checkpoint past their resume point exists).
         Kills at any instant would be as safe, but on a slow machine could stop every job
         before its first checkpoint and only measure the re-queue cap."""
-        registered = {w["pid"] for w in store.workers()}
-        running = {j["pid"]: j for j in store.jobs() if j["state"] == "running"}
+        registered = {w["pid"] for w in queue.workers()}
+        running = {j["pid"]: j for j in queue.jobs() if j["state"] == JobState.RUNNING}
         out = []
         for process in pool:
             if process.poll() is not None or process.pid not in registered:
@@ -142,8 +143,8 @@ def run_chaos(jobs: int = 8, injections: int = 100, pause: bool = False, seed: i
         raise RuntimeError(f"the uninterrupted reference runs failed; see {folder}/workers.log")
     expected = {cfg.config_hash(): Result.load(os.path.join(expected_dir, cfg.config_hash())) for cfg in configs}
     report = {"injections": counts["kills"] + counts["pauses"], **counts, "workers": workers,
-              **verify(store, configs, first_done, expected), "chaos_wall_s": round(chaos_wall, 1)}
-    store.close()
+              **verify(queue, configs, first_done, expected), "chaos_wall_s": round(chaos_wall, 1)}
+    queue.close()
     if report["identical"] == len(configs) and report["trained_twice"] == 0:
         shutil.rmtree(folder, ignore_errors=True)
     else:   # keep the evidence
@@ -160,17 +161,17 @@ def write_references(folder: str, config_jsons: list[str]) -> None:
         run_experiment(cfg).save(os.path.join(folder, cfg.config_hash()))
 
 
-def verify(store, configs: list[RunConfig], first_done: dict, expected: dict) -> dict:
+def verify(queue, configs: list[RunConfig], first_done: dict, expected: dict) -> dict:
     """Compare every stored result with an uninterrupted run of its config."""
     finished = identical = twice = retrained = 0
     for cfg in configs:
         key = cfg.config_hash()
-        job = store.job(key) or {}
-        if job.get("state") not in ("done", "diverged"):
+        job = queue.job(key) or {}
+        if job.get("state") not in JobState.RESULT:
             continue
         finished += 1
         twice += int(job.get("commits", 0) > 1 or (key in first_done and first_done[key] != job))
-        result = store.result(key)
+        result = queue.store.result(key)
         retrained += (job.get("writes", 0) - len(result.trace)) * cfg.log_every
         identical += int(same_result(result, expected[key]))
     return {"jobs": len(configs), "finished": finished, "identical": identical, "trained_twice": twice,

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from eos_core.science.experiment import run_experiment
 from eos_core.presets import first_launch, preset
+from eos_core.runs.queue import Queue
 from eos_core.runs.store import Store
 from harness import app_test, first_launch_of
 from tiny import TINY
@@ -121,6 +122,7 @@ def test_the_ui_process_never_imports_torch(cache):
         "import sys; sys.path.insert(0, '.');"
         "import dashboard.state, dashboard.form, dashboard.status, dashboard.widgets;"
         "import dashboard.content.plots, dashboard.content.series, eos_core.runs.store, eos_core.runs.worker, eos_core.presets, eos_core.runs.sweep;"
+        "import eos_core.runs.queue, eos_core.runs.keys, eos_core.runs.disk, eos_core.runs.repair;"
         "from streamlit.testing.v1 import AppTest;"
         "at = AppTest.from_file('dashboard/app.py', default_timeout=60); at.run();"
         "[at.switch_page(p).run() for p in %r];"
@@ -134,9 +136,9 @@ def test_the_ui_process_never_imports_torch(cache):
 # -- issue 9 §1: each defect as found, then fixed ------------------------------------------------
 
 def test_show_this_run_opens_the_run_of_its_panel_not_the_newest(app):
-    store = Store(os.environ["EOS_CACHE_DIR"])
-    store.submit(TINY)        # stored already: a done job, older than the random-displacement run
-    store.close()
+    queue = Queue(os.environ["EOS_CACHE_DIR"])
+    queue.submit(TINY)        # stored already: a done job, older than the random-displacement run
+    queue.close()
     del app.query_params["run"]
     app.session_state["watching"] = [TINY.config_hash()]
     app.run()
@@ -199,10 +201,10 @@ def test_cifar_without_its_files_is_refused_on_the_form(app, tmp_path, monkeypat
 
 def test_failure_messages_are_shown_whole(app):
     message = "DatasetMissing: CIFAR-10 not found: expected its binary distribution in /data/cifar-10-batches-bin"
-    store = Store(os.environ["EOS_CACHE_DIR"])
-    job = store.submit(TINY.replace(seed=9))
-    store.update_job(job["id"], state="failed", error=message)
-    store.close()
+    queue = Queue(os.environ["EOS_CACHE_DIR"])
+    job = queue.submit(TINY.replace(seed=9))
+    queue.update_job(job["id"], state="failed", error=message)
+    queue.close()
     app.run()
     app.switch_page("app_pages/runs.py").run()
     assert not app.exception
@@ -210,9 +212,9 @@ def test_failure_messages_are_shown_whole(app):
 
 
 def test_a_run_without_t_star_star_is_not_shown_as_done(app):
-    store = Store(os.environ["EOS_CACHE_DIR"])
-    store.submit(NO_TSS)
-    store.close()
+    queue = Queue(os.environ["EOS_CACHE_DIR"])
+    queue.submit(NO_TSS)
+    queue.close()
     app.session_state["watching"] = [NO_TSS.config_hash()]
     app.run()
     assert not any(NO_TSS.config_hash()[:8] in s.value for s in app.success)

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from eos_core.science.experiment import run_experiment
 from dashboard.content.glossary import TERMS
 from eos_core.presets import first_launch, preset
+from eos_core.runs.queue import Queue
 from eos_core.runs.store import Store
 from synthetic_result import T_STAR, synthetic_result
 from tiny import TINY
@@ -98,16 +99,16 @@ def test_story_sentences_quote_the_runs(cache, monkeypatch):
 
 def test_story_on_an_empty_cache_says_what_to_run_and_queues_it(tmp_path, monkeypatch):
     at = open_page(make_app(tmp_path / "empty", monkeypatch), "app_pages/story.py")
-    store = Store(tmp_path / "empty")
-    for job in store.jobs():            # app.py's first launch queued them: take them away again
-        store.delete_job(job["id"]) if hasattr(store, "delete_job") else store.cache.delete(f"job/{job['id']}")
-    store.close()
+    queue = Queue(tmp_path / "empty")
+    for job in queue.jobs():            # app.py's first launch queued them: take them away again
+        queue.delete_job(job["id"])
+    queue.close()
     at.switch_page("app_pages/story.py").run()
     assert "teach-selective and teach-selective-random" in " ".join(i.value for i in at.info)
     next(b for b in at.button if b.label.startswith("Run teach-selective")).click().run()
-    store = Store(tmp_path / "empty")
-    queued = sorted(j["id"] for j in store.jobs() if j["state"] == "queued")
-    store.close()
+    queue = Queue(tmp_path / "empty")
+    queued = sorted(j["id"] for j in queue.jobs() if j["state"] == "queued")
+    queue.close()
     assert queued == sorted(preset(n).config_hash() for n in first_launch())
 
 
@@ -180,16 +181,16 @@ def test_explainers_read_the_selected_run(cache, monkeypatch):
 
 def test_live_run_is_first_on_the_experiment_page(tmp_path, monkeypatch):
     cfg = preset("teach-selective")
-    store = Store(tmp_path / "live")
-    store.submit(cfg)
-    store.update_job(cfg.config_hash(), state="running", started=time.time(), step=56, phase="eos",
+    queue = Queue(tmp_path / "live")
+    queue.submit(cfg)
+    queue.update_job(cfg.config_hash(), state="running", started=time.time(), step=56, phase="eos",
                      branch="baseline", heartbeat=time.time())
     partial = synthetic_result(upto=8)        # baseline steps 0…56: forked at 48
     clock = [["baseline", int(s), "eos" if s >= T_STAR else "sharpening", time.time() - 60 + s / 8]
              for s in partial.trace.step]
-    store.put_live(cfg.config_hash(), {"trace": partial.trace.to_dict("records"),
+    queue.put_live(cfg.config_hash(), {"trace": partial.trace.to_dict("records"),
                                        "groups": partial.groups.to_dict("records"), "clock": clock})
-    store.close()
+    queue.close()
     at = make_app(tmp_path / "live", monkeypatch)
     at.run()
     assert not at.exception, at.exception

@@ -6,6 +6,7 @@ import pytest
 
 from eos_core.science.experiment import run_experiment
 from eos_core.presets import OFFLINE_LAUNCH, preset
+from eos_core.runs.queue import Queue
 from eos_core.runs.store import Store
 from harness import PAGES, RESULT_PAGES, ROOT, browser, dashboard, open_page
 
@@ -54,6 +55,6 @@ def test_every_page_renders_and_a_submitted_run_finishes(cache, tmp_path):
         # the dashboard context stops the worker it started, pass or fail)
         page.get_by_text(" — done").or_(page.get_by_text(" — finished")).first.wait_for(timeout=30 * 60_000)
         assert page.locator("[data-testid='stException']").count() == 0
-    store = Store(cache)
-    finished = [j for j in store.jobs() if j["state"] == "done" and j["config"]["steps"] == 48]
-    assert finished and store.result(finished[0]["id"]).meta["t_star"] is not None
+    queue = Queue(cache)
+    finished = [j for j in queue.jobs() if j["state"] == "done" and j["config"]["steps"] == 48]
+    assert finished and queue.store.result(finished[0]["id"]).meta["t_star"] is not None

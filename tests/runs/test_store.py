@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from eos_core.science.experiment import run_experiment
+from eos_core.runs.queue import Queue
 from eos_core.runs.store import CorruptEntry, Store
 from eos_core.runs.worker import worker_main
 from harness import wait_for
@@ -25,6 +26,11 @@ def store(tmp_path):
     s = Store(tmp_path / "cache")
     yield s
     s.close()
+
+
+@pytest.fixture
+def queue(store):
+    return Queue(store)
 
 
 def cli(store, *args):
@@ -43,15 +49,15 @@ def test_cache_folder_is_private(store):
     assert (store.directory.stat().st_mode & 0o777) == 0o700
 
 
-def test_two_processes_submitting_one_config_train_it_once(store):
+def test_two_processes_submitting_one_config_train_it_once(store, queue):
     submitters = [cli(store, "submit", *tiny_args()) for _ in range(2)]
     outputs = [p.communicate(timeout=120) for p in submitters]
     assert all(p.returncode == 0 for p in submitters), outputs
-    assert len(store.jobs()) == 1
+    assert len(queue.jobs()) == 1
     assert worker_main(store.directory, once=True) == 1
     assert store.count("baseline_trainings") == 1 and store.count("exit_trainings") == 1
-    assert store.job(TINY.config_hash())["state"] == "done"
-    assert store.submit(TINY)["state"] == "done"          # a done config is not queued again
+    assert queue.job(TINY.config_hash())["state"] == "done"
+    assert queue.submit(TINY)["state"] == "done"          # a done config is not queued again
     assert store.count("baseline_trainings") == 1
 
 
@@ -63,13 +69,13 @@ def test_result_round_trips_through_the_store(store):
     assert loaded.meta == result.meta
 
 
-def test_corrupt_entry_is_reported_and_recomputed_on_request(store):
+def test_corrupt_entry_is_reported_and_recomputed_on_request(store, queue):
     result = run_experiment(TINY)
     key = TINY.config_hash()
     store.cache.set(f"result/{key}", result.to_zip()[:1000])          # truncated bytes
     with pytest.raises(CorruptEntry, match=f"result/{key}: result is corrupt"):
         store.result(key)
-    assert store.submit(TINY, force=True)["state"] == "queued"
+    assert queue.submit(TINY, force=True)["state"] == "queued"
     assert store.result(key) is None
     worker_main(store.directory, once=True)
     pd.testing.assert_frame_equal(store.result(key).trace, result.trace, check_exact=True)
@@ -94,7 +100,7 @@ class Exploit:
         return (open, (self.marker, "w"))
 
 
-def test_planted_pickle_is_never_executed(store, tmp_path):
+def test_planted_pickle_is_never_executed(store, queue, tmp_path):
     marker = tmp_path / "pwned"
     planted = diskcache.Cache(str(store.directory))       # diskcache's default Disk pickles objects
     planted.set("result/abc", Exploit(str(marker)))
@@ -103,30 +109,30 @@ def test_planted_pickle_is_never_executed(store, tmp_path):
     planted.close()
     with pytest.raises(CorruptEntry, match="refusing to unpickle"):
         store.result("abc")
-    assert store.jobs() == []
+    assert queue.jobs() == []
     assert store.result_hashes() == ["abc"]
     assert not marker.exists()
     assert pickle.dumps(Exploit(str(marker)))              # the payload really is a pickle
 
 
-def test_cancel_a_queued_job(store):
-    store.submit(TINY)
-    assert store.cancel(TINY.config_hash())["state"] == "cancelled"
+def test_cancel_a_queued_job(store, queue):
+    queue.submit(TINY)
+    assert queue.cancel(TINY.config_hash())["state"] == "cancelled"
     assert worker_main(store.directory, once=True) == 0
-    assert store.submit(TINY)["state"] == "queued"        # a cancelled config can be queued again
+    assert queue.submit(TINY)["state"] == "queued"        # a cancelled config can be queued again
 
 
 LONG = TINY.replace(steps=3000, log_every=10, example_every=10)
 
 
-def test_cancel_a_running_job_within_one_logged_step(store):
-    store.submit(LONG)
+def test_cancel_a_running_job_within_one_logged_step(store, queue):
+    queue.submit(LONG)
     worker = cli(store, "worker", "--once")
     try:
-        wait_for(lambda: (store.job(LONG.config_hash()) or {}).get("step", 0) >= 20)
-        store.cancel(LONG.config_hash())
-        job = wait_for(lambda: store.job(LONG.config_hash())["state"] in ("cancelled", "done")
-                       and store.job(LONG.config_hash()), timeout=30)
+        wait_for(lambda: (queue.job(LONG.config_hash()) or {}).get("step", 0) >= 20)
+        queue.cancel(LONG.config_hash())
+        job = wait_for(lambda: queue.job(LONG.config_hash())["state"] in ("cancelled", "done")
+                       and queue.job(LONG.config_hash()), timeout=30)
         assert job["state"] == "cancelled" and job["step"] < LONG.steps
         assert store.result(LONG.config_hash()) is None
         assert worker.wait(timeout=30) == 0
@@ -134,18 +140,18 @@ def test_cancel_a_running_job_within_one_logged_step(store):
         worker.kill()
 
 
-def test_killed_worker_job_is_requeued_and_completes_identically(store):
+def test_killed_worker_job_is_requeued_and_completes_identically(store, queue):
     cfg = LONG.replace(steps=400)
-    store.submit(cfg)
+    queue.submit(cfg)
     worker = cli(store, "worker")
-    wait_for(lambda: (store.job(cfg.config_hash()) or {}).get("step", 0) >= 30)
+    wait_for(lambda: (queue.job(cfg.config_hash()) or {}).get("step", 0) >= 30)
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
-    assert store.job(cfg.config_hash())["state"] == "running"          # its worker is dead
-    live = store.live(cfg.config_hash())
+    assert queue.job(cfg.config_hash())["state"] == "running"          # its worker is dead
+    live = queue.live(cfg.config_hash())
     assert live and len(live["trace"]) >= 3                            # the partial trace is readable
     assert worker_main(store.directory, once=True) == 1                # re-queued at start-up, then run
-    job = store.job(cfg.config_hash())
+    job = queue.job(cfg.config_hash())
     assert job["state"] == "done" and job["attempts"] == 2
     expected = run_experiment(cfg)
     got = store.result(cfg.config_hash())
@@ -188,8 +194,8 @@ def damage(directory, how):
 
 
 @pytest.mark.parametrize("how", ["empty", "garbled", "truncated"])
-def test_a_damaged_index_gives_one_line_on_every_verb(store, how, monkeypatch, capsys):
-    store.submit(TINY)
+def test_a_damaged_index_gives_one_line_on_every_verb(store, queue, how, monkeypatch, capsys):
+    queue.submit(TINY)
     store.close()
     damage(store.directory, how)
     monkeypatch.setenv("EOS_CACHE_DIR", str(store.directory))
@@ -225,36 +231,36 @@ def test_rebuild_moves_the_damaged_index_aside_and_reindexes_results(store, monk
     fresh.close()
 
 
-def test_malformed_job_records_are_quarantined_and_never_block_the_queue(store, monkeypatch, capsys):
+def test_malformed_job_records_are_quarantined_and_never_block_the_queue(store, queue, monkeypatch, capsys):
     store.cache.set("job/list", json.dumps([1, 2]))
     store.cache.set("job/partial", json.dumps({"id": "partial", "state": "queued"}))
     planted = diskcache.Cache(str(store.directory))
     planted.set("job/pickled", {"id": "pickled"})
     planted.close()
-    store.submit(TINY)
-    assert [j["id"] for j in store.jobs()] == [TINY.config_hash()]
-    assert len(store.problems) == 3 and all("moved aside" in p for p in store.problems)
+    queue.submit(TINY)
+    assert [j["id"] for j in queue.jobs()] == [TINY.config_hash()]
+    assert len(store.problems) == 3 and all("moved aside" in p.message for p in store.problems)
     assert len(list((store.directory / "quarantine").iterdir())) == 3
     monkeypatch.setenv("EOS_CACHE_DIR", str(store.directory))
     store.cache.set("job/again", json.dumps("a string"))
     assert cli_main(["status"]) == 0
     out, err = capsys.readouterr()
     assert TINY.config_hash() in out and "job/again was malformed" in err
-    job, lease = store.claim_next(os.getpid(), "here")
+    job, lease = queue.claim_next(os.getpid(), "here")
     assert job["id"] == TINY.config_hash()
 
 
 def test_a_meta_without_config_is_skipped_with_a_warning(store):
     store.cache.set("meta/noconfig", json.dumps({"config_hash": "noconfig", "status": "done"}))
     assert store.metas() == []
-    assert any("meta/noconfig" in p and "no config" in p for p in store.problems)
+    assert any("meta/noconfig" in p.message and "no config" in p.message for p in store.problems)
 
 
-def test_submitting_a_config_whose_result_is_corrupt_recomputes_it(store):
+def test_submitting_a_config_whose_result_is_corrupt_recomputes_it(store, queue):
     key = TINY.config_hash()
     store.cache.set(f"result/{key}", b"PK\x03\x04 not really a zip")
     store.cache.set(f"meta/{key}", json.dumps({"config_hash": key, "config": TINY.to_dict()}))
-    assert store.submit(TINY)["state"] == "queued"
+    assert queue.submit(TINY)["state"] == "queued"
     assert store.result_hashes() == []
 
 

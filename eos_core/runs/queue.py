@@ -1,0 +1,291 @@
+"""The job queue, kept in the store: submit, claim, lease, heartbeat, commit, recover, cancel,
+retry; the running jobs' live traces and the worker registry.
+
+Jobs are leased, as in Celery's visibility timeout or Slurm's node leases: a claim writes a
+fencing token (the claim's number) and a lease expiry; every write a worker makes for its job —
+progress, checkpoints, the result — checks the token inside the same SQLite transaction and raises
+`LostLease` if the job was given to someone else meanwhile. So a worker that was paused or cut off
+can never write over a job another worker has taken or finished.
+
+Torch-free: the dashboard process uses it.
+"""
+from __future__ import annotations
+
+import contextlib
+import enum
+import time
+from dataclasses import dataclass
+
+from eos_core.config import RunConfig
+from eos_core.analysis.results import Result
+from eos_core.runs.disk import CorruptEntry, ProblemCode
+from eos_core.runs.keys import Keys
+from eos_core.runs.store import Store
+
+
+class JobState(enum.StrEnum):
+    """A job's state, stored as its plain text ("queued"), so records written before this enum
+    read back unchanged. A result's meta["status"] (done, diverged, no_onset) is another set: a
+    result's outcome, not a job's place in the queue."""
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    DIVERGED = "diverged"
+    CANCELLED = "cancelled"
+
+
+JobState.ACTIVE = (JobState.QUEUED, JobState.RUNNING)
+JobState.FINISHED = (JobState.DONE, JobState.FAILED, JobState.DIVERGED, JobState.CANCELLED)
+JobState.RESULT = (JobState.DONE, JobState.DIVERGED)   # the finished states that leave a result
+ACTIVE, FINISHED = JobState.ACTIVE, JobState.FINISHED
+JOB_FIELDS = {"id": str, "config": dict, "state": str, "submitted": (int, float), "attempts": int,
+              "step": int, "total": int}
+
+
+class LostLease(Exception):
+    """The job this worker was running has been given to another worker (or finished)."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    job_id: str
+    token: int     # the claim's number: a fencing token
+
+
+class Queue:
+    """Job records in `store` and every write made under a job's lease."""
+
+    def __init__(self, store: Store | None = None):
+        self.store = store if isinstance(store, Store) else Store(store)
+
+    def close(self):
+        self.store.close()
+
+    # -- job records ------------------------------------------------------------------------
+    def submit(self, cfg: RunConfig, force: bool = False) -> dict:
+        """Queue `cfg` unless it is already queued, running or done; returns its job record.
+
+        Runs in one SQLite transaction, so concurrent submitters of one config get one job.
+        `force` discards a stored result and queues the config again; so does a stored result
+        that cannot be read back.
+        """
+        key, store = cfg.config_hash(), self.store
+        if store.has_result(key) and not force and not store.result_readable(key):
+            store.problem(ProblemCode.RECOMPUTED, Keys.result(key),
+                          f"the stored result {key} could not be read back; it is computed again")
+            force = True
+        with store.transact():
+            job = self.job(key)
+            has_result = store.has_result(key)
+            if force:
+                store.drop_result(key)
+            elif job and (job["state"] in ACTIVE or (job["state"] in JobState.RESULT and has_result)):
+                return job
+            elif has_result:
+                job = new_job(cfg, state=JobState.DONE)
+                job["from_cache"] = True
+                store.set_json(Keys.job(key), job)
+                return job
+            job = new_job(cfg, token=(job or {}).get("token", 0))
+            store.set_json(Keys.job(key), job)
+            return job
+
+    def job(self, config_hash: str) -> dict | None:
+        return self._job(Keys.job(config_hash))
+
+    def _job(self, key: str) -> dict | None:
+        """A job record, or None; a malformed one is quarantined (see Store.quarantine)."""
+        try:
+            job = self.store.get_json(key)
+        except CorruptEntry as error:
+            self.store.quarantine(key, str(error))
+            return None
+        if job is None:
+            return None
+        problem = job_problem(job, key)
+        if problem:
+            self.store.quarantine(key, problem)
+            return None
+        return job
+
+    def jobs(self) -> list[dict]:
+        jobs = [job for key in self.store.keys(Keys.prefix("job")) if (job := self._job(key))]
+        return sorted(jobs, key=lambda j: j["submitted"])
+
+    def update_job(self, config_hash: str, **fields) -> dict | None:
+        with self.store.transact():
+            job = self.job(config_hash)
+            if job is None:
+                return None
+            job.update(fields)
+            self.store.set_json(Keys.job(config_hash), job)
+            return job
+
+    def delete_job(self, config_hash: str) -> None:
+        self.store.cache.delete(Keys.job(config_hash))
+
+    def queue_position(self, config_hash: str) -> int | None:
+        queued = [j["id"] for j in self.jobs() if j["state"] == JobState.QUEUED]
+        return queued.index(config_hash) + 1 if config_hash in queued else None
+
+    def cancel(self, config_hash: str) -> dict | None:
+        """A queued job is cancelled at once; a running one at its next logged step."""
+        with self.store.transact():
+            job = self.job(config_hash)
+            if job is None or job["state"] in FINISHED:
+                return job
+            if job["state"] == JobState.QUEUED:
+                job.update(state=JobState.CANCELLED, finished=time.time())
+            else:
+                job["cancel_requested"] = True
+            self.store.set_json(Keys.job(config_hash), job)
+            return job
+
+    # -- claims and leases ------------------------------------------------------------------
+    def claim_next(self, pid: int, host: str = "", lease_s: float = 60.0) -> tuple[dict, Lease] | None:
+        """Atomically move the oldest queued job to running, leased to `pid` on `host` for
+        `lease_s` seconds under a new fencing token. A queued job whose result is already stored
+        (its worker died right after the commit) is marked done instead: no work is repeated."""
+        with self.store.transact():
+            for job in self.jobs():
+                if job["state"] != JobState.QUEUED:
+                    continue
+                if self.store.has_result(job["id"]):
+                    job.update(state=JobState.DONE, pid=None, finished=time.time(), from_cache=True)
+                    self.store.set_json(Keys.job(job["id"]), job)
+                    continue
+                now = time.time()
+                token = int(job.get("token", 0)) + 1
+                job.update(state=JobState.RUNNING, pid=pid, host=host, heartbeat=now, lease_until=now + lease_s,
+                           started=now, token=token, attempts=job["attempts"] + 1, step=0,
+                           phase="preparing", error=None)
+                self.store.set_json(Keys.job(job["id"]), job)
+                return job, Lease(job["id"], token)
+            return None
+
+    def _owned(self, lease: Lease) -> dict:
+        """The job record if `lease` still holds it; LostLease otherwise. Call inside a transaction."""
+        job = self.job(lease.job_id)
+        if job is None or job["state"] != JobState.RUNNING or job.get("token") != lease.token:
+            now = "gone" if job is None else f"{job['state']} under attempt {job.get('token')}"
+            raise LostLease(f"job {lease.job_id}: attempt {lease.token} no longer holds it ({now})")
+        return job
+
+    @contextlib.contextmanager
+    def fenced(self, lease: Lease | None):
+        """One transaction in which `lease` (if any) is checked first; yields its job record."""
+        with self.store.transact():
+            yield None if lease is None else self._owned(lease)
+
+    def _write_owned(self, lease: Lease, **fields) -> dict:
+        with self.fenced(lease) as job:
+            job.update(fields)
+            self.store.set_json(Keys.job(lease.job_id), job)
+            return job
+
+    def renew(self, lease: Lease, lease_s: float) -> dict:
+        now = time.time()
+        return self._write_owned(lease, heartbeat=now, lease_until=now + lease_s)
+
+    def progress(self, lease: Lease, live: dict | None, lease_s: float, **fields) -> dict:
+        """A logged step: the trace so far and the job's step, phase and lease, fenced."""
+        with self.fenced(lease) as job:
+            if live is not None:
+                self.store.set_json(Keys.live(lease.job_id), live)
+            now = time.time()
+            job.update(fields, heartbeat=now, lease_until=now + lease_s, writes=job.get("writes", 0) + 1)
+            self.store.set_json(Keys.job(lease.job_id), job)
+            return job
+
+    def put_baseline(self, baseline_hash: str, blob: bytes, lease: Lease | None = None,
+                     counts: dict | None = None) -> None:
+        """A finished baseline; with a lease, only while the lease holds (and its counters)."""
+        with self.fenced(lease):
+            self.store.put_baseline(baseline_hash, blob, counts)
+
+    def put_checkpoint(self, key: str, blob: bytes, lease: Lease | None = None) -> None:
+        with self.fenced(lease):
+            self.store.put_checkpoint(key, blob)
+
+    def commit(self, lease: Lease, result: Result, counts: dict | None = None, **fields) -> dict:
+        """Result, meta, counters and the finished job record in one fenced transaction: once a
+        result is stored its job is done, and a worker that lost its lease stores nothing."""
+        key = result.meta["config_hash"]
+        with self.fenced(lease) as job:
+            self.store.put_result(result)
+            self.store.cache.delete(Keys.ckpt_exit(key))
+            for name, add in (counts or {}).items():
+                self.store.count(name, add)
+            job.update(fields, finished=time.time(), pid=None, lease_until=None, commits=job.get("commits", 0) + 1)
+            self.store.set_json(Keys.job(key), job)
+            return job
+
+    def finish(self, lease: Lease, **fields) -> dict:
+        """End the leased job without a result (cancelled, failed, or back to the queue)."""
+        final = fields.get("state") in FINISHED
+        return self._write_owned(lease, pid=None, lease_until=None,
+                                 **({"finished": time.time()} if final else {}), **fields)
+
+    def recover(self, abandoned, max_lost: int) -> list[str]:
+        """Re-queue every running job for which `abandoned(job)` holds (its worker died or its
+        lease expired). Each such loss is counted; past `max_lost` the job fails instead."""
+        recovered = []
+        with self.store.transact():
+            for job in self.jobs():
+                if job["state"] != JobState.RUNNING or not abandoned(job):
+                    continue
+                lost = job.get("lost", 0) + 1
+                if lost > max_lost:
+                    job.update(state=JobState.FAILED, finished=time.time(), lost=lost, pid=None,
+                               error=f"the worker running this job vanished {lost} times")
+                else:
+                    job.update(state=JobState.QUEUED, lost=lost, pid=None, phase=None, lease_until=None)
+                    recovered.append(job["id"])
+                self.store.set_json(Keys.job(job["id"]), job)
+        return recovered
+
+    # -- live traces and the worker registry ------------------------------------------------
+    def put_live(self, config_hash: str, live: dict) -> None:
+        self.store.set_json(Keys.live(config_hash), live)
+
+    def live(self, config_hash: str) -> dict | None:
+        return self.store.get_json(Keys.live(config_hash))
+
+    def set_worker(self, record: dict, gone: bool = False) -> None:
+        """A worker's heartbeat record (pid, host, ...); `gone` removes it."""
+        key = Keys.worker(record["host"], record["pid"])
+        if gone:
+            self.store.cache.delete(key)
+        else:
+            self.store.set_json(key, record)
+
+    def workers(self) -> list[dict]:
+        records = [r for r in self.store.records(Keys.prefix("worker")) if "pid" in r]
+        return sorted(records, key=lambda r: r.get("heartbeat") or 0, reverse=True)
+
+    def worker(self) -> dict | None:
+        """The worker that heartbeat most recently, if any."""
+        workers = self.workers()
+        return workers[0] if workers else None
+
+
+def job_problem(job, key: str) -> str | None:
+    """Why a decoded job record cannot be used, or None."""
+    if not isinstance(job, dict):
+        return f"a job record is a JSON object, not {type(job).__name__}"
+    for field, kind in JOB_FIELDS.items():
+        if not isinstance(job.get(field), kind) or isinstance(job.get(field), bool):
+            return f"field {field!r} is missing or not {getattr(kind, '__name__', 'a number')}"
+    if job["state"] not in ACTIVE + FINISHED:
+        return f"unknown state {job['state'][:40]!r}"
+    if Keys.job(job["id"]) != key:
+        return "its id does not match its key"
+    return None
+
+
+def new_job(cfg: RunConfig, state: JobState = JobState.QUEUED, token: int = 0) -> dict:
+    return {"id": cfg.config_hash(), "config": cfg.to_dict(), "state": state, "submitted": time.time(),
+            "attempts": 0, "token": token, "failures": 0, "lost": 0, "pid": None, "heartbeat": None,
+            "lease_until": None, "step": 0, "total": cfg.steps, "phase": None, "error": None,
+            "cancel_requested": False, "from_cache": False, "started": None, "finished": None}
