@@ -40,6 +40,9 @@ class ProgressBar:
 
     def __call__(self, event: dict):
         from tqdm import tqdm
+        from eos_core.runs.eta import phase
+        if event["kind"] != "logged":
+            return
         if event["branch"] != self.branch:
             self.close()
             self.branch = event["branch"]
@@ -47,7 +50,7 @@ class ProgressBar:
                             unit="step", disable=self.disable, dynamic_ncols=True)
         row = event["row"]
         self.bar.update(event["step"] - self.bar.n)
-        self.bar.set_postfix_str(f"λ1={row['lambda1']:.1f} / {event['threshold']:.0f} ({event['phase']})")
+        self.bar.set_postfix_str(f"λ1={row['lambda1']:.1f} / {event['threshold']:.0f} ({phase(event)})")
 
     def close(self):
         if self.bar is not None:
