@@ -17,6 +17,8 @@ Reading results (analysis.py):
 Measuring the product (tools.py):
   bench      speed, memory and result size
   chaos      the job system under fault injection
+The app (ui.py):
+  dashboard  start the Streamlit dashboard
 
 Each module contributes `add_<verb>(subparsers)` and the verb's handler; `parser()` puts them together.
 """
@@ -25,7 +27,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from eos_core.cli import analysis, jobs, running, tools
+from eos_core.cli import analysis, jobs, running, tools, ui
 from eos_core.cli.common import Parser, build_config, runnable_config  # noqa: F401  (the CLI's config helpers)
 from eos_core.config import ConfigError
 from eos_core.datasets.files import DatasetError
@@ -34,7 +36,7 @@ from eos_core.resources import ResourceError
 # The verbs, in the order `--help` lists them.
 VERBS = (running.add_run, tools.add_bench, jobs.add_worker, jobs.add_store, tools.add_chaos, jobs.add_submit,
          jobs.add_status, jobs.add_cancel, jobs.add_sweep, analysis.add_report, analysis.add_regime,
-         running.add_presets, running.add_data)
+         running.add_presets, running.add_data, ui.add_dashboard)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -53,7 +55,10 @@ USER_ERRORS = (ConfigError, ResourceError, DatasetError, KeyError, FileNotFoundE
 
 def main(argv=None) -> int:
     p = parser()
-    args = p.parse_args(argv)
+    args, passed = p.parse_known_args(argv)   # only a verb that passes arguments on accepts unknown ones
+    if passed and not getattr(args, "pass_through", False):
+        p.error(f"unrecognized arguments: {' '.join(passed)}")
+    args.passed = passed
     try:
         return args.func(args)
     except USER_ERRORS as error:
