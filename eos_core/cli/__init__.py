@@ -28,7 +28,7 @@ import argparse
 import sys
 
 from eos_core.cli import analysis, jobs, running, tools, ui
-from eos_core.cli.common import Parser, build_config, runnable_config  # noqa: F401  (the CLI's config helpers)
+from eos_core.cli.common import Parser
 from eos_core.config import ConfigError
 from eos_core.datasets.files import DatasetError
 from eos_core.resources import ResourceError

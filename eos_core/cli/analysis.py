@@ -28,14 +28,16 @@ def cmd_report(args) -> int:
 def add_regime(sub) -> None:
     """The `regime` verb's options."""
     regime = sub.add_parser("regime", help="map stored runs over two axes: each group's Δℓ_k at the peak window "
-                                           "or the end, with how many seeds agree (io/in/bd/oo; ✓ = the paper's pattern)")
+                                           "or the end, with how many seeds agree "
+                                           "(io/in/bd/oo; ✓ = the paper's pattern)")
     axes = "pair, alpha, c, lr, loss or displacement"
     regime.add_argument("--rows", default="pair", help=f"row axis: {axes} (default %(default)s)")
     regime.add_argument("--cols", default="displacement", help=f"column axis: {axes} (default %(default)s)")
     regime.add_argument("--where", action="append", metavar="AXIS=VALUE",
                         help="fix another axis or the dataset, e.g. --where loss=mse --where alpha=3; repeatable")
     regime.add_argument("--at", choices=["peak", "end"], default="peak",
-                        help="Δℓ_k averaged over the peak trade-off window, or at the last step (default %(default)s)")
+                        help="Δℓ_k averaged over the peak trade-off window, or at the last step "
+                             "(default %(default)s)")
     regime.add_argument("--format", choices=["markdown", "csv"], default="markdown",
                         help="a Markdown table of cells, or CSV with one row per configuration and group")
     regime.set_defaults(func=cmd_regime)
@@ -60,5 +62,8 @@ def cmd_regime(args) -> int:
     if not len(frame):
         print("error: no stored runs match; run a sweep first (scripts/survey_fashion.sh)", file=sys.stderr)
         return 2
-    print(frame.to_csv(index=False).rstrip("\n") if args.format == "csv" else markdown(grid(frame, args.rows, args.cols)))
+    if args.format == "csv":
+        print(frame.to_csv(index=False).rstrip("\n"))
+    else:
+        print(markdown(grid(frame, args.rows, args.cols)))
     return 0

@@ -69,7 +69,8 @@ def print_summary(s: dict, meta: dict, out) -> None:
     if s.get("median_lambda1_over_threshold_after_onset") is not None:
         print(f"median baseline λ1 / {base.symbol} after t* = {s['median_lambda1_over_threshold_after_onset']:.3f}")
     if s["window_delta_loss"]:
-        print(f"median Δℓ_k = ℓ_k(exit) − ℓ_k(EoS) at equal t_eff, from t* to {'t**' if s['t_star_star'] else 'the end'}:")
+        until = "t**" if s["t_star_star"] else "the end"
+        print(f"median Δℓ_k = ℓ_k(exit) − ℓ_k(EoS) at equal t_eff, from t* to {until}:")
     for group, value in s["window_delta_loss"].items():
         verdict = "EoS ahead" if value > 0 else "exit ahead"
         print(f"  Δℓ[{group:>14}] = {value:+.4f}  ({verdict})")
