@@ -1,6 +1,7 @@
 """EoS Explorer's engine: the branching experiment of arXiv 2606.04212 and its diagnostics.
 
-Submodules that the dashboard imports (config, results, store) are torch-free; everything that
-trains imports torch lazily through `eos_core.science.experiment`.
+The folders follow the torch boundary: `science` trains (torch); `analysis` (reading results),
+`runs` (store, queue, worker), `datasets`, `config` and `presets` are torch-free, so the dashboard
+imports them; the worker and the CLI import torch lazily through `eos_core.science.experiment`.
 """
 __version__ = "0.1.0"

@@ -11,4 +11,4 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s dataset-fash
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
     || echo "note: Fashion-MNIST could not be installed; the first launch uses synthetic data"
 fi
-exec .venv/bin/streamlit run dashboard/app.py "$@"
+exec .venv/bin/eos dashboard "$@"   # streamlit run dashboard/app.py with dashboard/streamlit.toml

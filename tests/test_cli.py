@@ -51,3 +51,50 @@ def test_bench_prints_figures_as_a_last_json_line():
                 "per_example_speedup_vs_vmap", "peak_rss_mb"):
         assert figures[key] > 0
     assert figures["per_example_speedup_vs_vmap"] > 1
+
+
+def test_help_lists_every_verb_with_its_line():
+    from eos_core import cli as package
+    text = cli("--help").stdout
+    verbs = [add.__name__.removeprefix("add_") for add in package.VERBS]
+    assert len(verbs) == 14
+    for verb in verbs:
+        assert f"\n    {verb} " in text, verb
+        assert f"\n  {verb} " in package.__doc__, verb   # the module's docstring names every verb too
+
+
+def test_unknown_options_are_refused_except_where_passed_on():
+    done = cli("run", "--bogus")
+    assert done.returncode == 2 and done.stderr.strip() == \
+        "error: unrecognized arguments: --bogus (see `python -m eos_core --help`)"
+
+
+def test_dashboard_help():
+    done = cli("dashboard", "--help")
+    assert done.returncode == 0 and "streamlit run" in done.stdout and "--server.port" in done.stdout
+
+
+def test_dashboard_execs_streamlit_on_the_installed_app_with_the_package_settings(tmp_path):
+    """`eos dashboard` from any folder: `python -m streamlit run <dashboard>/app.py`, the settings of
+    dashboard/streamlit.toml as flags, then the user's arguments (which win, coming last); neither
+    torch nor Streamlit nor the dashboard package is imported by the CLI process."""
+    import pathlib
+    import tomllib
+    script = ("import json, os, sys\n"
+              "os.execv = lambda path, argv: print(json.dumps([path, argv]))\n"
+              "from eos_core.cli import main\n"
+              "main(['dashboard', '--server.port', '8502', '--theme.base=dark'])\n"
+              "print(json.dumps([m for m in ('torch', 'streamlit', 'dashboard') if m in sys.modules]))\n")
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    (path, argv), imported = map(json.loads, done.stdout.splitlines())
+    assert path == sys.executable == argv[0] and imported == []
+    assert argv[1:4] == ["-m", "streamlit", "run"] and argv[4] == str(root / "dashboard" / "app.py")
+    settings = tomllib.loads((root / "dashboard" / "streamlit.toml").read_text())
+    flags = argv[5:-3]
+    assert len(flags) == sum(len(options) for options in settings.values())
+    assert "--client.showErrorDetails=none" in flags and "--server.headless=true" in flags
+    assert "--server.fileWatcherType=none" in flags and "--browser.gatherUsageStats=false" in flags
+    assert argv[-3:] == ["--server.port", "8502", "--theme.base=dark"]

@@ -34,6 +34,14 @@ class Eta:
     steps_per_second: float | None
 
 
+def phase(event: dict) -> str:
+    """The phase a run's "logged" progress event falls in (see branching.run_branch): the exit
+    branch, the baseline at EoS (forked at t*), or the baseline still sharpening."""
+    if event["branch"] == "exit":
+        return "exit"
+    return "sharpening" if event.get("forked_at") is None else "eos"
+
+
 def records(raw) -> list[Record]:
     """Records from their stored form: lists or dicts of (branch, step, phase, time)."""
     out = []

@@ -28,6 +28,7 @@ import traceback
 
 from eos_core.config import ConfigError, RunConfig
 from eos_core.datasets.files import DatasetError
+from eos_core.runs.eta import phase
 from eos_core.runs.fence import Fence, process_state, process_stopped
 from eos_core.runs.repair import remove_orphans
 from eos_core.resources import ResourceError, check_fits, resolve_device
@@ -137,6 +138,8 @@ class JobProgress:
     def __call__(self, event: dict):
         from eos_core.science.branching import Cancelled
 
+        if event["kind"] != "logged":   # a logged step follows every other event
+            return
         if self.lost.is_set():
             raise LostLease(f"job {self.lease.job_id}: the lease was lost")
         if event["branch"] not in self.started:   # drop what a resumed branch recomputes
@@ -148,9 +151,9 @@ class JobProgress:
         self.live["trace"].append(event["row"])
         self.live["groups"].extend(event["groups"])
         # when each logged step was reached: the dashboard's time-left estimate (eta.estimate)
-        self.live["clock"].append([event["branch"], event["step"], event["phase"], time.time()])
+        self.live["clock"].append([event["branch"], event["step"], phase(event), time.time()])
         job = self.queue.progress(self.lease, self.live, lease_s(), step=event["step"],
-                                  phase=event["phase"], branch=event["branch"])
+                                  phase=phase(event), branch=event["branch"])
         if job.get("cancel_requested"):
             raise Cancelled()
 

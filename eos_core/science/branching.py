@@ -3,7 +3,8 @@
 The baseline trains at η. At the first logged step t* with λ1 ≥ f·(threshold at η) it is forked:
 the exit branch restarts from the exact baseline state at t* (weights and momentum buffer) with
 c·η, and t** is its first logged step with λ1 ≥ f·(threshold at c·η). The threshold is the
-optimiser's own (2/η for GD, (2 + 2β)/η for heavy-ball momentum; see optim.py). Both branches log on the same step grid (multiples of `log_every`).
+optimiser's own (2/η for GD, (2 + 2β)/η for heavy-ball momentum; see optim.py). Both branches log on
+the same step grid (multiples of `log_every`).
 """
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ class Branch:
     example_steps: list = field(default_factory=list)
     example_loss: list = field(default_factory=list)
     example_cos2: list = field(default_factory=list)
-    step_losses: list = field(default_factory=list)   # [step, t_eff, ℓ_k for each group] at EVERY step, and step end+1
+    step_losses: list = field(default_factory=list)   # [step, t_eff, ℓ_k per group] at EVERY step, and step end+1
     diverged_at: int | None = None
     crossing: int | None = None      # first logged step at or above the onset threshold
     fork: ForkState | None = None    # baseline only: the state at t*
@@ -72,7 +73,7 @@ class Branch:
 @dataclass
 class InFlight:
     """A branch stopped at the top of a logged step (before its diagnostics): `run_branch`
-    resumed from it ends exactly as the uninterrupted run. Stored by checkpoint.py."""
+    resumed from it ends exactly as the uninterrupted run. Stored by runs/checkpoints.py."""
     branch: Branch
     step: int
     t_eff: float
@@ -130,59 +131,138 @@ def run_branch(setup: Setup, cfg: RunConfig, name: str, theta: torch.Tensor, ste
                resume=None, checkpoint=None) -> Branch:
     """Train from `step` to cfg.steps at `lr` with the configured optimiser, with full-batch
     diagnostics on the logged grid. `checkpoint(InFlight)` is offered the whole loop state at the
-    top of every logged step; `resume` (such a state) continues from one (see checkpoint.py)."""
-    problem, branch = setup.problem, Branch(name)
+    top of every logged step; `resume` (such a state) continues from one (see runs/checkpoints.py).
+    `progress(event)` hears what happened: a "forked" event at t* (baseline), then a "logged"
+    event at every logged step (see `_logged_event`)."""
+    problem = setup.problem
     optimiser = Optimiser(cfg, len(problem.x))
-    generator = torch.Generator().manual_seed(cfg.seed)
+    branch, loop = Branch(name), _Loop(step, t_eff, theta, buffer, warm, torch.Generator().manual_seed(cfg.seed))
     if resume is not None:
-        branch, step, t_eff, theta, buffer, warm = (resume.branch, resume.step, resume.t_eff, resume.theta,
-                                                    resume.buffer, resume.warm)
-        generator.set_state(resume.generator)
-    pending = None   # the last logged rows, waiting for step t+1's losses to form two-step averages
-    unlogged = []    # group losses of the steps since the last logged one, still on the device
-    group_mean = _group_mean_matrix(problem)
+        branch, loop = resume.branch, _Loop.resumed(resume)
+    book = _TwoStepBook(problem)
     while True:
-        if step % cfg.log_every == 0:
-            if pending is not None:   # log_every = 1: the previous logged step waits for this one
-                pending = _complete_averages(pending, problem, _full_losses(problem, theta))
-            _keep_step_losses(branch, unlogged)   # so a checkpoint holds every step's losses so far
+        if loop.step % cfg.log_every == 0:
+            book.top_of_logged_step(branch, loop.theta)
             if checkpoint is not None:   # everything the loop carries is in these seven values
-                checkpoint(InFlight(branch, step, t_eff, theta, buffer, warm, generator.get_state()))
-            try:   # the diagnostics' own forward tells divergence: no extra pass for it
-                d = diagnose(problem, theta, setup.centroid_distance, warm, generator)
-            except NonFiniteLoss:
-                branch.diverged_at = step
+                checkpoint(loop.in_flight(branch))
+            gradient = _logged_step(setup, cfg, branch, loop, book, optimiser, lr, threshold, fork_at_onset, progress)
+            if gradient is None:   # diverged
                 break
-            _keep_step_losses(branch, unlogged, step, t_eff, [g["loss"] for g in d.group_rows])
-            if fork_at_onset and branch.fork is None and d.row["lambda1"] >= threshold:
-                branch.fork = ForkState(step, t_eff, theta.clone(), warm,
-                                        None if buffer is None else buffer.clone())
-            if branch.crossing is None and d.row["lambda1"] >= threshold:
-                branch.crossing = step
-            if setup.probes is not None and (branch.fork is not None or not fork_at_onset):
-                d.row.update(evaluate(problem, theta, setup.probes))   # §5.2 asks for them from t* on
-            pending = _record(branch, cfg, d, step, t_eff, lr)
-            warm = d.eigen
-            gradient = d.gradient if optimiser.full_batch else optimiser.gradient(problem, theta, step)[0]
-            if progress is not None:
-                phase = "exit" if name == "exit" else ("eos" if branch.fork else "sharpening")
-                progress({"branch": name, "step": step, "total": cfg.steps, "phase": phase,
-                          "row": pending[0], "groups": pending[1], "threshold": threshold})
         else:
-            gradient, losses = optimiser.gradient(problem, theta, step)
-            losses = _full_losses(problem, theta, losses)
-            pending = _complete_averages(pending, problem, losses)
-            unlogged.append((step, t_eff, group_mean @ losses))
-        if step == cfg.steps:
+            gradient = book.unlogged_step(loop, optimiser)
+        if loop.step == cfg.steps:
             break
-        theta, buffer = optimiser.update(theta, gradient, lr, buffer)
-        step, t_eff = step + 1, t_eff + lr
+        loop.advance(optimiser, gradient, lr)
     if branch.diverged_at is None:   # the last step's two-step averages need step t+1's losses
-        after = _full_losses(problem, optimiser.update(theta, gradient, lr, buffer)[0])
-        _complete_averages(pending, problem, after)
-        unlogged.append((step + 1, t_eff + lr, group_mean @ after))
-    _keep_step_losses(branch, unlogged)
+        book.after_last_step(loop, optimiser.update(loop.theta, gradient, lr, loop.buffer)[0], lr)
+    book.keep(branch)
     return branch
+
+
+@dataclass
+class _Loop:
+    """What the training loop carries from step to step (an `InFlight` less the branch)."""
+    step: int
+    t_eff: float
+    theta: torch.Tensor
+    buffer: torch.Tensor | None
+    warm: Eigenpairs | None
+    generator: torch.Generator   # the diagnostics' random starts
+
+    @classmethod
+    def resumed(cls, state: InFlight) -> _Loop:
+        generator = torch.Generator()
+        generator.set_state(state.generator)
+        return cls(state.step, state.t_eff, state.theta, state.buffer, state.warm, generator)
+
+    def in_flight(self, branch: Branch) -> InFlight:
+        return InFlight(branch, self.step, self.t_eff, self.theta, self.buffer, self.warm, self.generator.get_state())
+
+    def advance(self, optimiser: Optimiser, gradient: torch.Tensor, lr: float) -> None:
+        self.theta, self.buffer = optimiser.update(self.theta, gradient, lr, self.buffer)
+        self.step, self.t_eff = self.step + 1, self.t_eff + lr
+
+
+def _logged_step(setup: Setup, cfg: RunConfig, branch: Branch, loop: _Loop, book: _TwoStepBook,
+                 optimiser: Optimiser, lr: float, threshold: float, fork_at_onset: bool, progress):
+    """Diagnostics, fork, crossing, probes and the logged rows at a logged step; returns the step's
+    gradient, or None when the loss is no longer finite (the branch diverged)."""
+    problem = setup.problem
+    try:   # the diagnostics' own forward tells divergence: no extra pass for it
+        d = diagnose(problem, loop.theta, setup.centroid_distance, loop.warm, loop.generator)
+    except NonFiniteLoss:
+        branch.diverged_at = loop.step
+        return None
+    book.logged(branch, loop, d)
+    forked = fork_at_onset and _fork_if_onset(branch, loop, d.row["lambda1"], threshold)
+    if branch.crossing is None and d.row["lambda1"] >= threshold:
+        branch.crossing = loop.step
+    if setup.probes is not None and (branch.fork is not None or not fork_at_onset):
+        d.row.update(evaluate(problem, loop.theta, setup.probes))   # §5.2 asks for them from t* on
+    book.pending = _record(branch, cfg, d, loop.step, loop.t_eff, lr)
+    loop.warm = d.eigen
+    gradient = d.gradient if optimiser.full_batch else optimiser.gradient(problem, loop.theta, loop.step)[0]
+    if progress is not None:
+        if forked:
+            progress({"kind": "forked", "branch": branch.name, "step": loop.step, "t_eff": loop.t_eff,
+                      "lambda1": d.row["lambda1"], "threshold": threshold})
+        progress(_logged_event(branch, cfg, book.pending, threshold))
+    return gradient
+
+
+def _fork_if_onset(branch: Branch, loop: _Loop, lambda1: float, threshold: float) -> bool:
+    """t*: the first logged step with λ1 at or above the onset threshold keeps the state the exit
+    branch restarts from. True when this step is t*."""
+    if branch.fork is not None or lambda1 < threshold:
+        return False
+    branch.fork = ForkState(loop.step, loop.t_eff, loop.theta.clone(), loop.warm,
+                            None if loop.buffer is None else loop.buffer.clone())
+    return True
+
+
+def _logged_event(branch: Branch, cfg: RunConfig, logged: tuple[dict, list], threshold: float) -> dict:
+    """A logged step, in numbers: the branch, its step of `total`, the step it forked at (t*, the
+    baseline once forked, else None), the logged row and group rows, and the onset threshold."""
+    row, groups = logged
+    return {"kind": "logged", "branch": branch.name, "step": row["step"], "total": cfg.steps,
+            "forked_at": None if branch.fork is None else branch.fork.step,
+            "row": row, "groups": groups, "threshold": threshold}
+
+
+class _TwoStepBook:
+    """The per-step loss bookkeeping: every step's group losses (kept on the device between logged
+    steps, moved off in one transfer per logged step) and the logged rows waiting for step t+1's
+    losses to form their two-step averages."""
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
+        self.pending = None   # the last logged rows, waiting for step t+1's losses to form two-step averages
+        self.unlogged = []    # group losses of the steps since the last logged one, still on the device
+        self.group_mean = _group_mean_matrix(problem)
+
+    def top_of_logged_step(self, branch: Branch, theta: torch.Tensor) -> None:
+        if self.pending is not None:   # log_every = 1: the previous logged step waits for this one
+            self.pending = _complete_averages(self.pending, self.problem, _full_losses(self.problem, theta))
+        self.keep(branch)   # so a checkpoint holds every step's losses so far
+
+    def logged(self, branch: Branch, loop: _Loop, d) -> None:
+        _keep_step_losses(branch, self.unlogged, loop.step, loop.t_eff, [g["loss"] for g in d.group_rows])
+
+    def unlogged_step(self, loop: _Loop, optimiser: Optimiser) -> torch.Tensor:
+        """A step between logged ones: its gradient, and its losses for the books."""
+        gradient, losses = optimiser.gradient(self.problem, loop.theta, loop.step)
+        losses = _full_losses(self.problem, loop.theta, losses)
+        self.pending = _complete_averages(self.pending, self.problem, losses)
+        self.unlogged.append((loop.step, loop.t_eff, self.group_mean @ losses))
+        return gradient
+
+    def after_last_step(self, loop: _Loop, theta_after: torch.Tensor, lr: float) -> None:
+        after = _full_losses(self.problem, theta_after)
+        _complete_averages(self.pending, self.problem, after)
+        self.unlogged.append((loop.step + 1, loop.t_eff + lr, self.group_mean @ after))
+
+    def keep(self, branch: Branch) -> None:
+        _keep_step_losses(branch, self.unlogged)
 
 
 def _group_mean_matrix(problem: Problem) -> torch.Tensor:

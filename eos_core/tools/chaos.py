@@ -40,6 +40,8 @@ def default_steps(jobs: int, injections: int) -> int:
 
 def run_chaos(jobs: int = 8, injections: int = 100, pause: bool = False, seed: int = 0, workers: int = 2,
               steps: int | None = None, timeout_s: float = 7200.0) -> dict:
+    """Queue the jobs, supervise the workers under `injections` faults, verify every result against
+    an uninterrupted run."""
     from eos_core.runs.queue import Queue
 
     rng = random.Random(seed)
@@ -51,90 +53,18 @@ def run_chaos(jobs: int = 8, injections: int = 100, pause: bool = False, seed: i
     env = {**os.environ, "EOS_CACHE_DIR": folder, "EOS_LEASE_S": str(LEASE_S), "EOS_HEARTBEAT_S": "0.5",
            "EOS_CHECKPOINT_EVERY": "1"}
     log = open(os.path.join(folder, "workers.log"), "ab")
-    pool: list[subprocess.Popen] = []
-    first_done: dict[str, dict] = {}   # each job's record when first seen done
-    counts = {"kills": 0, "pauses": 0}
-    writes_at_claim: dict[tuple, int] = {}
     started = time.time()
     expected_dir = os.path.join(folder, "expected")
-    references = subprocess.Popen([sys.executable, "-c", "import sys; from eos_core.tools.chaos import write_references; "
-                                   "write_references(sys.argv[1], sys.argv[2:])", expected_dir,
-                                   *[cfg.to_json() for cfg in configs]], env=env, stdout=log, stderr=log)
-
-    def spawn():
-        pool.append(subprocess.Popen([sys.executable, "-m", "eos_core", "worker"], env=env, stdout=log,
-                                     stderr=log, stdin=subprocess.DEVNULL))
-
-    def watch():
-        for process in [p for p in pool if p.poll() is not None]:   # a supervisor restarts the dead
-            pool.remove(process)
-        while len(pool) < workers:
-            spawn()
-        for job in queue.jobs():
-            if job["state"] in JobState.RESULT and job["id"] not in first_done:
-                first_done[job["id"]] = job
-            if job["state"] == JobState.RUNNING:
-                writes_at_claim.setdefault((job["id"], job["token"]), job.get("writes", 0))
-        return all(j["state"] in JobState.FINISHED for j in queue.jobs())
-
-    def targets():
-        """Workers to hit: idle ones, and ones whose job saved progress since they claimed it
-        (two progress writes under their token: a checkpoint past their resume point exists).
-        Kills at any instant would be as safe, but on a slow machine could stop every job
-        before its first checkpoint and only measure the re-queue cap."""
-        registered = {w["pid"] for w in queue.workers()}
-        running = {j["pid"]: j for j in queue.jobs() if j["state"] == JobState.RUNNING}
-        out = []
-        for process in pool:
-            if process.poll() is not None or process.pid not in registered:
-                continue
-            job = running.get(process.pid)
-            if job is not None:
-                if job.get("writes", 0) < writes_at_claim.get((job["id"], job["token"]), 1e9) + 2:
-                    continue
-            out.append(process)
-        return out
-
+    references = start_references(expected_dir, configs, env, log)
+    supervisor = Supervisor(queue, env, log, workers)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # so that `finally` stops the workers
     completed = False
     try:
-        while counts["kills"] + counts["pauses"] < injections and time.time() - started < timeout_s:
-            if watch():
-                break
-            time.sleep(rng.uniform(0.5, 3.0))
-            watch()
-            candidates = targets()
-            if not candidates:
-                continue
-            target = rng.choice(candidates)
-            if pause and rng.random() < 0.5:
-                target.send_signal(signal.SIGSTOP)
-                end = time.time() + rng.uniform(0.5, 2 * LEASE_S)
-                while time.time() < end:
-                    watch()
-                    time.sleep(0.2)
-                target.send_signal(signal.SIGCONT)
-                counts["pauses"] += 1
-            else:
-                target.kill()
-                target.wait()
-                counts["kills"] += 1
-            print(f"chaos: {counts} after {time.time() - started:.0f} s; "
-                  f"{len(first_done)}/{len(configs)} done", file=sys.stderr, flush=True)
-        while not watch() and time.time() - started < timeout_s:
-            time.sleep(0.5)
+        counts = supervise(supervisor, rng, injections, pause, started, timeout_s, len(configs))
         chaos_wall = time.time() - started
         completed = True
     finally:
-        for process in pool:
-            process.send_signal(signal.SIGCONT)
-            process.terminate()
-        for process in pool:
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        supervisor.stop()
         if not completed:
             references.kill()
         references.wait()
@@ -143,13 +73,119 @@ def run_chaos(jobs: int = 8, injections: int = 100, pause: bool = False, seed: i
         raise RuntimeError(f"the uninterrupted reference runs failed; see {folder}/workers.log")
     expected = {cfg.config_hash(): Result.load(os.path.join(expected_dir, cfg.config_hash())) for cfg in configs}
     report = {"injections": counts["kills"] + counts["pauses"], **counts, "workers": workers,
-              **verify(queue, configs, first_done, expected), "chaos_wall_s": round(chaos_wall, 1)}
+              **verify(queue, configs, supervisor.first_done, expected), "chaos_wall_s": round(chaos_wall, 1)}
     queue.close()
     if report["identical"] == len(configs) and report["trained_twice"] == 0:
         shutil.rmtree(folder, ignore_errors=True)
     else:   # keep the evidence
         report["store"] = folder
     return report
+
+
+def supervise(supervisor: Supervisor, rng: random.Random, injections: int, pause: bool, started: float,
+              timeout_s: float, jobs: int) -> dict:
+    """Inject faults at random intervals until `injections` landed or every job ended, then watch
+    the jobs to their end; returns the counts of kills and pauses."""
+    counts = {"kills": 0, "pauses": 0}
+    while counts["kills"] + counts["pauses"] < injections and time.time() - started < timeout_s:
+        if supervisor.watch():
+            break
+        time.sleep(rng.uniform(0.5, 3.0))
+        supervisor.watch()
+        if inject(supervisor, rng, pause, counts):
+            print(f"chaos: {counts} after {time.time() - started:.0f} s; "
+                  f"{len(supervisor.first_done)}/{jobs} done", file=sys.stderr, flush=True)
+    while not supervisor.watch() and time.time() - started < timeout_s:
+        time.sleep(0.5)
+    return counts
+
+
+def start_references(folder: str, configs: list[RunConfig], env: dict, log) -> subprocess.Popen:
+    """The uninterrupted runs to compare with, in their own process beside the chaos."""
+    return subprocess.Popen([sys.executable, "-c", "import sys; from eos_core.tools.chaos import write_references; "
+                             "write_references(sys.argv[1], sys.argv[2:])", folder,
+                             *[cfg.to_json() for cfg in configs]], env=env, stdout=log, stderr=log)
+
+
+class Supervisor:
+    """Keeps `workers` worker processes on the store (restarting the dead at once, as a supervisor
+    would) and watches the jobs: each one's record when first seen done, and its progress writes
+    when a worker claimed it."""
+
+    def __init__(self, queue, env: dict, log, workers: int):
+        self.queue, self.env, self.log, self.workers = queue, env, log, workers
+        self.pool: list[subprocess.Popen] = []
+        self.first_done: dict[str, dict] = {}   # each job's record when first seen done
+        self.writes_at_claim: dict[tuple, int] = {}
+
+    def spawn(self) -> None:
+        self.pool.append(subprocess.Popen([sys.executable, "-m", "eos_core", "worker"], env=self.env,
+                                          stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL))
+
+    def watch(self) -> bool:
+        """Restart the dead, note the jobs; True when every job has ended."""
+        for process in [p for p in self.pool if p.poll() is not None]:   # a supervisor restarts the dead
+            self.pool.remove(process)
+        while len(self.pool) < self.workers:
+            self.spawn()
+        for job in self.queue.jobs():
+            if job["state"] in JobState.RESULT and job["id"] not in self.first_done:
+                self.first_done[job["id"]] = job
+            if job["state"] == JobState.RUNNING:
+                self.writes_at_claim.setdefault((job["id"], job["token"]), job.get("writes", 0))
+        return all(j["state"] in JobState.FINISHED for j in self.queue.jobs())
+
+    def targets(self) -> list[subprocess.Popen]:
+        """Workers to hit: idle ones, and ones whose job saved progress since they claimed it
+        (two progress writes under their token: a checkpoint past their resume point exists).
+        Kills at any instant would be as safe, but on a slow machine could stop every job
+        before its first checkpoint and only measure the re-queue cap."""
+        registered = {w["pid"] for w in self.queue.workers()}
+        running = {j["pid"]: j for j in self.queue.jobs() if j["state"] == JobState.RUNNING}
+        out = []
+        for process in self.pool:
+            if process.poll() is not None or process.pid not in registered:
+                continue
+            job = running.get(process.pid)
+            if job is not None:
+                if job.get("writes", 0) < self.writes_at_claim.get((job["id"], job["token"]), 1e9) + 2:
+                    continue
+            out.append(process)
+        return out
+
+    def stop(self) -> None:
+        """Wake the paused, then stop every worker (kill -9 one that does not end within a minute)."""
+        for process in self.pool:
+            process.send_signal(signal.SIGCONT)
+            process.terminate()
+        for process in self.pool:
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def inject(supervisor: Supervisor, rng: random.Random, pause: bool, counts: dict) -> bool:
+    """One fault on a random target, if there is one: kill -9, or (with `pause`, half the time)
+    SIGSTOP for up to twice the lease, watching the jobs meanwhile, then SIGCONT. True when one landed."""
+    candidates = supervisor.targets()
+    if not candidates:
+        return False
+    target = rng.choice(candidates)
+    if pause and rng.random() < 0.5:
+        target.send_signal(signal.SIGSTOP)
+        end = time.time() + rng.uniform(0.5, 2 * LEASE_S)
+        while time.time() < end:
+            supervisor.watch()
+            time.sleep(0.2)
+        target.send_signal(signal.SIGCONT)
+        counts["pauses"] += 1
+    else:
+        target.kill()
+        target.wait()
+        counts["kills"] += 1
+    return True
 
 
 def write_references(folder: str, config_jsons: list[str]) -> None:

@@ -9,12 +9,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_config_hides_error_details_from_the_browser():
-    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    config = tomllib.loads((ROOT / "dashboard" / "streamlit.toml").read_text())   # `eos dashboard` passes it on
     assert config["client"]["showErrorDetails"] == "none"
 
 
 def test_an_uncaught_exception_shows_a_generic_message_and_is_logged(monkeypatch, caplog):
-    monkeypatch.chdir(ROOT)        # Streamlit reads .streamlit/config.toml from the working folder
+    monkeypatch.chdir(ROOT)        # Streamlit reads .streamlit/config.toml (→ dashboard/streamlit.toml) from here
     with caplog.at_level(logging.ERROR):
         at = AppTest.from_string("raise ValueError('secret in /srv/private/file.py')").run()
     shown = at.exception[0]

@@ -318,18 +318,27 @@ def test_dockerignore_excludes_local_state(path):
     assert ignored(path)
 
 
-@pytest.mark.parametrize("path", ["requirements.txt", "dashboard/app.py", "dashboard/app_pages/1_Run.py", "eos_core/cli.py",
-                                  "eos_core/__main__.py", ".streamlit/config.toml", "pyproject.toml"])
+@pytest.mark.parametrize("path", ["requirements.txt", "dashboard/app.py", "dashboard/app_pages/1_Run.py",
+                                  "eos_core/cli/__init__.py", "eos_core/__main__.py", ".streamlit/config.toml",
+                                  "dashboard/streamlit.toml", "pyproject.toml"])
 def test_dockerignore_keeps_what_the_image_needs(path):
     assert not ignored(path)
 
 
-# ---------------------------------------------------------------- .streamlit/config.toml
+# ---------------------------------------------------------------- dashboard/streamlit.toml
 
 @pytest.fixture(scope="module")
 def streamlit_config() -> dict:
-    with open(ROOT / ".streamlit" / "config.toml", "rb") as handle:
+    """The dashboard's Streamlit settings: package data that `eos dashboard` passes on as flags."""
+    with open(ROOT / "dashboard" / "streamlit.toml", "rb") as handle:
         return tomllib.load(handle)
+
+
+def test_streamlit_config_has_one_source():
+    """`streamlit run` from the checkout (the image's CMD) reads .streamlit/config.toml: a link to
+    the package's file, so both ways of starting the app use the same settings."""
+    link = ROOT / ".streamlit" / "config.toml"
+    assert link.is_symlink() and link.resolve() == (ROOT / "dashboard" / "streamlit.toml").resolve()
 
 
 def test_streamlit_config_server_and_privacy(streamlit_config):

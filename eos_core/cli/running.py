@@ -1,0 +1,100 @@
+"""Verbs that run the experiment here and now: run, presets, data."""
+from __future__ import annotations
+
+import pathlib
+
+from eos_core.cli.common import config_options, runnable_config
+from eos_core.config import branch_thresholds
+from eos_core.datasets import REGISTRY
+from eos_core.presets import PRESETS
+
+
+def add_run(sub) -> None:
+    run = sub.add_parser("run", help="train both branches and write a result folder")
+    config_options(run)
+    run.add_argument("--out", help="result folder (default runs/PRESET-CONFIGHASH)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=cmd_run)
+
+
+class ProgressBar:
+    """One tqdm bar per branch, showing the step, λ1 against its threshold and the phase."""
+
+    def __init__(self, disable: bool = False):
+        self.bar, self.branch, self.disable = None, None, disable
+
+    def __call__(self, event: dict):
+        from tqdm import tqdm
+        from eos_core.runs.eta import phase
+        if event["kind"] != "logged":
+            return
+        if event["branch"] != self.branch:
+            self.close()
+            self.branch = event["branch"]
+            self.bar = tqdm(total=event["total"], initial=event["step"], desc=event["branch"],
+                            unit="step", disable=self.disable, dynamic_ncols=True)
+        row = event["row"]
+        self.bar.update(event["step"] - self.bar.n)
+        self.bar.set_postfix_str(f"λ1={row['lambda1']:.1f} / {event['threshold']:.0f} ({phase(event)})")
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_run(args) -> int:
+    from eos_core.science.experiment import run_experiment
+    from eos_core.analysis.results import summary
+
+    cfg = runnable_config(args.preset, args.set)
+    out = pathlib.Path(args.out or f"runs/{args.preset}-{cfg.config_hash()}")
+    bar = ProgressBar(disable=args.quiet)
+    try:
+        result = run_experiment(cfg, bar)
+    finally:
+        bar.close()
+    result.save(out)
+    print_summary(summary(result), result.meta, out)
+    return 0 if result.status != "diverged" else 3
+
+
+def print_summary(s: dict, meta: dict, out) -> None:
+    base, exit_ = branch_thresholds(meta["config"]).values()
+    print(f"\nstatus: {s['status']}  {meta['message']}".rstrip())
+    print(f"onset rule: {meta['onset_rule']['rule']}")
+    print(f"t*  = {s['t_star']}   t** = {s['t_star_star']}   ({base.symbol} = {base.value:.4g}, "
+          f"{exit_.symbol} = {exit_.value:.4g})")
+    if s["final_lambda1_over_threshold"] is not None:
+        print(f"final baseline λ1 / {base.symbol} = {s['final_lambda1_over_threshold']:.3f}")
+    if s.get("median_lambda1_over_threshold_after_onset") is not None:
+        print(f"median baseline λ1 / {base.symbol} after t* = {s['median_lambda1_over_threshold_after_onset']:.3f}")
+    if s["window_delta_loss"]:
+        until = "t**" if s["t_star_star"] else "the end"
+        print(f"median Δℓ_k = ℓ_k(exit) − ℓ_k(EoS) at equal t_eff, from t* to {until}:")
+    for group, value in s["window_delta_loss"].items():
+        verdict = "EoS ahead" if value > 0 else "exit ahead"
+        print(f"  Δℓ[{group:>14}] = {value:+.4f}  ({verdict})")
+    print(f"result: {out}  ({meta['wall_time_s']:.1f} s)")
+
+
+def add_presets(sub) -> None:
+    presets = sub.add_parser("presets", help="list the named configurations")
+    presets.set_defaults(func=cmd_presets)
+
+
+def cmd_presets(args) -> int:
+    for name, (description, _) in PRESETS.items():
+        print(f"{name:18} {description}")
+    return 0
+
+
+def add_data(sub) -> None:
+    data = sub.add_parser("data", help="download a dataset's files into $EOS_DATA_DIR (default cache/data)")
+    data.add_argument("--download", choices=[name for name, s in REGISTRY.items() if s.download], required=True)
+    data.set_defaults(func=cmd_data)
+
+
+def cmd_data(args) -> int:
+    spec = REGISTRY[args.download]
+    print(f"{spec.title} is ready in {spec.download()}")
+    return 0
