@@ -8,15 +8,14 @@ from functools import partial
 
 import streamlit as st
 
+from dashboard.content.glossary import CONTROL_HELP
+from dashboard.state import get_queue
 from eos_core.config import CHOICES, KNOBS, ConfigError, RunConfig, available_per_class, class_label, label
 from eos_core.datasets import REGISTRY, availability
-from dashboard.content.glossary import CONTROL_HELP
 from eos_core.presets import PRESETS
 from eos_core.resources import ResourceError, check_fits, torch_free_device
 from eos_core.runs.sweep import parse_seeds
 from eos_core.runs.worker import ensure_worker
-
-from dashboard.state import get_queue
 
 
 @dataclass(frozen=True)

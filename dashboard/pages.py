@@ -6,8 +6,8 @@ Never imports streamlit: tests and tools read it too.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from dashboard.content import narrative
 from eos_core.quantities import on_page

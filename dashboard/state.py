@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from eos_core.runs.notes import annotations
-from eos_core.config import family_key
+from dashboard import links
 from dashboard.content.naming import run_name
+from dashboard.content.series import Series, series, smoothed
+from eos_core.config import family_key
+from eos_core.runs.notes import annotations
 from eos_core.runs.queue import Queue
 from eos_core.runs.store import CorruptEntry, ProblemCode, Store
-from dashboard.content.series import Series, series, smoothed
-
-from dashboard import links
 
 X_AXES = {"step": "step", "time": "effective time"}
 

@@ -3,16 +3,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from eos_core.runs import eta
-
 from dashboard.content import narrative, plots
-from eos_core.config import RunConfig
 from dashboard.content.naming import run_name
 from dashboard.content.series import live_result, series
-
 from dashboard.state import get_queue, get_store
-from eos_core.runs.queue import JobState
 from dashboard.teach import explainer, styled
+from eos_core.config import RunConfig
+from eos_core.runs import eta
+from eos_core.runs.queue import JobState
 
 PHASES = {"preparing": "preparing data and prototypes", "sharpening": "progressive sharpening",
           "eos": "at EoS", "exit": "exit branch"}

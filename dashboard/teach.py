@@ -9,7 +9,6 @@ import streamlit as st
 
 from dashboard import pages
 from dashboard.content.glossary import CONTROL_HELP, explain
-
 from dashboard.state import load_result
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+!|~$])")

@@ -8,9 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.content import plots
-from eos_core.groups import GROUPS
-
 from dashboard.teach import styled
+from eos_core.groups import GROUPS
 
 # Plotly's modebar downloads PNG in the browser (no server-side renderer needed).
 PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}

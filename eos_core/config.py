@@ -8,6 +8,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -148,7 +149,7 @@ class RunConfig:
     def n(self) -> int:
         return 2 * self.n_per_class
 
-    def replace(self, **changes) -> "RunConfig":
+    def replace(self, **changes) -> RunConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -162,7 +163,7 @@ class RunConfig:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
+    def from_dict(cls, d: dict) -> RunConfig:
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             name = sorted(unknown)[0]
@@ -171,7 +172,7 @@ class RunConfig:
                        "ood_alphas": tuple(d.get("ood_alphas", cls.ood_alphas))})
 
     @classmethod
-    def from_json(cls, text: str) -> "RunConfig":
+    def from_json(cls, text: str) -> RunConfig:
         return cls.from_dict(json.loads(text))
 
     def config_hash(self) -> str:
@@ -202,7 +203,7 @@ class Threshold(NamedTuple):
     symbol: str     # e.g. "2/η", "(2+2β)/(c·η)"
 
 
-def stability_threshold(config: "RunConfig | dict", lr: float, rate: str = "η") -> Threshold:
+def stability_threshold(config: RunConfig | dict, lr: float, rate: str = "η") -> Threshold:
     """The optimiser's stability threshold at learning rate `lr` — the one definition every module
     uses. `config` is a RunConfig or a result's config dict; `rate` names `lr` in the symbol
     ("η" for the baseline, "c·η" for the exit branch)."""
@@ -218,7 +219,7 @@ def stability_threshold(config: "RunConfig | dict", lr: float, rate: str = "η")
     return Threshold(2 / lr, "full-batch GD is linearly stable along v1 while λ1 < 2/η", f"2/{denominator}")
 
 
-def branch_thresholds(config: "RunConfig | dict") -> dict[str, Threshold]:
+def branch_thresholds(config: RunConfig | dict) -> dict[str, Threshold]:
     """The threshold of each branch: the baseline at η, the exit branch at c·η."""
     lr, c = _field(config, "lr"), _field(config, "c")
     return {"baseline": stability_threshold(config, lr), "exit": stability_threshold(config, c * lr, "c·η")}
@@ -285,7 +286,8 @@ def _is_int(v) -> bool:
 
 
 def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
+    # any int, however large, is finite; math.isfinite would overflow converting a huge one
+    return not isinstance(v, bool) and (isinstance(v, int) or (isinstance(v, float) and math.isfinite(v)))
 
 
 def class_label(dataset: str, cls: str) -> str:

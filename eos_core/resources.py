@@ -68,7 +68,7 @@ def parameter_count(cfg: RunConfig) -> int:
         return convs + (128 * side * side + 1) * w + (w + 1) * 2
     count, c_in = (3 * 9 + 1) * 16, 16                 # ResNet-14: stem, then [2, 2, 2] blocks
     for c_out in (16, 32, 64):
-        for block in range(2):
+        for _ in range(2):
             count += (c_in * 9 + 1) * c_out + (c_out * 9 + 1) * c_out
             count += (c_in + 1) * c_out if c_in != c_out else 0    # 1×1 shortcut projection
             c_in = c_out

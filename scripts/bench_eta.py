@@ -23,8 +23,8 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from eos_core.runs.eta import estimate, records, steps_left  # noqa: E402
 from eos_core.presets import preset  # noqa: E402
+from eos_core.runs.eta import estimate, records, steps_left  # noqa: E402
 from eos_core.runs.queue import JobState, Queue  # noqa: E402
 from eos_core.runs.worker import run_job  # noqa: E402
 

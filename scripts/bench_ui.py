@@ -15,10 +15,11 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from eos_core.tools.bench import paper_sized_result  # noqa: E402
+from harness import PAGES, RESULT_PAGES, browser, dashboard, navigate, open_page  # noqa: E402
+
 from eos_core.config import RunConfig  # noqa: E402
 from eos_core.runs.store import Store  # noqa: E402
-from harness import PAGES, RESULT_PAGES, browser, dashboard, navigate, open_page  # noqa: E402
+from eos_core.tools.bench import paper_sized_result  # noqa: E402
 
 
 def main(repeats: int = 3) -> dict:

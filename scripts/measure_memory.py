@@ -12,15 +12,16 @@ import sys
 
 import torch
 
-from eos_core.science.experiment import run_experiment
 from eos_core.presets import preset
 from eos_core.resources import estimate_bytes
+from eos_core.science.experiment import run_experiment
 
 
 def rss() -> int:
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 

@@ -1,12 +1,12 @@
 import streamlit as st
 
+from dashboard.content import plots
 from dashboard.pages import heading
 from dashboard.state import families, load_result, require_series
 from dashboard.teach import explain_run
 from dashboard.widgets import figure
-from dashboard.content import plots
-from eos_core.analysis.mechanism import group_evidence
 from eos_core.analysis.claims import c3, is_twin
+from eos_core.analysis.mechanism import group_evidence
 
 st.title(heading("alignment"))
 s, metas, x, log_y = require_series()

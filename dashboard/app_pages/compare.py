@@ -1,15 +1,14 @@
 import streamlit as st
 
-from dashboard.pages import heading
 from dashboard import links
+from dashboard.content import narrative, plots
+from dashboard.content.series import series
+from dashboard.pages import heading
 from dashboard.state import families, label, readable_results
 from dashboard.teach import explainer
 from dashboard.widgets import figure
-from dashboard.content import narrative
-from dashboard.content import plots
 from eos_core.groups import GROUPS
 from eos_core.quantities import compare_choices
-from dashboard.content.series import series
 
 st.title(heading("compare"))
 st.caption(f"Up to {plots.MAX_COMPARED} runs on the same axes — coherent vs random displacement, MSE vs CE, "

@@ -1,7 +1,7 @@
 import streamlit as st
 
-from dashboard.pages import heading
 from dashboard.form import experiment_form, preset_buttons
+from dashboard.pages import heading
 from dashboard.state import get_queue
 from dashboard.status import watch
 from dashboard.teach import explainer

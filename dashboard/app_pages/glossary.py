@@ -1,8 +1,8 @@
 import streamlit as st
 
+from dashboard.content.glossary import CONTROL_HELP, FIELD_HELP, by_section
 from dashboard.pages import heading
 from dashboard.teach import plain
-from dashboard.content.glossary import CONTROL_HELP, FIELD_HELP, by_section
 
 st.title(heading("glossary"))
 st.caption("Every symbol and term the pages show, in plain words. The form's tooltips say the same.")
@@ -18,7 +18,7 @@ for section, entries in by_section().items():
     hits = [(key, t) for key, t in entries if matches(t.symbol, t.name, t.text)]
     if hits:
         st.subheader(section)
-        for key, t in hits:
+        for _, t in hits:
             head = f"**{plain(t.symbol)}** — {plain(t.name)}" if t.symbol != t.name else f"**{plain(t.name)}**"
             st.markdown(f"{head}: {plain(t.text)}")
         shown += len(hits)

@@ -1,10 +1,10 @@
 import streamlit as st
 
+from dashboard.content import plots, tradeoff_plots
 from dashboard.pages import heading
 from dashboard.state import require_series, selected_results
 from dashboard.teach import explain_run
 from dashboard.widgets import figure, table_downloads
-from dashboard.content import plots, tradeoff_plots
 from eos_core.analysis.tradeoff import describe, tradeoff
 
 st.title(heading("groups"))

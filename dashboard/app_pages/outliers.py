@@ -1,12 +1,12 @@
 import streamlit as st
 
-from dashboard.pages import heading
 from dashboard import links
+from dashboard.content import plots
+from dashboard.content.series import checkpoint
+from dashboard.pages import heading
 from dashboard.state import load_result, require_series
 from dashboard.teach import explain_run
 from dashboard.widgets import figure
-from dashboard.content import plots
-from dashboard.content.series import checkpoint
 
 BRANCH_NAMES = {branch: name for branch, (_, name) in plots.BRANCH_STYLE.items()}
 

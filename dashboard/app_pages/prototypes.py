@@ -1,11 +1,11 @@
 import streamlit as st
 
-from dashboard.pages import heading
 from dashboard import links
+from dashboard.content import plots
+from dashboard.pages import heading
 from dashboard.state import load_result, require_series
 from dashboard.teach import explain_run
 from dashboard.widgets import figure, prototype_gallery
-from dashboard.content import plots
 
 st.title(heading("prototypes"))
 s, metas, x, log_y = require_series()

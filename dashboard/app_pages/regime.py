@@ -1,13 +1,13 @@
 import streamlit as st
 
-from dashboard.pages import heading
 from dashboard import links
+from dashboard.content import plots, tradeoff_plots
+from dashboard.pages import heading
 from dashboard.state import families, regime_table
 from dashboard.teach import explainer
 from dashboard.widgets import figure, table_downloads
-from dashboard.content import plots, tradeoff_plots
-from eos_core.groups import GROUPS
 from eos_core.analysis.regime import AXES, FILTERS, grid, markdown, select
+from eos_core.groups import GROUPS
 
 st.title(heading("regime"))
 st.caption("Where does EoS help which group? Each cell is one configuration of the stored runs: a group's Δℓ_k "

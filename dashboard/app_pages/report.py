@@ -1,15 +1,14 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard.pages import heading
 from dashboard import links
+from dashboard.content import narrative, plots
+from dashboard.pages import heading
 from dashboard.state import families, label, load_result, readable_results
 from dashboard.teach import explainer
 from dashboard.widgets import figure, table_downloads
-from dashboard.content import narrative
-from dashboard.content import plots
-from eos_core.analysis.mechanism import decomposition, single_mode_fit
 from eos_core.analysis.claims import report
+from eos_core.analysis.mechanism import decomposition, single_mode_fit
 
 st.title(heading("report"))
 st.caption("Which of the paper's claims the stored runs support, with the number behind each verdict. "

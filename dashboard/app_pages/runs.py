@@ -1,16 +1,16 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard.pages import heading
 from dashboard import links
+from dashboard.content import narrative
+from dashboard.content.naming import run_name
+from dashboard.pages import heading
 from dashboard.state import get_queue, get_store, listed_metas, load_result, notes
 from dashboard.status import outcome
-from dashboard.widgets import table_downloads
-from eos_core.runs.notes import annotate
 from dashboard.teach import explainer
-from dashboard.content import narrative
+from dashboard.widgets import table_downloads
 from eos_core.config import RunConfig
-from dashboard.content.naming import run_name
+from eos_core.runs.notes import annotate
 from eos_core.runs.queue import JobState
 from eos_core.runs.store import CorruptEntry
 from eos_core.runs.worker import ensure_worker

@@ -1,10 +1,10 @@
 import streamlit as st
 
+from dashboard.content import plots
 from dashboard.pages import heading
 from dashboard.state import require_series
 from dashboard.teach import explain_run
 from dashboard.widgets import figure
-from dashboard.content import plots
 
 st.title(heading("sharpness"))
 s, metas, x, log_y = require_series()

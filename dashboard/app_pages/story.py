@@ -1,10 +1,10 @@
 import streamlit as st
 
+from dashboard.content import story
 from dashboard.pages import heading
 from dashboard.state import families, get_queue, label, load_result
 from dashboard.teach import plain
 from dashboard.widgets import figure, prototype_gallery
-from dashboard.content import story
 from eos_core.presets import first_launch, preset
 from eos_core.runs.queue import JobState
 from eos_core.runs.worker import ensure_worker

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from eos_core.config import RunConfig, branch_thresholds, stability_threshold
-
-from eos_core.groups import GROUPS, LABELS
 from eos_core.analysis.claims import _mixed_signs
-from eos_core.analysis.results import Result, window_delta_loss
+from eos_core.analysis.results import Result
+from eos_core.config import RunConfig, branch_thresholds, stability_threshold
+from eos_core.groups import GROUPS, LABELS
 from eos_core.runs.queue import JobState
 
 

@@ -9,12 +9,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.content.series import Series
 from eos_core.config import branch_thresholds
-
+from eos_core.datasets import REGISTRY
 from eos_core.groups import COLOURS, GROUPS, LABELS
 from eos_core.quantities import axis_labels
-from eos_core.datasets import REGISTRY
-from dashboard.content.series import Series
 
 # The groups' colours and labels, plus the examples no group tracks (natural-outliers scatter).
 GROUP_COLORS = {**COLOURS, "": "#b0b0b0"}
@@ -118,7 +117,7 @@ def live_sharpness_figure(s: Series, steps: int) -> go.Figure:
     fig = sharpness_figure(s, exit_threshold=exit_running)
     if not exit_running:
         seen = s.trace[s.trace.quantity == "lambda1"]["median"].max()
-        top = max(branch_thresholds(s.config)["baseline"].value, seen if seen == seen else 0.0)
+        top = max(branch_thresholds(s.config)["baseline"].value, 0.0 if np.isnan(seen) else seen)
         fig.update_yaxes(range=[0, 1.15 * top])
     fig.update_layout(title="Sharpness λ1 so far")
     return fig.update_xaxes(range=[0, steps])

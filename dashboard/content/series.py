@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from eos_core.analysis.aggregate import aggregate
-from eos_core.runs.eta import fork_step, records
 from eos_core.analysis.results import Result, delta_loss
+from eos_core.runs.eta import fork_step, records
 
 
 @dataclass

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 
 from dashboard.content import narrative, plots, tradeoff_plots
-from eos_core.config import RunConfig, stability_threshold
-from eos_core.presets import first_launch, preset
+from dashboard.content.series import series
 from eos_core.analysis.results import Result
 from eos_core.analysis.tradeoff import tradeoff
-from dashboard.content.series import series
+from eos_core.config import RunConfig, stability_threshold
+from eos_core.presets import first_launch, preset
 
 # What the survey of real images found (scripts/survey_fashion.sh; docs/fashion_survey.md), told at
 # the Story's end so a class knows how far the runs on screen generalise.

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from eos_core.groups import GROUPS
 from dashboard.content.plots import GROUP_COLORS, GROUP_LABELS
+from eos_core.groups import GROUPS
 
 
 def tradeoff_figure(t, title_prefix: str = "") -> go.Figure:

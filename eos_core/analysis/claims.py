@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from eos_core.groups import GROUPS
 from eos_core.analysis.mechanism import group_evidence, influence_ratios, single_mode_fit
 from eos_core.analysis.results import Result, window_delta_loss
 from eos_core.analysis.tradeoff import describe, tradeoff
+from eos_core.groups import GROUPS
 
 SUPPORTED, REFUTED, UNTESTED = "supported", "not supported", "untested"
 
@@ -260,7 +260,7 @@ def explain(r: Result) -> str:
         return ""
     top = {c: e[c].idxmax() for c in ("cos2_before", "cos2_eos", "influence_before", "influence_eos")
            if e[c].notna().any()}
-    shares = ", ".join(f"{g} {100 * v:.0f} %" for g, v in e.oscillation_share.items() if v == v)
+    shares = ", ".join(f"{g} {100 * v:.0f} %" for g, v in e.oscillation_share.items() if pd.notna(v))
     return (f"run {r.meta['config_hash'][:8]}: largest cos²θ_k before t* {top.get('cos2_before')}, from t* "
             f"{top.get('cos2_eos')}; largest (∇ℓ_k·v1)² before t* {top.get('influence_before')} "
             f"({100 * e.influence_share_before.max():.0f} % of the groups' total), from t* "

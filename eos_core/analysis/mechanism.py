@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from eos_core.groups import GROUPS
 from eos_core.analysis.results import Result
+from eos_core.groups import GROUPS
 
 
 def decomposition(result: Result) -> pd.DataFrame:
@@ -49,7 +49,7 @@ def single_mode_fit(result: Result, eos_only: bool = False) -> dict:
     if keep.sum() < 3:
         return {"slope": np.nan, "r": np.nan, "kappa": np.nan, "points": int(keep.sum())}
     x, y = np.log(c[keep]), np.log(q2[keep])
-    slope, intercept = np.polyfit(x, y, 1)
+    slope, _ = np.polyfit(x, y, 1)
     return {"slope": float(slope), "r": float(np.corrcoef(x, y)[0, 1]),
             "kappa": float(np.exp(np.median(y - x))), "points": int(keep.sum())}
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from eos_core.config import family_key
-
-from eos_core.groups import GROUPS
 from eos_core.analysis.results import Result
 from eos_core.analysis.tradeoff import PAPER_PATTERN, tradeoff
+from eos_core.config import family_key
+from eos_core.groups import GROUPS
 
 AXES = {"pair": "class pair", "alpha": "α", "c": "c", "lr": "η", "loss": "loss", "displacement": "displacement"}
 SHORT = {"inlier": "in", "boundary": "bd", "input_outlier": "io", "output_outlier": "oo"}

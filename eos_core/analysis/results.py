@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from eos_core.config import branch_thresholds
-
 from eos_core.groups import GROUPS
 from eos_core.quantities import EVERY_STEP, GROUP, TRACE, columns
 
@@ -67,7 +66,7 @@ class Result:
         }
 
     @classmethod
-    def from_files(cls, files: dict[str, bytes]) -> "Result":
+    def from_files(cls, files: dict[str, bytes]) -> Result:
         missing = [name for name in FILES if name not in files]
         if missing:
             raise ResultError(f"result is incomplete: missing {', '.join(missing)}")
@@ -95,7 +94,7 @@ class Result:
         return buffer.getvalue()
 
     @classmethod
-    def from_zip(cls, blob: bytes) -> "Result":
+    def from_zip(cls, blob: bytes) -> Result:
         try:
             with zipfile.ZipFile(io.BytesIO(blob)) as archive:
                 files = {name: archive.read(name) for name in archive.namelist() if name in FILES + OPTIONAL_FILES}
@@ -111,7 +110,7 @@ class Result:
         return folder
 
     @classmethod
-    def load(cls, folder) -> "Result":
+    def load(cls, folder) -> Result:
         folder = pathlib.Path(folder)
         if not folder.is_dir():
             raise ResultError(f"no result folder at {folder}")

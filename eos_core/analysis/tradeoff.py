@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from eos_core.groups import GROUPS
 from eos_core.analysis.results import Result, delta_loss
+from eos_core.groups import GROUPS
 
 # The paper's MSE pattern (§4, Fig. 4): EoS ahead on input-outliers, behind on inliers and boundary points.
 PAPER_PATTERN = {"input_outlier": 1, "inlier": -1, "boundary": -1}

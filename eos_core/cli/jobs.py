@@ -93,8 +93,8 @@ def add_store(sub) -> None:
 
 
 def cmd_store(args) -> int:
-    from eos_core.runs.repair import check, rebuild
     from eos_core.runs.queue import Queue
+    from eos_core.runs.repair import check, rebuild
     from eos_core.runs.store import Store, cache_dir
 
     if args.rebuild:

@@ -25,6 +25,7 @@ class ProgressBar:
 
     def __call__(self, event: dict):
         from tqdm import tqdm
+
         from eos_core.runs.eta import phase
         if event["kind"] != "logged":
             return
@@ -43,8 +44,8 @@ class ProgressBar:
 
 
 def cmd_run(args) -> int:
-    from eos_core.science.experiment import run_experiment
     from eos_core.analysis.results import summary
+    from eos_core.science.experiment import run_experiment
 
     cfg = runnable_config(args.preset, args.set)
     out = pathlib.Path(args.out or f"runs/{args.preset}-{cfg.config_hash()}")

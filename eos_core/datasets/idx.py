@@ -16,8 +16,8 @@ import pathlib
 import shutil
 import subprocess
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -39,7 +39,7 @@ class IdxSet:
     name: str                      # registry name, e.g. "fashion_mnist"
     title: str                     # e.g. "Fashion-MNIST"
     subdir: str                    # torchvision's folder name under the data root, e.g. "FashionMNIST"
-    extra_folders: Callable[[], list[pathlib.Path]] = lambda: []   # searched after $EOS_DATA_DIR
+    extra_folders: Callable[[], list[pathlib.Path]] = list   # searched after $EOS_DATA_DIR
 
     def home(self) -> pathlib.Path:
         """Where `data --download` puts the files: <data dir>/<subdir>/raw."""

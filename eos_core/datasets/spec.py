@@ -5,8 +5,8 @@ torch, inside the call.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ class StoreDamaged(Exception):
                          f"`python -m eos_core store --rebuild` to rebuild the index")
 
 
-class ProblemCode(str, enum.Enum):
+class ProblemCode(enum.StrEnum):
     """What kind of malformed entry the store met and set aside (callers filter on these)."""
     UNLISTED = "unlisted"            # a result's meta is unreadable or has no config: not listed
     QUARANTINED = "quarantined"      # a malformed entry was moved aside to quarantine/

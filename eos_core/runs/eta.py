@@ -11,6 +11,7 @@ differently per step — from t* on the run also evaluates the generalisation pr
 """
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -80,7 +81,7 @@ def speed(recs: list[Record]) -> float | None:
     phase = [r for r in recs if r.phase == recs[-1].phase and r.branch == recs[-1].branch] if recs else []
     chosen = phase if len(phase) > MIN_INTERVALS else recs
     done = elapsed = 0.0
-    for a, b in zip(chosen, chosen[1:]):
+    for a, b in itertools.pairwise(chosen):
         if a.branch == b.branch and b.step > a.step:   # a branch switch is not a training interval
             done += b.step - a.step
             elapsed += b.time - a.time

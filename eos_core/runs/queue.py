@@ -16,8 +16,8 @@ import enum
 import time
 from dataclasses import dataclass
 
-from eos_core.config import RunConfig
 from eos_core.analysis.results import Result
+from eos_core.config import RunConfig
 from eos_core.runs.disk import CorruptEntry, ProblemCode
 from eos_core.runs.keys import Keys
 from eos_core.runs.store import Store

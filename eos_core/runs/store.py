@@ -18,8 +18,18 @@ import time
 import diskcache
 
 from eos_core.analysis.results import Result, ResultError
-from eos_core.runs.disk import (INDEX, CorruptEntry, Problem, ProblemCode, StoreDamaged, cache_dir,  # noqa: F401
-                                file_rows, is_damage, open_cache, raw_bytes)
+from eos_core.runs.disk import (  # noqa: F401
+    INDEX,
+    CorruptEntry,
+    Problem,
+    ProblemCode,
+    StoreDamaged,
+    cache_dir,
+    file_rows,
+    is_damage,
+    open_cache,
+    raw_bytes,
+)
 from eos_core.runs.keys import Keys
 
 

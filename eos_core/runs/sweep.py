@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from eos_core.config import ConfigError, RunConfig, coerce
 from eos_core.runs.store import Store
 
-
 MAX_SEEDS = 1000   # more is surely a typo, and would queue that many trainings
 
 
@@ -55,8 +54,8 @@ def expand(base: RunConfig, seeds: list[int], grid: dict[str, list]) -> list[Run
 def sweep_task(config_jsons: list[str], baseline_blob: bytes | None) -> dict:
     """Run configs sharing one baseline (in an executor's worker process)."""
     from eos_core.resources import resolve_device
-    from eos_core.science.snapshot import pack_baseline, unpack_baseline
     from eos_core.science.experiment import run_from_baseline
+    from eos_core.science.snapshot import pack_baseline, unpack_baseline
 
     configs = [RunConfig.from_json(j) for j in config_jsons]
     baseline = unpack_baseline(baseline_blob, resolve_device(configs[0].device)) if baseline_blob else None
@@ -82,6 +81,7 @@ class SweepReport:
 
 def run_sweep(configs: list[RunConfig], executor: Executor, store: Store, show_progress: bool = True) -> SweepReport:
     from tqdm import tqdm
+
     from eos_core.analysis.results import Result
 
     report = SweepReport()
@@ -99,7 +99,7 @@ def run_sweep(configs: list[RunConfig], executor: Executor, store: Store, show_p
             key, group = futures[future]
             try:
                 out = future.result()
-            except Exception as error:   # one failed run does not sink the sweep
+            except Exception as error:  # noqa: BLE001 — one failed run does not sink the sweep
                 report.failed.update({c.config_hash(): f"{type(error).__name__}: {error}" for c in group})
             else:
                 if out["baseline"] is not None:

@@ -17,6 +17,7 @@ This module imports torch only inside the functions that train.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -28,12 +29,12 @@ import traceback
 
 from eos_core.config import ConfigError, RunConfig
 from eos_core.datasets.files import DatasetError
-from eos_core.runs.eta import phase
-from eos_core.runs.fence import Fence, process_state, process_stopped
-from eos_core.runs.repair import remove_orphans
 from eos_core.resources import ResourceError, check_fits, resolve_device
 from eos_core.runs.disk import CorruptEntry, StoreDamaged, cache_dir
+from eos_core.runs.eta import phase
+from eos_core.runs.fence import Fence, process_state, process_stopped
 from eos_core.runs.queue import JobState, Lease, LostLease, Queue
+from eos_core.runs.repair import remove_orphans
 
 HOST = socket.gethostname()
 MAX_FAILURES = 3     # a job that raised this many times is marked failed, with its message
@@ -106,9 +107,9 @@ def recover_stale_jobs(queue: Queue) -> list[str]:
 def execute(queue: Queue, cfg: RunConfig, progress=None, lease: Lease | None = None):
     """Compute `cfg`'s result from whatever is stored — a finished baseline, checkpoints — and
     keep new checkpoints as it goes. Returns (result, counters for the commit)."""
-    from eos_core.science.snapshot import unpack_baseline
-    from eos_core.science.experiment import run_from_baseline
     from eos_core.runs.checkpoints import Checkpoints
+    from eos_core.science.experiment import run_from_baseline
+    from eos_core.science.snapshot import unpack_baseline
 
     device = resolve_device(cfg.device)
     baseline = None
@@ -177,7 +178,7 @@ def run_job(queue: Queue, job: dict, lease: Lease, lost: threading.Event | None 
         fields = {"state": JobState.CANCELLED}
     except REFUSALS as error:   # the config cannot run here: retrying would refuse it again
         fields = {"state": JobState.FAILED, "failures": job.get("failures", 0) + 1, "error": str(error)}
-    except Exception as error:   # the job fails (or is retried), the worker lives on
+    except Exception as error:  # noqa: BLE001 — the job fails (or is retried), the worker lives on
         failures = job.get("failures", 0) + 1
         message = f"{type(error).__name__}: {error}"
         fields = {"state": JobState.FAILED if failures >= MAX_FAILURES else JobState.QUEUED, "failures": failures,
@@ -211,7 +212,7 @@ class Heartbeat(threading.Thread):
         while not self.stop.wait(heartbeat_s()):
             try:
                 self.beat()
-            except Exception as error:   # a busy or vanishing store must not kill the thread
+            except Exception as error:  # noqa: BLE001 — a busy or vanishing store must not kill the thread
                 print(f"warning: heartbeat: {type(error).__name__}: {error}", file=sys.stderr)
 
     def beat(self):
@@ -250,10 +251,8 @@ def worker_main(directory=None, once: bool = False, poll: float = 0.5, idle_exit
         _serve(queue, heart, done, once, poll, idle_exit)
     except (KeyboardInterrupt, Stop):
         if heart.lease is not None:
-            try:
+            with contextlib.suppress(LostLease):
                 queue.finish(heart.lease, state=JobState.QUEUED, phase=None)
-            except LostLease:
-                pass
     finally:
         heart.stop.set()
         fence.stop.set()

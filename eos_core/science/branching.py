@@ -16,15 +16,14 @@ import pandas as pd
 import torch
 
 from eos_core.config import RunConfig, branch_thresholds
-
 from eos_core.groups import GROUPS
+from eos_core.resources import resolve_device
+from eos_core.science import data, models, prototypes
 from eos_core.science.curvature import Eigenpairs
 from eos_core.science.diagnostics import NonFiniteLoss, diagnose
 from eos_core.science.optim import Optimiser
 from eos_core.science.probes import ProbeSet, build_probe_set, evaluate
-from eos_core.resources import resolve_device
 from eos_core.science.problem import Problem
-from eos_core.science import data, models, prototypes
 
 
 class Cancelled(Exception):

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from eos_core.datasets.files import DatasetCorrupt, DatasetError, DatasetMissing, data_dir  # noqa: F401
 from eos_core.datasets import spec as dataset_spec
+from eos_core.datasets.files import DatasetCorrupt, DatasetError, DatasetMissing, data_dir  # noqa: F401
 
 
 @dataclass(frozen=True, eq=False)   # eq=False: tensor fields make field-wise == meaningless

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from eos_core.science.branching import Branch, Setup, prepare, run_baseline, run_exit
+from eos_core.analysis.results import EXAMPLE_COLUMNS, GROUP_COLUMNS, LOSS_COLUMNS, TRACE_COLUMNS, Result
 from eos_core.config import SCHEMA_VERSION, RunConfig, branch_thresholds
 from eos_core.groups import GROUPS
-from eos_core.analysis.results import EXAMPLE_COLUMNS, GROUP_COLUMNS, LOSS_COLUMNS, TRACE_COLUMNS, Result
+from eos_core.science.branching import Branch, Setup, prepare, run_baseline, run_exit
 
 
 @dataclass

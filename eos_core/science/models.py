@@ -9,8 +9,8 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 from torch.func import functional_call
+from torch.nn import functional as F
 
 
 def mlp(in_features: int, width: int, n_out: int = 2) -> nn.Sequential:

@@ -11,13 +11,13 @@ import time
 
 import torch
 
-from eos_core.science.branching import prepare
-from eos_core.config import RunConfig
-from eos_core.science.experiment import run_experiment
-from eos_core.science.diagnostics import diagnose, per_example_alignment
-from eos_core.science.probes import evaluate
-from eos_core.science.per_example import per_example_grads
 from eos_core.analysis.results import GROUP_COLUMNS, TRACE_COLUMNS, Result
+from eos_core.config import RunConfig
+from eos_core.science.branching import prepare
+from eos_core.science.diagnostics import diagnose, per_example_alignment
+from eos_core.science.experiment import run_experiment
+from eos_core.science.per_example import per_example_grads
+from eos_core.science.probes import evaluate
 
 
 def _sync(device: str) -> None:
@@ -136,8 +136,8 @@ def paper_sized_result(n: int = 10_000, steps: int = 10_000, log_every: int = 32
     import pandas as pd
 
     from eos_core.groups import GROUPS
-    from eos_core.science.experiment import onset_rule
     from eos_core.presets import preset
+    from eos_core.science.experiment import onset_rule
 
     cfg = preset("paper-synthetic", n_per_class=n // 2, steps=steps, log_every=log_every, example_every=log_every)
     rng = np.random.default_rng(0)
@@ -186,8 +186,8 @@ def store_round_trip_figures() -> dict:
 def load_figures(cfg: RunConfig) -> dict:
     """Seconds to load the run's class pair from its files, cold: parsed files are cached per
     process, so the cache is emptied first (for MNIST-format sets this reads and checks the .gz)."""
-    from eos_core.science.data import load_dataset
     from eos_core.datasets import idx
+    from eos_core.science.data import load_dataset
     idx._arrays.cache_clear()
     start = time.perf_counter()
     load_dataset(cfg.dataset, cfg.classes, cfg.n_per_class, cfg.image_size, seed=cfg.seed)

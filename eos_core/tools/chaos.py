@@ -16,8 +16,8 @@ import sys
 import tempfile
 import time
 
-from eos_core.config import RunConfig
 from eos_core.analysis.results import Result
+from eos_core.config import RunConfig
 from eos_core.runs.queue import JobState
 
 LEASE_S = 5.0
@@ -52,7 +52,7 @@ def run_chaos(jobs: int = 8, injections: int = 100, pause: bool = False, seed: i
         queue.submit(cfg)
     env = {**os.environ, "EOS_CACHE_DIR": folder, "EOS_LEASE_S": str(LEASE_S), "EOS_HEARTBEAT_S": "0.5",
            "EOS_CHECKPOINT_EVERY": "1"}
-    log = open(os.path.join(folder, "workers.log"), "ab")
+    log = open(os.path.join(folder, "workers.log"), "ab")  # noqa: SIM115 — workers write to it until the finally
     started = time.time()
     expected_dir = os.path.join(folder, "expected")
     references = start_references(expected_dir, configs, env, log)
@@ -147,9 +147,8 @@ class Supervisor:
             if process.poll() is not None or process.pid not in registered:
                 continue
             job = running.get(process.pid)
-            if job is not None:
-                if job.get("writes", 0) < self.writes_at_claim.get((job["id"], job["token"]), 1e9) + 2:
-                    continue
+            if job is not None and job.get("writes", 0) < self.writes_at_claim.get((job["id"], job["token"]), 1e9) + 2:
+                continue
             out.append(process)
         return out
 
