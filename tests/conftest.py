@@ -1,6 +1,8 @@
-"""Isolation for the whole test session: no test may touch ./cache or leave a worker running."""
+"""Isolation for the whole test session (no test may touch ./cache or leave a worker running) and the
+fixtures tests share. Plain helpers live in modules: harness (server, browser, AppTest), tiny (the tiny
+problem and its reference computations), synthetic_result (a Result with known numbers)."""
+import copy
 import os
-import signal
 import sys
 
 import pytest
@@ -35,15 +37,42 @@ def keep_main_module(monkeypatch):
     monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
 
 
-def stop_worker(cache_dir) -> None:
-    """Kill the worker a test's dashboard started in `cache_dir`, if any."""
+@pytest.fixture
+def store(tmp_path):
+    """An empty Store in this test's own folder, closed afterwards."""
     from eos_core.runs.store import Store
 
-    store = Store(cache_dir)
-    record = store.worker()
-    store.close()
-    if record and record.get("pid"):
-        try:
-            os.kill(record["pid"], signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    s = Store(tmp_path / "cache")
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_run():
+    """tiny_run(cfg) → run_experiment(cfg), trained once a session for each config and handed out as
+    a fresh copy (a test may change it). For tests that need a real result, not its training."""
+    from eos_core.science.experiment import run_experiment
+
+    done = {}
+
+    def run(cfg):
+        key = cfg.config_hash()
+        if key not in done:
+            done[key] = run_experiment(cfg)
+        return copy.deepcopy(done[key])
+    return run
+
+
+@pytest.fixture(scope="session")
+def make_cache(tmp_path_factory):
+    """make_cache(*results) → a new cache folder holding those results, for a dashboard to open."""
+    from eos_core.runs.store import Store
+
+    def make(*results, name: str = "cache"):
+        folder = tmp_path_factory.mktemp(name)
+        store = Store(folder)
+        for result in results:
+            store.put_result(result)
+        store.close()
+        return folder
+    return make

@@ -14,7 +14,7 @@ import urllib.request
 from typing import NamedTuple
 from urllib.parse import urlparse
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = pathlib.Path(__file__).resolve().parent.parent   # the checkout: tests/ is one level down
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -212,9 +212,9 @@ def wait_for(predicate, timeout=300.0, what="state"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def app_test(cache, monkeypatch, run: str | None = None):
-    """Streamlit's AppTest of app.py on the cache folder `cache` (opened at `run` if given); it
-    starts no worker."""
+def app_test(cache, monkeypatch, run: str | None = None, **params):
+    """Streamlit's AppTest of app.py on the cache folder `cache` (opened at `run` and with the other
+    query parameters `params`, if given); it starts no worker."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -225,7 +225,16 @@ def app_test(cache, monkeypatch, run: str | None = None):
     at = AppTest.from_file(os.path.join(ROOT, "dashboard", "app.py"), default_timeout=60)
     if run is not None:
         at.query_params["run"] = run
+    for key, value in params.items():
+        at.query_params[key] = value
     return at
+
+
+def charts(at) -> list[dict]:
+    """The Plotly figures (as JSON specs) an AppTest run drew, in page order."""
+    import json
+
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
 
 
 def first_launch_of(cache, monkeypatch):

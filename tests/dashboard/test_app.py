@@ -1,5 +1,4 @@
 """Every page under Streamlit's AppTest, against fixture results in a temporary cache."""
-import json
 import os
 import shutil
 import subprocess
@@ -7,29 +6,21 @@ import sys
 
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
 
-from eos_core.science.experiment import run_experiment
 from eos_core.presets import first_launch, preset
 from eos_core.runs.store import Store
-from harness import app_test, first_launch_of
+from harness import ROOT, app_test, charts, first_launch_of
 from tiny import TINY
 
 NO_TSS = TINY.replace(seed=7)   # stored as a run whose exit branch never reached its threshold
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAGES = ["app_pages/sharpness.py", "app_pages/groups.py", "app_pages/alignment.py", "app_pages/outliers.py",
          "app_pages/prototypes.py", "app_pages/compare.py", "app_pages/report.py", "app_pages/runs.py"]
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cache")
-    store = Store(folder)
-    for cfg in (TINY, TINY.replace(seed=1), TINY.replace(displacement="random")):
-        store.put_result(run_experiment(cfg))
-    store.put_result(without_t_star_star(store.result(TINY.config_hash()), NO_TSS))
-    store.close()
-    return folder
+def cache(make_cache, tiny_run):
+    runs = [tiny_run(cfg) for cfg in (TINY, TINY.replace(seed=1), TINY.replace(displacement="random"))]
+    return make_cache(*runs, without_t_star_star(tiny_run(TINY), NO_TSS))
 
 
 @pytest.fixture
@@ -43,10 +34,6 @@ def without_t_star_star(result, cfg):
                        finished_at=0.0, message="the exit branch did not reach its threshold f·2/(c·η) "
                                                 "within the budget (no t**)")
     return result
-
-
-def charts(at):
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
 
 
 def test_experiment_page_shows_the_form_and_presets(app):
@@ -281,11 +268,8 @@ def test_a_result_meta_without_its_config_is_skipped_with_a_warning(cache, tmp_p
     store = Store(folder)
     store.cache.set("meta/0123456789abcdef0123", '{"config_hash": "0123456789abcdef0123", "status": "done"}')
     store.close()
-    monkeypatch.setenv("EOS_CACHE_DIR", str(folder))
-    monkeypatch.chdir(ROOT)
-    st.cache_resource.clear()
     for page in ("app_pages/sharpness.py", "app_pages/compare.py", "app_pages/runs.py"):
-        at = AppTest.from_file(os.path.join(ROOT, "dashboard", "app.py"), default_timeout=60)
+        at = app_test(folder, monkeypatch)
         at.run()
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)

@@ -70,12 +70,11 @@ def test_compare_report_and_runs():
         "2 results are stored (1 forked at t*); jobs: 1 done, 1 queued."
 
 
-def test_story_on_real_tiny_runs_has_five_steps_of_two_sentences():
+def test_story_on_real_tiny_runs_has_five_steps_of_two_sentences(tiny_run):
     from dashboard.content import story
-    from eos_core.science.experiment import run_experiment
     from tiny import TINY
 
-    coherent, random = run_experiment(TINY), run_experiment(TINY.replace(displacement="random"))
+    coherent, random = tiny_run(TINY), tiny_run(TINY.replace(displacement="random"))
     steps = story.steps(coherent, random)
     assert [s.title for s in steps] == list(story.TITLES)
     for s in steps:

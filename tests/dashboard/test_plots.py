@@ -4,14 +4,13 @@ import pytest
 
 from dashboard.content import plots
 from eos_core.config import GROUPS
-from eos_core.science.experiment import run_experiment
 from dashboard.content.series import series
 from tiny import TINY
 
 
 @pytest.fixture(scope="module")
-def results():
-    return [run_experiment(TINY.replace(seed=s)) for s in (0, 1, 2)]
+def results(tiny_run):
+    return [tiny_run(TINY.replace(seed=s)) for s in (0, 1, 2)]
 
 
 def shapes(fig, kind):

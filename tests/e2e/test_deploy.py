@@ -18,7 +18,8 @@ import tomllib
 import pytest
 import yaml   # requirements-dev.txt
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from harness import ROOT
+
 PORT = "8501"
 
 

@@ -15,14 +15,9 @@ SCREENSHOTS = pathlib.Path(ROOT) / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cache")
-    store = Store(folder)
+def cache(make_cache):
     # the offline first-launch presets (what a new user without Fashion-MNIST sees), a coherent/random pair
-    for cfg in (preset(name) for name in OFFLINE_LAUNCH):
-        store.put_result(run_experiment(cfg))
-    store.close()
-    return folder
+    return make_cache(*(run_experiment(preset(name)) for name in OFFLINE_LAUNCH))
 
 
 def test_every_page_renders_and_a_submitted_run_finishes(cache, tmp_path):

@@ -6,8 +6,6 @@ from urllib.parse import urlparse
 
 import pytest
 
-from eos_core.science.experiment import run_experiment
-from eos_core.runs.store import Store
 from harness import CHART, CHROMIUM, CHROMIUM_ARGS, RESULT_PAGES, dashboard, open_page, settle
 from tiny import TINY
 
@@ -23,13 +21,8 @@ DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].map(p => JSON
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cache")
-    store = Store(folder)
-    for cfg in (TINY, TINY.replace(displacement="random"), TINY.replace(c=0.25)):
-        store.put_result(run_experiment(cfg))
-    store.close()
-    return folder
+def cache(make_cache, tiny_run):
+    return make_cache(*(tiny_run(cfg) for cfg in (TINY, TINY.replace(displacement="random"), TINY.replace(c=0.25))))
 
 
 @pytest.fixture(scope="module")

@@ -14,17 +14,8 @@ import pytest
 from eos_core.science.experiment import run_experiment
 from eos_core.runs.store import CorruptEntry, Store
 from eos_core.runs.worker import worker_main
-from harness import wait_for
+from harness import ROOT, wait_for
 from tiny import TINY
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "cache")
-    yield s
-    s.close()
 
 
 def cli(store, *args):
@@ -156,7 +147,7 @@ def test_killed_worker_job_is_requeued_and_completes_identically(store):
 def test_interrupted_write_leaves_no_half_result(store):
     result = run_experiment(TINY)
     blob = result.to_zip() * 300                                      # ~10 MB, so the write takes a while
-    script = (f"import sys; sys.path.insert(0, {ROOT!r}); from eos_core.runs.store import Store; "
+    script = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from eos_core.runs.store import Store; "
               f"s = Store({str(store.directory)!r}); data = open(sys.argv[1], 'rb').read()\n"
               "while True: s.cache.set('result/partial', data)")
     payload = store.directory.parent / "payload.bin"

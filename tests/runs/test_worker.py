@@ -13,22 +13,14 @@ import pytest
 from eos_core.science.experiment import run_experiment
 from eos_core.runs.fence import process_state, process_stopped
 from eos_core.runs.repair import check
-from eos_core.runs.store import LostLease, Store
+from eos_core.runs.store import LostLease
 from eos_core.runs.worker import HOST, MAX_LOST, recover_stale_jobs, worker_main
-from harness import wait_for
+from harness import ROOT, wait_for
 from tiny import TINY
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LONG = TINY.replace(steps=120, log_every=5)
 # long enough that a starved test process cannot miss it running (LONG can end between two polls)
 LONGER = TINY.replace(steps=600, log_every=5)
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "cache")
-    yield s
-    s.close()
 
 
 @pytest.fixture
@@ -37,7 +29,7 @@ def workers(store):
     started = []
 
     def start(*args, **env):
-        env = {**os.environ, "EOS_CACHE_DIR": str(store.directory), "PYTHONPATH": ROOT,
+        env = {**os.environ, "EOS_CACHE_DIR": str(store.directory), "PYTHONPATH": str(ROOT),
                **{k: str(v) for k, v in env.items()}}
         process = subprocess.Popen([sys.executable, "-m", "eos_core", "worker", *args], env=env, cwd=ROOT,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -118,7 +110,7 @@ def test_a_worker_stopped_inside_a_transaction_is_fenced_and_the_queue_moves_on(
     lease; its half-written transaction is rolled back and the queue moves on."""
     store.submit(TINY)
     stuck = subprocess.Popen([sys.executable, "-c", STOPPED_IN_A_TRANSACTION, str(store.directory)],
-                             env={**os.environ, "PYTHONPATH": ROOT})
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         wait_for(lambda: process_stopped(stuck.pid), what="the writer to stop inside its transaction")
         workers(EOS_LEASE_S=2, EOS_HEARTBEAT_S=0.5)

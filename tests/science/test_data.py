@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from eos_core import config
 from eos_core.datasets import cifar10, mnist, synthetic
 from eos_core.science.data import DatasetMissing, data_dir, load_dataset
+from harness import ROOT
 
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2023, 0.1994, 0.2010)
@@ -458,7 +459,7 @@ def test_availability_is_torch_free_and_covers_every_dataset(tmp_path):
             "any(m.startswith('torch') for m in sys.modules))")
     env = {**os.environ, "EOS_DATA_DIR": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60,
-                          cwd=pathlib.Path(__file__).parents[2])
+                          cwd=ROOT)
     assert done.stdout.strip() == "[False, False, False, True, True] False", done.stderr
 
 
@@ -486,8 +487,7 @@ def test_cli_data_download_mnist_uses_torchvision_only_there(tmp_path, monkeypat
 def real_data_root(subdir: str):
     """The folder holding real `<subdir>/raw/` files, or None (the real-data tests then skip)."""
     import os
-    checkout = pathlib.Path(__file__).resolve().parents[2]
-    candidates = [os.environ.get("EOS_DATA_DIR")] + [up / "shared" / "data" for up in checkout.parents[:2]]
+    candidates = [os.environ.get("EOS_DATA_DIR")] + [up / "shared" / "data" for up in ROOT.parents[:2]]
     for root in candidates:
         if root and (pathlib.Path(root) / subdir / "raw").is_dir():
             return pathlib.Path(root)
@@ -529,7 +529,7 @@ def test_cli_reports_missing_and_corrupt_mnist_in_one_line(tmp_path):
         env = {**os.environ, "EOS_DATA_DIR": str(root)}
         return subprocess.run([sys.executable, "-m", "eos_core", "run", "--preset", "mnist-cpu", "--quiet",
                                "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env,
-                              timeout=120, cwd=pathlib.Path(__file__).parents[2])
+                              timeout=120, cwd=ROOT)
 
     done = run(tmp_path / "none")
     assert done.returncode == 2 and "Traceback" not in done.stderr

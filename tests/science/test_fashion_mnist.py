@@ -14,9 +14,9 @@ from eos_core.config import ConfigError, RunConfig, class_label
 from eos_core.science.data import load_dataset
 from eos_core.datasets.files import DatasetCorrupt, DatasetMissing
 from eos_core.datasets import REGISTRY, availability, fashion_mnist, idx
+from harness import ROOT
 from test_data import MNIST_TRAIN_LABELS, idx_bytes, real_data_root, write_mnist
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 STEMS = idx.STEMS
 
 
