@@ -75,6 +75,7 @@ def test_every_field_is_fuzzed():
     assert {name for name, _ in CASES} == {f.name for f in dataclasses.fields(RunConfig)}
 
 
+@pytest.mark.training
 def test_fuzzed_sets_are_refused_in_one_line_or_run(capsys, tmp_path, monkeypatch):
     """Pass 1 validates every case (training replaced by a recorder); pass 2 trains the accepted
     values at the edges for one step: each must end done, no_onset or diverged, never raise."""
@@ -183,11 +184,13 @@ def cli_process(*args):
 
 @pytest.mark.parametrize("setting", ["seed=18446744073709551616", "width=1000000000000", "steps=１６０",
                                      "model=cnn --set image_size=1"])
+@pytest.mark.process
 def test_refusals_as_a_process(tmp_path, setting):
     done = cli_process("run", "--quiet", "--out", str(tmp_path / "r"), *("--set " + setting).split())
     assert_one_clear_line(done.returncode, done.stderr, setting)
 
 
+@pytest.mark.process
 def test_cuda_without_a_gpu_is_one_line(tmp_path):
     import torch
     if torch.cuda.is_available():
@@ -197,6 +200,7 @@ def test_cuda_without_a_gpu_is_one_line(tmp_path):
     assert "no CUDA device" in done.stderr
 
 
+@pytest.mark.process
 def test_divergence_at_step_zero_as_a_process(tmp_path):
     out = tmp_path / "r"
     done = cli_process(*tiny_args("alpha", "1e308", out))

@@ -122,6 +122,7 @@ def test_results_stored_with_the_old_coefficient_names_read_as_a_S_b_S():
     assert {"a_S", "b_S"} <= set(loaded.trace.columns) and not {"alpha", "beta"} & set(loaded.trace.columns)
 
 
+@pytest.mark.training
 def test_summary_of_a_momentum_run_measures_sharpness_against_two_plus_two_beta_over_eta():
     from tiny import TINY
     from eos_core.science.experiment import run_experiment

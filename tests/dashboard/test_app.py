@@ -103,6 +103,7 @@ def test_malformed_link_gives_a_message_not_a_traceback(app):
     assert "not in this cache" in warnings and "` sideways `" in warnings
 
 
+@pytest.mark.process
 def test_the_ui_process_never_imports_torch(cache):
     code = (
         "import sys; sys.path.insert(0, '.');"

@@ -191,6 +191,7 @@ def test_every_form_control_has_help(cache, monkeypatch):
     assert all(w.help and len(w.help) > 10 for w in controls), [w.key for w in controls if not w.help]
 
 
+@pytest.mark.process
 def test_teaching_modules_never_import_torch():
     import subprocess
     import sys

@@ -381,6 +381,7 @@ def container_engine() -> str | None:
 
 
 @pytest.mark.slow
+@pytest.mark.process
 def test_docker_smoke_builds_and_runs_the_deployment():
     if container_engine() is None:
         pytest.skip("no container engine answers here (docker daemon or podman)")

@@ -9,8 +9,8 @@ from eos_core.presets import OFFLINE_LAUNCH, preset
 from eos_core.runs.store import Store
 from harness import PAGES, RESULT_PAGES, ROOT, browser, dashboard, open_page
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"),
-                                                   reason="needs Debian's chromium (apt-get install chromium)")]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"),
+                                                                        reason="needs Debian's chromium (apt-get install chromium)")]
 SCREENSHOTS = pathlib.Path(ROOT) / "docs" / "screenshots"
 
 

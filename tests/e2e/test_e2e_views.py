@@ -9,8 +9,8 @@ import pytest
 from harness import CHART, CHROMIUM, CHROMIUM_ARGS, RESULT_PAGES, dashboard, open_page, settle
 from tiny import TINY
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                                   reason="needs Debian's chromium (apt-get install chromium)")]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                                                        reason="needs Debian's chromium (apt-get install chromium)")]
 RUN = TINY.config_hash()
 # What a page has drawn: every chart's title, axis types and ranges, and its curves' names and lengths.
 DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].map(p => JSON.stringify({

@@ -34,6 +34,8 @@ def test_cache_folder_is_private(store):
     assert (store.directory.stat().st_mode & 0o777) == 0o700
 
 
+@pytest.mark.process
+@pytest.mark.training
 def test_two_processes_submitting_one_config_train_it_once(store):
     submitters = [cli(store, "submit", *tiny_args()) for _ in range(2)]
     outputs = [p.communicate(timeout=120) for p in submitters]
@@ -46,16 +48,17 @@ def test_two_processes_submitting_one_config_train_it_once(store):
     assert store.count("baseline_trainings") == 1
 
 
-def test_result_round_trips_through_the_store(store):
-    result = run_experiment(TINY)
+def test_result_round_trips_through_the_store(store, tiny_run):
+    result = tiny_run(TINY)
     store.put_result(result)
     loaded = store.result(TINY.config_hash())
     pd.testing.assert_frame_equal(loaded.trace, result.trace, check_exact=True)
     assert loaded.meta == result.meta
 
 
-def test_corrupt_entry_is_reported_and_recomputed_on_request(store):
-    result = run_experiment(TINY)
+@pytest.mark.training
+def test_corrupt_entry_is_reported_and_recomputed_on_request(store, tiny_run):
+    result = tiny_run(TINY)
     key = TINY.config_hash()
     store.cache.set(f"result/{key}", result.to_zip()[:1000])          # truncated bytes
     with pytest.raises(CorruptEntry, match=f"result/{key}: result is corrupt"):
@@ -66,8 +69,8 @@ def test_corrupt_entry_is_reported_and_recomputed_on_request(store):
     pd.testing.assert_frame_equal(store.result(key).trace, result.trace, check_exact=True)
 
 
-def test_truncated_value_file_is_reported(store):
-    result = run_experiment(TINY)
+def test_truncated_value_file_is_reported(store, tiny_run):
+    result = tiny_run(TINY)
     store.put_result(result)
     files = [p for p in store.directory.rglob("*.val")]
     assert files, "large values live in files next to the SQLite index"
@@ -110,6 +113,8 @@ def test_cancel_a_queued_job(store):
 LONG = TINY.replace(steps=3000, log_every=10, example_every=10)
 
 
+@pytest.mark.process
+@pytest.mark.training
 def test_cancel_a_running_job_within_one_logged_step(store):
     store.submit(LONG)
     worker = cli(store, "worker", "--once")
@@ -125,6 +130,8 @@ def test_cancel_a_running_job_within_one_logged_step(store):
         worker.kill()
 
 
+@pytest.mark.process
+@pytest.mark.training
 def test_killed_worker_job_is_requeued_and_completes_identically(store):
     cfg = LONG.replace(steps=400)
     store.submit(cfg)
@@ -144,8 +151,9 @@ def test_killed_worker_job_is_requeued_and_completes_identically(store):
         pd.testing.assert_frame_equal(getattr(got, name), getattr(expected, name), check_exact=True)
 
 
-def test_interrupted_write_leaves_no_half_result(store):
-    result = run_experiment(TINY)
+@pytest.mark.process
+def test_interrupted_write_leaves_no_half_result(store, tiny_run):
+    result = tiny_run(TINY)
     blob = result.to_zip() * 300                                      # ~10 MB, so the write takes a while
     script = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from eos_core.runs.store import Store; "
               f"s = Store({str(store.directory)!r}); data = open(sys.argv[1], 'rb').read()\n"

@@ -64,6 +64,8 @@ def assert_same_result(got, expected):
             assert files[name] == reference[name], name
 
 
+@pytest.mark.process
+@pytest.mark.training
 def test_paused_worker_never_touches_a_job_given_to_another(store, workers):
     """SIGSTOP past the lease, a second worker takes over and finishes; SIGCONT: the first one
     finds it lost the job and stops it — one training, the done record and result untouched."""
@@ -104,6 +106,8 @@ with store.cache.transact():
 """
 
 
+@pytest.mark.process
+@pytest.mark.training
 def test_a_worker_stopped_inside_a_transaction_is_fenced_and_the_queue_moves_on(store, workers):
     """SIGSTOP inside a store transaction keeps SQLite's write lock, so every writer — even the
     re-queue of its job — would wait for as long as it stays stopped. A live worker kills it after a
@@ -125,6 +129,8 @@ def test_a_worker_stopped_inside_a_transaction_is_fenced_and_the_queue_moves_on(
         stuck.wait()
 
 
+@pytest.mark.process
+@pytest.mark.training
 def test_a_dead_workers_job_is_requeued_by_a_live_worker(store, workers):
     """No new worker starts: the surviving one notices the dead pid (long before any lease)."""
     slow_lease = {"EOS_LEASE_S": 1000, "EOS_HEARTBEAT_S": 0.5}
@@ -143,6 +149,8 @@ def test_a_dead_workers_job_is_requeued_by_a_live_worker(store, workers):
     assert job["lost"] == 1 and job["token"] == 2
 
 
+@pytest.mark.process
+@pytest.mark.training
 def test_a_killed_worker_left_a_zombie_by_its_parent_loses_its_job_within_a_lease(store, workers):
     """The fixture holds its workers' Popen objects and never polls them, like any parent that starts
     workers: killed, a worker stays a zombie, which os.kill(pid, 0) still finds. A zombie is dead —
@@ -169,9 +177,9 @@ def test_a_killed_worker_left_a_zombie_by_its_parent_loses_its_job_within_a_leas
     assert first.poll() == -signal.SIGKILL        # a zombie until now: nothing had reaped it
 
 
-def test_a_kill_after_the_commit_does_not_retrain(store):
+def test_a_kill_after_the_commit_does_not_retrain(store, tiny_run):
     """The result is stored but the job record still says running under a dead worker."""
-    result = run_experiment(TINY)
+    result = tiny_run(TINY)
     store.submit(TINY)
     store.claim_next(dead_pid(), HOST)
     store.put_result(result)
@@ -182,6 +190,8 @@ def test_a_kill_after_the_commit_does_not_retrain(store):
     assert store.result(TINY.config_hash()).meta == result.meta
 
 
+@pytest.mark.process
+@pytest.mark.training
 def test_a_kill_in_the_exit_branch_resumes_from_the_fork_and_ends_identical(store, workers, monkeypatch):
     monkeypatch.setenv("EOS_CHECKPOINT_EVERY", "2")
     store.submit(LONG)
@@ -237,17 +247,19 @@ def test_vanished_workers_requeue_up_to_a_cap(store):
     assert job["state"] == "failed" and f"vanished {MAX_LOST + 1} times" in job["error"]
 
 
-def test_expired_lease_elsewhere_is_requeued_and_its_writes_are_fenced(store):
+def test_expired_lease_elsewhere_is_requeued_and_its_writes_are_fenced(store, tiny_run):
     store.submit(TINY)
     job, lease = store.claim_next(12345, "another-host", lease_s=0.0)
     assert recover_stale_jobs(store) == [TINY.config_hash()]
     with pytest.raises(LostLease):
         store.progress(lease, {"trace": [], "groups": []}, 60.0, step=5)
     with pytest.raises(LostLease):
-        store.commit(lease, run_experiment(TINY))
+        store.commit(lease, tiny_run(TINY))
     assert store.result_hashes() == [] and store.job(TINY.config_hash())["state"] == "queued"
 
 
+@pytest.mark.process
+@pytest.mark.training
 def test_sigterm_requeues_the_running_job_at_once(store, workers):
     store.submit(LONG)
     worker = workers(EOS_LEASE_S=1000)
@@ -259,6 +271,8 @@ def test_sigterm_requeues_the_running_job_at_once(store, workers):
     assert store.workers() == []
 
 
+@pytest.mark.process
+@pytest.mark.training
 def test_an_on_demand_worker_exits_when_idle_and_a_manual_one_does_not(store, workers):
     idle = workers("--idle-exit", "1")
     manual = workers()

@@ -520,6 +520,7 @@ def test_real_mnist_counts_and_pixels(monkeypatch):
     assert 0.99 < (images.astype(np.float64) / 255).mean() / 0.1307 < 1.01
 
 
+@pytest.mark.process
 def test_cli_reports_missing_and_corrupt_mnist_in_one_line(tmp_path):
     import os
     import subprocess

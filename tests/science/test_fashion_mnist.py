@@ -121,6 +121,7 @@ def test_corrupt_files_are_named_and_nothing_is_cached(fashion_root, tmp_path):
     assert load_dataset("fashion_mnist", ("coat", "boot"), 2, 28).y_train.tolist() == [0, 0, 1, 1]
 
 
+@pytest.mark.process
 def test_the_cli_refuses_a_repeated_class_and_downloads_with_torchvision(tmp_path, monkeypatch):
     done = subprocess.run([sys.executable, "-m", "eos_core", "run", "--set", "dataset=fashion_mnist",
                            "--set", "image_size=28", "--set", "classes=shirt,Shirt", "--out", str(tmp_path / "o")],

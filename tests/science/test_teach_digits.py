@@ -9,6 +9,7 @@ from eos_core.analysis.results import FILES, OPTIONAL_FILES, Result
 
 
 @pytest.mark.slow
+@pytest.mark.training
 def test_teach_digits_shows_sharpening_eos_and_the_fork(tmp_path):
     cfg = preset("teach-digits")
     result = Result.load(run_experiment(cfg).save(tmp_path / "run"))

@@ -19,6 +19,7 @@ def runs():
 
 
 @pytest.mark.slow
+@pytest.mark.training
 def test_coherent_run_shows_eos_then_a_mixed_sign_trade_off(runs):
     r = runs["teach-selective"]
     cfg = preset("teach-selective")
@@ -35,6 +36,7 @@ def test_coherent_run_shows_eos_then_a_mixed_sign_trade_off(runs):
 
 
 @pytest.mark.slow
+@pytest.mark.training
 def test_random_control_removes_the_trade_off(runs):
     r = runs["teach-selective-random"]
     assert r.status == "done" and r.meta["t_star"] is not None
