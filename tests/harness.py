@@ -41,6 +41,28 @@ DEFAULT_PAGE = "experiment"   # served at /
 RESULT_PAGES = ["sharpness", "groups", "alignment", "outliers", "prototypes", "compare", "regime", "report", "runs"]
 
 
+def eos(*args: str, **kw) -> subprocess.CompletedProcess:
+    """`python -m eos_core ARGS` as a user runs it from the checkout, its output captured as text;
+    keyword arguments go to subprocess.run (env, timeout, ...)."""
+    return subprocess.run([sys.executable, "-m", "eos_core", *args],
+                          **{"cwd": ROOT, "capture_output": True, "text": True, "timeout": 300, **kw})
+
+
+def python(code: str, **kw) -> subprocess.CompletedProcess:
+    """`python -c CODE` in a fresh interpreter from the checkout (what a test of imports needs)."""
+    return subprocess.run([sys.executable, "-c", code],
+                          **{"cwd": ROOT, "capture_output": True, "text": True, "timeout": 300, **kw})
+
+
+def damaged_cache(folder) -> pathlib.Path:
+    """`folder` made into a cache whose SQLite index is garbage behind a valid header (what a disk
+    error or a half-copied folder leaves); returns it."""
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cache.db").write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 8)
+    return folder
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

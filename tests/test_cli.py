@@ -1,17 +1,12 @@
 """The command line, as a script user runs it."""
 import json
-import subprocess
-import sys
 
 import pytest
 
 from eos_core.analysis.results import FILES, OPTIONAL_FILES, Result
+from harness import eos as cli
 
 pytestmark = pytest.mark.process   # every test runs `python -m eos_core`
-
-
-def cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "eos_core", *args], capture_output=True, text=True, **kw)
 
 
 @pytest.mark.training

@@ -1,15 +1,13 @@
 """Every page under Streamlit's AppTest, against fixture results in a temporary cache."""
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 import streamlit as st
 
 from eos_core.presets import first_launch, preset
 from eos_core.runs.store import Store
-from harness import ROOT, app_test, charts, first_launch_of
+from harness import app_test, charts, damaged_cache, first_launch_of, python
 from tiny import TINY
 
 NO_TSS = TINY.replace(seed=7)   # stored as a run whose exit branch never reached its threshold
@@ -114,7 +112,7 @@ def test_the_ui_process_never_imports_torch(cache):
         "[at.switch_page(p).run() for p in %r];"
         "print('torch' in sys.modules, any(m.startswith('torch') for m in sys.modules))" % PAGES)
     env = {**os.environ, "EOS_AUTOSTART_WORKER": "0", "EOS_CACHE_DIR": str(cache)}
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    done = python(code, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "False False"
 
@@ -253,9 +251,7 @@ def test_malformed_compare_selection_warns_and_falls_back(app, params):
 
 def test_a_damaged_cache_gives_one_message_not_an_exception(tmp_path, monkeypatch):
     """(AppTest runs other pages without app.py; test_e2e_views checks every page in a browser.)"""
-    folder = tmp_path / "damaged"
-    folder.mkdir()
-    (folder / "cache.db").write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 8)
+    folder = damaged_cache(tmp_path / "damaged")
     at = app_test(folder, monkeypatch)
     at.run()
     assert not at.exception, at.exception

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.content.glossary import TERMS
 from eos_core.presets import first_launch, preset
 from eos_core.runs.store import Store
-from harness import ROOT, app_test, charts
+from harness import app_test, charts, python
 from synthetic_result import T_STAR, synthetic_result
 from tiny import TINY
 
@@ -193,11 +193,9 @@ def test_every_form_control_has_help(cache, monkeypatch):
 
 @pytest.mark.process
 def test_teaching_modules_never_import_torch():
-    import subprocess
-    import sys
     code = ("import sys; sys.path.insert(0, '.');"
             "import dashboard.content.glossary, dashboard.content.narrative, dashboard.content.story, eos_core.runs.eta, dashboard.teach;"
             "print(any(m.startswith('torch') for m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = python(code)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "False"

@@ -6,7 +6,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from harness import CHART, CHROMIUM, CHROMIUM_ARGS, RESULT_PAGES, dashboard, open_page, settle
+from harness import CHART, CHROMIUM, CHROMIUM_ARGS, RESULT_PAGES, damaged_cache, dashboard, open_page, settle
 from tiny import TINY
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.skipif(not os.path.exists(CHROMIUM),
@@ -172,9 +172,7 @@ def test_malformed_outlier_options_warn_and_fall_back(server, page, query):
 
 
 def test_a_damaged_cache_is_named_on_every_page(tmp_path, chromium):
-    folder = tmp_path / "damaged"
-    folder.mkdir()
-    (folder / "cache.db").write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 8)
+    folder = damaged_cache(tmp_path / "damaged")
     with dashboard(folder, tmp_path / "streamlit.log", autostart_worker=False) as (url, _):
         context = chromium.new_context()
         try:

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from eos_core import config
 from eos_core.datasets import cifar10, mnist, synthetic
 from eos_core.science.data import DatasetMissing, data_dir, load_dataset
-from harness import ROOT
+from harness import ROOT, eos, python
 
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2023, 0.1994, 0.2010)
@@ -451,15 +451,12 @@ def test_mnist_corrupt_files_get_one_clear_message(tmp_path, monkeypatch):
 
 def test_availability_is_torch_free_and_covers_every_dataset(tmp_path):
     import os
-    import subprocess
-    import sys
     code = ("import sys; from eos_core.datasets import availability, idx; "
             "idx.package_folders = lambda package: (); "   # a system-wide copy stays out, as in conftest
             "print([availability(d)[0] for d in ('mnist', 'fashion_mnist', 'cifar10', 'digits', 'synthetic')], "
             "any(m.startswith('torch') for m in sys.modules))")
     env = {**os.environ, "EOS_DATA_DIR": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60,
-                          cwd=ROOT)
+    done = python(code, env=env, timeout=60)
     assert done.stdout.strip() == "[False, False, False, True, True] False", done.stderr
 
 
@@ -523,14 +520,10 @@ def test_real_mnist_counts_and_pixels(monkeypatch):
 @pytest.mark.process
 def test_cli_reports_missing_and_corrupt_mnist_in_one_line(tmp_path):
     import os
-    import subprocess
-    import sys
 
     def run(root):
         env = {**os.environ, "EOS_DATA_DIR": str(root)}
-        return subprocess.run([sys.executable, "-m", "eos_core", "run", "--preset", "mnist-cpu", "--quiet",
-                               "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env,
-                              timeout=120, cwd=ROOT)
+        return eos("run", "--preset", "mnist-cpu", "--quiet", "--out", str(tmp_path / "out"), env=env, timeout=120)
 
     done = run(tmp_path / "none")
     assert done.returncode == 2 and "Traceback" not in done.stderr

@@ -3,8 +3,6 @@
 real files where they are."""
 import gzip
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,7 +12,7 @@ from eos_core.config import ConfigError, RunConfig, class_label
 from eos_core.science.data import load_dataset
 from eos_core.datasets.files import DatasetCorrupt, DatasetMissing
 from eos_core.datasets import REGISTRY, availability, fashion_mnist, idx
-from harness import ROOT
+from harness import eos
 from test_data import MNIST_TRAIN_LABELS, idx_bytes, real_data_root, write_mnist
 
 STEMS = idx.STEMS
@@ -123,9 +121,8 @@ def test_corrupt_files_are_named_and_nothing_is_cached(fashion_root, tmp_path):
 
 @pytest.mark.process
 def test_the_cli_refuses_a_repeated_class_and_downloads_with_torchvision(tmp_path, monkeypatch):
-    done = subprocess.run([sys.executable, "-m", "eos_core", "run", "--set", "dataset=fashion_mnist",
-                           "--set", "image_size=28", "--set", "classes=shirt,Shirt", "--out", str(tmp_path / "o")],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    done = eos("run", "--set", "dataset=fashion_mnist", "--set", "image_size=28", "--set", "classes=shirt,Shirt",
+               "--out", str(tmp_path / "o"), timeout=120)
     assert done.returncode == 2 and "the two classes must differ" in done.stderr and "Traceback" not in done.stderr
     import torchvision.datasets
 
