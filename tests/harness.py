@@ -144,16 +144,23 @@ def _zombie(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def browser():
+def launch_chromium():
+    """Debian's Chromium under Playwright, closed on leaving."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = chromium.new_page(viewport={"width": 1400, "height": 1000})
-            yield page
+            yield chromium
         finally:
             chromium.close()
+
+
+@contextlib.contextmanager
+def browser():
+    """One page in a freshly launched Chromium."""
+    with launch_chromium() as chromium:
+        yield chromium.new_page(viewport={"width": 1400, "height": 1000})
 
 
 CHART = '[data-testid="stPlotlyChart"]'
@@ -249,6 +256,15 @@ def app_test(cache, monkeypatch, run: str | None = None, **params):
         at.query_params["run"] = run
     for key, value in params.items():
         at.query_params[key] = value
+    return at
+
+
+def switch_to(at, page: str):
+    """Run the AppTest `at` (app.py), then open `page` (e.g. "app_pages/sharpness.py") as the sidebar
+    does; neither run may raise. Returns `at`."""
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
     return at
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from eos_core.analysis.mechanism import group_evidence
 from dashboard.content.plots import EVIDENCE_MEASURES, GROUP_LABELS
-from harness import app_test, charts
+from harness import app_test, charts, switch_to
 from tiny import TINY
 
 
@@ -26,10 +26,7 @@ def stored(make_cache, tiny_run):
 
 def test_alignment_page_shows_group_shares_and_the_c3_comparison(stored, monkeypatch):
     folder, result = stored
-    at = app_test(folder, monkeypatch, TINY.config_hash())
-    at.run()
-    at.switch_page("app_pages/alignment.py").run()
-    assert not at.exception, at.exception
+    at = switch_to(app_test(folder, monkeypatch, TINY.config_hash()), "app_pages/alignment.py")
     bars = next(c for c in charts(at) if c["data"][0]["type"] == "bar")
     want = group_evidence(result)
     for trace in bars["data"]:

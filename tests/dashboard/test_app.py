@@ -7,7 +7,7 @@ import streamlit as st
 
 from eos_core.presets import first_launch, preset
 from eos_core.runs.store import Store
-from harness import app_test, charts, damaged_cache, first_launch_of, python
+from harness import app_test, charts, damaged_cache, first_launch_of, python, switch_to
 from tiny import TINY
 
 NO_TSS = TINY.replace(seed=7)   # stored as a run whose exit branch never reached its threshold
@@ -66,9 +66,7 @@ def test_invalid_value_is_shown_next_to_its_field(app):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_without_exceptions(app, page):
-    app.run()
-    app.switch_page(page).run()
-    assert not app.exception, app.exception
+    switch_to(app, page)
     if page != "app_pages/runs.py":
         assert charts(app), f"{page} drew no chart"
 

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.content.glossary import TERMS
 from eos_core.presets import first_launch, preset
 from eos_core.runs.store import Store
-from harness import app_test, charts, python
+from harness import app_test, charts, python, switch_to
 from synthetic_result import T_STAR, synthetic_result
 from tiny import TINY
 
@@ -23,13 +23,6 @@ def cache(make_cache, tiny_run):
                       tiny_run(TINY), name="teach-cache")
 
 
-def open_page(at, page):
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
-
-
 def markdown(at) -> str:
     return "\n".join(m.value for m in at.markdown).replace("\\", "")
 
@@ -37,7 +30,7 @@ def markdown(at) -> str:
 # -- Glossary ----------------------------------------------------------------------------------
 
 def test_glossary_lists_every_term_and_finds_one(cache, monkeypatch):
-    at = open_page(app_test(cache, monkeypatch), "app_pages/glossary.py")
+    at = switch_to(app_test(cache, monkeypatch), "app_pages/glossary.py")
     text = markdown(at)
     missing = [t.symbol for t in TERMS.values() if t.symbol not in text]
     assert not missing
@@ -50,7 +43,7 @@ def test_glossary_lists_every_term_and_finds_one(cache, monkeypatch):
 # -- Story -------------------------------------------------------------------------------------
 
 def test_story_walks_five_steps_on_the_first_launch_runs(cache, monkeypatch):
-    at = open_page(app_test(cache, monkeypatch), "app_pages/story.py")
+    at = switch_to(app_test(cache, monkeypatch), "app_pages/story.py")
     titles = []
     for step in range(5):
         titles.append(at.subheader[0].value)
@@ -66,14 +59,14 @@ def test_story_walks_five_steps_on_the_first_launch_runs(cache, monkeypatch):
 
 
 def test_story_sentences_quote_the_runs(cache, monkeypatch):
-    at = open_page(app_test(cache, monkeypatch, step="4"), "app_pages/story.py")
+    at = switch_to(app_test(cache, monkeypatch, step="4"), "app_pages/story.py")
     text = markdown(at)
     assert at.subheader[0].value == "4. The selective trade-off"
     assert "ahead on output-outliers (+0.03)" in text and "selective trade-off" in text
 
 
 def test_story_on_an_empty_cache_says_what_to_run_and_queues_it(tmp_path, monkeypatch):
-    at = open_page(app_test(tmp_path / "empty", monkeypatch), "app_pages/story.py")
+    at = switch_to(app_test(tmp_path / "empty", monkeypatch), "app_pages/story.py")
     store = Store(tmp_path / "empty")
     for job in store.jobs():            # app.py's first launch queued them: take them away again
         store.delete_job(job["id"]) if hasattr(store, "delete_job") else store.cache.delete(f"job/{job['id']}")
@@ -131,7 +124,7 @@ def test_projector_toggle_writes_the_link_and_clears_it():
 
 
 def test_projector_mode_off_leaves_figures_alone(cache, monkeypatch):
-    at = open_page(app_test(cache, monkeypatch, run=COHERENT), "app_pages/sharpness.py")
+    at = switch_to(app_test(cache, monkeypatch, run=COHERENT), "app_pages/sharpness.py")
     assert all("tickfont" not in spec["layout"].get("xaxis", {}) for spec in charts(at))
 
 
@@ -141,12 +134,12 @@ def test_projector_mode_off_leaves_figures_alone(cache, monkeypatch):
                                   "app_pages/outliers.py", "app_pages/prototypes.py", "app_pages/compare.py",
                                   "app_pages/report.py", "app_pages/runs.py", "app_pages/experiment.py"])
 def test_every_page_has_the_explainer(cache, monkeypatch, page):
-    at = open_page(app_test(cache, monkeypatch, run=TINY.config_hash()), page)
+    at = switch_to(app_test(cache, monkeypatch, run=TINY.config_hash()), page)
     assert "What am I looking at?" in [e.label for e in at.expander]
 
 
 def test_explainers_read_the_selected_run(cache, monkeypatch):
-    at = open_page(app_test(cache, monkeypatch, run=COHERENT), "app_pages/sharpness.py")
+    at = switch_to(app_test(cache, monkeypatch, run=COHERENT), "app_pages/sharpness.py")
     assert f"crossed 0.9·2/η = 45 at step {T_STAR}" in markdown(at)
     at.switch_page("app_pages/groups.py").run()
     assert "behind on inliers (−0.02), boundary points (−0.01) and input-outliers (−0.2)" in markdown(at)

@@ -6,7 +6,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from harness import CHART, CHROMIUM, CHROMIUM_ARGS, RESULT_PAGES, damaged_cache, dashboard, open_page, settle
+from harness import CHART, CHROMIUM, RESULT_PAGES, damaged_cache, dashboard, launch_chromium, open_page, settle
 from tiny import TINY
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.skipif(not os.path.exists(CHROMIUM),
@@ -33,14 +33,8 @@ def server(cache, tmp_path_factory, chromium):
 
 @pytest.fixture(scope="module")
 def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launch_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
