@@ -3,6 +3,7 @@ fixtures tests share. Plain helpers live in modules: harness (server, browser, A
 problem and its reference computations), synthetic_result (a Result with known numbers)."""
 import copy
 import os
+import signal
 import sys
 
 import pytest
@@ -45,6 +46,32 @@ def store(tmp_path):
     s = Store(tmp_path / "cache")
     yield s
     s.close()
+
+
+@pytest.fixture
+def workers(store):
+    """start(*args, **env) → a `python -m eos_core worker ARGS` process on `store`, with `env` added to
+    its environment; every one still running at the end is killed (continued first, if paused)."""
+    import subprocess
+
+    from harness import ROOT
+
+    started = []
+
+    def start(*args, **env):
+        env = {**os.environ, "EOS_CACHE_DIR": str(store.directory), "PYTHONPATH": str(ROOT),
+               **{k: str(v) for k, v in env.items()}}
+        process = subprocess.Popen([sys.executable, "-m", "eos_core", "worker", *args], env=env, cwd=ROOT,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)
+            process.kill()
+        process.wait()
 
 
 @pytest.fixture(scope="session")

@@ -115,27 +115,24 @@ LONG = TINY.replace(steps=3000, log_every=10, example_every=10)
 
 @pytest.mark.process
 @pytest.mark.training
-def test_cancel_a_running_job_within_one_logged_step(store):
+def test_cancel_a_running_job_within_one_logged_step(store, workers):
     store.submit(LONG)
-    worker = cli(store, "worker", "--once")
-    try:
-        wait_for(lambda: (store.job(LONG.config_hash()) or {}).get("step", 0) >= 20)
-        store.cancel(LONG.config_hash())
-        job = wait_for(lambda: store.job(LONG.config_hash())["state"] in ("cancelled", "done")
-                       and store.job(LONG.config_hash()), timeout=30)
-        assert job["state"] == "cancelled" and job["step"] < LONG.steps
-        assert store.result(LONG.config_hash()) is None
-        assert worker.wait(timeout=30) == 0
-    finally:
-        worker.kill()
+    worker = workers("--once")
+    wait_for(lambda: (store.job(LONG.config_hash()) or {}).get("step", 0) >= 20)
+    store.cancel(LONG.config_hash())
+    job = wait_for(lambda: store.job(LONG.config_hash())["state"] in ("cancelled", "done")
+                   and store.job(LONG.config_hash()), timeout=30)
+    assert job["state"] == "cancelled" and job["step"] < LONG.steps
+    assert store.result(LONG.config_hash()) is None
+    assert worker.wait(timeout=30) == 0
 
 
 @pytest.mark.process
 @pytest.mark.training
-def test_killed_worker_job_is_requeued_and_completes_identically(store):
+def test_killed_worker_job_is_requeued_and_completes_identically(store, workers):
     cfg = LONG.replace(steps=400)
     store.submit(cfg)
-    worker = cli(store, "worker")
+    worker = workers()
     wait_for(lambda: (store.job(cfg.config_hash()) or {}).get("step", 0) >= 30)
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()

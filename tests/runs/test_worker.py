@@ -23,27 +23,6 @@ LONG = TINY.replace(steps=120, log_every=5)
 LONGER = TINY.replace(steps=600, log_every=5)
 
 
-@pytest.fixture
-def workers(store):
-    """start(**env) → a worker process on `store`; all of them are killed at the end."""
-    started = []
-
-    def start(*args, **env):
-        env = {**os.environ, "EOS_CACHE_DIR": str(store.directory), "PYTHONPATH": str(ROOT),
-               **{k: str(v) for k, v in env.items()}}
-        process = subprocess.Popen([sys.executable, "-m", "eos_core", "worker", *args], env=env, cwd=ROOT,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGCONT)
-            process.kill()
-        process.wait()
-
-
 def job_of(store, cfg):
     return store.job(cfg.config_hash()) or {}
 
