@@ -8,6 +8,11 @@ import sys
 
 import pytest
 
+# One OpenMP thread unless the caller chose: the tests' problems are tiny, so more threads only
+# spin-wait, and on a small shared machine that tripled the quick tier's time (46 s → 162 s on 2
+# cores). Set before anything imports torch; the processes tests start inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_store(tmp_path_factory):
