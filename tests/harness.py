@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from dashboard import pages as registry
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = pathlib.Path(__file__).resolve().parent.parent   # the checkout: tests/ is one level down
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -33,6 +33,28 @@ class Shows(NamedTuple):
 PAGES = {p.key: Shows(p.heading, p.charts) for p in registry.PAGES}
 DEFAULT_PAGE = registry.DEFAULT   # served at /
 RESULT_PAGES = registry.RESULT_PAGES
+
+
+def eos(*args: str, **kw) -> subprocess.CompletedProcess:
+    """`python -m eos_core ARGS` as a user runs it from the checkout, its output captured as text;
+    keyword arguments go to subprocess.run (env, timeout, ...)."""
+    return subprocess.run([sys.executable, "-m", "eos_core", *args],
+                          **{"cwd": ROOT, "capture_output": True, "text": True, "timeout": 300, **kw})
+
+
+def python(code: str, **kw) -> subprocess.CompletedProcess:
+    """`python -c CODE` in a fresh interpreter from the checkout (what a test of imports needs)."""
+    return subprocess.run([sys.executable, "-c", code],
+                          **{"cwd": ROOT, "capture_output": True, "text": True, "timeout": 300, **kw})
+
+
+def damaged_cache(folder) -> pathlib.Path:
+    """`folder` made into a cache whose SQLite index is garbage behind a valid header (what a disk
+    error or a half-copied folder leaves); returns it."""
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cache.db").write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 8)
+    return folder
 
 
 def free_port() -> int:
@@ -116,16 +138,23 @@ def _zombie(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def browser():
+def launch_chromium():
+    """Debian's Chromium under Playwright, closed on leaving."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = chromium.new_page(viewport={"width": 1400, "height": 1000})
-            yield page
+            yield chromium
         finally:
             chromium.close()
+
+
+@contextlib.contextmanager
+def browser():
+    """One page in a freshly launched Chromium."""
+    with launch_chromium() as chromium:
+        yield chromium.new_page(viewport={"width": 1400, "height": 1000})
 
 
 CHART = '[data-testid="stPlotlyChart"]'
@@ -206,9 +235,9 @@ def wait_for(predicate, timeout=300.0, what="state"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def app_test(cache, monkeypatch, run: str | None = None):
-    """Streamlit's AppTest of app.py on the cache folder `cache` (opened at `run` if given); it
-    starts no worker."""
+def app_test(cache, monkeypatch, run: str | None = None, **params):
+    """Streamlit's AppTest of app.py on the cache folder `cache` (opened at `run` and with the other
+    query parameters `params`, if given); it starts no worker."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -219,7 +248,25 @@ def app_test(cache, monkeypatch, run: str | None = None):
     at = AppTest.from_file(os.path.join(ROOT, "dashboard", "app.py"), default_timeout=60)
     if run is not None:
         at.query_params["run"] = run
+    for key, value in params.items():
+        at.query_params[key] = value
     return at
+
+
+def switch_to(at, page: str):
+    """Run the AppTest `at` (app.py), then open `page` (e.g. "app_pages/sharpness.py") as the sidebar
+    does; neither run may raise. Returns `at`."""
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def charts(at) -> list[dict]:
+    """The Plotly figures (as JSON specs) an AppTest run drew, in page order."""
+    import json
+
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
 
 
 def first_launch_of(cache, monkeypatch):

@@ -9,9 +9,9 @@ are the baseline's at equal effective time plus DELTA (so Δℓ_k is exactly DEL
 import numpy as np
 import pandas as pd
 
+from eos_core.analysis.results import Result
 from eos_core.groups import GROUPS
 from eos_core.presets import preset
-from eos_core.analysis.results import Result
 
 T_STAR, T_STAR_STAR = 48, 272
 DELTA = {"inlier": -0.02, "boundary": -0.01, "input_outlier": -0.2, "output_outlier": 0.03}

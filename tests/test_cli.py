@@ -3,13 +3,15 @@ import json
 import subprocess
 import sys
 
+import pytest
+from harness import eos as cli
+
 from eos_core.analysis.results import FILES, OPTIONAL_FILES, Result
 
-
-def cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "eos_core", *args], capture_output=True, text=True, **kw)
+pytestmark = pytest.mark.process   # every test runs `python -m eos_core`
 
 
+@pytest.mark.training
 def test_run_writes_a_result_and_prints_a_summary(tmp_path):
     out = tmp_path / "run"
     done = cli("run", "--preset", "teach-digits", "--set", "steps=48", "--set", "log_every=16",
@@ -42,6 +44,7 @@ def test_help_explains_every_option():
     assert "teach-digits" in cli("presets").stdout
 
 
+@pytest.mark.training
 def test_bench_prints_figures_as_a_last_json_line():
     done = cli("bench", "--preset", "teach-digits", "--set", "steps=64", "--set", "log_every=16",
                "--set", "example_every=16", "--vmap-sample", "32", "--no-full-run")

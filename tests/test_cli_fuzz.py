@@ -7,14 +7,13 @@ are then trained for one step on a tiny problem, and a handful of cases run as r
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 
 import pytest
+from harness import eos
 
 from eos_core import cli
-from eos_core.config import CHOICES, RunConfig
 from eos_core.analysis.results import Result
+from eos_core.config import CHOICES, RunConfig
 
 # A problem small enough that one step takes well under a second.
 TINY = dict(dataset="synthetic", classes="0,1", n_per_class="8", image_size="4", m="1", k="2",
@@ -75,6 +74,7 @@ def test_every_field_is_fuzzed():
     assert {name for name, _ in CASES} == {f.name for f in dataclasses.fields(RunConfig)}
 
 
+@pytest.mark.training
 def test_fuzzed_sets_are_refused_in_one_line_or_run(capsys, tmp_path, monkeypatch):
     """Pass 1 validates every case (training replaced by a recorder); pass 2 trains the accepted
     values at the edges for one step: each must end done, no_onset or diverged, never raise."""
@@ -177,29 +177,28 @@ def test_divergence_at_step_zero_is_a_diverged_result(capsys, tmp_path, setting)
 
 # --- a handful as a user runs them ---------------------------------------------------------------
 
-def cli_process(*args):
-    return subprocess.run([sys.executable, "-m", "eos_core", *args], capture_output=True, text=True, timeout=300)
-
-
 @pytest.mark.parametrize("setting", ["seed=18446744073709551616", "width=1000000000000", "steps=１６０",
                                      "model=cnn --set image_size=1"])
+@pytest.mark.process
 def test_refusals_as_a_process(tmp_path, setting):
-    done = cli_process("run", "--quiet", "--out", str(tmp_path / "r"), *("--set " + setting).split())
+    done = eos("run", "--quiet", "--out", str(tmp_path / "r"), *("--set " + setting).split())
     assert_one_clear_line(done.returncode, done.stderr, setting)
 
 
+@pytest.mark.process
 def test_cuda_without_a_gpu_is_one_line(tmp_path):
     import torch
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    done = cli_process("run", "--quiet", "--out", str(tmp_path / "r"), "--set", "device=cuda")
+    done = eos("run", "--quiet", "--out", str(tmp_path / "r"), "--set", "device=cuda")
     assert_one_clear_line(done.returncode, done.stderr, "device=cuda")
     assert "no CUDA device" in done.stderr
 
 
+@pytest.mark.process
 def test_divergence_at_step_zero_as_a_process(tmp_path):
     out = tmp_path / "r"
-    done = cli_process(*tiny_args("alpha", "1e308", out))
+    done = eos(*tiny_args("alpha", "1e308", out))
     assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert "status: diverged" in done.stdout
 

@@ -97,6 +97,7 @@ def test_edge_values_are_refused_by_name(field, value, allowed):
 
 def test_the_smallest_learning_rates_that_validate_keep_the_thresholds_finite():
     import math
+
     from eos_core.config import stability_threshold
     for dtype, tiny in (("float32", 2.0**-126), ("float64", 2.0**-1022)):
         cfg = RunConfig(dtype=dtype, lr=tiny, c=1.0, optimizer="momentum", momentum=0.999)

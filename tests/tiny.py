@@ -1,8 +1,8 @@
 """A tiny float64 problem small enough for dense Hessians and explicit per-example gradients."""
 import torch
 
-from eos_core.science import models
 from eos_core.config import RunConfig
+from eos_core.science import models
 from eos_core.science.problem import Problem
 
 
@@ -19,6 +19,24 @@ def tiny_problem(loss: str = "mse", n: int = 16, width: int = 6, seed: int = 0) 
 
 def dense_hessian(problem: Problem, theta: torch.Tensor) -> torch.Tensor:
     return torch.autograd.functional.hessian(lambda t: problem.losses(t).mean(), theta)
+
+
+def explicit_per_example(model, loss_fn, theta: torch.Tensor, x: torch.Tensor,
+                         y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reference for every per-example pass: (losses ℓ_i, gradients ∇ℓ_i as the rows of G), one
+    plain autograd call an example."""
+    losses, rows = [], []
+    for i in range(len(x)):
+        leaf = theta.detach().requires_grad_(True)
+        loss = loss_fn(model(leaf, x[i:i + 1]), y[i:i + 1])[0]
+        rows.append(torch.autograd.grad(loss, leaf)[0])
+        losses.append(loss.detach())
+    return torch.stack(losses), torch.stack(rows)
+
+
+def per_example_gradients(problem: Problem, theta: torch.Tensor) -> torch.Tensor:
+    """G (n × dim): the rows are the examples' gradients ∇ℓ_i(θ), by `explicit_per_example`."""
+    return explicit_per_example(problem.model, problem.loss_fn, theta, problem.x, problem.y)[1]
 
 
 # A full run in about a second: 3×4×4 synthetic inputs, width 32. The onset fraction is set low so

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from eos_core.analysis.aggregate import aggregate
-from eos_core.groups import GROUPS
 from eos_core.analysis.results import Result
+from eos_core.groups import GROUPS
 
 LR, C, EVERY = 0.1, 0.5, 10
 

@@ -4,12 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eos_core.config import RunConfig
-
-from eos_core.groups import GROUPS
-from eos_core.analysis.mechanism import decomposition, group_evidence, oscillation_shares, single_mode_fit
 from eos_core.analysis.claims import REFUTED, SUPPORTED, UNTESTED, report
+from eos_core.analysis.mechanism import decomposition, group_evidence, oscillation_shares, single_mode_fit
 from eos_core.analysis.results import Result
+from eos_core.config import RunConfig
+from eos_core.groups import GROUPS
 
 T_STAR, T_SS, END, EVERY = 40, 80, 120, 10
 

@@ -1,10 +1,10 @@
 """The regime map over constructed runs whose trade-offs are known (see test_tradeoff)."""
 import pytest
+from test_tradeoff import PATTERN, constructed
 
 from eos_core import cli
 from eos_core.analysis.regime import grid, markdown, select, table
 from eos_core.runs.store import Store
-from test_tradeoff import PATTERN, constructed
 
 NONE = {k: 0.02 for k in PATTERN}   # every group behind under EoS: no trade-off
 

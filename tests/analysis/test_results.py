@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eos_core.groups import GROUPS
 from eos_core.analysis.results import FILES, OPTIONAL_FILES, Result, ResultError, delta_loss
+from eos_core.groups import GROUPS
 
 
 def fixture_result() -> Result:
@@ -122,10 +122,12 @@ def test_results_stored_with_the_old_coefficient_names_read_as_a_S_b_S():
     assert {"a_S", "b_S"} <= set(loaded.trace.columns) and not {"alpha", "beta"} & set(loaded.trace.columns)
 
 
+@pytest.mark.training
 def test_summary_of_a_momentum_run_measures_sharpness_against_two_plus_two_beta_over_eta():
     from tiny import TINY
-    from eos_core.science.experiment import run_experiment
+
     from eos_core.analysis.results import summary
+    from eos_core.science.experiment import run_experiment
 
     cfg = TINY.replace(optimizer="momentum", momentum=0.5, lr=0.02)
     result = run_experiment(cfg)

@@ -3,9 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eos_core.groups import GROUPS
 from eos_core.analysis.results import LOSS_COLUMNS, Result
 from eos_core.analysis.tradeoff import delta_over_time, describe, peak_window, tradeoff
+from eos_core.groups import GROUPS
 
 T_STAR, STEPS, LR, C = 40, 440, 0.02, 0.5
 PEAK, WIDTH = 100, 20.0          # a Gaussian bump in u = step − t*

@@ -1,17 +1,14 @@
 """The Alignment page shows the evidence behind a failing claim: group shares from the engine and
 C3's coherent/random comparison with the data-subspace energy, for a run whose twin is stored."""
 import base64
-import json
 
 import numpy as np
 import pytest
-
-from eos_core.science.experiment import run_experiment
-from eos_core.analysis.mechanism import group_evidence
-from dashboard.content.plots import EVIDENCE_MEASURES, GROUP_LABELS
-from eos_core.runs.store import Store
-from harness import app_test
+from harness import app_test, charts, switch_to
 from tiny import TINY
+
+from dashboard.content.plots import EVIDENCE_MEASURES, GROUP_LABELS
+from eos_core.analysis.mechanism import group_evidence
 
 
 def values(array) -> np.ndarray:
@@ -22,24 +19,15 @@ def values(array) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def stored(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cache")
-    store = Store(folder)
-    results = [run_experiment(cfg) for cfg in (TINY, TINY.replace(displacement="random"))]
-    for result in results:
-        store.put_result(result)
-    store.close()
-    return folder, results[0]
+def stored(make_cache, tiny_run):
+    results = [tiny_run(cfg) for cfg in (TINY, TINY.replace(displacement="random"))]
+    return make_cache(*results), results[0]
 
 
 def test_alignment_page_shows_group_shares_and_the_c3_comparison(stored, monkeypatch):
     folder, result = stored
-    at = app_test(folder, monkeypatch, TINY.config_hash())
-    at.run()
-    at.switch_page("app_pages/alignment.py").run()
-    assert not at.exception, at.exception
-    charts = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
-    bars = next(c for c in charts if c["data"][0]["type"] == "bar")
+    at = switch_to(app_test(folder, monkeypatch, TINY.config_hash()), "app_pages/alignment.py")
+    bars = next(c for c in charts(at) if c["data"][0]["type"] == "bar")
     want = group_evidence(result)
     for trace in bars["data"]:
         group = {label: g for g, label in GROUP_LABELS.items()}[trace["name"]]

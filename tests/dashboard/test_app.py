@@ -1,36 +1,25 @@
 """Every page under Streamlit's AppTest, against fixture results in a temporary cache."""
-import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
+from harness import app_test, charts, damaged_cache, first_launch_of, python, switch_to
+from tiny import TINY
 
-from eos_core.science.experiment import run_experiment
 from eos_core.presets import first_launch, preset
 from eos_core.runs.queue import Queue
 from eos_core.runs.store import Store
-from harness import app_test, first_launch_of
-from tiny import TINY
 
 NO_TSS = TINY.replace(seed=7)   # stored as a run whose exit branch never reached its threshold
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAGES = ["app_pages/sharpness.py", "app_pages/groups.py", "app_pages/alignment.py", "app_pages/outliers.py",
          "app_pages/prototypes.py", "app_pages/compare.py", "app_pages/report.py", "app_pages/runs.py"]
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cache")
-    store = Store(folder)
-    for cfg in (TINY, TINY.replace(seed=1), TINY.replace(displacement="random")):
-        store.put_result(run_experiment(cfg))
-    store.put_result(without_t_star_star(store.result(TINY.config_hash()), NO_TSS))
-    store.close()
-    return folder
+def cache(make_cache, tiny_run):
+    runs = [tiny_run(cfg) for cfg in (TINY, TINY.replace(seed=1), TINY.replace(displacement="random"))]
+    return make_cache(*runs, without_t_star_star(tiny_run(TINY), NO_TSS))
 
 
 @pytest.fixture
@@ -44,10 +33,6 @@ def without_t_star_star(result, cfg):
                        finished_at=0.0, message="the exit branch did not reach its threshold f·2/(c·η) "
                                                 "within the budget (no t**)")
     return result
-
-
-def charts(at):
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
 
 
 def test_experiment_page_shows_the_form_and_presets(app):
@@ -82,9 +67,7 @@ def test_invalid_value_is_shown_next_to_its_field(app):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_without_exceptions(app, page):
-    app.run()
-    app.switch_page(page).run()
-    assert not app.exception, app.exception
+    switch_to(app, page)
     if page != "app_pages/runs.py":
         assert charts(app), f"{page} drew no chart"
 
@@ -117,6 +100,7 @@ def test_malformed_link_gives_a_message_not_a_traceback(app):
     assert "not in this cache" in warnings and "` sideways `" in warnings
 
 
+@pytest.mark.process
 def test_the_ui_process_never_imports_torch(cache):
     code = (
         "import sys; sys.path.insert(0, '.');"
@@ -128,7 +112,7 @@ def test_the_ui_process_never_imports_torch(cache):
         "[at.switch_page(p).run() for p in %r];"
         "print('torch' in sys.modules, any(m.startswith('torch') for m in sys.modules))" % PAGES)
     env = {**os.environ, "EOS_AUTOSTART_WORKER": "0", "EOS_CACHE_DIR": str(cache)}
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    done = python(code, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "False False"
 
@@ -267,9 +251,7 @@ def test_malformed_compare_selection_warns_and_falls_back(app, params):
 
 def test_a_damaged_cache_gives_one_message_not_an_exception(tmp_path, monkeypatch):
     """(AppTest runs other pages without app.py; test_e2e_views checks every page in a browser.)"""
-    folder = tmp_path / "damaged"
-    folder.mkdir()
-    (folder / "cache.db").write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 8)
+    folder = damaged_cache(tmp_path / "damaged")
     at = app_test(folder, monkeypatch)
     at.run()
     assert not at.exception, at.exception
@@ -283,11 +265,8 @@ def test_a_result_meta_without_its_config_is_skipped_with_a_warning(cache, tmp_p
     store = Store(folder)
     store.cache.set("meta/0123456789abcdef0123", '{"config_hash": "0123456789abcdef0123", "status": "done"}')
     store.close()
-    monkeypatch.setenv("EOS_CACHE_DIR", str(folder))
-    monkeypatch.chdir(ROOT)
-    st.cache_resource.clear()
     for page in ("app_pages/sharpness.py", "app_pages/compare.py", "app_pages/runs.py"):
-        at = AppTest.from_file(os.path.join(ROOT, "dashboard", "app.py"), default_timeout=60)
+        at = app_test(folder, monkeypatch)
         at.run()
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)

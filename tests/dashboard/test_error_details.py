@@ -1,11 +1,9 @@
 """No traceback, exception text or server path reaches a browser; the server log keeps them."""
 import logging
-import pathlib
 import tomllib
 
+from harness import ROOT
 from streamlit.testing.v1 import AppTest
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_config_hides_error_details_from_the_browser():

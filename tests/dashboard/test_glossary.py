@@ -1,8 +1,8 @@
 """The glossary covers every term the pages show and every field of the form."""
 import dataclasses
 
-from eos_core.config import RunConfig
 from dashboard.content.glossary import FIELD_HELP, TERMS, by_section, explain
+from eos_core.config import RunConfig
 
 # What the issue lists as shown on screen, by the glossary key that explains it.
 ON_SCREEN = ("lambda1", "v1", "threshold", "t_star", "t_star_star", "c", "effective_time", "two_step_average",

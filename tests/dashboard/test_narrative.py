@@ -1,8 +1,9 @@
 """The "What am I looking at?" sentences quote the run's own numbers: checked on a hand-made
 result whose numbers are known by construction (tests/synthetic_result.py)."""
+from synthetic_result import T_STAR, T_STAR_STAR, synthetic_result
+
 from dashboard.content import narrative
 from eos_core.analysis.claims import Verdict
-from synthetic_result import T_STAR, T_STAR_STAR, synthetic_result
 
 
 def text(sentences):
@@ -70,12 +71,12 @@ def test_compare_report_and_runs():
         "2 results are stored (1 forked at t*); jobs: 1 done, 1 queued."
 
 
-def test_story_on_real_tiny_runs_has_five_steps_of_two_sentences():
-    from dashboard.content import story
-    from eos_core.science.experiment import run_experiment
+def test_story_on_real_tiny_runs_has_five_steps_of_two_sentences(tiny_run):
     from tiny import TINY
 
-    coherent, random = run_experiment(TINY), run_experiment(TINY.replace(displacement="random"))
+    from dashboard.content import story
+
+    coherent, random = tiny_run(TINY), tiny_run(TINY.replace(displacement="random"))
     steps = story.steps(coherent, random)
     assert [s.title for s in steps] == list(story.TITLES)
     for s in steps:

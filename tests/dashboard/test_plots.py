@@ -1,17 +1,16 @@
 """Plot builders: the expected traces, threshold lines, t*/t** markers and fixed group colours."""
 import numpy as np
 import pytest
+from tiny import TINY
 
 from dashboard.content import plots
-from eos_core.groups import GROUPS
-from eos_core.science.experiment import run_experiment
 from dashboard.content.series import series
-from tiny import TINY
+from eos_core.groups import GROUPS
 
 
 @pytest.fixture(scope="module")
-def results():
-    return [run_experiment(TINY.replace(seed=s)) for s in (0, 1, 2)]
+def results(tiny_run):
+    return [tiny_run(TINY.replace(seed=s)) for s in (0, 1, 2)]
 
 
 def shapes(fig, kind):

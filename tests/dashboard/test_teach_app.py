@@ -1,68 +1,36 @@
 """The teaching side of the dashboard under Streamlit's AppTest: Glossary, Story, projector mode,
 the "What am I looking at?" expanders and the live run at the top of the Experiment page."""
-import json
-import os
 import time
 
 import pytest
-import streamlit as st
+from harness import app_test, charts, switch_to
 from streamlit.testing.v1 import AppTest
-
-from eos_core.science.experiment import run_experiment
-from dashboard.content.glossary import TERMS
-from eos_core.presets import first_launch, preset
-from eos_core.runs.queue import Queue
-from eos_core.runs.store import Store
 from synthetic_result import T_STAR, synthetic_result
 from tiny import TINY
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from dashboard.content.glossary import TERMS
+from eos_core.presets import first_launch, preset
+from eos_core.runs.queue import Queue
+
 RANDOM_DELTA = {"inlier": -0.02, "boundary": -0.03, "input_outlier": -0.01, "output_outlier": -0.04}
 COHERENT = preset("teach-selective").config_hash()
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
+def cache(make_cache, tiny_run):
     """The first-launch pair as hand-made results with known numbers, and one real tiny run."""
-    folder = tmp_path_factory.mktemp("teach-cache")
-    store = Store(folder)
-    store.put_result(synthetic_result())
-    store.put_result(synthetic_result("teach-selective-random", delta=RANDOM_DELTA))
-    store.put_result(run_experiment(TINY))
-    store.close()
-    return folder
-
-
-def make_app(folder, monkeypatch, **params):
-    monkeypatch.setenv("EOS_CACHE_DIR", str(folder))
-    monkeypatch.setenv("EOS_AUTOSTART_WORKER", "0")
-    monkeypatch.chdir(ROOT)
-    st.cache_resource.clear()
-    at = AppTest.from_file(os.path.join(ROOT, "dashboard", "app.py"), default_timeout=60)
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at
-
-
-def open_page(at, page):
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
+    return make_cache(synthetic_result(), synthetic_result("teach-selective-random", delta=RANDOM_DELTA),
+                      tiny_run(TINY), name="teach-cache")
 
 
 def markdown(at) -> str:
     return "\n".join(m.value for m in at.markdown).replace("\\", "")
 
 
-def charts(at):
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
-
-
 # -- Glossary ----------------------------------------------------------------------------------
 
 def test_glossary_lists_every_term_and_finds_one(cache, monkeypatch):
-    at = open_page(make_app(cache, monkeypatch), "app_pages/glossary.py")
+    at = switch_to(app_test(cache, monkeypatch), "app_pages/glossary.py")
     text = markdown(at)
     missing = [t.symbol for t in TERMS.values() if t.symbol not in text]
     assert not missing
@@ -75,7 +43,7 @@ def test_glossary_lists_every_term_and_finds_one(cache, monkeypatch):
 # -- Story -------------------------------------------------------------------------------------
 
 def test_story_walks_five_steps_on_the_first_launch_runs(cache, monkeypatch):
-    at = open_page(make_app(cache, monkeypatch), "app_pages/story.py")
+    at = switch_to(app_test(cache, monkeypatch), "app_pages/story.py")
     titles = []
     for step in range(5):
         titles.append(at.subheader[0].value)
@@ -91,14 +59,14 @@ def test_story_walks_five_steps_on_the_first_launch_runs(cache, monkeypatch):
 
 
 def test_story_sentences_quote_the_runs(cache, monkeypatch):
-    at = open_page(make_app(cache, monkeypatch, step="4"), "app_pages/story.py")
+    at = switch_to(app_test(cache, monkeypatch, step="4"), "app_pages/story.py")
     text = markdown(at)
     assert at.subheader[0].value == "4. The selective trade-off"
     assert "ahead on output-outliers (+0.03)" in text and "selective trade-off" in text
 
 
 def test_story_on_an_empty_cache_says_what_to_run_and_queues_it(tmp_path, monkeypatch):
-    at = open_page(make_app(tmp_path / "empty", monkeypatch), "app_pages/story.py")
+    at = switch_to(app_test(tmp_path / "empty", monkeypatch), "app_pages/story.py")
     queue = Queue(tmp_path / "empty")
     for job in queue.jobs():            # app.py's first launch queued them: take them away again
         queue.delete_job(job["id"])
@@ -122,7 +90,7 @@ def _sizes(spec):
 
 
 def test_projector_mode_from_the_link_restyles_every_figure(cache, monkeypatch):
-    at = make_app(cache, monkeypatch, projector="1", run=COHERENT)
+    at = app_test(cache, monkeypatch, projector="1", run=COHERENT)
     at.run()
     assert at.sidebar.toggle(key="projector").value is True
     assert any("font-size: 18px" in h.proto.body for h in at.get("html"))     # captions ≥ 18 px
@@ -156,7 +124,7 @@ def test_projector_toggle_writes_the_link_and_clears_it():
 
 
 def test_projector_mode_off_leaves_figures_alone(cache, monkeypatch):
-    at = open_page(make_app(cache, monkeypatch, run=COHERENT), "app_pages/sharpness.py")
+    at = switch_to(app_test(cache, monkeypatch, run=COHERENT), "app_pages/sharpness.py")
     assert all("tickfont" not in spec["layout"].get("xaxis", {}) for spec in charts(at))
 
 
@@ -166,12 +134,12 @@ def test_projector_mode_off_leaves_figures_alone(cache, monkeypatch):
                                   "app_pages/outliers.py", "app_pages/prototypes.py", "app_pages/compare.py",
                                   "app_pages/report.py", "app_pages/runs.py", "app_pages/experiment.py"])
 def test_every_page_has_the_explainer(cache, monkeypatch, page):
-    at = open_page(make_app(cache, monkeypatch, run=TINY.config_hash()), page)
+    at = switch_to(app_test(cache, monkeypatch, run=TINY.config_hash()), page)
     assert "What am I looking at?" in [e.label for e in at.expander]
 
 
 def test_explainers_read_the_selected_run(cache, monkeypatch):
-    at = open_page(make_app(cache, monkeypatch, run=COHERENT), "app_pages/sharpness.py")
+    at = switch_to(app_test(cache, monkeypatch, run=COHERENT), "app_pages/sharpness.py")
     assert f"crossed 0.9·2/η = 45 at step {T_STAR}" in markdown(at)
     at.switch_page("app_pages/groups.py").run()
     assert "behind on inliers (−0.02), boundary points (−0.01) and input-outliers (−0.2)" in markdown(at)
@@ -191,7 +159,7 @@ def test_live_run_is_first_on_the_experiment_page(tmp_path, monkeypatch):
     queue.put_live(cfg.config_hash(), {"trace": partial.trace.to_dict("records"),
                                        "groups": partial.groups.to_dict("records"), "clock": clock})
     queue.close()
-    at = make_app(tmp_path / "live", monkeypatch)
+    at = app_test(tmp_path / "live", monkeypatch)
     at.run()
     assert not at.exception, at.exception
     assert at.subheader[0].value == "Runs in progress"
@@ -208,7 +176,7 @@ def test_live_run_is_first_on_the_experiment_page(tmp_path, monkeypatch):
 
 
 def test_every_form_control_has_help(cache, monkeypatch):
-    at = make_app(cache, monkeypatch)
+    at = app_test(cache, monkeypatch)
     at.run()
     controls = [w for kind in ("selectbox", "number_input", "slider", "radio", "text_input")
                 for w in at.get(kind) if str(getattr(w, "key", "")).startswith("form_")]

@@ -16,9 +16,9 @@ import subprocess
 import tomllib
 
 import pytest
-import yaml   # requirements-dev.txt
+import yaml  # requirements-dev.txt
+from harness import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 PORT = "8501"
 
 
@@ -429,6 +429,7 @@ def container_engine() -> str | None:
 
 
 @pytest.mark.slow
+@pytest.mark.process
 def test_docker_smoke_builds_and_runs_the_deployment():
     if container_engine() is None:
         pytest.skip("no container engine answers here (docker daemon or podman)")

@@ -3,27 +3,21 @@ import os
 import pathlib
 
 import pytest
-
-from eos_core.science.experiment import run_experiment
-from eos_core.presets import OFFLINE_LAUNCH, preset
-from eos_core.runs.queue import Queue
-from eos_core.runs.store import Store
 from harness import PAGES, RESULT_PAGES, ROOT, browser, dashboard, open_page
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"),
-                                                   reason="needs Debian's chromium (apt-get install chromium)")]
+from eos_core.presets import OFFLINE_LAUNCH, preset
+from eos_core.runs.queue import Queue
+from eos_core.science.experiment import run_experiment
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"),
+                                                                        reason="needs Debian's chromium (apt-get install chromium)")]
 SCREENSHOTS = pathlib.Path(ROOT) / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cache")
-    store = Store(folder)
+def cache(make_cache):
     # the offline first-launch presets (what a new user without Fashion-MNIST sees), a coherent/random pair
-    for cfg in (preset(name) for name in OFFLINE_LAUNCH):
-        store.put_result(run_experiment(cfg))
-    store.close()
-    return folder
+    return make_cache(*(run_experiment(preset(name)) for name in OFFLINE_LAUNCH))
 
 
 def test_every_page_renders_and_a_submitted_run_finishes(cache, tmp_path):

@@ -5,14 +5,11 @@ import os
 from urllib.parse import urlparse
 
 import pytest
-
-from eos_core.science.experiment import run_experiment
-from eos_core.runs.store import Store
-from harness import CHART, CHROMIUM, CHROMIUM_ARGS, RESULT_PAGES, dashboard, open_page, settle
+from harness import CHART, CHROMIUM, RESULT_PAGES, damaged_cache, dashboard, launch_chromium, open_page, settle
 from tiny import TINY
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                                   reason="needs Debian's chromium (apt-get install chromium)")]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                                                        reason="needs Debian's chromium (apt-get install chromium)")]
 RUN = TINY.config_hash()
 # What a page has drawn: every chart's title, axis types and ranges, and its curves' names and lengths.
 DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].map(p => JSON.stringify({
@@ -23,13 +20,8 @@ DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].map(p => JSON
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cache")
-    store = Store(folder)
-    for cfg in (TINY, TINY.replace(displacement="random"), TINY.replace(c=0.25)):
-        store.put_result(run_experiment(cfg))
-    store.close()
-    return folder
+def cache(make_cache, tiny_run):
+    return make_cache(*(tiny_run(cfg) for cfg in (TINY, TINY.replace(displacement="random"), TINY.replace(c=0.25))))
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +32,8 @@ def server(cache, tmp_path_factory, chromium):
 
 @pytest.fixture(scope="module")
 def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launch_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
@@ -179,9 +165,7 @@ def test_malformed_outlier_options_warn_and_fall_back(server, page, query):
 
 
 def test_a_damaged_cache_is_named_on_every_page(tmp_path, chromium):
-    folder = tmp_path / "damaged"
-    folder.mkdir()
-    (folder / "cache.db").write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 8)
+    folder = damaged_cache(tmp_path / "damaged")
     with dashboard(folder, tmp_path / "streamlit.log", autostart_worker=False) as (url, _):
         context = chromium.new_context()
         try:

@@ -1,7 +1,7 @@
 """Time left from synthetic progress records whose true finish is known by construction."""
 import pytest
 
-from eos_core.runs.eta import describe, estimate, fork_step, speed, records, steps_left
+from eos_core.runs.eta import describe, estimate, fork_step, records, speed, steps_left
 
 
 def run_records(steps=480, log_every=8, t_star=48, pre=10.0, post=5.0, exit_rate=5.0, upto=None):

@@ -5,24 +5,17 @@ import pathlib
 import re
 
 import pytest
+from tiny import TINY
 
 from eos_core.runs.disk import ProblemCode
 from eos_core.runs.keys import Keys
 from eos_core.runs.queue import JobState, Queue
 from eos_core.runs.store import Store
-from tiny import TINY
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 H = "0123456789abcdef0123"
 # a key built by hand: a kind's prefix followed by an identifier, a placeholder or the closing quote
 SPELLED = re.compile(r"""["'](result|meta|baseline|job|live|note|ckpt|worker|count)/(\{|["']|baseline/|exit/)""")
-
-
-@pytest.fixture
-def queue(tmp_path):
-    q = Queue(tmp_path / "cache")
-    yield q
-    q.close()
 
 
 @pytest.mark.parametrize("build, kind, text", [

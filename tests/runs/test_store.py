@@ -10,27 +10,12 @@ import time
 import diskcache
 import pandas as pd
 import pytest
-
-from eos_core.science.experiment import run_experiment
-from eos_core.runs.queue import Queue
-from eos_core.runs.store import CorruptEntry, Store
-from eos_core.runs.worker import worker_main
-from harness import wait_for
+from harness import ROOT, wait_for
 from tiny import TINY
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "cache")
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def queue(store):
-    return Queue(store)
+from eos_core.runs.store import CorruptEntry, Store
+from eos_core.runs.worker import worker_main
+from eos_core.science.experiment import run_experiment
 
 
 def cli(store, *args):
@@ -49,6 +34,8 @@ def test_cache_folder_is_private(store):
     assert (store.directory.stat().st_mode & 0o777) == 0o700
 
 
+@pytest.mark.process
+@pytest.mark.training
 def test_two_processes_submitting_one_config_train_it_once(store, queue):
     submitters = [cli(store, "submit", *tiny_args()) for _ in range(2)]
     outputs = [p.communicate(timeout=120) for p in submitters]
@@ -61,16 +48,17 @@ def test_two_processes_submitting_one_config_train_it_once(store, queue):
     assert store.count("baseline_trainings") == 1
 
 
-def test_result_round_trips_through_the_store(store):
-    result = run_experiment(TINY)
+def test_result_round_trips_through_the_store(store, tiny_run):
+    result = tiny_run(TINY)
     store.put_result(result)
     loaded = store.result(TINY.config_hash())
     pd.testing.assert_frame_equal(loaded.trace, result.trace, check_exact=True)
     assert loaded.meta == result.meta
 
 
-def test_corrupt_entry_is_reported_and_recomputed_on_request(store, queue):
-    result = run_experiment(TINY)
+@pytest.mark.training
+def test_corrupt_entry_is_reported_and_recomputed_on_request(store, queue, tiny_run):
+    result = tiny_run(TINY)
     key = TINY.config_hash()
     store.cache.set(f"result/{key}", result.to_zip()[:1000])          # truncated bytes
     with pytest.raises(CorruptEntry, match=f"result/{key}: result is corrupt"):
@@ -81,8 +69,8 @@ def test_corrupt_entry_is_reported_and_recomputed_on_request(store, queue):
     pd.testing.assert_frame_equal(store.result(key).trace, result.trace, check_exact=True)
 
 
-def test_truncated_value_file_is_reported(store):
-    result = run_experiment(TINY)
+def test_truncated_value_file_is_reported(store, tiny_run):
+    result = tiny_run(TINY)
     store.put_result(result)
     files = [p for p in store.directory.rglob("*.val")]
     assert files, "large values live in files next to the SQLite index"
@@ -125,25 +113,26 @@ def test_cancel_a_queued_job(store, queue):
 LONG = TINY.replace(steps=3000, log_every=10, example_every=10)
 
 
-def test_cancel_a_running_job_within_one_logged_step(store, queue):
+@pytest.mark.process
+@pytest.mark.training
+def test_cancel_a_running_job_within_one_logged_step(store, queue, workers):
     queue.submit(LONG)
-    worker = cli(store, "worker", "--once")
-    try:
-        wait_for(lambda: (queue.job(LONG.config_hash()) or {}).get("step", 0) >= 20)
-        queue.cancel(LONG.config_hash())
-        job = wait_for(lambda: queue.job(LONG.config_hash())["state"] in ("cancelled", "done")
-                       and queue.job(LONG.config_hash()), timeout=30)
-        assert job["state"] == "cancelled" and job["step"] < LONG.steps
-        assert store.result(LONG.config_hash()) is None
-        assert worker.wait(timeout=30) == 0
-    finally:
-        worker.kill()
+    worker = workers("--once")
+    wait_for(lambda: (queue.job(LONG.config_hash()) or {}).get("step", 0) >= 20)
+    queue.cancel(LONG.config_hash())
+    job = wait_for(lambda: queue.job(LONG.config_hash())["state"] in ("cancelled", "done")
+                   and queue.job(LONG.config_hash()), timeout=30)
+    assert job["state"] == "cancelled" and job["step"] < LONG.steps
+    assert store.result(LONG.config_hash()) is None
+    assert worker.wait(timeout=30) == 0
 
 
-def test_killed_worker_job_is_requeued_and_completes_identically(store, queue):
+@pytest.mark.process
+@pytest.mark.training
+def test_killed_worker_job_is_requeued_and_completes_identically(store, queue, workers):
     cfg = LONG.replace(steps=400)
     queue.submit(cfg)
-    worker = cli(store, "worker")
+    worker = workers()
     wait_for(lambda: (queue.job(cfg.config_hash()) or {}).get("step", 0) >= 30)
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
@@ -159,10 +148,11 @@ def test_killed_worker_job_is_requeued_and_completes_identically(store, queue):
         pd.testing.assert_frame_equal(getattr(got, name), getattr(expected, name), check_exact=True)
 
 
-def test_interrupted_write_leaves_no_half_result(store):
-    result = run_experiment(TINY)
+@pytest.mark.process
+def test_interrupted_write_leaves_no_half_result(store, tiny_run):
+    result = tiny_run(TINY)
     blob = result.to_zip() * 300                                      # ~10 MB, so the write takes a while
-    script = (f"import sys; sys.path.insert(0, {ROOT!r}); from eos_core.runs.store import Store; "
+    script = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from eos_core.runs.store import Store; "
               f"s = Store({str(store.directory)!r}); data = open(sys.argv[1], 'rb').read()\n"
               "while True: s.cache.set('result/partial', data)")
     payload = store.directory.parent / "payload.bin"
@@ -212,6 +202,7 @@ def test_a_damaged_index_gives_one_line_on_every_verb(store, queue, how, monkeyp
 
 def big_result(key: str):
     import numpy as np
+
     from eos_core.analysis.results import Result
     frame = pd.DataFrame({"step": [0, 1]})
     meta = {"config_hash": key, "config": TINY.to_dict(), "status": "done", "message": ""}

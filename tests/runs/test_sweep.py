@@ -3,11 +3,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import pytest
+from tiny import TINY
 
 from eos_core.config import ConfigError
 from eos_core.runs.store import Store
 from eos_core.runs.sweep import expand, make_executor, parse_grid, parse_seeds, run_sweep
-from tiny import TINY
 
 
 def test_parsing_seeds_and_grids():
@@ -19,8 +19,8 @@ def test_parsing_seeds_and_grids():
     assert [(c.seed, c.c) for c in configs] == [(0, 0.25), (1, 0.25), (0, 0.5), (1, 0.5)]
 
 
-def test_a_sweep_over_c_trains_each_baseline_once(tmp_path):
-    store = Store(tmp_path / "cache")
+@pytest.mark.training
+def test_a_sweep_over_c_trains_each_baseline_once(store):
     with ThreadPoolExecutor(1) as pool:
         first = run_sweep(expand(TINY, [0], {"c": [0.5, 0.25]}), pool, store, show_progress=False)
         t_star = store.result(TINY.config_hash()).meta["t_star"]
@@ -32,8 +32,8 @@ def test_a_sweep_over_c_trains_each_baseline_once(tmp_path):
     pd.testing.assert_frame_equal(a.trace[a.trace.branch == "baseline"], b.trace[b.trace.branch == "baseline"])
 
 
-def test_a_failed_run_does_not_sink_the_sweep(tmp_path):
-    store = Store(tmp_path / "cache")
+@pytest.mark.training
+def test_a_failed_run_does_not_sink_the_sweep(store):
     broken = TINY.replace(dataset="cifar10", classes=("cat", "dog"), image_size=32)   # no CIFAR-10 here
     with ThreadPoolExecutor(1) as pool:
         report = run_sweep([broken, TINY], pool, store, show_progress=False)
@@ -41,6 +41,8 @@ def test_a_failed_run_does_not_sink_the_sweep(tmp_path):
     assert report.done == [TINY.config_hash()]
 
 
+@pytest.mark.process
+@pytest.mark.training
 @pytest.mark.slow
 def test_dask_and_the_local_pool_give_identical_results(tmp_path, monkeypatch):
     monkeypatch.setenv("EOS_DATA_DIR", str(tmp_path / "data"))

@@ -9,53 +9,18 @@ import time
 
 import pandas as pd
 import pytest
-
-from eos_core.science.experiment import run_experiment
-from eos_core.runs.fence import process_state, process_stopped
-from eos_core.runs.repair import check
-from eos_core.runs.queue import LostLease, Queue
-from eos_core.runs.store import Store
-from eos_core.runs.worker import HOST, MAX_LOST, recover_stale_jobs, worker_main
-from harness import wait_for
+from harness import ROOT, wait_for
 from tiny import TINY
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from eos_core.runs.fence import process_state, process_stopped
+from eos_core.runs.queue import LostLease
+from eos_core.runs.repair import check
+from eos_core.runs.worker import HOST, MAX_LOST, recover_stale_jobs, worker_main
+from eos_core.science.experiment import run_experiment
+
 LONG = TINY.replace(steps=120, log_every=5)
 # long enough that a starved test process cannot miss it running (LONG can end between two polls)
 LONGER = TINY.replace(steps=600, log_every=5)
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "cache")
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def queue(store):
-    return Queue(store)
-
-
-@pytest.fixture
-def workers(store):
-    """start(**env) → a worker process on `store`; all of them are killed at the end."""
-    started = []
-
-    def start(*args, **env):
-        env = {**os.environ, "EOS_CACHE_DIR": str(store.directory), "PYTHONPATH": ROOT,
-               **{k: str(v) for k, v in env.items()}}
-        process = subprocess.Popen([sys.executable, "-m", "eos_core", "worker", *args], env=env, cwd=ROOT,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGCONT)
-            process.kill()
-        process.wait()
 
 
 def job_of(queue, cfg):
@@ -78,6 +43,8 @@ def assert_same_result(got, expected):
             assert files[name] == reference[name], name
 
 
+@pytest.mark.process
+@pytest.mark.training
 def test_paused_worker_never_touches_a_job_given_to_another(store, queue, workers):
     """SIGSTOP past the lease, a second worker takes over and finishes; SIGCONT: the first one
     finds it lost the job and stops it — one training, the done record and result untouched."""
@@ -119,13 +86,15 @@ with store.cache.transact():
 """
 
 
+@pytest.mark.process
+@pytest.mark.training
 def test_a_worker_stopped_inside_a_transaction_is_fenced_and_the_queue_moves_on(store, queue, workers):
     """SIGSTOP inside a store transaction keeps SQLite's write lock, so every writer — even the
     re-queue of its job — would wait for as long as it stays stopped. A live worker kills it after a
     lease; its half-written transaction is rolled back and the queue moves on."""
     queue.submit(TINY)
     stuck = subprocess.Popen([sys.executable, "-c", STOPPED_IN_A_TRANSACTION, str(store.directory)],
-                             env={**os.environ, "PYTHONPATH": ROOT})
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         wait_for(lambda: process_stopped(stuck.pid), what="the writer to stop inside its transaction")
         workers(EOS_LEASE_S=2, EOS_HEARTBEAT_S=0.5)
@@ -140,6 +109,8 @@ def test_a_worker_stopped_inside_a_transaction_is_fenced_and_the_queue_moves_on(
         stuck.wait()
 
 
+@pytest.mark.process
+@pytest.mark.training
 def test_a_dead_workers_job_is_requeued_by_a_live_worker(store, queue, workers):
     """No new worker starts: the surviving one notices the dead pid (long before any lease)."""
     slow_lease = {"EOS_LEASE_S": 1000, "EOS_HEARTBEAT_S": 0.5}
@@ -158,6 +129,8 @@ def test_a_dead_workers_job_is_requeued_by_a_live_worker(store, queue, workers):
     assert job["lost"] == 1 and job["token"] == 2
 
 
+@pytest.mark.process
+@pytest.mark.training
 def test_a_killed_worker_left_a_zombie_by_its_parent_loses_its_job_within_a_lease(store, queue, workers):
     """The fixture holds its workers' Popen objects and never polls them, like any parent that starts
     workers: killed, a worker stays a zombie, which os.kill(pid, 0) still finds. A zombie is dead —
@@ -184,9 +157,9 @@ def test_a_killed_worker_left_a_zombie_by_its_parent_loses_its_job_within_a_leas
     assert first.poll() == -signal.SIGKILL        # a zombie until now: nothing had reaped it
 
 
-def test_a_kill_after_the_commit_does_not_retrain(store, queue):
+def test_a_kill_after_the_commit_does_not_retrain(store, queue, tiny_run):
     """The result is stored but the job record still says running under a dead worker."""
-    result = run_experiment(TINY)
+    result = tiny_run(TINY)
     queue.submit(TINY)
     queue.claim_next(dead_pid(), HOST)
     store.put_result(result)
@@ -197,6 +170,8 @@ def test_a_kill_after_the_commit_does_not_retrain(store, queue):
     assert store.result(TINY.config_hash()).meta == result.meta
 
 
+@pytest.mark.process
+@pytest.mark.training
 def test_a_kill_in_the_exit_branch_resumes_from_the_fork_and_ends_identical(store, queue, workers, monkeypatch):
     monkeypatch.setenv("EOS_CHECKPOINT_EVERY", "2")
     queue.submit(LONG)
@@ -252,17 +227,19 @@ def test_vanished_workers_requeue_up_to_a_cap(store, queue):
     assert job["state"] == "failed" and f"vanished {MAX_LOST + 1} times" in job["error"]
 
 
-def test_expired_lease_elsewhere_is_requeued_and_its_writes_are_fenced(store, queue):
+def test_expired_lease_elsewhere_is_requeued_and_its_writes_are_fenced(store, queue, tiny_run):
     queue.submit(TINY)
     job, lease = queue.claim_next(12345, "another-host", lease_s=0.0)
     assert recover_stale_jobs(queue) == [TINY.config_hash()]
     with pytest.raises(LostLease):
         queue.progress(lease, {"trace": [], "groups": []}, 60.0, step=5)
     with pytest.raises(LostLease):
-        queue.commit(lease, run_experiment(TINY))
+        queue.commit(lease, tiny_run(TINY))
     assert store.result_hashes() == [] and queue.job(TINY.config_hash())["state"] == "queued"
 
 
+@pytest.mark.process
+@pytest.mark.training
 def test_sigterm_requeues_the_running_job_at_once(store, queue, workers):
     queue.submit(LONG)
     worker = workers(EOS_LEASE_S=1000)
@@ -274,6 +251,8 @@ def test_sigterm_requeues_the_running_job_at_once(store, queue, workers):
     assert queue.workers() == []
 
 
+@pytest.mark.process
+@pytest.mark.training
 def test_an_on_demand_worker_exits_when_idle_and_a_manual_one_does_not(store, queue, workers):
     idle = workers("--idle-exit", "1")
     manual = workers()

@@ -3,15 +3,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tiny import TINY
 from torch import nn
 
-from eos_core.science import models
-from eos_core.science.branching import Setup, prepare, run_baseline, run_branch, run_exit
 from eos_core.config import RunConfig
 from eos_core.groups import GROUPS
+from eos_core.science import models
+from eos_core.science.branching import Setup, prepare, run_baseline, run_branch, run_exit
 from eos_core.science.experiment import run_experiment
 from eos_core.science.problem import Problem
-from tiny import TINY
+
 
 def trace_of(branch):
     # raw rows gain probe columns from t* on, so compare columns by name, not by first appearance

@@ -1,9 +1,9 @@
 """HVPs, the Lanczos eigensolver and ∇S against dense float64 references."""
 import pytest
 import torch
+from tiny import dense_hessian, per_example_gradients, tiny_problem
 
 from eos_core.science.curvature import RESIDUAL_TOL, align_signs, top_eigenpairs, warm_start
-from tiny import dense_hessian, tiny_problem
 
 
 @pytest.mark.parametrize("loss", ["mse", "ce"])
@@ -89,11 +89,3 @@ def test_stopping_rule_error_bounds_hold_against_dense_eigh(loss, tol):
             assert float((cos2(pairs.vectors[0]) - cos2(v1)).abs().max()) <= sin + 1e-12
             if tol == RESIDUAL_TOL:
                 assert value_error <= 1e-4
-
-
-def per_example_gradients(problem, theta):
-    rows = []
-    for i in range(len(problem.x)):
-        leaf = theta.detach().requires_grad_(True)
-        rows.append(torch.autograd.grad(problem.losses(leaf, torch.tensor([i]))[0], leaf)[0])
-    return torch.stack(rows)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from harness import ROOT, eos
 
 from eos_core import config
 from eos_core.datasets import cifar10, mnist, synthetic
@@ -128,8 +129,8 @@ def test_cifar10_too_few_examples(cifar_root):
 def test_cifar10_corrupt_files_name_the_file_and_expected_size(cifar_root, tmp_path):
     """A truncated batch, a batch with extra bytes and one of the right size but wrong content (a
     label byte that is not 0–9) each get one clear message, in the loader and in the cheap check."""
-    from eos_core.datasets.files import DatasetCorrupt
     from eos_core.datasets import availability
+    from eos_core.datasets.files import DatasetCorrupt
     path = tmp_path / "cifar-10-batches-bin" / "data_batch_3.bin"
     good = path.read_bytes()
     expected = f"(expected {RECORDS * 3073:,} bytes)"
@@ -424,8 +425,8 @@ def corrupt_cases(folder):
 
 
 def test_mnist_corrupt_files_get_one_clear_message(tmp_path, monkeypatch):
-    from eos_core.datasets.files import DatasetCorrupt
     from eos_core.datasets import availability
+    from eos_core.datasets.files import DatasetCorrupt
     monkeypatch.setenv("EOS_DATA_DIR", str(tmp_path))
     folder = tmp_path / "MNIST" / "raw"
     write_mnist(folder, np.random.default_rng(3))
@@ -451,6 +452,7 @@ def test_mnist_corrupt_files_get_one_clear_message(tmp_path, monkeypatch):
 def test_cli_data_download_mnist_uses_torchvision_only_there(tmp_path, monkeypatch):
     """`data --download mnist` is the one path that downloads; torchvision's MNIST stands in here."""
     import torchvision.datasets
+
     from eos_core import cli
     monkeypatch.setenv("EOS_DATA_DIR", str(tmp_path))
     calls = []
@@ -472,8 +474,7 @@ def test_cli_data_download_mnist_uses_torchvision_only_there(tmp_path, monkeypat
 def real_data_root(subdir: str):
     """The folder holding real `<subdir>/raw/` files, or None (the real-data tests then skip)."""
     import os
-    checkout = pathlib.Path(__file__).resolve().parents[2]
-    candidates = [os.environ.get("EOS_DATA_DIR")] + [up / "shared" / "data" for up in checkout.parents[:2]]
+    candidates = [os.environ.get("EOS_DATA_DIR")] + [up / "shared" / "data" for up in ROOT.parents[:2]]
     for root in candidates:
         if root and (pathlib.Path(root) / subdir / "raw").is_dir():
             return pathlib.Path(root)
@@ -506,16 +507,13 @@ def test_real_mnist_counts_and_pixels(monkeypatch):
     assert 0.99 < (images.astype(np.float64) / 255).mean() / 0.1307 < 1.01
 
 
+@pytest.mark.process
 def test_cli_reports_missing_and_corrupt_mnist_in_one_line(tmp_path):
     import os
-    import subprocess
-    import sys
 
     def run(root):
         env = {**os.environ, "EOS_DATA_DIR": str(root)}
-        return subprocess.run([sys.executable, "-m", "eos_core", "run", "--preset", "mnist-cpu", "--quiet",
-                               "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env,
-                              timeout=120, cwd=pathlib.Path(__file__).parents[2])
+        return eos("run", "--preset", "mnist-cpu", "--quiet", "--out", str(tmp_path / "out"), env=env, timeout=120)
 
     done = run(tmp_path / "none")
     assert done.returncode == 2 and "Traceback" not in done.stderr

@@ -3,28 +3,20 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
+from tiny import dense_hessian, per_example_gradients, tiny_problem
 
-from eos_core.science import models, per_example
 from eos_core.config import RunConfig
 from eos_core.groups import GROUPS
+from eos_core.science import models, per_example
 from eos_core.science.diagnostics import diagnose, spearman
 from eos_core.science.per_example import alignment_terms, generic_terms
 from eos_core.science.problem import Problem
-from tiny import dense_hessian, tiny_problem
-
-
-def explicit_per_example_grads(problem, theta):
-    rows = []
-    for i in range(len(problem.x)):
-        leaf = theta.detach().requires_grad_(True)
-        rows.append(torch.autograd.grad(problem.losses(leaf, torch.tensor([i]))[0], leaf)[0])
-    return torch.stack(rows)
 
 
 @pytest.mark.parametrize("loss", ["mse", "ce"])
 def test_per_example_dots_and_norms_match_explicit_autograd(loss):
     problem, theta = tiny_problem(loss)
-    G = explicit_per_example_grads(problem, theta)
+    G = per_example_gradients(problem, theta)
     v = torch.randn(theta.numel(), generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     losses, dots, norms2 = alignment_terms(problem.model, problem.loss_fn, theta, problem.x, problem.y, v)
     # float64 throughout: agreement to ~1e-12 relative is rounding only
@@ -47,7 +39,7 @@ def test_step_diagnostics_match_formulas(loss):
     H = dense_hessian(problem, theta)
     evals, evecs = torch.linalg.eigh(H)
     v1 = evecs[:, -1] * torch.sign(torch.dot(evecs[:, -1], d.eigen.vectors[0]))
-    G = explicit_per_example_grads(problem, theta)
+    G = per_example_gradients(problem, theta)
     g = G.mean(0)
     leaf = theta.detach().requires_grad_(True)
     s = torch.autograd.grad(problem.losses(leaf).mean(), leaf, create_graph=True)[0]
@@ -114,7 +106,7 @@ def test_group_gradients_from_the_per_example_pass_match_explicit_autograd(net, 
     terms = per_example.example_terms(problem.model, problem.loss_fn, theta, problem.x, problem.y, v, groups,
                                       tape, losses)
 
-    G = explicit_per_example_grads(problem, theta)
+    G = per_example_gradients(problem, theta)
     expected = torch.stack([G[members].mean(0) for members in groups])
     # float64 sums of ≤ 10⁴ products: 1e-10 relative is rounding with room to spare
     torch.testing.assert_close(terms.group_grads, expected, rtol=1e-10, atol=1e-12 * float(expected.abs().max()))

@@ -3,20 +3,18 @@
 real files where they are."""
 import gzip
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
-
-from eos_core.config import ConfigError, RunConfig, class_label
-from eos_core.science.data import load_dataset
-from eos_core.datasets.files import DatasetCorrupt, DatasetMissing
-from eos_core.datasets import REGISTRY, availability, fashion_mnist, idx
+from harness import eos
 from test_data import MNIST_TRAIN_LABELS, idx_bytes, real_data_root, write_mnist
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from eos_core.config import ConfigError, RunConfig, class_label
+from eos_core.datasets import REGISTRY, availability, fashion_mnist, idx
+from eos_core.datasets.files import DatasetCorrupt, DatasetMissing
+from eos_core.science.data import load_dataset
+
 STEMS = idx.STEMS
 
 
@@ -121,10 +119,10 @@ def test_corrupt_files_are_named_and_nothing_is_cached(fashion_root, tmp_path):
     assert load_dataset("fashion_mnist", ("coat", "boot"), 2, 28).y_train.tolist() == [0, 0, 1, 1]
 
 
+@pytest.mark.process
 def test_the_cli_refuses_a_repeated_class_and_downloads_with_torchvision(tmp_path, monkeypatch):
-    done = subprocess.run([sys.executable, "-m", "eos_core", "run", "--set", "dataset=fashion_mnist",
-                           "--set", "image_size=28", "--set", "classes=shirt,Shirt", "--out", str(tmp_path / "o")],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    done = eos("run", "--set", "dataset=fashion_mnist", "--set", "image_size=28", "--set", "classes=shirt,Shirt",
+               "--out", str(tmp_path / "o"), timeout=120)
     assert done.returncode == 2 and "the two classes must differ" in done.stderr and "Traceback" not in done.stderr
     import torchvision.datasets
 
@@ -164,8 +162,9 @@ def test_real_fashion_mnist_counts_and_pixels(monkeypatch):
 
 
 def test_with_fashion_mnist_on_disk_a_fresh_dashboard_starts_the_real_image_story(fashion_root, tmp_path, monkeypatch):
-    from eos_core.presets import OFFLINE_LAUNCH, REAL_LAUNCH, first_launch, preset
     from harness import first_launch_of
+
+    from eos_core.presets import OFFLINE_LAUNCH, REAL_LAUNCH, first_launch, preset
     assert first_launch() == REAL_LAUNCH == ("teach-fashion", "teach-fashion-random")
     at, queued = first_launch_of(tmp_path / "empty", monkeypatch)
     assert not at.exception

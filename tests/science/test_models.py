@@ -5,10 +5,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from tiny import explicit_per_example
 from torch import nn
 
-from eos_core.science import models, per_example
 from eos_core.config import RunConfig
+from eos_core.science import models, per_example
 from eos_core.science.diagnostics import diagnose
 from eos_core.science.per_example import affine_layers, alignment_terms, generic_terms
 from eos_core.science.problem import Problem, ce_per_example, mse_per_example
@@ -143,18 +144,6 @@ def test_same_seed_same_theta0(arch):
 
 # ---------------------------------------------------------------- per-example quantities
 
-def explicit(model, loss_fn, theta, x, y, v):
-    losses, dots, norms2 = [], [], []
-    for i in range(len(x)):
-        leaf = theta.detach().requires_grad_(True)
-        loss = loss_fn(model(leaf, x[i:i + 1]), y[i:i + 1])[0]
-        g = torch.autograd.grad(loss, leaf)[0]
-        losses.append(loss.detach())
-        dots.append(torch.dot(g, v))
-        norms2.append(torch.dot(g, g))
-    return torch.stack(losses), torch.stack(dots), torch.stack(norms2)
-
-
 @pytest.mark.parametrize("arch,shape", [("cnn", (3, 12, 12)), ("resnet14", (3, 8, 8)), ("resnet14", (3, 7, 9)),
                                         ("resnet14", (3, 32, 32))])
 @pytest.mark.parametrize("loss_fn", [mse_per_example, ce_per_example])
@@ -173,7 +162,8 @@ def test_conv_per_example_terms_match_explicit_autograd(arch, shape, loss_fn, pa
     v /= v.norm()
 
     losses, dots, norms2 = terms(model, loss_fn, theta, x, y, v)
-    ref_losses, ref_dots, ref_norms2 = explicit(model, loss_fn, theta, x, y, v)
+    ref_losses, G = explicit_per_example(model, loss_fn, theta, x, y)
+    ref_dots, ref_norms2 = G @ v, (G * G).sum(1)
 
     assert losses.shape == dots.shape == norms2.shape == (n,)
     assert torch.all(norms2 > 0)

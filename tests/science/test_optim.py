@@ -2,14 +2,13 @@
 import pandas as pd
 import pytest
 import torch
-
-from eos_core.science.branching import prepare, run_baseline, run_branch, run_exit
-from eos_core.science.snapshot import pack_baseline, unpack_baseline
-from eos_core.config import RunConfig
-from eos_core.config import stability_threshold
-from eos_core.science.optim import Optimiser
 from test_branching import quadratic_setup, trace_of
 from tiny import TINY
+
+from eos_core.config import RunConfig, stability_threshold
+from eos_core.science.branching import prepare, run_baseline, run_branch, run_exit
+from eos_core.science.optim import Optimiser
+from eos_core.science.snapshot import pack_baseline, unpack_baseline
 
 
 def test_thresholds():

@@ -1,10 +1,9 @@
 """§5.2 probes: PGD stays in its ε-ball, raises the loss, and the probes reach the trace."""
 import torch
+from tiny import TINY
 
 from eos_core.science.branching import prepare
-from eos_core.science.experiment import run_experiment
 from eos_core.science.probes import EPSILON, evaluate, pgd
-from tiny import TINY
 
 DIGITS = TINY.replace(dataset="digits", classes=("3", "8"), n_per_class=40, image_size=8)
 
@@ -24,14 +23,14 @@ def test_pgd_stays_in_the_epsilon_ball_and_does_not_lower_the_loss():
     assert len(x) == 50
 
 
-def test_probes_are_logged_for_both_branches():
+def test_probes_are_logged_for_both_branches(tiny_run):
     setup = prepare(DIGITS)
     row = evaluate(setup.problem, setup.theta0, setup.probes)
     assert 0 <= row["pgd_accuracy"] <= row["boundary_accuracy"] <= 1
     assert set(row) >= {f"ood_loss_a{a:g}" for a in DIGITS.ood_alphas}
     # displacing further from the boundary changes the OOD loss: the probe sees α_test
     assert row["ood_loss_a0"] != row["ood_loss_a10"]
-    result = run_experiment(TINY)
+    result = tiny_run(TINY)
     assert {"pgd_accuracy", "boundary_accuracy", "ood_loss_a3"} <= set(result.trace.columns)
     after_fork = result.trace[result.trace.step >= result.meta["t_star"]]
     assert result.trace.pgd_accuracy.notna().sum() == len(after_fork)       # from t* on, both branches

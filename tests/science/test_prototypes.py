@@ -5,8 +5,16 @@ import torch
 from sklearn.neighbors import NearestNeighbors
 
 from eos_core.groups import GROUPS
-from eos_core.science.prototypes import (_orthogonal_directions, boundary_points, build_taxonomy, displace, displacement_geometry,
-                                 knn_label_ambiguity, knn_label_one_counts, principal_subspace)
+from eos_core.science.prototypes import (
+    _orthogonal_directions,
+    boundary_points,
+    build_taxonomy,
+    displace,
+    displacement_geometry,
+    knn_label_ambiguity,
+    knn_label_one_counts,
+    principal_subspace,
+)
 
 N, SHAPE, M, K, ALPHA = 400, (4, 5), 10, 15, 3.0
 INLIER, BOUNDARY, INPUT_OUT, OUTPUT_OUT = (GROUPS.index(g) for g in

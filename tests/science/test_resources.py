@@ -5,10 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from eos_core.science import models
 from eos_core.config import RunConfig
-from eos_core.resources import (ResourceError, activation_count, check_fits, estimate_bytes,
-                                parameter_count, size)
+from eos_core.resources import ResourceError, activation_count, check_fits, estimate_bytes, parameter_count, size
+from eos_core.science import models
 
 SHAPES = [("mlp", 4, 8), ("mlp", 32, 512), ("cnn", 12, 16), ("cnn", 32, 512), ("cnn", 17, 3),
           ("resnet14", 4, 8), ("resnet14", 32, 512), ("resnet14", 13, 8)]

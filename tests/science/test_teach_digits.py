@@ -2,13 +2,14 @@
 import numpy as np
 import pytest
 
-from eos_core.groups import GROUPS
-from eos_core.science.experiment import run_experiment
-from eos_core.presets import preset
 from eos_core.analysis.results import FILES, OPTIONAL_FILES, Result
+from eos_core.groups import GROUPS
+from eos_core.presets import preset
+from eos_core.science.experiment import run_experiment
 
 
 @pytest.mark.slow
+@pytest.mark.training
 def test_teach_digits_shows_sharpening_eos_and_the_fork(tmp_path):
     cfg = preset("teach-digits")
     result = Result.load(run_experiment(cfg).save(tmp_path / "run"))

@@ -6,11 +6,11 @@ over seeds 0–2, output-outliers gain +0.02 to +0.04 under EoS while the other 
 """
 import pytest
 
-from eos_core.groups import GROUPS
-from eos_core.science.experiment import run_experiment
-from eos_core.presets import preset
 from eos_core.analysis.claims import SUPPORTED, c1
 from eos_core.analysis.results import window_delta_loss
+from eos_core.groups import GROUPS
+from eos_core.presets import preset
+from eos_core.science.experiment import run_experiment
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +19,7 @@ def runs():
 
 
 @pytest.mark.slow
+@pytest.mark.training
 def test_coherent_run_shows_eos_then_a_mixed_sign_trade_off(runs):
     r = runs["teach-selective"]
     cfg = preset("teach-selective")
@@ -35,6 +36,7 @@ def test_coherent_run_shows_eos_then_a_mixed_sign_trade_off(runs):
 
 
 @pytest.mark.slow
+@pytest.mark.training
 def test_random_control_removes_the_trade_off(runs):
     r = runs["teach-selective-random"]
     assert r.status == "done" and r.meta["t_star"] is not None
