@@ -118,10 +118,8 @@ def stop_processes_of(cache_dir, timeout: float = 10.0) -> None:
     pids = processes_of(cache_dir)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + timeout
         while pids and time.monotonic() < deadline:
             pids = [pid for pid in pids if pathlib.Path(f"/proc/{pid}").exists() and not _zombie(pid)]

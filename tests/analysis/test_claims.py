@@ -187,7 +187,7 @@ def with_oscillation(r: Result, swing: dict) -> Result:
     """Every-step losses: group g swings ±swing[g] around 1 at every step (so |ℓ − ℓ̄| = swing[g])
     after t*, and by 5 × swing[g] before t* (which must not count)."""
     rows = []
-    for step in range(0, END + 1):
+    for step in range(END + 1):
         for g in GROUPS:
             amplitude = swing[g] * (1 if step >= T_STAR else 5)
             rows.append({"branch": "baseline", "step": step, "t_eff": 0.1 * step, "group": g,

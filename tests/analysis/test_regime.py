@@ -6,7 +6,7 @@ from eos_core import cli
 from eos_core.analysis.regime import grid, markdown, select, table
 from eos_core.runs.store import Store
 
-NONE = {k: 0.02 for k in PATTERN}   # every group behind under EoS: no trade-off
+NONE = dict.fromkeys(PATTERN, 0.02)   # every group behind under EoS: no trade-off
 
 
 def runs():

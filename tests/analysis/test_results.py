@@ -11,7 +11,7 @@ from eos_core.groups import GROUPS
 
 def fixture_result() -> Result:
     rows = []
-    for branch, steps, lr in (("baseline", range(0, 50, 10), 0.1), ("exit", range(20, 50, 10), 0.05)):
+    for branch, steps, _lr in (("baseline", range(0, 50, 10), 0.1), ("exit", range(20, 50, 10), 0.05)):
         for step in steps:
             t_eff = step * 0.1 if branch == "baseline" else 2.0 + (step - 20) * 0.05
             for k, group in enumerate(GROUPS):
@@ -54,7 +54,7 @@ def test_missing_and_corrupt_files_are_reported(tmp_path):
     with pytest.raises(ResultError, match="corrupt"):
         Result.load(folder)
     (folder / "groups.parquet").unlink()
-    with pytest.raises(ResultError, match="missing groups.parquet"):
+    with pytest.raises(ResultError, match=r"missing groups\.parquet"):
         Result.load(folder)
 
 

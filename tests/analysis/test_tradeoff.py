@@ -62,7 +62,7 @@ def test_the_peak_window_is_the_half_maximum_width_of_the_known_bump():
 
 
 def test_no_trade_off_has_no_window():
-    t = tradeoff([constructed({k: 0.05 for k in GROUPS})])      # every group behind under EoS... ahead: same sign
+    t = tradeoff([constructed(dict.fromkeys(GROUPS, 0.05))])      # every group behind under EoS... ahead: same sign
     assert t.window is None and not t.pattern()
     assert "no group is ahead" in describe(t) and t.pattern_run is None
     assert "holds at no step" in describe(t)

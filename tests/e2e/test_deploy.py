@@ -76,7 +76,7 @@ def stages() -> list[list[tuple[str, str]]]:
 
 
 def test_dockerfile_builds_the_wheel_from_what_pyproject_needs():
-    build, *_, runtime = stages()
+    build, *_, _runtime = stages()
     assert len(stages()) == 2 and build[0][1].split()[-1] == "build"
     copied = {path for keyword, rest in build if keyword == "COPY"
               for path in [a for a in rest.split() if not a.startswith("--")][:-1]}
@@ -147,7 +147,7 @@ def test_dockerfile_environment_points_at_the_cache_volume():
 def test_dockerfile_healthcheck_queries_streamlit_health_with_urllib():
     checks = args_of("HEALTHCHECK")
     assert len(checks) == 1
-    options, cmd = checks[0].split("CMD", 1)
+    _options, cmd = checks[0].split("CMD", 1)
     command = exec_form(cmd)
     joined = " ".join(command)
     assert command[0] in {"python", "python3"}
@@ -364,7 +364,7 @@ def test_streamlit_config_options_are_known_to_streamlit(streamlit_config):
 
 def test_the_dashboard_container_does_not_start_its_own_worker():
     import yaml
-    compose = yaml.safe_load(open(ROOT / "docker-compose.yml"))
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     assert str(compose["services"]["ui"]["environment"]["EOS_AUTOSTART_WORKER"]) == "0"
 
 

@@ -72,7 +72,7 @@ def test_corrupt_entry_is_reported_and_recomputed_on_request(store, queue, tiny_
 def test_truncated_value_file_is_reported(store, tiny_run):
     result = tiny_run(TINY)
     store.put_result(result)
-    files = [p for p in store.directory.rglob("*.val")]
+    files = list(store.directory.rglob("*.val"))
     assert files, "large values live in files next to the SQLite index"
     for f in files:
         f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
@@ -237,7 +237,7 @@ def test_malformed_job_records_are_quarantined_and_never_block_the_queue(store, 
     assert cli_main(["status"]) == 0
     out, err = capsys.readouterr()
     assert TINY.config_hash() in out and "job/again was malformed" in err
-    job, lease = queue.claim_next(os.getpid(), "here")
+    job, _lease = queue.claim_next(os.getpid(), "here")
     assert job["id"] == TINY.config_hash()
 
 

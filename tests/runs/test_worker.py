@@ -217,7 +217,7 @@ def test_a_job_too_big_for_this_machine_fails_at_once_with_the_estimate(store, q
 
 def test_vanished_workers_requeue_up_to_a_cap(store, queue):
     queue.submit(TINY)
-    for lost in range(MAX_LOST):
+    for _lost in range(MAX_LOST):
         queue.claim_next(dead_pid(), HOST)
         assert recover_stale_jobs(queue) == [TINY.config_hash()]
     assert queue.job(TINY.config_hash())["lost"] == MAX_LOST
@@ -229,7 +229,7 @@ def test_vanished_workers_requeue_up_to_a_cap(store, queue):
 
 def test_expired_lease_elsewhere_is_requeued_and_its_writes_are_fenced(store, queue, tiny_run):
     queue.submit(TINY)
-    job, lease = queue.claim_next(12345, "another-host", lease_s=0.0)
+    _job, lease = queue.claim_next(12345, "another-host", lease_s=0.0)
     assert recover_stale_jobs(queue) == [TINY.config_hash()]
     with pytest.raises(LostLease):
         queue.progress(lease, {"trace": [], "groups": []}, 60.0, step=5)

@@ -12,7 +12,8 @@ def test_hvp_matches_central_finite_differences(loss):
     graph = problem.graph(theta)[0]
     v = torch.randn(theta.numel(), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     eps = 1e-5
-    grad_at = lambda t: problem.step_gradient(t)[0]
+    def grad_at(t):
+        return problem.step_gradient(t)[0]
     fd = (grad_at(theta + eps * v) - grad_at(theta - eps * v)) / (2 * eps)
     # central differences: O(eps²) truncation ≈ 1e-10 plus rounding ≈ 1e-16/eps ≈ 1e-11
     assert torch.allclose(graph.hvp(v), fd, rtol=1e-6, atol=1e-8)
@@ -50,10 +51,11 @@ def test_warm_start_converges_in_few_hvps_and_signs_align():
 @pytest.mark.parametrize("loss", ["mse", "ce"])
 def test_sharpness_gradient_matches_finite_differences_of_lambda1(loss):
     problem, theta = tiny_problem(loss)
-    evals, evecs = torch.linalg.eigh(dense_hessian(problem, theta))
+    _evals, evecs = torch.linalg.eigh(dense_hessian(problem, theta))
     graph = problem.graph(theta)[0]
     grad_S = graph.sharpness_gradient(evecs[:, -1])
-    lam1 = lambda t: torch.linalg.eigvalsh(dense_hessian(problem, t))[-1]
+    def lam1(t):
+        return torch.linalg.eigvalsh(dense_hessian(problem, t))[-1]
     eps = 1e-5
     for i in torch.randperm(theta.numel(), generator=torch.Generator().manual_seed(0))[:6]:
         e = torch.zeros_like(theta)
@@ -74,7 +76,8 @@ def test_stopping_rule_error_bounds_hold_against_dense_eigh(loss, tol):
     lam1, v1 = evals[-1], evecs[:, -1]
     gap = float((evals[-1] - evals[-2]) / evals[-1])
     G = per_example_gradients(problem, theta)
-    cos2 = lambda v: (G @ v) ** 2 / (G ** 2).sum(1)
+    def cos2(v):
+        return (G @ v) ** 2 / (G ** 2).sum(1)
     graph = problem.graph(theta)[0]
     for seed in range(4):
         noise = torch.randn(theta.numel(), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)

@@ -495,7 +495,7 @@ def test_real_mnist_counts_and_pixels(monkeypatch):
     images, labels = mnist.FILES.read_split(mnist.FILES.folder(), "train")
     assert images.shape == (60_000, 28, 28)
     assert np.bincount(labels).tolist() == [config.available_per_class("mnist", str(d)) for d in range(10)]
-    test_images, test_labels = mnist.FILES.read_split(mnist.FILES.folder(), "test")
+    _test_images, test_labels = mnist.FILES.read_split(mnist.FILES.folder(), "test")
     assert np.bincount(test_labels).tolist() == list(mnist.TEST_COUNTS.values())
     # MNIST's well-known statistics: mean 0.1307, std 0.3081; digits sit in the centre, borders are 0
     ds = load_dataset("mnist", ("4", "9"), config.available_per_class("mnist", "4"), 28)
