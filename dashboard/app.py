@@ -1,5 +1,6 @@
 """EoS Explorer dashboard: `eos dashboard`. The UI process never imports torch; runs go to
 the store and a separate worker process trains them."""
+
 import streamlit as st
 
 from dashboard.pages import sections
@@ -25,8 +26,10 @@ def start_teaching_runs() -> None:
         ensure_worker(queue)
 
 
-navigation = {section: [st.Page(p.file, title=p.title, icon=p.icon, default=p.default) for p in rows]
-              for section, rows in sections().items()}
+navigation = {
+    section: [st.Page(p.file, title=p.title, icon=p.icon, default=p.default) for p in rows]
+    for section, rows in sections().items()
+}
 projector_toggle()
 page = st.navigation(navigation)
 # The one place a damaged cache surfaces: every page, and the first-launch check, read the store
@@ -37,8 +40,11 @@ try:
 except Exception as error:
     if not (isinstance(error, StoreDamaged) or is_damage(error)):
         raise
-    st.cache_resource.clear()   # a repaired or replaced cache is picked up on the next rerun
+    st.cache_resource.clear()  # a repaired or replaced cache is picked up on the next rerun
     reason = error.reason if isinstance(error, StoreDamaged) else error
-    st.error(f"The cache at `{cache_dir().resolve()}` is damaged ({reason}). Nothing was changed in it: move the "
-             "folder away (or restore it from a backup) and reload this page, or run "
-             "`python -m eos_core store --rebuild` to rebuild its index.", icon=":material/database:")
+    st.error(
+        f"The cache at `{cache_dir().resolve()}` is damaged ({reason}). Nothing was changed in it: move the "
+        "folder away (or restore it from a backup) and reload this page, or run "
+        "`python -m eos_core store --rebuild` to rebuild its index.",
+        icon=":material/database:",
+    )

@@ -1,6 +1,7 @@
 """The experiment form, drawn from one table of fields: presets fill it, the config's own validation
 checks it, and a refusal is shown where the user looks (above the Run button, beside the field,
 in the field's own words). Submitting queues one job per seed and makes sure a worker runs."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,11 +21,11 @@ from eos_core.runs.worker import ensure_worker
 
 @dataclass(frozen=True)
 class Field:
-    name: str            # RunConfig field, or a form-only one (class_a, class_b, seeds)
-    widget: str          # number | integer | slider | radio | select | text
-    bounds: tuple = ()   # the widget's range (min, max, step); radio/select: the choices
+    name: str  # RunConfig field, or a form-only one (class_a, class_b, seeds)
+    widget: str  # number | integer | slider | radio | select | text
+    bounds: tuple = ()  # the widget's range (min, max, step); radio/select: the choices
     advanced: bool = False
-    label: str = ""      # form-only fields; a RunConfig field's label and help are its own (config.KNOBS)
+    label: str = ""  # form-only fields; a RunConfig field's label and help are its own (config.KNOBS)
     help: str = ""
 
     def __post_init__(self):
@@ -76,8 +77,13 @@ def in_words(error: ConfigError) -> str:
     if error.field == "classes":
         value = f"{st.session_state.get('form_class_a')} / {st.session_state.get('form_class_b')}"
     shown = f" = {value}" if value is not None else ""
-    named = BY_NAME[error.field].label if error.field in BY_NAME else label(error.field) if error.field in KNOBS \
+    named = (
+        BY_NAME[error.field].label
+        if error.field in BY_NAME
+        else label(error.field)
+        if error.field in KNOBS
         else error.field
+    )
     return f"{named}{shown}: {reason}"
 
 
@@ -143,18 +149,31 @@ def experiment_form() -> list[str] | None:
     """Draws the form; on submit returns the queued job ids (or None)."""
     if "form_base" not in st.session_state:
         from eos_core.presets import first_launch, preset
+
         fill_from(preset(first_launch()[0]))
     s = st.session_state
     _valid_classes()
     # dataset and classes live outside the form: changing them re-clamps what depends on them
     dataset = BY_NAME["dataset"]
-    st.selectbox(dataset.label, dataset.bounds, key="form_dataset", help=dataset.help, on_change=_clamp_to_classes,
-                 format_func=lambda name: REGISTRY[name].title)
+    st.selectbox(
+        dataset.label,
+        dataset.bounds,
+        key="form_dataset",
+        help=dataset.help,
+        on_change=_clamp_to_classes,
+        format_func=lambda name: REGISTRY[name].title,
+    )
     left, right = st.columns(2)
     for col, name in ((left, "class_a"), (right, "class_b")):
         f = BY_NAME[name]
-        col.selectbox(f.label, REGISTRY[s.form_dataset].classes, key=f"form_{name}", help=f.help,
-                      on_change=_clamp_to_classes, format_func=partial(class_label, s.form_dataset))
+        col.selectbox(
+            f.label,
+            REGISTRY[s.form_dataset].classes,
+            key=f"form_{name}",
+            help=f.help,
+            on_change=_clamp_to_classes,
+            format_func=partial(class_label, s.form_dataset),
+        )
     _error_below("classes")
     ready, why = availability(s.form_dataset)
     missing = None if ready else why
@@ -175,7 +194,7 @@ def experiment_form() -> list[str] | None:
                 with cols[i % 3]:
                     _widget(st, f)
                     _error_below(f.name)
-        if error:   # the summary sits right above the button the user just pressed
+        if error:  # the summary sits right above the button the user just pressed
             st.error(f"Not queued — {error[1]}", icon=":material/block:")
         submitted = st.form_submit_button("Run experiment", type="primary", disabled=bool(missing))
     if not submitted or missing:

@@ -1,13 +1,14 @@
 """Page options read from the URL. A link is untrusted text: every parameter is checked against
 what the page allows, a malformed one gets a warning and its default, and the offending text is
 echoed only inside a code span (never as Markdown or HTML, so a link cannot draw links or images)."""
+
 from __future__ import annotations
 
 import re
 
 import streamlit as st
 
-ECHO_LIMIT = 200   # characters of a rejected value shown back to the user
+ECHO_LIMIT = 200  # characters of a rejected value shown back to the user
 
 
 def literal(text: str) -> str:
@@ -22,8 +23,7 @@ def literal(text: str) -> str:
 
 def warn(name: str, value: str, expected: str, fallback: str) -> None:
     """The one message for a rejected link parameter (`name`, `expected` and `fallback` are ours)."""
-    st.warning(f"The link's {name}={literal(value)} is not {expected}; showing {fallback}.",
-               icon=":material/link_off:")
+    st.warning(f"The link's {name}={literal(value)} is not {expected}; showing {fallback}.", icon=":material/link_off:")
 
 
 def choice(name: str, default: str, allowed) -> str:
@@ -71,8 +71,9 @@ def number(name: str, default: float, low: float, high: float) -> float:
     return parsed
 
 
-def subset(name: str, default: list[str], allowed: list[str], limit: int | None = None,
-           what: str = "runs in this cache") -> list[str]:
+def subset(
+    name: str, default: list[str], allowed: list[str], limit: int | None = None, what: str = "runs in this cache"
+) -> list[str]:
     """A comma-separated list of members of `allowed` (unknown entries dropped with a warning)."""
     value = st.query_params.get(name)
     if value is None:
@@ -80,8 +81,12 @@ def subset(name: str, default: list[str], allowed: list[str], limit: int | None 
     wanted = [v for v in value.split(",") if v]
     kept = list(dict.fromkeys(v for v in wanted if v in allowed))[:limit]
     if len(kept) != len(wanted) or (wanted and not kept) or (not wanted and value):
-        warn(name, value, f"a list of {what}" + (f" (at most {limit})" if limit else ""),
-             "the ones found" if kept else "the default selection")
+        warn(
+            name,
+            value,
+            f"a list of {what}" + (f" (at most {limit})" if limit else ""),
+            "the ones found" if kept else "the default selection",
+        )
     return kept if kept or not value else default
 
 

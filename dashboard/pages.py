@@ -4,6 +4,7 @@ browser tests what to wait for. A new page is one file in app_pages/ plus one ro
 
 Never imports streamlit: tests and tools read it too.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -15,15 +16,15 @@ from eos_core.quantities import on_page
 
 @dataclass(frozen=True)
 class Page:
-    key: str                  # its file app_pages/<key>.py and its URL path
-    title: str                # in the navigation
-    heading: str              # the page's title on screen
+    key: str  # its file app_pages/<key>.py and its URL path
+    title: str  # in the navigation
+    heading: str  # the page's title on screen
     icon: str
-    section: str              # the navigation group
-    charts: int = 0           # Plotly charts it draws at least, for a finished forked run (browser tests)
-    terms: tuple = ()         # glossary keys of its concepts (its quantities come from QUANTITIES)
-    narrate: Callable | None = None   # result → the sentences of its explainer
-    default: bool = False     # served at /
+    section: str  # the navigation group
+    charts: int = 0  # Plotly charts it draws at least, for a finished forked run (browser tests)
+    terms: tuple = ()  # glossary keys of its concepts (its quantities come from QUANTITIES)
+    narrate: Callable | None = None  # result → the sentences of its explainer
+    default: bool = False  # served at /
 
     @property
     def file(self) -> str:
@@ -34,24 +35,83 @@ class Page:
 # left out (experiment: the live charts of runs in progress; alignment: Q_k and R_k with qr=1).
 # Report's four (Q_k² vs C_k, decomposition, PGD, OOD) need a forked run with probe columns.
 PAGES = (
-    Page("experiment", "Experiment", "Edge of stability: who gains, who loses?", ":material/science:", "Experiment",
-         terms=("threshold", "t_star", "onset_fraction", "eos", "exit_branch", "c"), default=True),
-    Page("sharpness", "Sharpness", "Sharpness", ":material/show_chart:", "Results", 1,
-         ("threshold", "exit_threshold", "t_star", "t_star_star", "onset_fraction"), narrative.sharpness),
-    Page("groups", "Group losses & Δℓ", "Group losses & Δℓ", ":material/stacked_line_chart:", "Results", 3,
-         ("groups", "effective_time", "selective_tradeoff", "peak_window", "paper_pattern"), narrative.groups),
+    Page(
+        "experiment",
+        "Experiment",
+        "Edge of stability: who gains, who loses?",
+        ":material/science:",
+        "Experiment",
+        terms=("threshold", "t_star", "onset_fraction", "eos", "exit_branch", "c"),
+        default=True,
+    ),
+    Page(
+        "sharpness",
+        "Sharpness",
+        "Sharpness",
+        ":material/show_chart:",
+        "Results",
+        1,
+        ("threshold", "exit_threshold", "t_star", "t_star_star", "onset_fraction"),
+        narrative.sharpness,
+    ),
+    Page(
+        "groups",
+        "Group losses & Δℓ",
+        "Group losses & Δℓ",
+        ":material/stacked_line_chart:",
+        "Results",
+        3,
+        ("groups", "effective_time", "selective_tradeoff", "peak_window", "paper_pattern"),
+        narrative.groups,
+    ),
     Page("alignment", "Alignment", "Alignment", ":material/explore:", "Results", 3, ("v1",), narrative.alignment),
-    Page("outliers", "Natural outliers", "Natural outliers", ":material/scatter_plot:", "Results", 2,
-         ("centroid_distance", "natural_outliers"), narrative.outliers),
-    Page("prototypes", "Prototypes", "Prototypes", ":material/grid_view:", "Results", 1,
-         ("groups", "alpha_displacement", "coherent_random", "centroid_distance", "knn_ambiguity"),
-         narrative.prototypes),
-    Page("compare", "Compare", "Compare", ":material/compare_arrows:", "Results", 1,
-         ("t_star", "t_star_star", "effective_time")),
-    Page("regime", "Regime map", "Regime map", ":material/grid_on:", "Results", 1,
-         ("peak_window", "paper_pattern", "alpha_displacement", "coherent_random")),
-    Page("report", "Report", "Reproduction report", ":material/fact_check:", "Results", 4,
-         ("delta_same_step", "proposition2", "single_mode", "pgd_eps", "alpha_test")),
+    Page(
+        "outliers",
+        "Natural outliers",
+        "Natural outliers",
+        ":material/scatter_plot:",
+        "Results",
+        2,
+        ("centroid_distance", "natural_outliers"),
+        narrative.outliers,
+    ),
+    Page(
+        "prototypes",
+        "Prototypes",
+        "Prototypes",
+        ":material/grid_view:",
+        "Results",
+        1,
+        ("groups", "alpha_displacement", "coherent_random", "centroid_distance", "knn_ambiguity"),
+        narrative.prototypes,
+    ),
+    Page(
+        "compare",
+        "Compare",
+        "Compare",
+        ":material/compare_arrows:",
+        "Results",
+        1,
+        ("t_star", "t_star_star", "effective_time"),
+    ),
+    Page(
+        "regime",
+        "Regime map",
+        "Regime map",
+        ":material/grid_on:",
+        "Results",
+        1,
+        ("peak_window", "paper_pattern", "alpha_displacement", "coherent_random"),
+    ),
+    Page(
+        "report",
+        "Report",
+        "Reproduction report",
+        ":material/fact_check:",
+        "Results",
+        4,
+        ("delta_same_step", "proposition2", "single_mode", "pgd_eps", "alpha_test"),
+    ),
     Page("runs", "Runs", "Runs", ":material/storage:", "Manage", terms=("t_star", "t_star_star")),
     Page("story", "Story", "Story: who gains at the edge of stability?", ":material/auto_stories:", "Learn", 1),
     Page("glossary", "Glossary", "Glossary", ":material/menu_book:", "Learn"),

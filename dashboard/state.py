@@ -1,5 +1,6 @@
 """Which run the pages show, and the page options, kept in the URL so a copied link reproduces
 the view. Results come from the store, loaded once per process."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -46,13 +47,15 @@ def listed_metas() -> list[dict]:
     the page says so."""
     store = get_store()
     unlisted = ProblemCode.UNLISTED
-    store.problems[:] = [p for p in store.problems if p.code != unlisted]   # this call's only
+    store.problems[:] = [p for p in store.problems if p.code != unlisted]  # this call's only
     metas = store.metas()
     skipped = [p for p in store.problems if p.code == unlisted]
     if skipped:
-        st.warning(f"{len(skipped)} stored result(s) have no readable configuration and are not listed; "
-                   "re-run them, or check the cache with `python -m eos_core store --check`.",
-                   icon=":material/warning:")
+        st.warning(
+            f"{len(skipped)} stored result(s) have no readable configuration and are not listed; "
+            "re-run them, or check the cache with `python -m eos_core store --check`.",
+            icon=":material/warning:",
+        )
     return metas
 
 
@@ -78,23 +81,42 @@ def sidebar_selection() -> tuple[list[dict], str, bool]:
             st.warning("The link names a run that is not in this cache; showing the newest run instead.")
             wanted = next(iter(by_hash))
         hashes = list(by_hash)
-        chosen = st.selectbox("Result", hashes, index=hashes.index(wanted), format_func=lambda h: label(by_hash[h]),
-                              help="Stored runs, newest first. The full name of the one shown is below.")
-        st.caption(f"{label(by_hash[chosen])} · `{chosen[:8]}`")   # wraps: the name is never cut off
+        chosen = st.selectbox(
+            "Result",
+            hashes,
+            index=hashes.index(wanted),
+            format_func=lambda h: label(by_hash[h]),
+            help="Stored runs, newest first. The full name of the one shown is below.",
+        )
+        st.caption(f"{label(by_hash[chosen])} · `{chosen[:8]}`")  # wraps: the name is never cut off
         family = groups[family_key(by_hash[chosen]["config"])]
         all_seeds = False
         if len(family) > 1:
-            all_seeds = st.toggle(f"Median over all {len(family)} seeds (IQR band)",
-                                  value=links.choice("seeds", "one", ("one", "all")) == "all")
-        x = st.radio("x-axis", list(X_AXES), format_func=X_AXES.get, horizontal=True,
-                     index=list(X_AXES).index(links.choice("x", "step", X_AXES)))
+            all_seeds = st.toggle(
+                f"Median over all {len(family)} seeds (IQR band)",
+                value=links.choice("seeds", "one", ("one", "all")) == "all",
+            )
+        x = st.radio(
+            "x-axis",
+            list(X_AXES),
+            format_func=X_AXES.get,
+            horizontal=True,
+            index=list(X_AXES).index(links.choice("x", "step", X_AXES)),
+        )
         log_y = st.toggle("log scale (y)", value=links.flag("log", False))
-        smoothing = st.slider("smoothing", 0.0, 0.99, links.number("smooth", 0.0, 0.0, 0.99), step=0.01,
-                              help="Exponential moving average of every curve, as in TensorBoard (0: off); "
-                                   "the raw curve stays faintly behind.")
+        smoothing = st.slider(
+            "smoothing",
+            0.0,
+            0.99,
+            links.number("smooth", 0.0, 0.0, 0.99),
+            step=0.01,
+            help="Exponential moving average of every curve, as in TensorBoard (0: off); "
+            "the raw curve stays faintly behind.",
+        )
     st.session_state["smoothing"] = smoothing
-    st.query_params.update(run=chosen, x=x, log="1" if log_y else "0", seeds="all" if all_seeds else "one",
-                           smooth=f"{smoothing:g}")
+    st.query_params.update(
+        run=chosen, x=x, log="1" if log_y else "0", seeds="all" if all_seeds else "one", smooth=f"{smoothing:g}"
+    )
     return (family if all_seeds else [by_hash[chosen]]), x, log_y
 
 
@@ -146,4 +168,5 @@ def selected_results(metas: list[dict]) -> list:
 def regime_table(hashes: tuple[str, ...], at: str):
     """The regime table of these runs (computed once per set of runs and choice of `at`)."""
     from eos_core.analysis.regime import table
+
     return table([r for r in (load_result(h) for h in hashes) if r is not None], at)

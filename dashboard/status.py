@@ -1,4 +1,5 @@
 """Live status of queued and running jobs: queue position, progress, time left, growing curves."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -12,8 +13,12 @@ from eos_core.config import RunConfig
 from eos_core.runs import eta
 from eos_core.runs.queue import JobState
 
-PHASES = {"preparing": "preparing data and prototypes", "sharpening": "progressive sharpening",
-          "eos": "at EoS", "exit": "exit branch"}
+PHASES = {
+    "preparing": "preparing data and prototypes",
+    "sharpening": "progressive sharpening",
+    "eos": "at EoS",
+    "exit": "exit branch",
+}
 
 
 def progress_fraction(job: dict, cfg: RunConfig) -> float:
@@ -29,7 +34,7 @@ def outcome(meta: dict | None, job: dict) -> tuple[str, str]:
     them finished, but short of what the experiment is about, and is said to be so."""
     status = (meta or {}).get("status") or job.get("status")
     message = (meta or {}).get("message") or job.get("message") or ""
-    if job["state"] == JobState.DIVERGED or status == "diverged":   # a result's status, not a job state
+    if job["state"] == JobState.DIVERGED or status == "diverged":  # a result's status, not a job state
         return JobState.DIVERGED, message
     if status == "no_onset" or (meta is not None and meta.get("t_star") is None):
         return "no t*", message or "no EoS onset: no fork was made"
@@ -54,15 +59,17 @@ def job_panel(job_id: str, metas: dict[str, dict]) -> None:
         fraction = progress_fraction(job, cfg)
         phase = PHASES.get(job.get("phase"), job.get("phase") or "")
         live = queue.live(job_id) or {}
-        st.progress(fraction, text=f"{title} — {phase}, step {job.get('step', 0)}/{cfg.steps} · "
-                                   f"{eta.describe(eta.estimate(live.get('clock'), cfg.steps))}")
+        st.progress(
+            fraction,
+            text=f"{title} — {phase}, step {job.get('step', 0)}/{cfg.steps} · "
+            f"{eta.describe(eta.estimate(live.get('clock'), cfg.steps))}",
+        )
         cancel_button(job_id)
         if live.get("trace"):
             result = live_result(job, live)
             s = series([result])
             left, right = st.columns(2)
-            left.plotly_chart(styled(plots.live_sharpness_figure(s, cfg.steps)), theme=None,
-                              key=f"live-sharp-{job_id}")
+            left.plotly_chart(styled(plots.live_sharpness_figure(s, cfg.steps)), theme=None, key=f"live-sharp-{job_id}")
             losses = plots.group_figure(s, "loss", title="Group losses so far").update_xaxes(range=[0, cfg.steps])
             right.plotly_chart(styled(losses), theme=None, key=f"live-loss-{job_id}")
             explainer("experiment", narrative.live(result))
@@ -76,13 +83,14 @@ def job_panel(job_id: str, metas: dict[str, dict]) -> None:
         if st.button("Show this run", key=f"open-{job_id}"):
             # switch_page starts the next page with these parameters (it drops the current ones)
             st.switch_page("app_pages/sharpness.py", query_params={"run": job_id})
-    else:   # diverged, failed or cancelled: say why, offer a retry
+    else:  # diverged, failed or cancelled: say why, offer a retry
         reason = job.get("message") if state == JobState.DIVERGED else job.get("error")
         st.error(f"{title} — {state}", icon=":material/error:")
-        if reason:   # whole, verbatim (paths and names are not Markdown)
+        if reason:  # whole, verbatim (paths and names are not Markdown)
             st.code(reason, language=None, wrap_lines=True)
         if st.button("Retry", key=f"retry-{job_id}"):
             from eos_core.runs.worker import ensure_worker
+
             queue.submit(cfg, force=True)
             ensure_worker(queue)
             st.rerun()

@@ -1,6 +1,7 @@
 """Teaching widgets: the "What am I looking at?" expander and projector mode. The sentences come
 from `dashboard.content.narrative`, the styling from `dashboard.content.plots.projector_style`; this module only
 places them on the page."""
+
 from __future__ import annotations
 
 import re
@@ -36,8 +37,10 @@ def explain_run(page: str, metas: list[dict]) -> None:
         return
     sentences = pages.page(page).narrate(result)
     if len(metas) > 1:
-        sentences = sentences + [f"(These numbers are seed {result.meta['config']['seed']}'s; the figures show "
-                                 f"the median over {len(metas)} seeds.)"]
+        sentences = sentences + [
+            f"(These numbers are seed {result.meta['config']['seed']}'s; the figures show "
+            f"the median over {len(metas)} seeds.)"
+        ]
     explainer(page, sentences)
 
 
@@ -72,5 +75,6 @@ def styled(fig):
     """`fig`, restyled for the projector when the mode is on."""
     if projector_on():
         from dashboard.content.plots import projector_style
+
         projector_style(fig)
     return fig

@@ -1,4 +1,5 @@
 """Figures and tables with their downloads."""
+
 from __future__ import annotations
 
 import io
@@ -19,12 +20,23 @@ def figure(fig, key: str, selectable: bool = False):
     """Draw `fig` with its HTML download; with `selectable`, a click on a point reruns the page
     and the selection is returned."""
     fig = styled(fig)
-    event = st.plotly_chart(fig, theme=None, key=key, config=PLOT_CONFIG,
-                            **({"on_select": "rerun", "selection_mode": "points"} if selectable else {}))
+    event = st.plotly_chart(
+        fig,
+        theme=None,
+        key=key,
+        config=PLOT_CONFIG,
+        **({"on_select": "rerun", "selection_mode": "points"} if selectable else {}),
+    )
     # callables: the files are only built when someone clicks; plotly.js is embedded, so the
     # file opens offline (about 4 MB)
-    st.download_button("Download figure (HTML)", lambda: standalone_html(fig),
-                       file_name=f"{key}.html", mime="text/html", key=f"{key}-html", icon=":material/download:")
+    st.download_button(
+        "Download figure (HTML)",
+        lambda: standalone_html(fig),
+        file_name=f"{key}.html",
+        mime="text/html",
+        key=f"{key}-html",
+        icon=":material/download:",
+    )
     return event
 
 
@@ -34,10 +46,16 @@ def standalone_html(fig) -> str:
 
 def table_downloads(frame: pd.DataFrame, name: str) -> None:
     left, right = st.columns(2)
-    left.download_button(f"{name}.csv", lambda: frame.to_csv(index=False), file_name=f"{name}.csv",
-                         mime="text/csv", key=f"{name}-csv")
-    right.download_button(f"{name}.parquet", lambda: _parquet(frame), file_name=f"{name}.parquet",
-                          mime="application/octet-stream", key=f"{name}-parquet")
+    left.download_button(
+        f"{name}.csv", lambda: frame.to_csv(index=False), file_name=f"{name}.csv", mime="text/csv", key=f"{name}-csv"
+    )
+    right.download_button(
+        f"{name}.parquet",
+        lambda: _parquet(frame),
+        file_name=f"{name}.parquet",
+        mime="application/octet-stream",
+        key=f"{name}-parquet",
+    )
 
 
 def _parquet(frame: pd.DataFrame) -> bytes:

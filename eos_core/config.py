@@ -2,6 +2,7 @@
 
 This module is imported by the dashboard process, so it must never import torch.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,13 +34,13 @@ CHOICES = {
 
 # Bounds that keep every value representable wherever it goes (torch generators, int64 columns,
 # SQLite) and every run finite: 10 million steps is 1,000× the paper's longest run.
-MAX_SEED = 2**32 - 1          # seeds are also multiplied by 1,000,003 (SGD batches); 64 bits must hold that
+MAX_SEED = 2**32 - 1  # seeds are also multiplied by 1,000,003 (SGD batches); 64 bits must hold that
 MAX_INT = 2**63 - 1
 MAX_STEPS = 10_000_000
 # c·η must be a normal number of the training dtype: smaller, the update underflows to zero and
 # the thresholds 2/(c·η), (2 + 2β)/(c·η) overflow to infinity.
 SMALLEST_NORMAL = {"float32": 2.0**-126, "float64": 2.0**-1022}
-ECHO_LIMIT = 200              # characters of a value an error message repeats
+ECHO_LIMIT = 200  # characters of a value an error message repeats
 
 
 def shown(value) -> str:
@@ -63,14 +64,15 @@ class ConfigError(ValueError):
 class Knob:
     """What every part of the product says about one RunConfig field: the form's label and tooltip,
     the Glossary's text, the symbol in run names, and the bounds validation enforces."""
+
     help: str
-    label: str = ""            # on the form; "" → the field's name
-    symbol: str = ""           # in run names (α=5); "" → the field's name
-    low: float | None = None   # validation: the value must lie between low and high …
+    label: str = ""  # on the form; "" → the field's name
+    symbol: str = ""  # in run names (α=5); "" → the field's name
+    low: float | None = None  # validation: the value must lie between low and high …
     high: float | None = None
-    low_open: bool = False     # … excluding low (or high) itself when open
+    low_open: bool = False  # … excluding low (or high) itself when open
     high_open: bool = False
-    rule: str = ""             # what a refusal says when the value is outside the bounds
+    rule: str = ""  # what a refusal says when the value is outside the bounds
 
     def contains(self, value) -> bool:
         above = self.low is None or (value > self.low if self.low_open else value >= self.low)
@@ -84,60 +86,129 @@ def knob(default, help: str, **facts):
 
 @dataclass(frozen=True)
 class RunConfig:
-    dataset: str = knob("digits", "Where the two classes come from: digits (scikit-learn, offline), synthetic "
-                        "(generated, any size), cifar10, mnist or fashion_mnist (files on disk).", label="Dataset")
-    classes: tuple = knob(("even", "odd"), "The binary task: class 0 and class 1. Digits also offers even vs odd.",
-                          label="Classes")
-    n_per_class: int = knob(300, "Training examples taken from each class; n = 2 × this.",
-                            label="examples per class", symbol="n/class")
-    image_size: int = knob(8, "Side of the square images in pixels (digits upsample from 8 to S×S×3; CIFAR-10 is "
-                           "32).", label="image size")
-    alpha: float = knob(3.0, "How far input-outliers are pushed from their class: x ± α·(μ1 − μ0). 0 leaves them "
-                        "as inliers.", label="α (input-outlier displacement)", symbol="α", low=0, rule="must be ≥ 0")
-    displacement: str = knob("coherent", "coherent: input-outliers all move along the class-centre difference; "
-                             "random: each moves the same distance in its own direction orthogonal to it (the "
-                             "control).", label="Input-outlier displacement")
-    m: int = knob(25, "Examples per class in each tracked group (inliers, boundary points, input- and "
-                  "output-outliers).", label="m (prototypes per class and group)")
-    k: int = knob(50, "Neighbours used to score how ambiguous an example's neighbourhood is (picks boundary "
-                  "points).", label="k (k-NN for boundary points)")
-    loss: str = knob("mse", "mse: squared error on one-hot targets (the paper's main setting); ce: softmax "
-                     "cross-entropy.", label="Loss")
-    model: str = knob("mlp", "mlp: 2 hidden layers of `width` ReLU units (the paper's model); cnn; resnet14 "
-                      "without batch norm.", label="model")
+    dataset: str = knob(
+        "digits",
+        "Where the two classes come from: digits (scikit-learn, offline), synthetic "
+        "(generated, any size), cifar10, mnist or fashion_mnist (files on disk).",
+        label="Dataset",
+    )
+    classes: tuple = knob(
+        ("even", "odd"), "The binary task: class 0 and class 1. Digits also offers even vs odd.", label="Classes"
+    )
+    n_per_class: int = knob(
+        300, "Training examples taken from each class; n = 2 × this.", label="examples per class", symbol="n/class"
+    )
+    image_size: int = knob(
+        8, "Side of the square images in pixels (digits upsample from 8 to S×S×3; CIFAR-10 is 32).", label="image size"
+    )
+    alpha: float = knob(
+        3.0,
+        "How far input-outliers are pushed from their class: x ± α·(μ1 − μ0). 0 leaves them as inliers.",
+        label="α (input-outlier displacement)",
+        symbol="α",
+        low=0,
+        rule="must be ≥ 0",
+    )
+    displacement: str = knob(
+        "coherent",
+        "coherent: input-outliers all move along the class-centre difference; "
+        "random: each moves the same distance in its own direction orthogonal to it (the "
+        "control).",
+        label="Input-outlier displacement",
+    )
+    m: int = knob(
+        25,
+        "Examples per class in each tracked group (inliers, boundary points, input- and output-outliers).",
+        label="m (prototypes per class and group)",
+    )
+    k: int = knob(
+        50,
+        "Neighbours used to score how ambiguous an example's neighbourhood is (picks boundary points).",
+        label="k (k-NN for boundary points)",
+    )
+    loss: str = knob(
+        "mse",
+        "mse: squared error on one-hot targets (the paper's main setting); ce: softmax cross-entropy.",
+        label="Loss",
+    )
+    model: str = knob(
+        "mlp",
+        "mlp: 2 hidden layers of `width` ReLU units (the paper's model); cnn; resnet14 without batch norm.",
+        label="model",
+    )
     width: int = knob(512, "Hidden units per layer of the MLP.")
-    init_scale: float = knob(0.2, "Multiplies the initial weights; smaller values sharpen more slowly.",
-                             low=0, low_open=True, rule="must be > 0")
-    optimizer: str = knob("gd", "gd: full-batch gradient descent; momentum: heavy ball, threshold (2+2β)/η; sgd: "
-                          "minibatches.", label="optimiser")
-    momentum: float = knob(0.9, "Heavy-ball β (optimiser momentum only); raises the threshold to (2+2β)/η.",
-                           label="momentum β", symbol="β", low=0, high=1, high_open=True,
-                           rule="heavy-ball β must lie in [0, 1)")
+    init_scale: float = knob(
+        0.2,
+        "Multiplies the initial weights; smaller values sharpen more slowly.",
+        low=0,
+        low_open=True,
+        rule="must be > 0",
+    )
+    optimizer: str = knob(
+        "gd",
+        "gd: full-batch gradient descent; momentum: heavy ball, threshold (2+2β)/η; sgd: minibatches.",
+        label="optimiser",
+    )
+    momentum: float = knob(
+        0.9,
+        "Heavy-ball β (optimiser momentum only); raises the threshold to (2+2β)/η.",
+        label="momentum β",
+        symbol="β",
+        low=0,
+        high=1,
+        high_open=True,
+        rule="heavy-ball β must lie in [0, 1)",
+    )
     batch_size: int = knob(128, "Minibatch size (optimiser sgd only).", label="SGD batch size")
-    lr: float = knob(0.01, "The learning rate η of the EoS branch; the stability threshold is 2/η.",
-                     label="η (learning rate)", symbol="η", low=0, low_open=True,
-                     rule="the learning rate η must be > 0")
-    c: float = knob(0.5, "The exit branch continues from t* at c·η, which lifts its threshold to 2/(c·η) and "
-                    "takes it off the edge of stability.", label="c (exit branch learning-rate factor)",
-                    low=0, high=1, low_open=True, rule="the exit factor must lie in (0, 1]")
+    lr: float = knob(
+        0.01,
+        "The learning rate η of the EoS branch; the stability threshold is 2/η.",
+        label="η (learning rate)",
+        symbol="η",
+        low=0,
+        low_open=True,
+        rule="the learning rate η must be > 0",
+    )
+    c: float = knob(
+        0.5,
+        "The exit branch continues from t* at c·η, which lifts its threshold to 2/(c·η) and "
+        "takes it off the edge of stability.",
+        label="c (exit branch learning-rate factor)",
+        low=0,
+        high=1,
+        low_open=True,
+        rule="the exit factor must lie in (0, 1]",
+    )
     steps: int = knob(2000, "Gradient steps for each branch, counted from step 0.", label="steps")
-    log_every: int = knob(32, "Diagnostics (λ1, group losses, alignment) are computed every this many steps.",
-                          label="log every (steps)")
-    onset_fraction: float = knob(0.9, "EoS onset t* is the first logged step with λ1 ≥ f·2/η; 1 is the paper's "
-                                 "literal rule, 0.9 catches runs whose logged λ1 oscillates just below 2/η.",
-                                 label="onset fraction f", symbol="f", low=0, high=1.5, low_open=True,
-                                 rule="must lie in (0, 1.5]; 1 is the paper's literal rule λ1 ≥ 2/η")
-    example_every: int = knob(32, "Per-example losses and alignments are stored every this many steps (a "
-                              "multiple of log every).", label="per-example storage")
-    ood_alphas: tuple = knob((0.0, 1.0, 3.0, 5.0, 10.0), "α_test values of the out-of-distribution probe (§5.2): "
-                             "test inliers displaced by each α_test.")
-    seed: int = knob(0, "Random seed of data sampling and initialisation; several seeds aggregate as median and "
-                     "IQR.")
+    log_every: int = knob(
+        32, "Diagnostics (λ1, group losses, alignment) are computed every this many steps.", label="log every (steps)"
+    )
+    onset_fraction: float = knob(
+        0.9,
+        "EoS onset t* is the first logged step with λ1 ≥ f·2/η; 1 is the paper's "
+        "literal rule, 0.9 catches runs whose logged λ1 oscillates just below 2/η.",
+        label="onset fraction f",
+        symbol="f",
+        low=0,
+        high=1.5,
+        low_open=True,
+        rule="must lie in (0, 1.5]; 1 is the paper's literal rule λ1 ≥ 2/η",
+    )
+    example_every: int = knob(
+        32,
+        "Per-example losses and alignments are stored every this many steps (a multiple of log every).",
+        label="per-example storage",
+    )
+    ood_alphas: tuple = knob(
+        (0.0, 1.0, 3.0, 5.0, 10.0),
+        "α_test values of the out-of-distribution probe (§5.2): test inliers displaced by each α_test.",
+    )
+    seed: int = knob(0, "Random seed of data sampling and initialisation; several seeds aggregate as median and IQR.")
     device: str = knob("auto", "auto picks the GPU when there is one.")
     dtype: str = knob("float32", "float32 is the paper's precision; float64 for exact checks.")
 
     def __post_init__(self):
-        spec = REGISTRY.get(self.dataset)   # a user's spelling of a class ("6", "Shirt") → its name
+        spec = REGISTRY.get(self.dataset)  # a user's spelling of a class ("6", "Shirt") → its name
         object.__setattr__(self, "classes", tuple(spec.canonical(c) if spec else str(c) for c in self.classes))
         try:
             object.__setattr__(self, "ood_alphas", tuple(float(a) for a in self.ood_alphas))
@@ -168,8 +239,13 @@ class RunConfig:
         if unknown:
             name = sorted(unknown)[0]
             raise ConfigError(name, d[name], "unknown field")
-        return cls(**{**d, "classes": tuple(d.get("classes", cls.classes)),
-                       "ood_alphas": tuple(d.get("ood_alphas", cls.ood_alphas))})
+        return cls(
+            **{
+                **d,
+                "classes": tuple(d.get("classes", cls.classes)),
+                "ood_alphas": tuple(d.get("ood_alphas", cls.ood_alphas)),
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str) -> RunConfig:
@@ -198,9 +274,9 @@ def symbol(name: str) -> str:
 
 
 class Threshold(NamedTuple):
-    value: float    # λ1 above this is linearly unstable along v1
-    why: str        # which optimiser's rule, in words
-    symbol: str     # e.g. "2/η", "(2+2β)/(c·η)"
+    value: float  # λ1 above this is linearly unstable along v1
+    why: str  # which optimiser's rule, in words
+    symbol: str  # e.g. "2/η", "(2+2β)/(c·η)"
 
 
 def stability_threshold(config: RunConfig | dict, lr: float, rate: str = "η") -> Threshold:
@@ -210,12 +286,19 @@ def stability_threshold(config: RunConfig | dict, lr: float, rate: str = "η") -
     optimizer, beta = _field(config, "optimizer"), _field(config, "momentum")
     denominator = rate if rate.isalnum() else f"({rate})"
     if optimizer == "momentum":
-        return Threshold((2 + 2 * beta) / lr, f"heavy-ball momentum β = {beta:g} is linearly stable along v1 "
-                         "while λ1 < (2 + 2β)/η", f"(2+2β)/{denominator}")
+        return Threshold(
+            (2 + 2 * beta) / lr,
+            f"heavy-ball momentum β = {beta:g} is linearly stable along v1 while λ1 < (2 + 2β)/η",
+            f"(2+2β)/{denominator}",
+        )
     if optimizer == "sgd":
-        return Threshold(2 / lr, "SGD: the paper states no threshold; the full-batch λ1 is compared with 2/η, "
-                         "the stability threshold of the mean (full-batch) step; minibatch noise tends to hold "
-                         "SGD's sharpness below it, so a lower onset fraction may be needed", f"2/{denominator}")
+        return Threshold(
+            2 / lr,
+            "SGD: the paper states no threshold; the full-batch λ1 is compared with 2/η, "
+            "the stability threshold of the mean (full-batch) step; minibatch noise tends to hold "
+            "SGD's sharpness below it, so a lower onset fraction may be needed",
+            f"2/{denominator}",
+        )
     return Threshold(2 / lr, "full-batch GD is linearly stable along v1 while λ1 < 2/η", f"2/{denominator}")
 
 
@@ -227,7 +310,7 @@ def branch_thresholds(config: RunConfig | dict) -> dict[str, Threshold]:
 
 def _field(config, name: str):
     if isinstance(config, dict):
-        return config.get(name, getattr(RunConfig, name))   # results stored before a field existed
+        return config.get(name, getattr(RunConfig, name))  # results stored before a field existed
     return getattr(config, name)
 
 
@@ -245,8 +328,9 @@ def _hash(d: dict) -> str:
 # float() also take any Unicode digits (`１６０`, `٣`), underscores and hex floats; refusing them
 # keeps what runs equal to what was typed.
 _INT = re.compile(r"[+-]?[0-9]{1,30}", re.ASCII)
-_FLOAT = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)",
-                    re.ASCII | re.IGNORECASE)
+_FLOAT = re.compile(
+    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)", re.ASCII | re.IGNORECASE
+)
 _NUMBER_TUPLES = {"ood_alphas"}
 
 
@@ -305,8 +389,7 @@ def validate(cfg: RunConfig) -> None:
     for name, allowed in CHOICES.items():
         value = getattr(cfg, name)
         _require(value in allowed, name, value, f"must be one of {', '.join(allowed)}")
-    for name in ("n_per_class", "image_size", "m", "k", "width", "steps", "log_every", "example_every",
-                 "batch_size"):
+    for name in ("n_per_class", "image_size", "m", "k", "width", "steps", "log_every", "example_every", "batch_size"):
         value = getattr(cfg, name)
         _require(_is_int(value) and value >= 1, name, value, "must be a positive integer")
         _require(value <= MAX_INT, name, value, f"must be at most {MAX_INT} (a 64-bit integer)")
@@ -321,33 +404,54 @@ def validate(cfg: RunConfig) -> None:
         value = getattr(cfg, name)
         _require(KNOBS[name].contains(value), name, value, KNOBS[name].rule)
     _validate_step_size(cfg)
-    _require(all(a >= 0 and _is_number(a) for a in cfg.ood_alphas), "ood_alphas", cfg.ood_alphas,
-             "every α_test must be a finite number ≥ 0")
+    _require(
+        all(a >= 0 and _is_number(a) for a in cfg.ood_alphas),
+        "ood_alphas",
+        cfg.ood_alphas,
+        "every α_test must be a finite number ≥ 0",
+    )
     if cfg.optimizer == "sgd":
         _require(cfg.batch_size <= cfg.n, "batch_size", cfg.batch_size, f"must be ≤ n = {cfg.n}")
     _validate_classes(cfg)
-    _require(4 * cfg.m <= cfg.n_per_class, "m", cfg.m,
-             f"group sizes must fit the data: 3m inlier candidates + m boundary points per class "
-             f"need 4m ≤ n_per_class = {cfg.n_per_class}")
+    _require(
+        4 * cfg.m <= cfg.n_per_class,
+        "m",
+        cfg.m,
+        f"group sizes must fit the data: 3m inlier candidates + m boundary points per class "
+        f"need 4m ≤ n_per_class = {cfg.n_per_class}",
+    )
     _require(cfg.k < cfg.n, "k", cfg.k, f"k-NN needs k < n = {cfg.n}")
-    _require(cfg.example_every % cfg.log_every == 0, "example_every", cfg.example_every,
-             f"must be a multiple of log_every = {cfg.log_every}")
+    _require(
+        cfg.example_every % cfg.log_every == 0,
+        "example_every",
+        cfg.example_every,
+        f"must be a multiple of log_every = {cfg.log_every}",
+    )
     _require(cfg.log_every <= cfg.steps, "log_every", cfg.log_every, f"must be ≤ steps = {cfg.steps}")
     fixed = REGISTRY[cfg.dataset].image_size
     if fixed is not None:
-        _require(cfg.image_size == fixed, "image_size", cfg.image_size,
-                 f"{REGISTRY[cfg.dataset].title} images are {fixed}×{fixed}")
+        _require(
+            cfg.image_size == fixed,
+            "image_size",
+            cfg.image_size,
+            f"{REGISTRY[cfg.dataset].title} images are {fixed}×{fixed}",
+        )
     if cfg.model == "cnn":
-        _require(cfg.image_size >= 12, "image_size", cfg.image_size,
-                 "the CNN needs inputs of at least 12×12 pixels (three unpadded 3×3 convolutions and "
-                 "two 2×2 poolings)")
+        _require(
+            cfg.image_size >= 12,
+            "image_size",
+            cfg.image_size,
+            "the CNN needs inputs of at least 12×12 pixels (three unpadded 3×3 convolutions and two 2×2 poolings)",
+        )
 
 
 def _validate_step_size(cfg: RunConfig) -> None:
     """The exit branch steps with c·η: it must be a normal number of the training dtype."""
     tiny = SMALLEST_NORMAL.get(cfg.dtype, SMALLEST_NORMAL["float32"])
-    why = (f"too small: c·η must be at least {tiny:.4g} (the smallest normal {cfg.dtype}), or the "
-           "step underflows and the threshold 2/(c·η) overflows")
+    why = (
+        f"too small: c·η must be at least {tiny:.4g} (the smallest normal {cfg.dtype}), or the "
+        "step underflows and the threshold 2/(c·η) overflows"
+    )
     _require(cfg.lr >= tiny, "lr", cfg.lr, why)
     _require(cfg.c * cfg.lr >= tiny, "c", cfg.c, f"c·η = {cfg.c * cfg.lr:.4g} is {why}")
 
@@ -362,5 +466,9 @@ def _validate_classes(cfg: RunConfig) -> None:
     rule = spec.pair_rule(pair)
     _require(rule is None, "classes", pair, rule or "")
     available = min(spec.available(c) for c in pair)
-    _require(cfg.n_per_class <= available, "n_per_class", cfg.n_per_class,
-             f"{cfg.dataset} {pair[0]}/{pair[1]} has {available} training examples per class")
+    _require(
+        cfg.n_per_class <= available,
+        "n_per_class",
+        cfg.n_per_class,
+        f"{cfg.dataset} {pair[0]}/{pair[1]} has {available} training examples per class",
+    )

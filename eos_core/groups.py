@@ -1,5 +1,6 @@
 """The paper's four prototype groups, in one table: name (as stored), label (as shown) and colour
 (one per group on every figure). Torch-free."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,9 +8,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Group:
-    name: str     # as stored in results
-    label: str    # as written on screen
-    colour: str   # on every figure
+    name: str  # as stored in results
+    label: str  # as written on screen
+    colour: str  # on every figure
 
 
 TABLE = (

@@ -5,27 +5,28 @@ new diagnostic is one row below plus its function.
 
 Torch-free: the dashboard reads it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-TRACE, GROUP, EVERY_STEP = "trace", "groups", "losses"   # the result tables (see analysis.results)
+TRACE, GROUP, EVERY_STEP = "trace", "groups", "losses"  # the result tables (see analysis.results)
 
 
 @dataclass(frozen=True)
 class Quantity:
-    key: str               # glossary key; unique
-    column: str            # column name in the tables it is stored in
-    tables: tuple          # TRACE (per branch and logged step), GROUP (also per group), EVERY_STEP; () if derived
-    symbol: str            # as drawn on screen
-    name: str              # in words
-    unit: str              # what it is measured in
-    text: str              # the glossary's one or two plain sentences
-    computed_by: str       # the function that computes it, as module:function
-    section: str           # the Glossary section it belongs to
-    label: str = ""        # axis label when it differs from the symbol
-    pages: tuple = ()      # the pages whose figures draw it (their "What am I looking at?" lists it)
-    compare: str = ""      # Compare's name for it; "" keeps it off Compare's choices
+    key: str  # glossary key; unique
+    column: str  # column name in the tables it is stored in
+    tables: tuple  # TRACE (per branch and logged step), GROUP (also per group), EVERY_STEP; () if derived
+    symbol: str  # as drawn on screen
+    name: str  # in words
+    unit: str  # what it is measured in
+    text: str  # the glossary's one or two plain sentences
+    computed_by: str  # the function that computes it, as module:function
+    section: str  # the Glossary section it belongs to
+    label: str = ""  # axis label when it differs from the symbol
+    pages: tuple = ()  # the pages whose figures draw it (their "What am I looking at?" lists it)
+    compare: str = ""  # Compare's name for it; "" keeps it off Compare's choices
     optional: bool = False  # stored only by some runs (the probes)
 
     @property
@@ -33,8 +34,12 @@ class Quantity:
         return self.label or self.symbol
 
 
-SHARPNESS, GROUPS_LOSSES, ALIGNMENT, DATA = ("Sharpness and the fork", "Groups and losses",
-                                             "Alignment and mechanism", "Data and probes")
+SHARPNESS, GROUPS_LOSSES, ALIGNMENT, DATA = (
+    "Sharpness and the fork",
+    "Groups and losses",
+    "Alignment and mechanism",
+    "Data and probes",
+)
 _DIAGNOSE = "eos_core.science.diagnostics:diagnose"
 _GROUP_TERMS = "eos_core.science.diagnostics:group_quantities"
 _EIGEN = "eos_core.science.curvature:top_eigenpairs"
@@ -43,89 +48,322 @@ _PROBES = "eos_core.science.probes:evaluate"
 
 _ROWS = (
     # the trace, in its stored column order
-    Quantity("lr", "lr", (TRACE,), "η_t", "learning rate", "θ²/loss",
-             "The learning rate of the step: η on the EoS branch, c·η on the exit branch from t*.",
-             _LOOP, SHARPNESS),
-    Quantity("loss", "loss", (TRACE,), "L", "training loss", "loss",
-             "The mean loss over all n training examples.", _DIAGNOSE, GROUPS_LOSSES, label="loss"),
-    Quantity("loss_avg2", "loss_avg2", (TRACE,), "L̄", "two-step average loss", "loss",
-             "The mean of the training loss at steps t and t+1, which removes EoS's step-to-step flicker.",
-             _LOOP, GROUPS_LOSSES),
-    Quantity("accuracy", "accuracy", (TRACE,), "acc", "training accuracy", "share (0–1)",
-             "The share of training examples classified correctly.", _DIAGNOSE, GROUPS_LOSSES),
-    Quantity("lambda1", "lambda1", (TRACE,), "λ1", "sharpness", "loss/θ²",
-             "The largest eigenvalue of the Hessian of the training loss: how sharply the loss curves "
-             "along its steepest direction. It is computed on all n training examples at every logged step.",
-             _EIGEN, SHARPNESS, pages=("experiment", "sharpness"), compare="λ1"),
-    Quantity("lambda2", "lambda2", (TRACE,), "λ2", "second eigenvalue", "loss/θ²",
-             "The second-largest Hessian eigenvalue; a gap between λ1 and λ2 means one direction dominates.",
-             _EIGEN, SHARPNESS, pages=("sharpness",)),
-    Quantity("eig_residual", "eig_residual", (TRACE,), "residual", "eigen-residual", "relative (‖Hv − λv‖/λ)",
-             "‖Hv − λv‖/λ of the computed eigenpair: how converged λ1 and v1 are (small is good).",
-             _EIGEN, ALIGNMENT),
-    Quantity("lambda2_residual", "lambda2_residual", (TRACE,), "residual₂", "λ2's eigen-residual",
-             "relative (‖Hv − λv‖/λ)", "The same convergence check for λ2 and its eigenvector.", _EIGEN, ALIGNMENT),
-    Quantity("hvps", "hvps", (TRACE,), "HVPs", "Hessian-vector products", "count",
-             "How many Hessian-vector products the eigensolver needed at this step (its cost).", _EIGEN, SHARPNESS),
-    Quantity("grad_norm", "grad_norm", (TRACE,), "‖∇L‖", "gradient norm", "loss/θ",
-             "The length of the gradient of the training loss.", _DIAGNOSE, ALIGNMENT),
-    Quantity("oscillation", "grad_v1_fraction", (TRACE,), "|∇L·v1|/‖∇L‖", "oscillation signal", "share (0–1)",
-             "The share of the gradient that points along v1; near 1 the step is dominated by the "
-             "period-2 oscillation of EoS.", _DIAGNOSE, SHARPNESS, label="|∇L·v1| / ‖∇L‖", pages=("sharpness",)),
-    Quantity("a_S", "a_S", (TRACE,), "a_S", "sharpness drift", "loss²/θ⁴",
-             "−⟨∇L, ∇S⟩: how fast a plain gradient step would raise the sharpness (called α in Appendix F, "
-             "renamed so it does not clash with the displacement α).", _DIAGNOSE, ALIGNMENT, pages=("report",)),
-    Quantity("b_S", "b_S", (TRACE,), "b_S", "sharpness-gradient size", "loss²/θ⁶",
-             "‖∇S‖², the squared length of the sharpness gradient. a_S/b_S sets how strongly EoS's "
-             "self-stabilisation acts (called β in Appendix F).", _DIAGNOSE, ALIGNMENT, pages=("report",)),
-    Quantity("spearman_rho", "spearman_rho", (TRACE,), "ρ", "Spearman ρ", "rank correlation (−1 to 1)",
-             "The rank correlation between centroid distance and per-example cos² over all examples, "
-             "from −1 to +1. Positive: atypical examples align more with v1.", "eos_core.science.diagnostics:spearman",
-             DATA, label="Spearman ρ", pages=("outliers",)),
+    Quantity(
+        "lr",
+        "lr",
+        (TRACE,),
+        "η_t",
+        "learning rate",
+        "θ²/loss",
+        "The learning rate of the step: η on the EoS branch, c·η on the exit branch from t*.",
+        _LOOP,
+        SHARPNESS,
+    ),
+    Quantity(
+        "loss",
+        "loss",
+        (TRACE,),
+        "L",
+        "training loss",
+        "loss",
+        "The mean loss over all n training examples.",
+        _DIAGNOSE,
+        GROUPS_LOSSES,
+        label="loss",
+    ),
+    Quantity(
+        "loss_avg2",
+        "loss_avg2",
+        (TRACE,),
+        "L̄",
+        "two-step average loss",
+        "loss",
+        "The mean of the training loss at steps t and t+1, which removes EoS's step-to-step flicker.",
+        _LOOP,
+        GROUPS_LOSSES,
+    ),
+    Quantity(
+        "accuracy",
+        "accuracy",
+        (TRACE,),
+        "acc",
+        "training accuracy",
+        "share (0–1)",
+        "The share of training examples classified correctly.",
+        _DIAGNOSE,
+        GROUPS_LOSSES,
+    ),
+    Quantity(
+        "lambda1",
+        "lambda1",
+        (TRACE,),
+        "λ1",
+        "sharpness",
+        "loss/θ²",
+        "The largest eigenvalue of the Hessian of the training loss: how sharply the loss curves "
+        "along its steepest direction. It is computed on all n training examples at every logged step.",
+        _EIGEN,
+        SHARPNESS,
+        pages=("experiment", "sharpness"),
+        compare="λ1",
+    ),
+    Quantity(
+        "lambda2",
+        "lambda2",
+        (TRACE,),
+        "λ2",
+        "second eigenvalue",
+        "loss/θ²",
+        "The second-largest Hessian eigenvalue; a gap between λ1 and λ2 means one direction dominates.",
+        _EIGEN,
+        SHARPNESS,
+        pages=("sharpness",),
+    ),
+    Quantity(
+        "eig_residual",
+        "eig_residual",
+        (TRACE,),
+        "residual",
+        "eigen-residual",
+        "relative (‖Hv − λv‖/λ)",
+        "‖Hv − λv‖/λ of the computed eigenpair: how converged λ1 and v1 are (small is good).",
+        _EIGEN,
+        ALIGNMENT,
+    ),
+    Quantity(
+        "lambda2_residual",
+        "lambda2_residual",
+        (TRACE,),
+        "residual₂",
+        "λ2's eigen-residual",
+        "relative (‖Hv − λv‖/λ)",
+        "The same convergence check for λ2 and its eigenvector.",
+        _EIGEN,
+        ALIGNMENT,
+    ),
+    Quantity(
+        "hvps",
+        "hvps",
+        (TRACE,),
+        "HVPs",
+        "Hessian-vector products",
+        "count",
+        "How many Hessian-vector products the eigensolver needed at this step (its cost).",
+        _EIGEN,
+        SHARPNESS,
+    ),
+    Quantity(
+        "grad_norm",
+        "grad_norm",
+        (TRACE,),
+        "‖∇L‖",
+        "gradient norm",
+        "loss/θ",
+        "The length of the gradient of the training loss.",
+        _DIAGNOSE,
+        ALIGNMENT,
+    ),
+    Quantity(
+        "oscillation",
+        "grad_v1_fraction",
+        (TRACE,),
+        "|∇L·v1|/‖∇L‖",
+        "oscillation signal",
+        "share (0–1)",
+        "The share of the gradient that points along v1; near 1 the step is dominated by the "
+        "period-2 oscillation of EoS.",
+        _DIAGNOSE,
+        SHARPNESS,
+        label="|∇L·v1| / ‖∇L‖",
+        pages=("sharpness",),
+    ),
+    Quantity(
+        "a_S",
+        "a_S",
+        (TRACE,),
+        "a_S",
+        "sharpness drift",
+        "loss²/θ⁴",
+        "−⟨∇L, ∇S⟩: how fast a plain gradient step would raise the sharpness (called α in Appendix F, "
+        "renamed so it does not clash with the displacement α).",
+        _DIAGNOSE,
+        ALIGNMENT,
+        pages=("report",),
+    ),
+    Quantity(
+        "b_S",
+        "b_S",
+        (TRACE,),
+        "b_S",
+        "sharpness-gradient size",
+        "loss²/θ⁶",
+        "‖∇S‖², the squared length of the sharpness gradient. a_S/b_S sets how strongly EoS's "
+        "self-stabilisation acts (called β in Appendix F).",
+        _DIAGNOSE,
+        ALIGNMENT,
+        pages=("report",),
+    ),
+    Quantity(
+        "spearman_rho",
+        "spearman_rho",
+        (TRACE,),
+        "ρ",
+        "Spearman ρ",
+        "rank correlation (−1 to 1)",
+        "The rank correlation between centroid distance and per-example cos² over all examples, "
+        "from −1 to +1. Positive: atypical examples align more with v1.",
+        "eos_core.science.diagnostics:spearman",
+        DATA,
+        label="Spearman ρ",
+        pages=("outliers",),
+    ),
     # per group (the groups table after branch, step, t_eff, group; its loss and loss_avg2 also every step)
-    Quantity("group_loss", "loss", (GROUP, EVERY_STEP), "ℓ_k", "group loss", "loss",
-             "The mean training loss over the examples of group k.", _DIAGNOSE, GROUPS_LOSSES,
-             label="loss", pages=("groups",)),
-    Quantity("two_step_average", "loss_avg2", (GROUP, EVERY_STEP), "ℓ̄_k", "two-step average", "loss",
-             "The mean of a loss at steps t and t+1. At EoS the loss alternates from step to step, "
-             "so averaging a cycle removes that flicker before branches are compared.", _LOOP, GROUPS_LOSSES,
-             label="ℓ̄ (two-step average)", pages=("groups",), compare="group loss ℓ̄_k"),
-    Quantity("group_grad_norm", "grad_norm", (GROUP,), "‖∇ℓ_k‖", "group gradient norm", "loss/θ",
-             "The length of the gradient of group k's mean loss.", _GROUP_TERMS, ALIGNMENT),
-    Quantity("cos2", "cos2", (GROUP,), "cos²θ_k", "directional alignment", "share (0–1)",
-             "(∇ℓ_k·v1)² / ‖∇ℓ_k‖²: the share of group k's gradient that points along v1, from 0 (orthogonal) "
-             "to 1 (parallel).", _GROUP_TERMS, ALIGNMENT, pages=("alignment", "outliers"), compare="cos²θ_k"),
-    Quantity("curvature_influence", "curvature_influence", (GROUP,), "(∇ℓ_k·v1)²", "curvature influence",
-             "loss²/θ²", "Alignment times gradient size: how hard group k pushes along the unstable "
-             "direction. Also written C_k.", _GROUP_TERMS, ALIGNMENT, pages=("alignment",),
-             compare="curvature influence"),
-    Quantity("Q", "Q", (GROUP,), "Q_k", "EoS selector", "loss²/θ³",
-             "⟨∇ℓ_k, ∇S⟩ with S = λ1: how much lowering the sharpness also lowers group k's loss. EoS keeps "
-             "pushing sharpness down, so groups with large Q_k gain.", _GROUP_TERMS, ALIGNMENT,
-             label="Q_k = ⟨∇ℓ_k, ∇S⟩", pages=("alignment",)),
-    Quantity("R", "R", (GROUP,), "R_k", "learning-rate confounder", "loss²/θ²",
-             "⟨∇ℓ_k, ∇L⟩: how much an ordinary gradient step lowers group k's loss. It separates the branches "
-             "only because they use different learning rates.", _GROUP_TERMS, ALIGNMENT,
-             label="R_k = ⟨∇ℓ_k, ∇L⟩", pages=("alignment",)),
+    Quantity(
+        "group_loss",
+        "loss",
+        (GROUP, EVERY_STEP),
+        "ℓ_k",
+        "group loss",
+        "loss",
+        "The mean training loss over the examples of group k.",
+        _DIAGNOSE,
+        GROUPS_LOSSES,
+        label="loss",
+        pages=("groups",),
+    ),
+    Quantity(
+        "two_step_average",
+        "loss_avg2",
+        (GROUP, EVERY_STEP),
+        "ℓ̄_k",
+        "two-step average",
+        "loss",
+        "The mean of a loss at steps t and t+1. At EoS the loss alternates from step to step, "
+        "so averaging a cycle removes that flicker before branches are compared.",
+        _LOOP,
+        GROUPS_LOSSES,
+        label="ℓ̄ (two-step average)",
+        pages=("groups",),
+        compare="group loss ℓ̄_k",
+    ),
+    Quantity(
+        "group_grad_norm",
+        "grad_norm",
+        (GROUP,),
+        "‖∇ℓ_k‖",
+        "group gradient norm",
+        "loss/θ",
+        "The length of the gradient of group k's mean loss.",
+        _GROUP_TERMS,
+        ALIGNMENT,
+    ),
+    Quantity(
+        "cos2",
+        "cos2",
+        (GROUP,),
+        "cos²θ_k",
+        "directional alignment",
+        "share (0–1)",
+        "(∇ℓ_k·v1)² / ‖∇ℓ_k‖²: the share of group k's gradient that points along v1, from 0 (orthogonal) "
+        "to 1 (parallel).",
+        _GROUP_TERMS,
+        ALIGNMENT,
+        pages=("alignment", "outliers"),
+        compare="cos²θ_k",
+    ),
+    Quantity(
+        "curvature_influence",
+        "curvature_influence",
+        (GROUP,),
+        "(∇ℓ_k·v1)²",
+        "curvature influence",
+        "loss²/θ²",
+        "Alignment times gradient size: how hard group k pushes along the unstable direction. Also written C_k.",
+        _GROUP_TERMS,
+        ALIGNMENT,
+        pages=("alignment",),
+        compare="curvature influence",
+    ),
+    Quantity(
+        "Q",
+        "Q",
+        (GROUP,),
+        "Q_k",
+        "EoS selector",
+        "loss²/θ³",
+        "⟨∇ℓ_k, ∇S⟩ with S = λ1: how much lowering the sharpness also lowers group k's loss. EoS keeps "
+        "pushing sharpness down, so groups with large Q_k gain.",
+        _GROUP_TERMS,
+        ALIGNMENT,
+        label="Q_k = ⟨∇ℓ_k, ∇S⟩",
+        pages=("alignment",),
+    ),
+    Quantity(
+        "R",
+        "R",
+        (GROUP,),
+        "R_k",
+        "learning-rate confounder",
+        "loss²/θ²",
+        "⟨∇ℓ_k, ∇L⟩: how much an ordinary gradient step lowers group k's loss. It separates the branches "
+        "only because they use different learning rates.",
+        _GROUP_TERMS,
+        ALIGNMENT,
+        label="R_k = ⟨∇ℓ_k, ∇L⟩",
+        pages=("alignment",),
+    ),
     # derived by the analysis from the stored tables
-    Quantity("delta_equal_time", "delta_loss", (), "Δℓ_k (equal effective time)", "intervention effect", "loss",
-             "ℓ̄_k(exit) − ℓ̄_k(EoS), with the EoS branch read at the exit branch's effective "
-             "time (Group losses page). Positive: EoS is ahead on group k; negative: EoS is behind.",
-             "eos_core.analysis.results:delta_loss", GROUPS_LOSSES,
-             label="Δℓ_k (equal time) = ℓ_k(exit) − ℓ_k(EoS)", pages=("groups", "regime", "compare"),
-             compare="Δℓ_k (equal time)"),
+    Quantity(
+        "delta_equal_time",
+        "delta_loss",
+        (),
+        "Δℓ_k (equal effective time)",
+        "intervention effect",
+        "loss",
+        "ℓ̄_k(exit) − ℓ̄_k(EoS), with the EoS branch read at the exit branch's effective "
+        "time (Group losses page). Positive: EoS is ahead on group k; negative: EoS is behind.",
+        "eos_core.analysis.results:delta_loss",
+        GROUPS_LOSSES,
+        label="Δℓ_k (equal time) = ℓ_k(exit) − ℓ_k(EoS)",
+        pages=("groups", "regime", "compare"),
+        compare="Δℓ_k (equal time)",
+    ),
     # the probes (runs with a test set only)
-    Quantity("pgd_accuracy", "pgd_accuracy", (TRACE,), "PGD acc", "PGD accuracy", "share (0–1)",
-             "The share of 50 test boundary points still classified correctly after a projected-gradient "
-             "attack of L∞ budget ε = 0.03.", _PROBES, DATA, label="PGD accuracy (ε = 0.03)", optional=True),
-    Quantity("boundary_accuracy", "boundary_accuracy", (TRACE,), "clean acc", "clean accuracy", "share (0–1)",
-             "The share of the same test boundary points classified correctly without an attack.", _PROBES, DATA,
-             label="clean accuracy", optional=True),
+    Quantity(
+        "pgd_accuracy",
+        "pgd_accuracy",
+        (TRACE,),
+        "PGD acc",
+        "PGD accuracy",
+        "share (0–1)",
+        "The share of 50 test boundary points still classified correctly after a projected-gradient "
+        "attack of L∞ budget ε = 0.03.",
+        _PROBES,
+        DATA,
+        label="PGD accuracy (ε = 0.03)",
+        optional=True,
+    ),
+    Quantity(
+        "boundary_accuracy",
+        "boundary_accuracy",
+        (TRACE,),
+        "clean acc",
+        "clean accuracy",
+        "share (0–1)",
+        "The share of the same test boundary points classified correctly without an attack.",
+        _PROBES,
+        DATA,
+        label="clean accuracy",
+        optional=True,
+    ),
 )
 QUANTITIES: dict[str, Quantity] = {q.key: q for q in _ROWS}
 
-_INDEX = {TRACE: ["branch", "step", "t_eff"], GROUP: ["branch", "step", "t_eff", "group"],
-          EVERY_STEP: ["branch", "step", "t_eff", "group"]}
+_INDEX = {
+    TRACE: ["branch", "step", "t_eff"],
+    GROUP: ["branch", "step", "t_eff", "group"],
+    EVERY_STEP: ["branch", "step", "t_eff", "group"],
+}
 
 
 def columns(table: str) -> list[str]:

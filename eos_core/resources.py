@@ -8,6 +8,7 @@ minus the RSS before): MLP n = 2000, 16×16, width 1024: 1.39 GB measured; CNN n
 width 64: 1.61 GB; ResNet-14 n = 500, 16×16: 0.98 GB; estimated 1.30, 1.85 and 1.00 GB
 (scripts/measure_memory.py).
 """
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,7 @@ import pathlib
 from eos_core.config import ConfigError, RunConfig
 from eos_core.datasets import REGISTRY, digits
 
-_KNN_CHUNK = 512               # rows of the k-NN distance blocks (prototypes.KNN_CHUNK)
+_KNN_CHUNK = 512  # rows of the k-NN distance blocks (prototypes.KNN_CHUNK)
 # Copies of the inputs alive at the peak: the loader's tensor, the standardised one, the
 # taxonomy's displaced copy, the cast to the training dtype.
 _DATA_COPIES = 4
@@ -26,7 +27,7 @@ _PARAM_COPIES = 12
 # Activation-sized tensors per layer output in a Hessian-vector product (forward, backward, and
 # the backward of the backward), with the per-example pass.
 _ACTIVATION_COPIES = 6
-_ROW_BYTES = 8_000             # one logged step of one branch: trace row, group rows, probes
+_ROW_BYTES = 8_000  # one logged step of one branch: trace row, group rows, probes
 # Per-example alignment may take explicit per-example gradients, 64 examples at a time
 # (per_example.generic_terms): 64 parameter-sized rows, and their product with v1.
 _PER_EXAMPLE_ROWS = 64 * 2
@@ -40,7 +41,7 @@ def estimate_bytes(cfg: RunConfig) -> dict[str, int]:
     """Bytes the run needs beyond a loaded interpreter, by what drives them."""
     b = 8 if cfg.dtype == "float64" else 4
     pixels = 3 * cfg.image_size**2
-    examples = cfg.n + REGISTRY[cfg.dataset].test_examples   # the test pair is loaded beside the training set
+    examples = cfg.n + REGISTRY[cfg.dataset].test_examples  # the test pair is loaded beside the training set
     loader = digits.IMAGES * pixels * 8 * 2 if cfg.dataset == "digits" else 0
     logged = cfg.steps // cfg.log_every + 1
     stored = cfg.steps // cfg.example_every + 1
@@ -53,8 +54,12 @@ def estimate_bytes(cfg: RunConfig) -> dict[str, int]:
 
 
 # What drives each part, named in a refusal.
-_DRIVERS = {"data": "n_per_class, image_size", "network": "width, image_size, model",
-            "activations": "n_per_class, width, image_size, model", "trace": "steps, log_every, example_every"}
+_DRIVERS = {
+    "data": "n_per_class, image_size",
+    "network": "width, image_size, model",
+    "activations": "n_per_class, width, image_size, model",
+    "trace": "steps, log_every, example_every",
+}
 
 
 def parameter_count(cfg: RunConfig) -> int:
@@ -66,11 +71,11 @@ def parameter_count(cfg: RunConfig) -> int:
         side = (((s - 4) // 2) - 2) // 2
         convs = (3 * 9 + 1) * 64 + (64 * 9 + 1) * 64 + (64 * 9 + 1) * 128
         return convs + (128 * side * side + 1) * w + (w + 1) * 2
-    count, c_in = (3 * 9 + 1) * 16, 16                 # ResNet-14: stem, then [2, 2, 2] blocks
+    count, c_in = (3 * 9 + 1) * 16, 16  # ResNet-14: stem, then [2, 2, 2] blocks
     for c_out in (16, 32, 64):
         for _ in range(2):
             count += (c_in * 9 + 1) * c_out + (c_out * 9 + 1) * c_out
-            count += (c_in + 1) * c_out if c_in != c_out else 0    # 1×1 shortcut projection
+            count += (c_in + 1) * c_out if c_in != c_out else 0  # 1×1 shortcut projection
             c_in = c_out
     return count + (64 + 1) * 2
 
@@ -95,6 +100,7 @@ def resolve_device(name: str) -> str:
     if name == "cpu":
         return name
     import torch
+
     if torch.cuda.is_available():
         return "cuda"
     if name == "cuda":
@@ -115,6 +121,7 @@ def available_bytes(device: str) -> int | None:
     """Free memory on `device` (the host: the least of MemAvailable and the cgroup's headroom)."""
     if device == "cuda":
         import torch
+
         return torch.cuda.mem_get_info()[0]
     figures = [f for f in (_meminfo_available(), _cgroup_headroom()) if f is not None]
     return min(figures) if figures else None
@@ -131,7 +138,8 @@ def check_fits(cfg: RunConfig, device: str | None = None, available: int | None 
     part = max(parts, key=parts.get)
     raise ResourceError(
         f"this run needs an estimated {size(need)} of memory ({part} {size(parts[part])}, driven by "
-        f"{_DRIVERS[part]}), but {device} has {size(available)} available; lower those values")
+        f"{_DRIVERS[part]}), but {device} has {size(available)} available; lower those values"
+    )
 
 
 def size(n: float) -> str:
@@ -159,14 +167,15 @@ def _meminfo_available() -> int | None:
 
 def _cgroup_headroom() -> int | None:
     """A container's memory limit minus its usage (cgroup v2, then v1); None without a limit."""
-    for limit, usage in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                         ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                          "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+    for limit, usage in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ):
         try:
             cap = pathlib.Path(limit).read_text().strip()
             used = int(pathlib.Path(usage).read_text().strip())
         except (OSError, ValueError):
             continue
-        if cap.isdigit() and int(cap) < 2**60:     # v1 writes a huge number for "no limit"
+        if cap.isdigit() and int(cap) < 2**60:  # v1 writes a huge number for "no limit"
             return max(0, int(cap) - used)
     return None

@@ -12,6 +12,7 @@ running, the last record stands in for the finish: each record's speed predicts 
 reach the steps of the last record (the speed half of the estimate; the step counts are exact
 once t* is known).
 """
+
 import argparse
 import json
 import os
@@ -36,8 +37,12 @@ def _summary(rows: list[tuple[float, float]]) -> dict:
         _, error = min(rows, key=lambda r: abs(r[0] - target))
         out[f"eta_error_at_{int(target * 100)}pct"] = round(error, 3)
     worst = max(rows, key=lambda r: abs(r[1]))
-    return {**out, "eta_worst_error": round(worst[1], 3), "eta_worst_at_pct": round(100 * worst[0], 1),
-            "eta_within_30pct_share": round(sum(abs(e) <= 0.3 for _, e in rows) / len(rows), 3)}
+    return {
+        **out,
+        "eta_worst_error": round(worst[1], 3),
+        "eta_worst_at_pct": round(100 * worst[0], 1),
+        "eta_within_30pct_share": round(sum(abs(e) <= 0.3 for _, e in rows) / len(rows), 3),
+    }
 
 
 def judge_finished(clock: list, steps: int, start: float, finish: float) -> dict:
@@ -95,10 +100,18 @@ def main() -> dict:
     else:
         job, clock = run(args.preset)
     finished = job["state"] == JobState.DONE
-    judged = (judge_finished(clock, cfg.steps, job["started"], job["finished"]) if finished
-              else judge_running(clock, cfg.steps, job["started"]))
-    figures = {"preset": args.preset, "finished": finished, "records": len(clock),
-               "run_s": round((job["finished"] if finished else clock[-1][3]) - job["started"], 1), **judged}
+    judged = (
+        judge_finished(clock, cfg.steps, job["started"], job["finished"])
+        if finished
+        else judge_running(clock, cfg.steps, job["started"])
+    )
+    figures = {
+        "preset": args.preset,
+        "finished": finished,
+        "records": len(clock),
+        "run_s": round((job["finished"] if finished else clock[-1][3]) - job["started"], 1),
+        **judged,
+    }
     for key, value in figures.items():
         print(f"  {key:28} {value}")
     print(json.dumps(figures))

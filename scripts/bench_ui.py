@@ -6,6 +6,7 @@ Compare with 6 such runs and the Sharpness page in projector mode, from a fresh 
     .venv/bin/python scripts/bench_ui.py
 Prints a table and, last, one JSON line. Targets: startup ≤ 3 s, each page ≤ 1 s.
 """
+
 import json
 import pathlib
 import statistics
@@ -27,7 +28,7 @@ def main(repeats: int = 3) -> dict:
         result = paper_sized_result()
         store = Store(folder)
         store.put_result(result)
-        compared = [run_as(result, seed) for seed in range(1, 6)]   # five more runs for a 6-run Compare
+        compared = [run_as(result, seed) for seed in range(1, 6)]  # five more runs for a 6-run Compare
         for other in compared:
             store.put_result(other)
         store.close()
@@ -37,21 +38,24 @@ def main(repeats: int = 3) -> dict:
         with dashboard(folder, pathlib.Path(folder) / "streamlit.log", autostart_worker=False) as (url, startup):
             figures["startup_to_healthy_s"] = startup
             with browser() as page:
-                open_page(page, url)   # the root first: a first request to a deep link gets Streamlit's legacy mode
-                open_page(page, f"{url}/sharpness?run={run}")          # warm the server's result cache
+                open_page(page, url)  # the root first: a first request to a deep link gets Streamlit's legacy mode
+                open_page(page, f"{url}/sharpness?run={run}")  # warm the server's result cache
                 for path in RESULT_PAGES:
                     figures[f"{path}_reload_s"] = statistics.median(
-                        open_page(page, f"{url}/{path}?run={run}") for _ in range(repeats))
-                for path in RESULT_PAGES:   # in-app navigation, as a user clicks through
+                        open_page(page, f"{url}/{path}?run={run}") for _ in range(repeats)
+                    )
+                for path in RESULT_PAGES:  # in-app navigation, as a user clicks through
                     times = []
                     for _ in range(repeats):
                         open_page(page, f"{url}/{'runs' if path != 'runs' else 'sharpness'}?run={run}")
                         times.append(navigate(page, path, PAGES[path]))
                     figures[f"{path}_page_s"] = statistics.median(times)
                 figures["compare_6_runs_reload_s"] = statistics.median(
-                    open_page(page, f"{url}/compare?runs={six}&q=lambda1") for _ in range(repeats))
+                    open_page(page, f"{url}/compare?runs={six}&q=lambda1") for _ in range(repeats)
+                )
                 figures["sharpness_projector_reload_s"] = statistics.median(
-                    open_page(page, f"{url}/sharpness?run={run}&projector=1") for _ in range(repeats))
+                    open_page(page, f"{url}/sharpness?run={run}&projector=1") for _ in range(repeats)
+                )
     print(f"dashboard timings, n = {result.examples.shape[0]} per-example values per logged step")
     for key, value in figures.items():
         print(f"  {key:28} {value:.2f}")
@@ -62,6 +66,7 @@ def main(repeats: int = 3) -> dict:
 def run_as(result, seed: int):
     """`result` stored under another seed's config: the same shapes, a distinct run."""
     import copy
+
     other = copy.copy(result)
     cfg = RunConfig.from_dict({**result.meta["config"], "seed": seed})
     other.meta = {**result.meta, "config": cfg.to_dict(), "config_hash": cfg.config_hash()}

@@ -6,6 +6,7 @@ Trains teach-selective with the given overrides for one step and prints one JSON
 RSS minus the RSS before the run (the interpreter and libraries excluded, as in the estimate),
 and the estimate by part. Run each config in its own process: peak RSS never goes down.
 """
+
 import json
 import resource
 import sys
@@ -32,9 +33,16 @@ def main(overrides: dict) -> None:
     run_experiment(cfg)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     parts = estimate_bytes(cfg)
-    print(json.dumps({"overrides": overrides, "measured_mb": round((peak - before) / 1e6),
-                      "estimate_mb": round(sum(parts.values()) / 1e6),
-                      "parts_mb": {k: round(v / 1e6) for k, v in parts.items()}}))
+    print(
+        json.dumps(
+            {
+                "overrides": overrides,
+                "measured_mb": round((peak - before) / 1e6),
+                "estimate_mb": round(sum(parts.values()) / 1e6),
+                "parts_mb": {k: round(v / 1e6) for k, v in parts.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Rewrite README's generated table of quantities from eos_core.quantities (its test says when)."""
+
 import pathlib
 import re
 

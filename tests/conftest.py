@@ -1,6 +1,7 @@
 """Isolation for the whole test session (no test may touch ./cache or leave a worker running) and the
 fixtures tests share. Plain helpers live in modules: harness (server, browser, AppTest), tiny (the tiny
 problem and its reference computations), synthetic_result (a Result with known numbers)."""
+
 import copy
 import os
 import signal
@@ -18,7 +19,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 def isolated_store(tmp_path_factory):
     saved = {k: os.environ.get(k) for k in ("EOS_CACHE_DIR", "EOS_AUTOSTART_WORKER")}
     os.environ["EOS_CACHE_DIR"] = str(tmp_path_factory.mktemp("session-cache"))
-    os.environ["EOS_AUTOSTART_WORKER"] = "0"      # tests that want a worker start one themselves
+    os.environ["EOS_AUTOSTART_WORKER"] = "0"  # tests that want a worker start one themselves
     yield
     for key, value in saved.items():
         if value is None:
@@ -33,6 +34,7 @@ def no_installed_datasets(monkeypatch):
     test sees — the first-launch presets above all — does not depend on the machine; a test that
     wants them patches idx.package_folders itself, and real-data tests use EOS_DATA_DIR."""
     from eos_core.datasets import idx
+
     monkeypatch.setattr(idx, "package_folders", lambda package: ())
 
 
@@ -72,10 +74,20 @@ def workers(store):
     started = []
 
     def start(*args, **env):
-        env = {**os.environ, "EOS_CACHE_DIR": str(store.directory), "PYTHONPATH": str(ROOT),
-               **{k: str(v) for k, v in env.items()}}
-        process = subprocess.Popen([sys.executable, "-m", "eos_core", "worker", *args], env=env, cwd=ROOT,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        env = {
+            **os.environ,
+            "EOS_CACHE_DIR": str(store.directory),
+            "PYTHONPATH": str(ROOT),
+            **{k: str(v) for k, v in env.items()},
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "eos_core", "worker", *args],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         started.append(process)
         return process
 
@@ -100,6 +112,7 @@ def tiny_run():
         if key not in done:
             done[key] = run_experiment(cfg)
         return copy.deepcopy(done[key])
+
     return run
 
 
@@ -115,4 +128,5 @@ def make_cache(tmp_path_factory):
             store.put_result(result)
         store.close()
         return folder
+
     return make

@@ -1,5 +1,6 @@
 """Drive the real dashboard: `streamlit run dashboard/app.py` on a free port, Debian's Chromium through
 Playwright (never a downloaded browser)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -16,36 +17,47 @@ from urllib.parse import urlparse
 
 from dashboard import pages as registry
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent   # the checkout: tests/ is one level down
+ROOT = pathlib.Path(__file__).resolve().parent.parent  # the checkout: tests/ is one level down
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 class Shows(NamedTuple):
     """What a page must show once it has finished: its st.title (the page's one h1, whole) and how
     many Plotly charts it draws at least (for a finished, forked run with default options)."""
+
     heading: str
     charts: int
 
 
 # What open_page and navigate wait for, by URL path: read from the dashboard's page registry.
 PAGES = {p.key: Shows(p.heading, p.charts) for p in registry.PAGES}
-DEFAULT_PAGE = registry.DEFAULT   # served at /
+DEFAULT_PAGE = registry.DEFAULT  # served at /
 RESULT_PAGES = registry.RESULT_PAGES
 
 
 def eos(*args: str, **kw) -> subprocess.CompletedProcess:
     """`python -m eos_core ARGS` as a user runs it from the checkout, its output captured as text;
     keyword arguments go to subprocess.run (env, timeout, ...)."""
-    return subprocess.run([sys.executable, "-m", "eos_core", *args],
-                          **{"cwd": ROOT, "capture_output": True, "text": True, "timeout": 300, **kw})
+    return subprocess.run(
+        [sys.executable, "-m", "eos_core", *args],
+        **{"cwd": ROOT, "capture_output": True, "text": True, "timeout": 300, **kw},
+    )
 
 
 def python(code: str, **kw) -> subprocess.CompletedProcess:
     """`python -c CODE` in a fresh interpreter from the checkout (what a test of imports needs)."""
-    return subprocess.run([sys.executable, "-c", code],
-                          **{"cwd": ROOT, "capture_output": True, "text": True, "timeout": 300, **kw})
+    return subprocess.run(
+        [sys.executable, "-c", code], **{"cwd": ROOT, "capture_output": True, "text": True, "timeout": 300, **kw}
+    )
 
 
 def damaged_cache(folder) -> pathlib.Path:
@@ -76,8 +88,19 @@ def dashboard(cache_dir, log_path, autostart_worker: bool = True, timeout: float
     """Yields (base url, seconds from launch to a healthy server)."""
     port = free_port()
     env = {**os.environ, "EOS_CACHE_DIR": str(cache_dir), "EOS_AUTOSTART_WORKER": "1" if autostart_worker else "0"}
-    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
-               "--server.address", "127.0.0.1", "--server.headless", "true"]
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "dashboard/app.py",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+    ]
     started = time.perf_counter()
     with open(log_path, "w") as log:
         server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -108,7 +131,7 @@ def processes_of(cache_dir) -> list[int]:
             try:
                 if wanted in (entry / "environ").read_bytes().split(b"\0"):
                     pids.append(int(entry.name))
-            except OSError:   # gone, or not ours to read
+            except OSError:  # gone, or not ours to read
                 continue
     return pids
 
@@ -159,13 +182,16 @@ CHART = '[data-testid="stPlotlyChart"]'
 # True once, at one and the same moment, the script has finished, the page's title is the heading and
 # at least `charts` charts are there, every one of them drawn. Not "every chart present is drawn":
 # before a fresh server's first run has started the page reads notRunning with no chart yet.
-SHOWN = """([heading, charts]) => {
+SHOWN = (
+    """([heading, charts]) => {
   const state = document.querySelector('[data-test-script-state]');
   const all = [...document.querySelectorAll('%s')];
   return !!state && state.getAttribute('data-test-script-state') === 'notRunning'
     && [...document.querySelectorAll('h1')].some(h => h.textContent.trim() === heading)
     && all.length >= charts && all.every(c => c.querySelector('.main-svg'));
-}""" % CHART
+}"""
+    % CHART
+)
 STATE = """() => ({script: (document.querySelector('[data-test-script-state]') || {getAttribute: () => null})
                               .getAttribute('data-test-script-state'),
                titles: [...document.querySelectorAll('h1')].map(h => h.textContent),
@@ -191,16 +217,17 @@ def settle(page, heading: str | None = None, charts: int | None = None, timeout_
     shows = expected(page.url, heading, charts)
     try:
         page.get_by_role("heading", level=1, name=shows.heading, exact=True).first.wait_for(
-            state="visible", timeout=timeout_ms)
+            state="visible", timeout=timeout_ms
+        )
         page.wait_for_function(SHOWN, arg=[shows.heading, shows.charts], timeout=timeout_ms)
     except PlaywrightTimeout as error:
-        raise AssertionError(f"{page.url} did not show {shows} within {timeout_ms} ms; "
-                             f"it shows {page.evaluate(STATE)}") from error
+        raise AssertionError(
+            f"{page.url} did not show {shows} within {timeout_ms} ms; it shows {page.evaluate(STATE)}"
+        ) from error
     return shows
 
 
-def open_page(page, url: str, heading: str | None = None, charts: int | None = None,
-              timeout_ms: int = 60_000) -> float:
+def open_page(page, url: str, heading: str | None = None, charts: int | None = None, timeout_ms: int = 60_000) -> float:
     """Load a URL afresh (new session) and wait until it shows what its page must (see `settle`;
     by default from PAGES by the URL's path); returns seconds."""
     start = time.perf_counter()
@@ -210,8 +237,7 @@ def open_page(page, url: str, heading: str | None = None, charts: int | None = N
     return time.perf_counter() - start
 
 
-def navigate(page, path: str, heading: str | None = None, charts: int | None = None,
-             timeout_ms: int = 60_000) -> float:
+def navigate(page, path: str, heading: str | None = None, charts: int | None = None, timeout_ms: int = 60_000) -> float:
     """Open a page from the sidebar, as a user does, and wait until it shows what it must (see
     `settle`; by default from PAGES by `path`); returns seconds."""
     shows = expected(path, heading, charts)

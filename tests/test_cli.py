@@ -1,4 +1,5 @@
 """The command line, as a script user runs it."""
+
 import json
 import subprocess
 import sys
@@ -8,14 +9,28 @@ from harness import eos as cli
 
 from eos_core.analysis.results import FILES, OPTIONAL_FILES, Result
 
-pytestmark = pytest.mark.process   # every test runs `python -m eos_core`
+pytestmark = pytest.mark.process  # every test runs `python -m eos_core`
 
 
 @pytest.mark.training
 def test_run_writes_a_result_and_prints_a_summary(tmp_path):
     out = tmp_path / "run"
-    done = cli("run", "--preset", "teach-digits", "--set", "steps=48", "--set", "log_every=16",
-               "--set", "example_every=16", "--set", "onset_fraction=0.1", "--quiet", "--out", str(out))
+    done = cli(
+        "run",
+        "--preset",
+        "teach-digits",
+        "--set",
+        "steps=48",
+        "--set",
+        "log_every=16",
+        "--set",
+        "example_every=16",
+        "--set",
+        "onset_fraction=0.1",
+        "--quiet",
+        "--out",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr
     assert "t*  = " in done.stdout and "Δℓ[" in done.stdout and str(out) in done.stdout
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES + OPTIONAL_FILES)
@@ -46,30 +61,50 @@ def test_help_explains_every_option():
 
 @pytest.mark.training
 def test_bench_prints_figures_as_a_last_json_line():
-    done = cli("bench", "--preset", "teach-digits", "--set", "steps=64", "--set", "log_every=16",
-               "--set", "example_every=16", "--vmap-sample", "32", "--no-full-run")
+    done = cli(
+        "bench",
+        "--preset",
+        "teach-digits",
+        "--set",
+        "steps=64",
+        "--set",
+        "log_every=16",
+        "--set",
+        "example_every=16",
+        "--vmap-sample",
+        "32",
+        "--no-full-run",
+    )
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout.strip().splitlines()[-1])
-    for key in ("steps_per_s", "diagnostics_overhead", "per_example_cost_grad_equiv",
-                "per_example_speedup_vs_vmap", "peak_rss_mb"):
+    for key in (
+        "steps_per_s",
+        "diagnostics_overhead",
+        "per_example_cost_grad_equiv",
+        "per_example_speedup_vs_vmap",
+        "peak_rss_mb",
+    ):
         assert figures[key] > 0
     assert figures["per_example_speedup_vs_vmap"] > 1
 
 
 def test_help_lists_every_verb_with_its_line():
     from eos_core import cli as package
+
     text = cli("--help").stdout
     verbs = [add.__name__.removeprefix("add_") for add in package.VERBS]
     assert len(verbs) == 14
     for verb in verbs:
         assert f"\n    {verb} " in text, verb
-        assert f"\n  {verb} " in package.__doc__, verb   # the module's docstring names every verb too
+        assert f"\n  {verb} " in package.__doc__, verb  # the module's docstring names every verb too
 
 
 def test_unknown_options_are_refused_except_where_passed_on():
     done = cli("run", "--bogus")
-    assert done.returncode == 2 and done.stderr.strip() == \
-        "error: unrecognized arguments: --bogus (see `python -m eos_core --help`)"
+    assert (
+        done.returncode == 2
+        and done.stderr.strip() == "error: unrecognized arguments: --bogus (see `python -m eos_core --help`)"
+    )
 
 
 def test_dashboard_help():
@@ -83,11 +118,14 @@ def test_dashboard_execs_streamlit_on_the_installed_app_with_the_package_setting
     torch nor Streamlit nor the dashboard package is imported by the CLI process."""
     import pathlib
     import tomllib
-    script = ("import json, os, sys\n"
-              "os.execv = lambda path, argv: print(json.dumps([path, argv]))\n"
-              "from eos_core.cli import main\n"
-              "main(['dashboard', '--server.port', '8502', '--theme.base=dark'])\n"
-              "print(json.dumps([m for m in ('torch', 'streamlit', 'dashboard') if m in sys.modules]))\n")
+
+    script = (
+        "import json, os, sys\n"
+        "os.execv = lambda path, argv: print(json.dumps([path, argv]))\n"
+        "from eos_core.cli import main\n"
+        "main(['dashboard', '--server.port', '8502', '--theme.base=dark'])\n"
+        "print(json.dumps([m for m in ('torch', 'streamlit', 'dashboard') if m in sys.modules]))\n"
+    )
     root = pathlib.Path(__file__).resolve().parents[1]
     env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env)

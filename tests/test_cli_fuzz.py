@@ -4,6 +4,7 @@ stderr (no traceback), or runs; a run that blows up ends as `diverged` with its 
 Most cases call the CLI's `main` in-process (validation is fast); the values that pass validation
 are then trained for one step on a tiny problem, and a handful of cases run as real subprocesses.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,15 +17,71 @@ from eos_core.analysis.results import Result
 from eos_core.config import CHOICES, RunConfig
 
 # A problem small enough that one step takes well under a second.
-TINY = dict(dataset="synthetic", classes="0,1", n_per_class="8", image_size="4", m="1", k="2",
-            width="8", steps="1", log_every="1", example_every="1")
+TINY = dict(
+    dataset="synthetic",
+    classes="0,1",
+    n_per_class="8",
+    image_size="4",
+    m="1",
+    k="2",
+    width="8",
+    steps="1",
+    log_every="1",
+    example_every="1",
+)
 
-INTS = ["0", "1", "-1", "2", "2147483647", "4294967295", "4294967296", "9007199254740993",
-        "9223372036854775807", "9223372036854775808", "18446744073709551616", "-9223372036854775809",
-        "1" + "0" * 400, "9" * 5000, "1e3", "1.5", "0x10", "1_0", "１６０", "٣", "²", "", " ", "nan", "inf"]
-FLOATS = ["0", "-0.0", "5e-324", "2.2250738585072014e-308", "1.1754943508222875e-38", "1e-300", "1e308",
-          "1.7976931348623157e308", "1e309", "-1e308", "nan", "-nan", "inf", "-inf", "Infinity", "１",
-          "0x1p-1074", "1_0.0", "1e-3", "", "abc", "1" * 5000, "0." + "0" * 400 + "1"]
+INTS = [
+    "0",
+    "1",
+    "-1",
+    "2",
+    "2147483647",
+    "4294967295",
+    "4294967296",
+    "9007199254740993",
+    "9223372036854775807",
+    "9223372036854775808",
+    "18446744073709551616",
+    "-9223372036854775809",
+    "1" + "0" * 400,
+    "9" * 5000,
+    "1e3",
+    "1.5",
+    "0x10",
+    "1_0",
+    "１６０",
+    "٣",
+    "²",
+    "",
+    " ",
+    "nan",
+    "inf",
+]
+FLOATS = [
+    "0",
+    "-0.0",
+    "5e-324",
+    "2.2250738585072014e-308",
+    "1.1754943508222875e-38",
+    "1e-300",
+    "1e308",
+    "1.7976931348623157e308",
+    "1e309",
+    "-1e308",
+    "nan",
+    "-nan",
+    "inf",
+    "-inf",
+    "Infinity",
+    "１",
+    "0x1p-1074",
+    "1_0.0",
+    "1e-3",
+    "",
+    "abc",
+    "1" * 5000,
+    "0." + "0" * 400 + "1",
+]
 STRINGS = ["", " ", "x" * 5000, "é", "mlp\nmlp", "None", "1", "\x00", "\u202ecuda"]
 TUPLES = ["", ",", "0", "0,1,2", "1,0", "0,0", "x" * 5000 + ",1", "nan,1", "1e308", "１,2", "0,,1"]
 
@@ -51,7 +108,7 @@ def call_main(capsys, args: list[str]) -> tuple[int, str]:
     """Run the CLI in-process; an exception escaping main is a failure (it would be a traceback)."""
     try:
         code = cli.main(args)
-    except SystemExit as stop:    # argparse's own usage errors
+    except SystemExit as stop:  # argparse's own usage errors
         code = stop.code
     out = capsys.readouterr()
     return code, out.err
@@ -59,8 +116,15 @@ def call_main(capsys, args: list[str]) -> tuple[int, str]:
 
 def tiny_args(field: str, value: str, out) -> list[str]:
     sets = [f"{k}={v}" for k, v in TINY.items() if k != field] + [f"{field}={value}"]
-    return ["run", "--preset", "teach-selective", "--quiet", "--out", str(out),
-            *[a for s in sets for a in ("--set", s)]]
+    return [
+        "run",
+        "--preset",
+        "teach-selective",
+        "--quiet",
+        "--out",
+        str(out),
+        *[a for s in sets for a in ("--set", s)],
+    ]
 
 
 def assert_one_clear_line(code: int, err: str, what: str) -> None:
@@ -79,6 +143,7 @@ def test_fuzzed_sets_are_refused_in_one_line_or_run(capsys, tmp_path, monkeypatc
     """Pass 1 validates every case (training replaced by a recorder); pass 2 trains the accepted
     values at the edges for one step: each must end done, no_onset or diverged, never raise."""
     from eos_core.science import experiment
+
     accepted = {}
 
     def record(cfg, progress=None):
@@ -96,14 +161,14 @@ def test_fuzzed_sets_are_refused_in_one_line_or_run(capsys, tmp_path, monkeypatc
     monkeypatch.undo()
 
     to_train = edges(accepted.values())
-    assert 10 <= len(to_train) <= 40, to_train     # keeps this test short
+    assert 10 <= len(to_train) <= 40, to_train  # keeps this test short
     for i, (field, value) in enumerate(to_train):
         what, out = f"{field}={value[:40]!r}", tmp_path / f"run{i}"
         try:
             code, err = call_main(capsys, tiny_args(field, value, out))
-        except Exception as error:      # noqa: BLE001 — name the case, not just the exception
+        except Exception as error:  # noqa: BLE001 — name the case, not just the exception
             pytest.fail(f"{what} raised {type(error).__name__}: {error}")
-        if code == 2:   # valid, but refused when run: a dataset whose files are not on this machine
+        if code == 2:  # valid, but refused when run: a dataset whose files are not on this machine
             assert_one_clear_line(code, err, what)
             assert "not found" in err and "--download" in err, f"{what}: {err[-2000:]!r}"
             continue
@@ -126,8 +191,10 @@ def edges(accepted) -> list[tuple[str, str]]:
         if field in CHOICES:
             chosen += [(field, v) for v in values if v != TINY.get(field)]
             continue
+
         def magnitude(v):
             return max((abs(float(x)) for x in v.split(",") if x), default=0.0)
+
         values = sorted(values, key=magnitude)
         ends = {values[-1]: 0} if FIELD_TYPES[field] == "int" else {values[0]: 0, values[-1]: 0}
         chosen += [(field, v) for v in ends if v != TINY.get(field)]
@@ -144,16 +211,20 @@ REFUSED = [
     (["image_size=100000"], "memory"),
     (["model=cnn", "image_size=1"], "the CNN needs inputs of at least 12×12"),
     (["steps=１６０"], "ASCII"),
-    (["lr=nan"], "finite"), (["alpha=inf"], "finite"),
-    (["colour=red"], "unknown field"), (["steps=ten"], "steps='ten'"), (["lr"], "key=value"),
+    (["lr=nan"], "finite"),
+    (["alpha=inf"], "finite"),
+    (["colour=red"], "unknown field"),
+    (["steps=ten"], "steps='ten'"),
+    (["lr"], "key=value"),
     (["dataset=" + "x" * 100_000], "characters"),
 ]
 
 
 @pytest.mark.parametrize("sets,message", REFUSED, ids=[" ".join(s)[:40] for s, _ in REFUSED])
 def test_reported_bad_inputs_are_one_line(capsys, tmp_path, sets, message):
-    code, err = call_main(capsys, ["run", "--quiet", "--out", str(tmp_path / "r"),
-                                   *[a for s in sets for a in ("--set", s)]])
+    code, err = call_main(
+        capsys, ["run", "--quiet", "--out", str(tmp_path / "r"), *[a for s in sets for a in ("--set", s)]]
+    )
     assert_one_clear_line(code, err, " ".join(sets)[:60])
     assert message in err
 
@@ -177,8 +248,10 @@ def test_divergence_at_step_zero_is_a_diverged_result(capsys, tmp_path, setting)
 
 # --- a handful as a user runs them ---------------------------------------------------------------
 
-@pytest.mark.parametrize("setting", ["seed=18446744073709551616", "width=1000000000000", "steps=１６０",
-                                     "model=cnn --set image_size=1"])
+
+@pytest.mark.parametrize(
+    "setting", ["seed=18446744073709551616", "width=1000000000000", "steps=１６０", "model=cnn --set image_size=1"]
+)
 @pytest.mark.process
 def test_refusals_as_a_process(tmp_path, setting):
     done = eos("run", "--quiet", "--out", str(tmp_path / "r"), *("--set " + setting).split())
@@ -188,6 +261,7 @@ def test_refusals_as_a_process(tmp_path, setting):
 @pytest.mark.process
 def test_cuda_without_a_gpu_is_one_line(tmp_path):
     import torch
+
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     done = eos("run", "--quiet", "--out", str(tmp_path / "r"), "--set", "device=cuda")
@@ -203,12 +277,15 @@ def test_divergence_at_step_zero_as_a_process(tmp_path):
     assert "status: diverged" in done.stdout
 
 
-@pytest.mark.parametrize("args,message", [
-    (["run", "--bogus"], "unrecognized arguments: --bogus"),
-    (["nosuch"], "invalid choice: 'nosuch'"),
-    (["run", "--preset", "nope"], "invalid choice: 'nope'"),
-    (["chaos", "--jobs", "many"], "invalid int value: 'many'"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["run", "--bogus"], "unrecognized arguments: --bogus"),
+        (["nosuch"], "invalid choice: 'nosuch'"),
+        (["run", "--preset", "nope"], "invalid choice: 'nope'"),
+        (["chaos", "--jobs", "many"], "invalid int value: 'many'"),
+    ],
+)
 def test_usage_errors_are_one_line_naming_the_help(capsys, args, message):
     with pytest.raises(SystemExit) as stop:
         cli.main(args)
@@ -217,10 +294,15 @@ def test_usage_errors_are_one_line_naming_the_help(capsys, args, message):
     assert message in err and "--help" in err
 
 
-@pytest.mark.parametrize("seeds,message", [
-    ("0-99999999999", "at most 1000 seeds"), ("5-3", "empty range"), ("4294967296", "0 ≤ seed < 4294967296"),
-    ("1-" + "9" * 5000, "is invalid"),
-])
+@pytest.mark.parametrize(
+    "seeds,message",
+    [
+        ("0-99999999999", "at most 1000 seeds"),
+        ("5-3", "empty range"),
+        ("4294967296", "0 ≤ seed < 4294967296"),
+        ("1-" + "9" * 5000, "is invalid"),
+    ],
+)
 def test_sweep_seeds_are_checked_before_any_list_is_built(capsys, seeds, message):
     code, err = call_main(capsys, ["sweep", "--seeds", seeds])
     assert_one_clear_line(code, err, seeds[:60])

@@ -1,4 +1,5 @@
 """RunConfig: canonical JSON, stable hashes, and a clear message for every invalid field."""
+
 import pytest
 
 from eos_core.config import ConfigError, RunConfig, coerce
@@ -27,22 +28,49 @@ def test_every_preset_is_valid(name):
 
 def test_paper_preset_matches_the_paper():
     cfg = preset("paper-mlp-mse")
-    assert (cfg.classes, cfg.alpha, cfg.displacement, cfg.loss, cfg.c, cfg.lr, cfg.steps, cfg.log_every,
-            cfg.n, cfg.m, cfg.k, cfg.width, cfg.init_scale) == \
-        (("automobile", "truck"), 3.0, "coherent", "mse", 0.5, 0.01, 10_000, 32, 10_000, 25, 50, 512, 0.2)
+    assert (
+        cfg.classes,
+        cfg.alpha,
+        cfg.displacement,
+        cfg.loss,
+        cfg.c,
+        cfg.lr,
+        cfg.steps,
+        cfg.log_every,
+        cfg.n,
+        cfg.m,
+        cfg.k,
+        cfg.width,
+        cfg.init_scale,
+    ) == (("automobile", "truck"), 3.0, "coherent", "mse", 0.5, 0.01, 10_000, 32, 10_000, 25, 50, 512, 0.2)
 
 
 INVALID = [
-    ("c", 0.0, "(0, 1]"), ("c", 1.5, "(0, 1]"), ("alpha", -1.0, "≥ 0"), ("lr", 0.0, "> 0"),
-    ("lr", float("nan"), "finite"), ("dataset", "imagenet", "cifar10, mnist, fashion_mnist, digits, synthetic"),
-    ("loss", "hinge", "mse, ce"), ("displacement", "sideways", "coherent, random"),
-    ("model", "transformer", "mlp"), ("optimizer", "adam", "gd"), ("device", "tpu", "auto, cpu, cuda"),
-    ("dtype", "float16", "float32, float64"), ("steps", 0, "positive integer"),
-    ("steps", 2.5, "positive integer"), ("width", -3, "positive integer"), ("seed", -1, "non-negative"),
-    ("onset_fraction", 0.0, "(0, 1.5]"), ("example_every", 30, "multiple of log_every"),
-    ("m", 100, "4m ≤ n_per_class"), ("k", 600, "k < n"), ("n_per_class", 1000, "training examples per class"),
-    ("classes", ("3", "3"), "must differ"), ("classes", ("3", "cat"), "digits classes are"),
-    ("classes", ("even", "3"), "'even' pairs only with 'odd'"), ("classes", ("3",), "exactly two"),
+    ("c", 0.0, "(0, 1]"),
+    ("c", 1.5, "(0, 1]"),
+    ("alpha", -1.0, "≥ 0"),
+    ("lr", 0.0, "> 0"),
+    ("lr", float("nan"), "finite"),
+    ("dataset", "imagenet", "cifar10, mnist, fashion_mnist, digits, synthetic"),
+    ("loss", "hinge", "mse, ce"),
+    ("displacement", "sideways", "coherent, random"),
+    ("model", "transformer", "mlp"),
+    ("optimizer", "adam", "gd"),
+    ("device", "tpu", "auto, cpu, cuda"),
+    ("dtype", "float16", "float32, float64"),
+    ("steps", 0, "positive integer"),
+    ("steps", 2.5, "positive integer"),
+    ("width", -3, "positive integer"),
+    ("seed", -1, "non-negative"),
+    ("onset_fraction", 0.0, "(0, 1.5]"),
+    ("example_every", 30, "multiple of log_every"),
+    ("m", 100, "4m ≤ n_per_class"),
+    ("k", 600, "k < n"),
+    ("n_per_class", 1000, "training examples per class"),
+    ("classes", ("3", "3"), "must differ"),
+    ("classes", ("3", "cat"), "digits classes are"),
+    ("classes", ("even", "3"), "'even' pairs only with 'odd'"),
+    ("classes", ("3",), "exactly two"),
     ("image_size", 0, "positive integer"),
 ]
 
@@ -72,6 +100,7 @@ def test_coerce_parses_command_line_values():
 
 def test_every_preset_is_offered_under_a_figure():
     from eos_core.presets import FIGURES
+
     offered = {name for names in FIGURES.values() for name in names}
     assert offered == set(PRESETS)
 
@@ -80,11 +109,15 @@ def test_every_preset_is_offered_under_a_figure():
 
 EDGE_INVALID = [
     # c·η must be a normal number of the training dtype, so that the step and 2/(c·η) stay finite
-    ("lr", 5e-324, "too small"), ("c", 5e-324, "too small"), ("lr", 1e-39, "too small"),
+    ("lr", 5e-324, "too small"),
+    ("c", 5e-324, "too small"),
+    ("lr", 1e-39, "too small"),
     # the seed must fit every generator it seeds (torch takes 64 bits; seed·1,000,003 must too)
-    ("seed", 2**32, "0 ≤ seed < 4294967296"), ("seed", 18446744073709551616, "0 ≤ seed < 4294967296"),
+    ("seed", 2**32, "0 ≤ seed < 4294967296"),
+    ("seed", 18446744073709551616, "0 ≤ seed < 4294967296"),
     ("steps", 10_000_001, "at most 10000000"),
-    ("batch_size", 2**63, "at most 9223372036854775807"), ("width", 2**64, "at most 9223372036854775807"),
+    ("batch_size", 2**63, "at most 9223372036854775807"),
+    ("width", 2**64, "at most 9223372036854775807"),
 ]
 
 
@@ -99,12 +132,13 @@ def test_the_smallest_learning_rates_that_validate_keep_the_thresholds_finite():
     import math
 
     from eos_core.config import stability_threshold
+
     for dtype, tiny in (("float32", 2.0**-126), ("float64", 2.0**-1022)):
         cfg = RunConfig(dtype=dtype, lr=tiny, c=1.0, optimizer="momentum", momentum=0.999)
         assert math.isfinite(stability_threshold(cfg, cfg.c * cfg.lr)[0])
         with pytest.raises(ConfigError, match="too small"):
             RunConfig(dtype=dtype, lr=tiny, c=0.5)
-    assert RunConfig(dtype="float64", lr=1e-300).lr == 1e-300    # a normal float64, refused in float32
+    assert RunConfig(dtype="float64", lr=1e-300).lr == 1e-300  # a normal float64, refused in float32
     with pytest.raises(ConfigError, match="lr=1e-300"):
         RunConfig(lr=1e-300)
 
@@ -129,11 +163,23 @@ def test_a_long_value_is_echoed_shortened_on_one_line():
     assert len(str(info.value)) < 700 and "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("field,text", [
-    ("steps", "１６０"), ("steps", "٣"), ("steps", "1_000"), ("steps", "1e3"), ("steps", "0x10"),
-    ("steps", "9" * 5000), ("seed", "²"), ("lr", "０.０２"), ("lr", "1_0.0"), ("lr", "0x1p-3"),
-    ("ood_alphas", "0,１"), ("ood_alphas", "1,,2"),
-])
+@pytest.mark.parametrize(
+    "field,text",
+    [
+        ("steps", "１６０"),
+        ("steps", "٣"),
+        ("steps", "1_000"),
+        ("steps", "1e3"),
+        ("steps", "0x10"),
+        ("steps", "9" * 5000),
+        ("seed", "²"),
+        ("lr", "０.０２"),
+        ("lr", "1_0.0"),
+        ("lr", "0x1p-3"),
+        ("ood_alphas", "0,１"),
+        ("ood_alphas", "1,,2"),
+    ],
+)
 def test_numbers_are_plain_ascii_decimals(field, text):
     """Python's int() and float() accept any Unicode digits and underscores; the command line
     and the URL take ASCII decimals only, so what is typed is what runs."""
@@ -148,6 +194,7 @@ def test_plain_numbers_still_parse():
     assert coerce("lr", "1E+3") == 1000.0
     assert coerce("ood_alphas", "0, 1.5,3") == (0.0, 1.5, 3.0)
     import math
+
     assert math.isnan(coerce("alpha", "nan")) and coerce("alpha", "-inf") == float("-inf")
 
 

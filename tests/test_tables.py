@@ -1,5 +1,6 @@
 """The one-table-per-fact registries: quantities, groups, pages and RunConfig's field facts are
 complete, consistent with each other, and what README shows."""
+
 import dataclasses
 import importlib
 import pathlib
@@ -36,8 +37,9 @@ def test_readme_table_of_quantities_is_generated_from_the_table():
     text = (ROOT / "README.md").read_text()
     block = re.search(r"<!-- quantities:begin -->\n(.*?)\n<!-- quantities:end -->", text, re.S)
     assert block, "README lacks the quantities block"
-    assert block.group(1).strip() == quantities.markdown_table(), \
+    assert block.group(1).strip() == quantities.markdown_table(), (
         "README's table is stale: run `python scripts/update_readme.py`"
+    )
 
 
 def test_every_page_file_has_one_registry_row_and_back():

@@ -11,8 +11,10 @@ from eos_core.groups import GROUPS
 from eos_core.quantities import compare_choices
 
 st.title(heading("compare"))
-st.caption(f"Up to {plots.MAX_COMPARED} runs on the same axes — coherent vs random displacement, MSE vs CE, "
-           "two α or two c. Colour = run, dash = branch (EoS solid, exit dashed); each run's t* is dotted.")
+st.caption(
+    f"Up to {plots.MAX_COMPARED} runs on the same axes — coherent vs random displacement, MSE vs CE, "
+    "two α or two c. Colour = run, dash = branch (EoS solid, exit dashed); each run's t* is dotted."
+)
 metas = {m["config_hash"]: m for group in families().values() for m in group}
 if len(metas) < 2:
     st.info("Compare needs at least two finished runs.")
@@ -20,20 +22,39 @@ if len(metas) < 2:
 hashes = list(metas)
 if "runs" in st.query_params or not {"a", "b"} & set(st.query_params):
     default = links.subset("runs", hashes[:2], hashes, plots.MAX_COMPARED)
-else:   # links from before Compare took more than two runs: ?a=…&b=…
+else:  # links from before Compare took more than two runs: ?a=…&b=…
     default = [links.choice(key, fallback, hashes) for key, fallback in (("a", hashes[0]), ("b", hashes[1]))]
-chosen = st.multiselect("Runs", hashes, default=list(dict.fromkeys(default)), max_selections=plots.MAX_COMPARED,
-                        format_func=lambda h: label(metas[h]))
+chosen = st.multiselect(
+    "Runs",
+    hashes,
+    default=list(dict.fromkeys(default)),
+    max_selections=plots.MAX_COMPARED,
+    format_func=lambda h: label(metas[h]),
+)
 quantities = compare_choices()
 left, middle, right = st.columns([3, 2, 2])
-quantity = left.radio("quantity", list(quantities), format_func=quantities.get, horizontal=True,
-                      index=list(quantities).index(links.choice("q", "lambda1", quantities)))
+quantity = left.radio(
+    "quantity",
+    list(quantities),
+    format_func=quantities.get,
+    horizontal=True,
+    index=list(quantities).index(links.choice("q", "lambda1", quantities)),
+)
 group = None
 if quantity != "lambda1":
-    group = middle.selectbox("group", GROUPS, format_func=plots.GROUP_LABELS.get,
-                             index=GROUPS.index(links.choice("group", GROUPS[0], GROUPS)))
-x = right.radio("x-axis", ["step", "time"], format_func={"step": "step", "time": "effective time"}.get,
-                horizontal=True, index=["step", "time"].index(links.choice("x", "step", ("step", "time"))))
+    group = middle.selectbox(
+        "group",
+        GROUPS,
+        format_func=plots.GROUP_LABELS.get,
+        index=GROUPS.index(links.choice("group", GROUPS[0], GROUPS)),
+    )
+x = right.radio(
+    "x-axis",
+    ["step", "time"],
+    format_func={"step": "step", "time": "effective time"}.get,
+    horizontal=True,
+    index=["step", "time"].index(links.choice("x", "step", ("step", "time"))),
+)
 log_y = st.toggle("log scale (y)", value=links.flag("log", quantity == "curvature_influence"))
 for legacy in ("a", "b"):
     st.query_params.pop(legacy, None)

@@ -8,10 +8,12 @@ from dashboard.teach import explainer
 from eos_core.runs.queue import JobState
 
 st.title(heading("experiment"))
-INTRO = ("Full-batch gradient descent at learning rate η trains until its sharpness λ1 reaches 2/η — the "
-         "**edge of stability**. At that moment t* the run forks: the **EoS branch** keeps η, the **exit branch** "
-         "continues from the same weights at c·η. Four prototype groups are tracked — inliers, boundary points, "
-         "input-outliers (displaced by α along the class-centroid difference) and output-outliers (flipped labels).")
+INTRO = (
+    "Full-batch gradient descent at learning rate η trains until its sharpness λ1 reaches 2/η — the "
+    "**edge of stability**. At that moment t* the run forks: the **EoS branch** keeps η, the **exit branch** "
+    "continues from the same weights at c·η. Four prototype groups are tracked — inliers, boundary points, "
+    "input-outliers (displaced by α along the class-centroid difference) and output-outliers (flipped labels)."
+)
 
 # The live run comes first: on a first launch it is what the visitor came to see.
 active = [j["id"] for j in get_queue().jobs() if j["state"] in JobState.ACTIVE]
@@ -21,11 +23,16 @@ if watching:
     watch(watching)
 st.markdown(INTRO)
 if not watching:
-    explainer("experiment", ["Nothing is running. Pick a preset (it fills the form) and press Run experiment; "
-                             "the run's sharpness then grows live at the top of this page."])
+    explainer(
+        "experiment",
+        [
+            "Nothing is running. Pick a preset (it fills the form) and press Run experiment; "
+            "the run's sharpness then grows live at the top of this page."
+        ],
+    )
 
 preset_buttons()
 new_jobs = experiment_form()
 if new_jobs:
     st.session_state["watching"] = list(dict.fromkeys(new_jobs + st.session_state.get("watching", [])))
-    st.rerun()   # show the new jobs at the top
+    st.rerun()  # show the new jobs at the top

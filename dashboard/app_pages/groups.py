@@ -10,20 +10,24 @@ from eos_core.analysis.tradeoff import describe, tradeoff
 st.title(heading("groups"))
 s, metas, x, log_y = require_series()
 explain_run("groups", metas)
-st.caption("Per-group loss ℓ_k for the EoS branch (solid) and the exit branch (dashed), and the intervention "
-           "effect **Δℓ_k (equal time)** = ℓ_k(exit) − ℓ_k(EoS) from two-step (cycle) averages, positive when the "
-           "EoS branch is ahead (the paper's Fig. 4). *Equal time*: the exit branch at step t is compared with "
-           "the EoS branch where it had travelled the same effective time Σ η_s — unlike the Report's "
-           "Δℓ_k (same step).")
+st.caption(
+    "Per-group loss ℓ_k for the EoS branch (solid) and the exit branch (dashed), and the intervention "
+    "effect **Δℓ_k (equal time)** = ℓ_k(exit) − ℓ_k(EoS) from two-step (cycle) averages, positive when the "
+    "EoS branch is ahead (the paper's Fig. 4). *Equal time*: the exit branch at step t is compared with "
+    "the EoS branch where it had travelled the same effective time Σ η_s — unlike the Report's "
+    "Δℓ_k (same step)."
+)
 averaged = st.toggle("two-step (cycle) averaged losses", value=st.query_params.get("avg", "1") == "1")
 st.query_params["avg"] = "1" if averaged else "0"
 figure(plots.group_figure(s, "loss_avg2" if averaged else "loss", x, log_y, "Group losses ℓ_k"), "group-losses")
 figure(plots.delta_figure(s, x), "delta-loss")
 st.subheader("Trade-offs over time")
-st.caption("Δℓ_k at **every** exit-branch step u after the fork, exact from the per-step losses. A trade-off can "
-           "live for a few hundred steps after t* and close before the end, which an end-of-run number hides. "
-           "Shaded: the **peak window**, where T(u) = min(largest gain, largest loss) is at least half its "
-           "maximum. Turn on *all seeds* in the sidebar for the mean, a ±1 sd band and how many seeds agree.")
+st.caption(
+    "Δℓ_k at **every** exit-branch step u after the fork, exact from the per-step losses. A trade-off can "
+    "live for a few hundred steps after t* and close before the end, which an end-of-run number hides. "
+    "Shaded: the **peak window**, where T(u) = min(largest gain, largest loss) is at least half its "
+    "maximum. Turn on *all seeds* in the sidebar for the mean, a ±1 sd band and how many seeds agree."
+)
 over_time = tradeoff(selected_results(metas))
 figure(tradeoff_plots.tradeoff_figure(over_time), "tradeoff-over-time")
 st.markdown(describe(over_time).replace("*", "\\*"))

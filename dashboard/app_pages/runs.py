@@ -35,10 +35,20 @@ rows = []
 for h in list(jobs) + [h for h in metas if h not in jobs]:
     job, meta, note = jobs.get(h), metas.get(h, {}), given.get(h, {})
     config = (job or {}).get("config") or meta["config"]
-    rows.append({"id": h, "state": state_of(job, metas.get(h)), "run": note.get("name") or run_name(config),
-                 "tags": ", ".join(note.get("tags", [])), "t*": meta.get("t_star"), "t**": meta.get("t_star_star"),
-                 "wall time (s)": meta.get("wall_time_s"), "attempts": (job or {}).get("attempts"),
-                 "error": (job or {}).get("error") or "", "note": note.get("note", "")})
+    rows.append(
+        {
+            "id": h,
+            "state": state_of(job, metas.get(h)),
+            "run": note.get("name") or run_name(config),
+            "tags": ", ".join(note.get("tags", [])),
+            "t*": meta.get("t_star"),
+            "t**": meta.get("t_star_star"),
+            "wall time (s)": meta.get("wall_time_s"),
+            "attempts": (job or {}).get("attempts"),
+            "error": (job or {}).get("error") or "",
+            "note": note.get("note", ""),
+        }
+    )
 table = pd.DataFrame(rows)
 if table.empty:
     st.info("The cache is empty.")
@@ -59,7 +69,7 @@ table_downloads(table, "runs")
 failed = [j for j in jobs.values() if j.get("error")]
 if failed:
     st.subheader("Failures")
-    for job in failed:   # whole and verbatim: the table cell cuts them short
+    for job in failed:  # whole and verbatim: the table cell cuts them short
         st.markdown(f"**{run_name(job['config'])}** `{job['id'][:8]}` — {job['state']}")
         st.code(job["error"], language=None, wrap_lines=True)
 
@@ -79,11 +89,13 @@ if middle.button("Re-run", icon=":material/replay:"):
 
 @st.dialog("Delete this run?")
 def confirm_delete(config_hash: str, name: str) -> None:
-    st.write(f"This deletes the stored result, job record, live trace, name, tags and note of **{name}** (`{config_hash[:8]}`). "
-             "Its reusable baseline stays, so a re-run is quicker.")
+    st.write(
+        f"This deletes the stored result, job record, live trace, name, tags and note of **{name}** (`{config_hash[:8]}`). "
+        "Its reusable baseline stays, so a re-run is quicker."
+    )
     if st.button("Delete", type="primary", icon=":material/delete:"):
         store.delete_result(config_hash)
-        annotate(store, config_hash)   # no fields: its name, tags and note go too
+        annotate(store, config_hash)  # no fields: its name, tags and note go too
         st.cache_resource.clear()
         st.session_state["deleted"] = name
         st.rerun()
@@ -92,13 +104,16 @@ def confirm_delete(config_hash: str, name: str) -> None:
 if right.button("Delete…", icon=":material/delete:"):
     confirm_delete(chosen, table.set_index("id").run[chosen])
 if st.session_state.get("deleted"):
-    st.success(f"Deleted {st.session_state.pop('deleted')}: its result, job record, live trace, name, tags "
-               "and note.")
+    st.success(f"Deleted {st.session_state.pop('deleted')}: its result, job record, live trace, name, tags and note.")
 with st.expander("Name, tags and note", icon=":material/edit_note:"):
     current = given.get(chosen, {})
     with st.form(f"annotate-{chosen}"):
-        name = st.text_input("name", value=current.get("name", ""), placeholder=table.set_index("id").run[chosen],
-                             help="Shown instead of the automatic name in the sidebar, legends and Compare.")
+        name = st.text_input(
+            "name",
+            value=current.get("name", ""),
+            placeholder=table.set_index("id").run[chosen],
+            help="Shown instead of the automatic name in the sidebar, legends and Compare.",
+        )
         tags = st.text_input("tags (comma-separated)", value=", ".join(current.get("tags", [])))
         note = st.text_area("note", value=current.get("note", ""))
         if st.form_submit_button("Save"):

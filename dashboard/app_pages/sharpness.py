@@ -9,8 +9,10 @@ from dashboard.widgets import figure
 st.title(heading("sharpness"))
 s, metas, x, log_y = require_series()
 explain_run("sharpness", metas)
-st.caption("λ1 of the full-batch Hessian on all n examples, for both branches. The EoS branch holds near 2/η; "
-           "the exit branch sharpens again until its own threshold 2/(c·η) at t**.")
+st.caption(
+    "λ1 of the full-batch Hessian on all n examples, for both branches. The EoS branch holds near 2/η; "
+    "the exit branch sharpens again until its own threshold 2/(c·η) at t**."
+)
 left, right = st.columns(2)
 show_l2 = left.toggle("show λ2", value=st.query_params.get("l2") == "1")
 show_osc = right.toggle("show the oscillation signal |∇L·v1|/‖∇L‖ (× 2/η)", value=st.query_params.get("osc") == "1")
@@ -18,7 +20,13 @@ st.query_params.update(l2="1" if show_l2 else "0", osc="1" if show_osc else "0")
 figure(plots.sharpness_figure(s, x, log_y, show_l2, show_osc), "sharpness")
 meta = metas[0]
 rule = meta["onset_rule"]["rule"]
-st.markdown(f"**Onset rule:** {rule}. " + (f"t* = {meta['t_star']}, t** = {meta['t_star_star']}."
-                                            if len(metas) == 1 else f"{len(metas)} seeds, aligned on the fork."))
+st.markdown(
+    f"**Onset rule:** {rule}. "
+    + (
+        f"t* = {meta['t_star']}, t** = {meta['t_star_star']}."
+        if len(metas) == 1
+        else f"{len(metas)} seeds, aligned on the fork."
+    )
+)
 if meta.get("message"):
     st.info(meta["message"])

@@ -17,14 +17,22 @@ launch = first_launch()
 choices = story.candidates(metas)
 if not choices:
     queue = get_queue()
-    pending = [j for j in queue.jobs() if j["config"] in [preset(n).to_dict() for n in launch]
-               and j["state"] in JobState.ACTIVE]
+    pending = [
+        j
+        for j in queue.jobs()
+        if j["config"] in [preset(n).to_dict() for n in launch] and j["state"] in JobState.ACTIVE
+    ]
     if pending:
-        st.info("The story's runs are training (" + ", ".join(launch) + "); their progress is on the "
-                "Experiment page. This page fills in as soon as " + launch[0] + " has forked and finished.")
+        st.info(
+            "The story's runs are training (" + ", ".join(launch) + "); their progress is on the "
+            "Experiment page. This page fills in as soon as " + launch[0] + " has forked and finished."
+        )
     else:
-        st.info("The story needs a finished run that reached the edge of stability: the presets "
-                + " and ".join(launch) + " (a minute or two each on a laptop CPU).")
+        st.info(
+            "The story needs a finished run that reached the edge of stability: the presets "
+            + " and ".join(launch)
+            + " (a minute or two each on a laptop CPU)."
+        )
         if st.button("Run " + " and ".join(launch), type="primary"):
             for name in launch:
                 queue.submit(preset(name))
@@ -35,8 +43,13 @@ if not choices:
 by_hash = {m["config_hash"]: m for m in choices}
 wanted = st.query_params.get("story_run", choices[0]["config_hash"])
 hashes = list(by_hash)
-chosen = st.selectbox("Run", hashes, index=hashes.index(wanted) if wanted in hashes else 0,
-                      format_func=lambda h: label(by_hash[h]), key="story_run")
+chosen = st.selectbox(
+    "Run",
+    hashes,
+    index=hashes.index(wanted) if wanted in hashes else 0,
+    format_func=lambda h: label(by_hash[h]),
+    key="story_run",
+)
 control = story.twin(by_hash[chosen]["config"], metas)
 steps = story.steps(load_result(chosen), load_result(control["config_hash"]) if control else None)
 

@@ -1,11 +1,12 @@
 """Readable run names: the nearest preset plus the settings that differ from it, e.g.
 `teach-selective · c=0.5 · seed 2`. Torch-free (the dashboard names runs with it)."""
+
 from __future__ import annotations
 
 from eos_core.config import KNOBS, RunConfig, symbol
 from eos_core.presets import PRESETS, preset
 
-_HIDDEN = {"seed", "device", "example_every"}   # seed is named last; the rest do not change the science
+_HIDDEN = {"seed", "device", "example_every"}  # seed is named last; the rest do not change the science
 
 
 def _value(v) -> str:
@@ -17,8 +18,11 @@ def _value(v) -> str:
 
 
 def differences(config: dict, base: dict) -> list[str]:
-    return [f"{symbol(k) if k in KNOBS else k}={_value(v)}" for k, v in config.items()
-            if k not in _HIDDEN and base.get(k) != v]
+    return [
+        f"{symbol(k) if k in KNOBS else k}={_value(v)}"
+        for k, v in config.items()
+        if k not in _HIDDEN and base.get(k) != v
+    ]
 
 
 def run_name(config: dict | RunConfig) -> str:

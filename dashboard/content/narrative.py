@@ -4,6 +4,7 @@ for the "What am I looking at?" expanders and the Story page.
 Every function takes results (finished, or a running job's partial result) and returns a list
 of sentences; nothing here draws or imports Streamlit. Torch-free.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -44,6 +45,7 @@ def _steps_phrase(first: int, last: int) -> str:
 
 # -- sharpness ---------------------------------------------------------------------------------
 
+
 def sharpness(result: Result) -> list[str]:
     """Sharpening, the onset t*, the EoS plateau and the exit branch's climb to t**."""
     cfg, base = _cfg(result), _branch(result, "baseline")
@@ -56,39 +58,53 @@ def sharpness(result: Result) -> list[str]:
     if t_star is None:
         finished = result.meta.get("status") not in JobState.ACTIVE
         peak = base.lambda1.max()
-        return [f"λ1 has grown from {number(first.lambda1)} at step {int(first.step)} to {number(last.lambda1)} at "
-                f"step {int(last.step)}, {peak / threshold:.2f} of {symbol} = {number(threshold)} at its peak.",
-                (f"It never reached the onset level {f:g}·{symbol} = {number(f * threshold)}, so the run did not "
-                 f"fork (no t*)." if finished else
-                 f"The run forks when λ1 reaches {f:g}·{symbol} = {number(f * threshold)} (t*).")]
-    sentences = [f"λ1 rose from {number(first.lambda1)} at step {int(first.step)} and crossed {f:g}·{symbol} = "
-                 f"{number(f * threshold)} at step {t_star}: the EoS onset t*, where the run forks."]
+        return [
+            f"λ1 has grown from {number(first.lambda1)} at step {int(first.step)} to {number(last.lambda1)} at "
+            f"step {int(last.step)}, {peak / threshold:.2f} of {symbol} = {number(threshold)} at its peak.",
+            (
+                f"It never reached the onset level {f:g}·{symbol} = {number(f * threshold)}, so the run did not "
+                f"fork (no t*)."
+                if finished
+                else f"The run forks when λ1 reaches {f:g}·{symbol} = {number(f * threshold)} (t*)."
+            ),
+        ]
+    sentences = [
+        f"λ1 rose from {number(first.lambda1)} at step {int(first.step)} and crossed {f:g}·{symbol} = "
+        f"{number(f * threshold)} at step {t_star}: the EoS onset t*, where the run forks."
+    ]
     after = base[base.step > t_star]
     if len(after):
         ratio = after.lambda1 / threshold
-        sentences.append(f"Since then the EoS branch's λ1 has stayed between {ratio.min():.2f} and "
-                         f"{ratio.max():.2f} of {symbol} (median {ratio.median():.2f}) over "
-                         f"{_steps_phrase(int(after.step.iloc[0]), int(after.step.iloc[-1]))}, while its "
-                         f"loss went from {number(base[base.step == t_star].loss.iloc[0])} to {number(after.loss.iloc[-1])}.")
+        sentences.append(
+            f"Since then the EoS branch's λ1 has stayed between {ratio.min():.2f} and "
+            f"{ratio.max():.2f} of {symbol} (median {ratio.median():.2f}) over "
+            f"{_steps_phrase(int(after.step.iloc[0]), int(after.step.iloc[-1]))}, while its "
+            f"loss went from {number(base[base.step == t_star].loss.iloc[0])} to {number(after.loss.iloc[-1])}."
+        )
     exit_ = _branch(result, "exit")
     exit_after = exit_[exit_.step > t_star] if len(exit_) else exit_
     if len(exit_after):
         exit_threshold = stability_threshold(cfg, cfg.c * cfg.lr)[0]
         exit_symbol = _symbol(cfg, exit_branch=True)
         t_ss = result.meta.get("t_star_star")
-        climb = (f"The exit branch, at c·η = {number(cfg.c * cfg.lr)}, has the higher threshold {exit_symbol} = "
-                 f"{number(exit_threshold)}; its λ1 went from {number(exit_.lambda1.iloc[0])} to "
-                 f"{number(exit_.lambda1.iloc[-1])}")
+        climb = (
+            f"The exit branch, at c·η = {number(cfg.c * cfg.lr)}, has the higher threshold {exit_symbol} = "
+            f"{number(exit_threshold)}; its λ1 went from {number(exit_.lambda1.iloc[0])} to "
+            f"{number(exit_.lambda1.iloc[-1])}"
+        )
         if t_ss is not None:
             climb += f" and reached {f:g}·{exit_symbol} at step {t_ss} (t**, {t_ss - t_star} steps after the fork)."
         else:
-            climb += (f" and has not reached {f:g}·{exit_symbol} = {number(f * exit_threshold)} by step "
-                      f"{int(exit_.step.iloc[-1])} (no t** yet).")
+            climb += (
+                f" and has not reached {f:g}·{exit_symbol} = {number(f * exit_threshold)} by step "
+                f"{int(exit_.step.iloc[-1])} (no t** yet)."
+            )
         sentences.append(climb)
     return sentences
 
 
 # -- group losses and Δℓ_k ---------------------------------------------------------------------
+
 
 def _window(result: Result) -> str:
     t_star, t_ss = result.meta["t_star"], result.meta.get("t_star_star")
@@ -102,9 +118,13 @@ def tradeoff(result: Result) -> dict:
     behind on beyond the noise scale, and whether the signs are mixed (a selective trade-off)."""
     mixed, deltas, scale = _mixed_signs(result)
     deltas = deltas.dropna()
-    return {"delta": deltas, "scale": scale, "mixed": mixed,
-            "ahead": [g for g in GROUPS if deltas.get(g, 0) > scale],
-            "behind": [g for g in GROUPS if deltas.get(g, 0) < -scale]}
+    return {
+        "delta": deltas,
+        "scale": scale,
+        "mixed": mixed,
+        "ahead": [g for g in GROUPS if deltas.get(g, 0) > scale],
+        "behind": [g for g in GROUPS if deltas.get(g, 0) < -scale],
+    }
 
 
 def _listing(groups: list[str], deltas: pd.Series) -> str:
@@ -115,9 +135,12 @@ def _listing(groups: list[str], deltas: pd.Series) -> str:
 def groups(result: Result) -> list[str]:
     """The window Δℓ_k and whether the signs differ across groups."""
     if result.meta.get("t_star") is None or _branch(result, "exit").empty:
-        return ["Both branches are needed for Δℓ_k: the exit branch starts at the fork t*, which this run "
-                "has not reached yet." if result.meta.get("status") in JobState.ACTIVE else
-                "This run never forked (no t*), so there is no exit branch and no Δℓ_k to compare."]
+        return [
+            "Both branches are needed for Δℓ_k: the exit branch starts at the fork t*, which this run "
+            "has not reached yet."
+            if result.meta.get("status") in JobState.ACTIVE
+            else "This run never forked (no t*), so there is no exit branch and no Δℓ_k to compare."
+        ]
     t = tradeoff(result)
     if t["delta"].empty:
         return ["The exit branch has no two-step-averaged losses yet."]
@@ -130,15 +153,19 @@ def groups(result: Result) -> list[str]:
     level = "; ".join(parts) if parts else f"level with the exit branch on every group (|Δℓ_k| ≤ {t['scale']:.2g})"
     first = f"At equal effective time, {where}, the EoS branch is {level} (median Δℓ_k)."
     if t["mixed"]:
-        second = ("Opposite signs: a selective trade-off — EoS helps some groups at the others' expense "
-                  "(the paper's Fig. 4).")
+        second = (
+            "Opposite signs: a selective trade-off — EoS helps some groups at the others' expense (the paper's Fig. 4)."
+        )
     else:
-        second = ("All one sign: no selective trade-off in this run — EoS is "
-                  f"{'ahead on' if t['ahead'] else 'behind on' if t['behind'] else 'level with'} every group it moves.")
+        second = (
+            "All one sign: no selective trade-off in this run — EoS is "
+            f"{'ahead on' if t['ahead'] else 'behind on' if t['behind'] else 'level with'} every group it moves."
+        )
     return [first, second]
 
 
 # -- alignment ---------------------------------------------------------------------------------
+
 
 def _at(result: Result, branch: str, step: int, column: str) -> pd.Series:
     g = result.groups
@@ -156,20 +183,25 @@ def alignment(result: Result) -> list[str]:
         return ["No alignment logged yet."]
     top, low = cos2.idxmax(), cos2.idxmin()
     when = f"At the fork (step {step})" if t_star is not None else f"At step {step} (before any fork)"
-    sentences = [f"{when} the {LABELS[top]}' gradient points most along v1: cos²θ = {cos2[top]:.2f}, against "
-                 f"{cos2[low]:.2f} for {LABELS[low]}."]
+    sentences = [
+        f"{when} the {LABELS[top]}' gradient points most along v1: cos²θ = {cos2[top]:.2f}, against "
+        f"{cos2[low]:.2f} for {LABELS[low]}."
+    ]
     since = g[(g.branch == "baseline") & (g.step >= (t_star or 0))]
     influence = since.groupby("group").curvature_influence.median().dropna()
     if len(influence) > 1 and influence.min() > 0:
         strongest = influence.idxmax()
-        sentences.append(f"{'From t* on' if t_star is not None else 'So far'}, the {LABELS[strongest]} have the "
-                         f"largest curvature influence (∇ℓ_k·v1)² on the EoS branch (median {number(influence.max())}, "
-                         f"{influence.max() / influence.min():.0f}× the smallest): they push hardest along the "
-                         f"unstable direction.")
+        sentences.append(
+            f"{'From t* on' if t_star is not None else 'So far'}, the {LABELS[strongest]} have the "
+            f"largest curvature influence (∇ℓ_k·v1)² on the EoS branch (median {number(influence.max())}, "
+            f"{influence.max() / influence.min():.0f}× the smallest): they push hardest along the "
+            f"unstable direction."
+        )
     return sentences
 
 
 # -- natural outliers --------------------------------------------------------------------------
+
 
 def outliers(result: Result) -> list[str]:
     base = _branch(result, "baseline")
@@ -177,21 +209,28 @@ def outliers(result: Result) -> list[str]:
         return ["No Spearman ρ logged yet."]
     t_star = result.meta.get("t_star")
     if t_star is None:
-        return [f"Over the {len(base)} logged steps so far, ρ(centroid distance, cos²) has median "
-                f"{_signed(base.spearman_rho.median())}; the run has not reached EoS yet."]
+        return [
+            f"Over the {len(base)} logged steps so far, ρ(centroid distance, cos²) has median "
+            f"{_signed(base.spearman_rho.median())}; the run has not reached EoS yet."
+        ]
     before, after = base[base.step < t_star].spearman_rho.dropna(), base[base.step >= t_star].spearman_rho.dropna()
     sentences = []
     if len(before) and len(after):
         change = "rises" if after.median() > before.median() else "does not rise"
-        sentences.append(f"Before t* the rank correlation ρ between an example's distance from its class centre "
-                         f"and its alignment with v1 has median {_signed(before.median())}; from t* on "
-                         f"{_signed(after.median())} — it {change} at EoS.")
-    sentences.append("The paper finds ρ ≈ −0.1 during sharpening and ≈ +0.4 at EoS: at the edge of stability "
-                     "the atypical examples are the ones that align with the unstable direction.")
+        sentences.append(
+            f"Before t* the rank correlation ρ between an example's distance from its class centre "
+            f"and its alignment with v1 has median {_signed(before.median())}; from t* on "
+            f"{_signed(after.median())} — it {change} at EoS."
+        )
+    sentences.append(
+        "The paper finds ρ ≈ −0.1 during sharpening and ≈ +0.4 at EoS: at the edge of stability "
+        "the atypical examples are the ones that align with the unstable direction."
+    )
     return sentences
 
 
 # -- prototypes --------------------------------------------------------------------------------
+
 
 def prototypes(result: Result) -> list[str]:
     ex = result.examples
@@ -201,14 +240,17 @@ def prototypes(result: Result) -> list[str]:
     distance = tracked.groupby("group").centroid_distance.median()
     far, near = distance.idxmax(), distance.idxmin()
     cfg = _cfg(result)
-    return [f"The {LABELS[far]} lie farthest from their class centre (median distance {number(distance[far])}), "
-            f"{distance[far] / distance[near]:.1f}× the {LABELS[near]}' {number(distance[near])}.",
-            f"Input-outliers were moved by α = {cfg.alpha:g} ({cfg.displacement}) and lie at median "
-            f"{number(distance.get('input_outlier', float('nan')))}; output-outliers keep their inputs, only their labels "
-            f"are flipped (median {number(distance.get('output_outlier', float('nan')))})."]
+    return [
+        f"The {LABELS[far]} lie farthest from their class centre (median distance {number(distance[far])}), "
+        f"{distance[far] / distance[near]:.1f}× the {LABELS[near]}' {number(distance[near])}.",
+        f"Input-outliers were moved by α = {cfg.alpha:g} ({cfg.displacement}) and lie at median "
+        f"{number(distance.get('input_outlier', float('nan')))}; output-outliers keep their inputs, only their labels "
+        f"are flipped (median {number(distance.get('output_outlier', float('nan')))}).",
+    ]
 
 
 # -- several runs ------------------------------------------------------------------------------
+
 
 def compare(a: Result, b: Result, names: tuple[str, str] = ("A", "B")) -> list[str]:
     sentences = []
@@ -220,9 +262,11 @@ def compare(a: Result, b: Result, names: tuple[str, str] = ("A", "B")) -> list[s
         if t_star is not None and not _branch(r, "exit").empty:
             t = tradeoff(r)
             if not t["delta"].empty:
-                line += (f"; median Δℓ_k {_window(r)}: " + ", ".join(f"{LABELS[g]} {_signed(v)}"
-                                                                     for g, v in t["delta"].items())
-                         + (" — a trade-off" if t["mixed"] else " — no trade-off"))
+                line += (
+                    f"; median Δℓ_k {_window(r)}: "
+                    + ", ".join(f"{LABELS[g]} {_signed(v)}" for g, v in t["delta"].items())
+                    + (" — a trade-off" if t["mixed"] else " — no trade-off")
+                )
         sentences.append(line + ".")
     return sentences
 
@@ -232,9 +276,11 @@ def report(verdicts) -> list[str]:
     for v in verdicts:
         counts.setdefault(v.verdict, []).append(v.claim)
     parts = [f"{len(claims)} {verdict} ({', '.join(claims)})" for verdict, claims in counts.items()]
-    return [f"Of the paper's {len(verdicts)} claims checked here: {'; '.join(parts)}.",
-            "An untested claim needs a kind of run that is not selected; its evidence column names the preset "
-            "that would test it."]
+    return [
+        f"Of the paper's {len(verdicts)} claims checked here: {'; '.join(parts)}.",
+        "An untested claim needs a kind of run that is not selected; its evidence column names the preset "
+        "that would test it.",
+    ]
 
 
 def runs(jobs: list[dict], metas: list[dict]) -> list[str]:
@@ -243,11 +289,12 @@ def runs(jobs: list[dict], metas: list[dict]) -> list[str]:
         states[j["state"]] = states.get(j["state"], 0) + 1
     forked = sum(m.get("t_star") is not None for m in metas)
     jobs_part = ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "no jobs"
-    return [f"{len(metas)} results are stored ({forked} forked at t*); jobs: {jobs_part}.",
-            "A result is keyed by its configuration: running the same settings again returns the stored one."]
+    return [
+        f"{len(metas)} results are stored ({forked} forked at t*); jobs: {jobs_part}.",
+        "A result is keyed by its configuration: running the same settings again returns the stored one.",
+    ]
 
 
 def live(result: Result) -> list[str]:
     """A running job: where the sharpness is, so far."""
     return sharpness(result)
-

@@ -3,6 +3,7 @@
 One colour per group on every figure; the EoS branch is solid and the exit branch dashed;
 threshold lines at 2/η and 2/(c·η); t* and t** marked as vertical lines.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,23 +34,64 @@ def _xcol(x: str) -> str:
     return "x_step" if x == "step" else "x_time"
 
 
-def _line(fig, frame: pd.DataFrame, x: str, name: str, color: str, dash: str, legendgroup: str,
-          showlegend: bool = True, row=None, col=None) -> None:
+def _line(
+    fig,
+    frame: pd.DataFrame,
+    x: str,
+    name: str,
+    color: str,
+    dash: str,
+    legendgroup: str,
+    showlegend: bool = True,
+    row=None,
+    col=None,
+) -> None:
     frame = frame.sort_values(_xcol(x))
     xs = frame[_xcol(x)]
     kwargs = {} if row is None else {"row": row, "col": col}
-    if frame["q25"].notna().any():   # interquartile band across seeds
-        fig.add_trace(go.Scatter(x=pd.concat([xs, xs[::-1]]), y=pd.concat([frame.q75, frame.q25[::-1]]),
-                                 fill="toself", fillcolor=color, opacity=0.15, line={"width": 0},
-                                 hoverinfo="skip", showlegend=False, legendgroup=legendgroup,
-                                 name=f"{name} IQR"), **kwargs)
-    if "raw" in frame and frame["raw"].notna().any():   # smoothed: the raw curve faint behind it
-        fig.add_trace(go.Scatter(x=xs, y=frame["raw"], mode="lines", name=f"{name} (raw)", opacity=0.25,
-                                 line={"color": color, "dash": dash, "width": 1}, legendgroup=legendgroup,
-                                 showlegend=False, hoverinfo="skip"), **kwargs)
-    fig.add_trace(go.Scatter(x=xs, y=frame["median"], mode="lines", name=name,
-                             line={"color": color, "dash": dash}, legendgroup=legendgroup,
-                             showlegend=showlegend), **kwargs)
+    if frame["q25"].notna().any():  # interquartile band across seeds
+        fig.add_trace(
+            go.Scatter(
+                x=pd.concat([xs, xs[::-1]]),
+                y=pd.concat([frame.q75, frame.q25[::-1]]),
+                fill="toself",
+                fillcolor=color,
+                opacity=0.15,
+                line={"width": 0},
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=legendgroup,
+                name=f"{name} IQR",
+            ),
+            **kwargs,
+        )
+    if "raw" in frame and frame["raw"].notna().any():  # smoothed: the raw curve faint behind it
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=frame["raw"],
+                mode="lines",
+                name=f"{name} (raw)",
+                opacity=0.25,
+                line={"color": color, "dash": dash, "width": 1},
+                legendgroup=legendgroup,
+                showlegend=False,
+                hoverinfo="skip",
+            ),
+            **kwargs,
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=frame["median"],
+            mode="lines",
+            name=name,
+            line={"color": color, "dash": dash},
+            legendgroup=legendgroup,
+            showlegend=showlegend,
+        ),
+        **kwargs,
+    )
 
 
 def _markers(fig, s: Series, x: str) -> None:
@@ -57,14 +99,24 @@ def _markers(fig, s: Series, x: str) -> None:
     t_ss = s.t_star_star if x == "step" else s.t_star_star_time
     for value, label in ((t_star, "t*"), (t_ss, "t**")):
         if value is not None and not (isinstance(value, float) and np.isnan(value)):
-            fig.add_vline(x=value, line={"color": "#555", "dash": "dot", "width": 1},
-                          annotation_text=label, annotation_position="top")
+            fig.add_vline(
+                x=value,
+                line={"color": "#555", "dash": "dot", "width": 1},
+                annotation_text=label,
+                annotation_position="top",
+            )
 
 
 def _layout(fig, s: Series, x: str, y: str, log_y: bool, title: str) -> go.Figure:
-    fig.update_layout(title=title, xaxis_title=x_title(s, x), yaxis_title=y, template="plotly_white",
-                      legend={"groupclick": "togglegroup"}, margin={"t": 60, "r": 20, "l": 60, "b": 50},
-                      hovermode="x unified")   # every curve's name and value at the hovered x
+    fig.update_layout(
+        title=title,
+        xaxis_title=x_title(s, x),
+        yaxis_title=y,
+        template="plotly_white",
+        legend={"groupclick": "togglegroup"},
+        margin={"t": 60, "r": 20, "l": 60, "b": 50},
+        hovermode="x unified",
+    )  # every curve's name and value at the hovered x
     fig.update_yaxes(type="log" if log_y else "linear")
     if log_y:
         _log_axis(fig)
@@ -81,29 +133,44 @@ def _log_axis(fig: go.Figure) -> None:
     fig.update_yaxes(exponentformat="power")
 
 
-def sharpness_figure(s: Series, x: str = "step", log_y: bool = False, show_lambda2: bool = False,
-                     show_oscillation: bool = False, exit_threshold: bool = True) -> go.Figure:
+def sharpness_figure(
+    s: Series,
+    x: str = "step",
+    log_y: bool = False,
+    show_lambda2: bool = False,
+    show_oscillation: bool = False,
+    exit_threshold: bool = True,
+) -> go.Figure:
     fig = go.Figure()
     quantities = ["lambda1"] + (["lambda2"] if show_lambda2 else [])
     for branch, (dash, label) in BRANCH_STYLE.items():
         for q in quantities:
             frame = s.trace[(s.trace.branch == branch) & (s.trace.quantity == q)]
             if len(frame):
-                _line(fig, frame, x, f"{QUANTITY_LABELS[q]} {label}", BRANCH_COLORS[branch],
-                      dash if q == "lambda1" else "dot", branch)
+                _line(
+                    fig,
+                    frame,
+                    x,
+                    f"{QUANTITY_LABELS[q]} {label}",
+                    BRANCH_COLORS[branch],
+                    dash if q == "lambda1" else "dot",
+                    branch,
+                )
     thresholds = branch_thresholds(s.config)
     for branch, threshold in thresholds.items():
         if branch == "exit" and not exit_threshold:
             continue
-        fig.add_hline(y=threshold.value, line={"color": BRANCH_COLORS[branch], "width": 1},
-                      annotation_text=threshold.symbol)
+        fig.add_hline(
+            y=threshold.value, line={"color": BRANCH_COLORS[branch], "width": 1}, annotation_text=threshold.symbol
+        )
     if show_oscillation:
         scale = thresholds["baseline"]
         for branch, (dash, label) in BRANCH_STYLE.items():
             frame = s.trace[(s.trace.branch == branch) & (s.trace.quantity == "grad_v1_fraction")]
             if len(frame):
-                frame = frame.assign(median=frame["median"] * scale.value, q25=frame.q25 * scale.value,
-                                     q75=frame.q75 * scale.value)
+                frame = frame.assign(
+                    median=frame["median"] * scale.value, q25=frame.q25 * scale.value, q75=frame.q75 * scale.value
+                )
                 _line(fig, frame, x, f"oscillation signal × {scale.symbol} {label}", "#999999", dash, "oscillation")
     _markers(fig, s, x)
     return _layout(fig, s, x, "sharpness", log_y, "Sharpness λ1 against the stability thresholds")
@@ -133,7 +200,9 @@ def group_figure(s: Series, quantity: str, x: str = "step", log_y: bool = False,
             if frame is not None:
                 _line(fig, frame, x, f"{GROUP_LABELS[group]} · {label}", GROUP_COLORS[group], dash, group)
     _markers(fig, s, x)
-    return _layout(fig, s, x, QUANTITY_LABELS.get(quantity, quantity), log_y, title or QUANTITY_LABELS.get(quantity, quantity))
+    return _layout(
+        fig, s, x, QUANTITY_LABELS.get(quantity, quantity), log_y, title or QUANTITY_LABELS.get(quantity, quantity)
+    )
 
 
 def delta_figure(s: Series, x: str = "step") -> go.Figure:
@@ -144,8 +213,14 @@ def delta_figure(s: Series, x: str = "step") -> go.Figure:
             _line(fig, frame, x, GROUP_LABELS[group], GROUP_COLORS[group], "solid", group)
     fig.add_hline(y=0, line={"color": "#444", "width": 1})
     _markers(fig, s, x)
-    return _layout(fig, s, x, "Δℓ_k (equal time); > 0: EoS ahead", False,
-                   "Δℓ_k (equal time): the branches at the same effective time — positive means EoS is ahead")
+    return _layout(
+        fig,
+        s,
+        x,
+        "Δℓ_k (equal time); > 0: EoS ahead",
+        False,
+        "Δℓ_k (equal time): the branches at the same effective time — positive means EoS is ahead",
+    )
 
 
 def rho_figure(s: Series, x: str = "step") -> go.Figure:
@@ -159,8 +234,15 @@ def rho_figure(s: Series, x: str = "step") -> go.Figure:
     return _layout(fig, s, x, "Spearman ρ", False, "ρ(centroid distance, per-example cos²) over training")
 
 
-def scatter_figure(examples: pd.DataFrame, cos2: np.ndarray, step: int, rho: float | None = None,
-                   show_prototypes: bool = True, trend_bins: int = 0, log_x: bool = False) -> go.Figure:
+def scatter_figure(
+    examples: pd.DataFrame,
+    cos2: np.ndarray,
+    step: int,
+    rho: float | None = None,
+    show_prototypes: bool = True,
+    trend_bins: int = 0,
+    log_x: bool = False,
+) -> go.Figure:
     """Every training example: centroid distance against cos²(∇ℓ_i, v1), prototypes by group (WebGL).
     `show_prototypes=False` leaves the natural (untracked) points, so they fill the axes;
     `trend_bins` adds the median cos² in that many equal-count distance bins."""
@@ -169,18 +251,38 @@ def scatter_figure(examples: pd.DataFrame, cos2: np.ndarray, step: int, rho: flo
     for group in ("",) + (GROUPS if show_prototypes else ()):
         mask = (examples.group == group).to_numpy()
         if mask.any():
-            fig.add_trace(go.Scattergl(
-                x=distance[mask], y=cos2[mask], mode="markers",
-                name=GROUP_LABELS[group], marker={"color": GROUP_COLORS[group], "size": 4 if group == "" else 7,
-                                                  "opacity": 0.45 if group == "" else 0.9}))
+            fig.add_trace(
+                go.Scattergl(
+                    x=distance[mask],
+                    y=cos2[mask],
+                    mode="markers",
+                    name=GROUP_LABELS[group],
+                    marker={
+                        "color": GROUP_COLORS[group],
+                        "size": 4 if group == "" else 7,
+                        "opacity": 0.45 if group == "" else 0.9,
+                    },
+                )
+            )
     if trend_bins:
         shown = np.ones(len(distance), bool) if show_prototypes else (examples.group == "").to_numpy()
         x, y = binned_median(distance[shown], np.asarray(cos2)[shown], trend_bins)
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=f"median in {trend_bins} bins",
-                                 line={"color": "#222", "width": 2.5}))
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="lines+markers",
+                name=f"median in {trend_bins} bins",
+                line={"color": "#222", "width": 2.5},
+            )
+        )
     title = f"Per-example alignment at step {step}" + (f" — Spearman ρ = {rho:.3f}" if rho is not None else "")
-    fig.update_layout(title=title, xaxis_title="distance to class centroid ‖x_i − μ_c‖",
-                      yaxis_title="cos²(∇ℓ_i, v1)", template="plotly_white")
+    fig.update_layout(
+        title=title,
+        xaxis_title="distance to class centroid ‖x_i − μ_c‖",
+        yaxis_title="cos²(∇ℓ_i, v1)",
+        template="plotly_white",
+    )
     if log_x:
         fig.update_xaxes(type="log", exponentformat="power")
     return fig
@@ -198,19 +300,25 @@ def centroid_distance_figure(examples: pd.DataFrame) -> go.Figure:
     for group in ("",) + GROUPS:
         values = examples.centroid_distance[examples.group == group]
         if len(values):
-            fig.add_trace(go.Box(y=values, name=GROUP_LABELS[group], marker_color=GROUP_COLORS[group],
-                                 boxpoints="outliers"))
-    fig.update_layout(title="Distance to the class centroid by group", yaxis_title="‖x_i − μ_c‖",
-                      template="plotly_white", showlegend=False)
+            fig.add_trace(
+                go.Box(y=values, name=GROUP_LABELS[group], marker_color=GROUP_COLORS[group], boxpoints="outliers")
+            )
+    fig.update_layout(
+        title="Distance to the class centroid by group",
+        yaxis_title="‖x_i − μ_c‖",
+        template="plotly_white",
+        showlegend=False,
+    )
     return fig
 
 
-RUN_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf")   # Compare: colour = run
+RUN_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf")  # Compare: colour = run
 MAX_COMPARED = len(RUN_COLORS)
 
 
-def compare_figure(runs: list[Series], names: list[str], quantity: str, group: str | None,
-                   x: str = "step", log_y: bool = False) -> go.Figure:
+def compare_figure(
+    runs: list[Series], names: list[str], quantity: str, group: str | None, x: str = "step", log_y: bool = False
+) -> go.Figure:
     """One quantity for up to six runs on shared axes: colour = run, dash = branch (EoS solid, exit
     dashed), each run's t* a dotted vertical line in its colour."""
     fig = go.Figure()
@@ -225,13 +333,16 @@ def compare_figure(runs: list[Series], names: list[str], quantity: str, group: s
         t_star = s.t_star if x == "step" else s.t_star_time
         if t_star is not None:
             fig.add_vline(x=t_star, line={"color": color, "dash": "dot", "width": 1.5})
-    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="t* of each run (dotted)",
-                             line={"color": "#555", "dash": "dot"}))
+    fig.add_trace(
+        go.Scatter(
+            x=[None], y=[None], mode="lines", name="t* of each run (dotted)", line={"color": "#555", "dash": "dot"}
+        )
+    )
     what = QUANTITY_LABELS.get(quantity, quantity) + (f" — {GROUP_LABELS[group]}" if group else "")
     return _layout(fig, runs[0], x, QUANTITY_LABELS.get(quantity, quantity), log_y, f"{what}: {len(runs)} runs")
 
 
-OUT_OF_RANGE = (1.0, 0.0, 1.0)   # magenta
+OUT_OF_RANGE = (1.0, 0.0, 1.0)  # magenta
 
 
 def display_range(dataset: str) -> tuple[float, float]:
@@ -239,8 +350,9 @@ def display_range(dataset: str) -> tuple[float, float]:
     return REGISTRY[dataset].display_range if dataset in REGISTRY else (0.0, 1.0)
 
 
-def display_image(pixels: np.ndarray, value_range: tuple[float, float] = (0.0, 1.0),
-                  mark: bool = True) -> tuple[np.ndarray, float]:
+def display_image(
+    pixels: np.ndarray, value_range: tuple[float, float] = (0.0, 1.0), mark: bool = True
+) -> tuple[np.ndarray, float]:
     """(H, W, 3) uint8 for display, and the fraction of values outside `value_range`. With `mark`,
     out-of-range pixels are painted magenta rather than silently clipped, so displaced
     input-outliers show as they are; without it they are clipped to the range's ends."""
@@ -260,10 +372,21 @@ def mechanism_scatter(groups: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     for group in GROUPS:
         g = groups[groups.group == group]
-        fig.add_trace(go.Scattergl(x=g.curvature_influence, y=g.Q ** 2, mode="markers", name=GROUP_LABELS[group],
-                                   marker={"color": GROUP_COLORS[group], "size": 6, "opacity": 0.8}))
-    fig.update_layout(title="Single-mode proxy: Q_k² against (∇ℓ_k·v1)²", template="plotly_white",
-                      xaxis_title="C_k = (∇ℓ_k·v1)²", yaxis_title="Q_k² = ⟨∇ℓ_k, ∇S⟩²")
+        fig.add_trace(
+            go.Scattergl(
+                x=g.curvature_influence,
+                y=g.Q**2,
+                mode="markers",
+                name=GROUP_LABELS[group],
+                marker={"color": GROUP_COLORS[group], "size": 6, "opacity": 0.8},
+            )
+        )
+    fig.update_layout(
+        title="Single-mode proxy: Q_k² against (∇ℓ_k·v1)²",
+        template="plotly_white",
+        xaxis_title="C_k = (∇ℓ_k·v1)²",
+        yaxis_title="Q_k² = ⟨∇ℓ_k, ∇S⟩²",
+    )
     fig.update_xaxes(type="log")
     fig.update_yaxes(type="log")
     return fig
@@ -275,14 +398,27 @@ def decomposition_figure(table: pd.DataFrame) -> go.Figure:
     for group in GROUPS:
         g = table[table.group == group]
         color = GROUP_COLORS[group]
-        fig.add_trace(go.Scatter(x=g.tau, y=g.measured, name=f"{GROUP_LABELS[group]} measured",
-                                 line={"color": color}, legendgroup=group))
-        fig.add_trace(go.Scatter(x=g.tau, y=g.predicted, name=f"{GROUP_LABELS[group]} predicted",
-                                 line={"color": color, "dash": "dot"}, legendgroup=group))
+        fig.add_trace(
+            go.Scatter(
+                x=g.tau, y=g.measured, name=f"{GROUP_LABELS[group]} measured", line={"color": color}, legendgroup=group
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=g.tau,
+                y=g.predicted,
+                name=f"{GROUP_LABELS[group]} predicted",
+                line={"color": color, "dash": "dot"},
+                legendgroup=group,
+            )
+        )
     fig.add_hline(y=0, line={"color": "#444", "width": 1})
-    fig.update_layout(title="Branch decomposition: (1 − c)R_k·τ + (a_S/b_S)Q_k·τ against the measured "
-                            "Δℓ_k (same step)", xaxis_title="τ = η(t − t*)",
-                      yaxis_title="Δℓ_k (same step), two-step averaged", template="plotly_white")
+    fig.update_layout(
+        title="Branch decomposition: (1 − c)R_k·τ + (a_S/b_S)Q_k·τ against the measured Δℓ_k (same step)",
+        xaxis_title="τ = η(t − t*)",
+        yaxis_title="Δℓ_k (same step), two-step averaged",
+        template="plotly_white",
+    )
     return fig
 
 
@@ -304,16 +440,26 @@ def ood_figure(trace: pd.DataFrame, step: int) -> go.Figure:
     for branch, (dash, label) in BRANCH_STYLE.items():
         row = trace[(trace.branch == branch) & (trace.step == step)]
         if len(row):
-            fig.add_trace(go.Scatter(x=[float(c[10:]) for c in columns], y=row[columns].iloc[0].to_numpy(),
-                                     mode="lines+markers", name=label, line={"color": BRANCH_COLORS[branch], "dash": dash}))
-    fig.update_layout(title=f"Loss on test input-outliers at step {step}", xaxis_title="α_test",
-                      yaxis_title="loss", template="plotly_white")
+            fig.add_trace(
+                go.Scatter(
+                    x=[float(c[10:]) for c in columns],
+                    y=row[columns].iloc[0].to_numpy(),
+                    mode="lines+markers",
+                    name=label,
+                    line={"color": BRANCH_COLORS[branch], "dash": dash},
+                )
+            )
+    fig.update_layout(
+        title=f"Loss on test input-outliers at step {step}",
+        xaxis_title="α_test",
+        yaxis_title="loss",
+        template="plotly_white",
+    )
     return fig
 
 
 # Projector mode: legible from the back of a room. One function restyles any figure built above.
-PROJECTOR = {"tick": 18, "axis_title": 20, "title": 24, "legend": 18, "annotation": 18, "line": 3.5,
-             "marker": 10}
+PROJECTOR = {"tick": 18, "axis_title": 20, "title": 24, "legend": 18, "annotation": 18, "line": 3.5, "marker": 10}
 
 
 def projector_style(fig: go.Figure) -> go.Figure:
@@ -321,10 +467,15 @@ def projector_style(fig: go.Figure) -> go.Figure:
     with zero-width outlines stay outline-free."""
     p = PROJECTOR
     # the legend goes below the plot, so a half-width figure keeps its plotting area
-    fig.update_layout(font={"size": p["tick"]}, title_font_size=p["title"], legend_font_size=p["legend"],
-                      hoverlabel_font_size=p["legend"], margin={"t": 90, "r": 30, "l": 90, "b": 80},
-                      legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
-                      height=max(fig.layout.height or 0, 620))
+    fig.update_layout(
+        font={"size": p["tick"]},
+        title_font_size=p["title"],
+        legend_font_size=p["legend"],
+        hoverlabel_font_size=p["legend"],
+        margin={"t": 90, "r": 30, "l": 90, "b": 80},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
+        height=max(fig.layout.height or 0, 620),
+    )
     fig.update_xaxes(tickfont_size=p["tick"], title_font_size=p["axis_title"])
     fig.update_yaxes(tickfont_size=p["tick"], title_font_size=p["axis_title"])
     fig.update_annotations(font_size=p["annotation"])
@@ -339,8 +490,11 @@ def projector_style(fig: go.Figure) -> go.Figure:
     return fig
 
 
-EVIDENCE_MEASURES = {"influence_share_before": "(∇ℓ_k·v1)² before t*", "influence_share_eos": "(∇ℓ_k·v1)² from t*",
-                     "oscillation_share": "loss spikes Σ|ℓ_k − ℓ̄_k| after t*"}
+EVIDENCE_MEASURES = {
+    "influence_share_before": "(∇ℓ_k·v1)² before t*",
+    "influence_share_eos": "(∇ℓ_k·v1)² from t*",
+    "oscillation_share": "loss spikes Σ|ℓ_k − ℓ̄_k| after t*",
+}
 
 
 def evidence_figure(evidence: pd.DataFrame) -> go.Figure:
@@ -349,10 +503,19 @@ def evidence_figure(evidence: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     measures = [c for c in EVIDENCE_MEASURES if c in evidence.columns]
     for group in GROUPS:
-        fig.add_trace(go.Bar(x=[EVIDENCE_MEASURES[c] for c in measures], y=evidence.loc[group, measures].to_numpy(),
-                             name=GROUP_LABELS[group], marker_color=GROUP_COLORS[group]))
-    fig.update_layout(title="Who dominates v1 and who takes the EoS loss spikes (EoS branch)", barmode="group",
-                      yaxis_title="share across the four groups", template="plotly_white")
+        fig.add_trace(
+            go.Bar(
+                x=[EVIDENCE_MEASURES[c] for c in measures],
+                y=evidence.loc[group, measures].to_numpy(),
+                name=GROUP_LABELS[group],
+                marker_color=GROUP_COLORS[group],
+            )
+        )
+    fig.update_layout(
+        title="Who dominates v1 and who takes the EoS loss spikes (EoS branch)",
+        barmode="group",
+        yaxis_title="share across the four groups",
+        template="plotly_white",
+    )
     fig.update_yaxes(range=[0, 1])
     return fig
-

@@ -5,6 +5,7 @@ One run: x is the step or the effective time, the band is empty. Several seeds o
 x is the time since each seed's fork (see `aggregate`), the curve is the median, the band the IQR.
 Torch-free: the dashboard uses it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,21 +21,22 @@ from eos_core.runs.eta import fork_step, records
 
 @dataclass
 class Series:
-    trace: pd.DataFrame     # branch, x_step, x_time, quantity, median, q25, q75
-    groups: pd.DataFrame    # ... plus group
-    delta: pd.DataFrame     # ... plus group (quantity delta_loss)
+    trace: pd.DataFrame  # branch, x_step, x_time, quantity, median, q25, q75
+    groups: pd.DataFrame  # ... plus group
+    delta: pd.DataFrame  # ... plus group (quantity delta_loss)
     config: dict
-    t_star: float | None    # in x_step units
+    t_star: float | None  # in x_step units
     t_star_star: float | None
     t_star_time: float | None
     t_star_star_time: float | None
-    aligned: bool           # True: x is measured from the fork (several seeds)
+    aligned: bool  # True: x is measured from the fork (several seeds)
     n_seeds: int
 
 
 def _long(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    values = [c for c in table.columns if c not in keys + ["step", "t_eff", "lr"]
-              and pd.api.types.is_numeric_dtype(table[c])]
+    values = [
+        c for c in table.columns if c not in keys + ["step", "t_eff", "lr"] and pd.api.types.is_numeric_dtype(table[c])
+    ]
     long = table.melt(id_vars=keys + ["step", "t_eff"], value_vars=values, var_name="quantity", value_name="median")
     long = long.rename(columns={"step": "x_step", "t_eff": "x_time"})
     long["q25"] = np.nan
@@ -51,17 +53,37 @@ def series(results: list[Result]) -> Series:
     cfg = first.meta["config"]
     if len(results) == 1:
         t_star, t_ss = first.meta.get("t_star"), first.meta.get("t_star_star")
-        deltas = delta_loss(first) if len(first.groups) else pd.DataFrame(
-            columns=["step", "t_eff", "group", "delta_loss"])
-        return Series(_long(first.trace, ["branch"]), _long(first.groups, ["branch", "group"]),
-                      _long(deltas.assign(branch="exit"), ["branch", "group"]), cfg, t_star, t_ss,
-                      _time_of(first, "baseline", t_star), _time_of(first, "exit", t_ss), False, 1)
+        deltas = (
+            delta_loss(first) if len(first.groups) else pd.DataFrame(columns=["step", "t_eff", "group", "delta_loss"])
+        )
+        return Series(
+            _long(first.trace, ["branch"]),
+            _long(first.groups, ["branch", "group"]),
+            _long(deltas.assign(branch="exit"), ["branch", "group"]),
+            cfg,
+            t_star,
+            t_ss,
+            _time_of(first, "baseline", t_star),
+            _time_of(first, "exit", t_ss),
+            False,
+            1,
+        )
     agg = aggregate(results)
     seeds = agg["seeds"].dropna(subset=["t_star"])
     since = (seeds.t_star_star - seeds.t_star).dropna()
     t_ss = float(since.median()) if len(since) else None
-    return Series(_from_aggregate(agg["trace"]), _from_aggregate(agg["groups"]), _from_aggregate(agg["delta"]),
-                  cfg, 0.0, t_ss, 0.0, None if t_ss is None else t_ss * cfg["c"] * cfg["lr"], True, len(results))
+    return Series(
+        _from_aggregate(agg["trace"]),
+        _from_aggregate(agg["groups"]),
+        _from_aggregate(agg["delta"]),
+        cfg,
+        0.0,
+        t_ss,
+        0.0,
+        None if t_ss is None else t_ss * cfg["c"] * cfg["lr"],
+        True,
+        len(results),
+    )
 
 
 def _time_of(result: Result, branch: str, step) -> float | None:
@@ -75,11 +97,16 @@ def live_result(job: dict, live: dict) -> Result:
     """A Result-shaped view of a running job's trace so far (for curves that grow)."""
     trace = pd.DataFrame(live.get("trace", []))
     groups = pd.DataFrame(live.get("groups", []))
-    t_star = fork_step(records(live.get("clock")))   # the worker's own record of when it forked
+    t_star = fork_step(records(live.get("clock")))  # the worker's own record of when it forked
     if t_star is None and "branch" in trace and (trace.branch == "exit").any():
         t_star = int(trace.step[trace.branch == "exit"].min())
-    meta = {"config": job["config"], "config_hash": job["id"], "status": job["state"],
-            "t_star": t_star, "t_star_star": None}
+    meta = {
+        "config": job["config"],
+        "config_hash": job["id"],
+        "status": job["state"],
+        "t_star": t_star,
+        "t_star_star": None,
+    }
     return Result(meta, trace, groups, pd.DataFrame(), {})
 
 
@@ -96,9 +123,12 @@ def smoothed(s: Series, weight: float) -> Series:
     the raw values kept in a `raw` column so figures can draw them faintly behind."""
     if weight <= 0:
         return s
-    return dataclasses.replace(s, trace=_ema(s.trace, weight, ["branch", "quantity"]),
-                               groups=_ema(s.groups, weight, ["branch", "quantity", "group"]),
-                               delta=_ema(s.delta, weight, ["branch", "quantity", "group"]))
+    return dataclasses.replace(
+        s,
+        trace=_ema(s.trace, weight, ["branch", "quantity"]),
+        groups=_ema(s.groups, weight, ["branch", "quantity", "group"]),
+        delta=_ema(s.delta, weight, ["branch", "quantity", "group"]),
+    )
 
 
 def _ema(table: pd.DataFrame, weight: float, keys: list[str]) -> pd.DataFrame:
@@ -113,6 +143,6 @@ def _ema(table: pd.DataFrame, weight: float, keys: list[str]) -> pd.DataFrame:
         for i, v in enumerate(values):
             if np.isfinite(v):
                 ema, seen = weight * ema + (1 - weight) * v, seen + 1
-            smooth[i] = ema / (1 - weight ** seen) if seen else np.nan
+            smooth[i] = ema / (1 - weight**seen) if seen else np.nan
         out.append(curve.assign(median=smooth))
     return pd.concat(out)

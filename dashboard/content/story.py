@@ -4,6 +4,7 @@ sharpening → the edge of stability → the fork → the selective trade-off �
 Each step is a figure from `plots` and two sentences from `narrative`, computed from results.
 Torch-free.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,10 +28,16 @@ REAL_IMAGES = (
     "run. Shirt vs T-shirt shows output-outliers ahead instead, as real MNIST and this app's synthetic "
     "data do; sneaker vs sandal barely moves; trouser vs dress and bag vs boot are learnt without ever "
     "reaching the edge of stability in 600 steps. teach-fashion is the pullover-vs-coat run; the Regime "
-    "map page shows where the effect lives.")
+    "map page shows where the effect lives."
+)
 
-TITLES = ("Progressive sharpening", "The edge of stability", "The fork", "The selective trade-off",
-          "The random control")
+TITLES = (
+    "Progressive sharpening",
+    "The edge of stability",
+    "The fork",
+    "The selective trade-off",
+    "The random control",
+)
 
 
 @dataclass
@@ -72,11 +79,16 @@ def sharpening(result: Result) -> Step:
     fig = plots.sharpness_figure(series([result]), exit_threshold=False)
     fig.update_xaxes(range=[0, max(2 * t_star, 1)])
     fig.update_layout(title="λ1 grows until it meets the stability threshold")
-    return Step(TITLES[0], fig, [
-        narrative.sharpness(result)[0],
-        f"Nothing forces this: training itself made the loss {at.lambda1 / first.lambda1:.1f}× sharper in {t_star} "
-        f"steps while the loss fell from {narrative.number(first.loss)} to {narrative.number(at.loss)} — progressive "
-        f"sharpening, which stops at {threshold.symbol} = {narrative.number(threshold.value)}."])
+    return Step(
+        TITLES[0],
+        fig,
+        [
+            narrative.sharpness(result)[0],
+            f"Nothing forces this: training itself made the loss {at.lambda1 / first.lambda1:.1f}× sharper in {t_star} "
+            f"steps while the loss fell from {narrative.number(first.loss)} to {narrative.number(at.loss)} — progressive "
+            f"sharpening, which stops at {threshold.symbol} = {narrative.number(threshold.value)}.",
+        ],
+    )
 
 
 def edge(result: Result) -> Step:
@@ -88,12 +100,16 @@ def edge(result: Result) -> Step:
     sentences = narrative.sharpness(result)[1:2]
     after = base[base.step >= t_star]
     if "grad_v1_fraction" in after and after.grad_v1_fraction.notna().any():
-        sentences.append(f"The loss keeps falling although each step overshoots along v1: from t* on, a median "
-                         f"{after.grad_v1_fraction.median():.0%} of the gradient's length points along v1 (the "
-                         f"grey curve), the period-2 oscillation that self-stabilises the sharpness.")
+        sentences.append(
+            f"The loss keeps falling although each step overshoots along v1: from t* on, a median "
+            f"{after.grad_v1_fraction.median():.0%} of the gradient's length points along v1 (the "
+            f"grey curve), the period-2 oscillation that self-stabilises the sharpness."
+        )
     else:
-        sentences.append("The loss keeps falling although each step overshoots along v1: the oscillation "
-                         "itself pushes the sharpness back down (self-stabilisation).")
+        sentences.append(
+            "The loss keeps falling although each step overshoots along v1: the oscillation "
+            "itself pushes the sharpness back down (self-stabilisation)."
+        )
     return Step(TITLES[1], fig, sentences)
 
 
@@ -102,10 +118,16 @@ def fork(result: Result) -> Step:
     fig = plots.sharpness_figure(series([result]))
     fig.update_layout(title="At t* the run forks: EoS keeps η, the exit branch takes c·η")
     exit_sentence = narrative.sharpness(result)[2:3] or ["The exit branch has no logged step after the fork."]
-    return Step(TITLES[2], fig, [
-        f"At t* = {t_star} a copy of the run continues from the very same weights at c·η = "
-        f"{narrative.number(cfg.c * cfg.lr)} (c = {cfg.c:g}) and is compared with the EoS branch at equal "
-        f"effective time Σ η_s, so its smaller steps are not held against it.", *exit_sentence])
+    return Step(
+        TITLES[2],
+        fig,
+        [
+            f"At t* = {t_star} a copy of the run continues from the very same weights at c·η = "
+            f"{narrative.number(cfg.c * cfg.lr)} (c = {cfg.c:g}) and is compared with the EoS branch at equal "
+            f"effective time Σ η_s, so its smaller steps are not held against it.",
+            *exit_sentence,
+        ],
+    )
 
 
 def trade_off(result: Result) -> Step:
@@ -121,12 +143,20 @@ def trade_off(result: Result) -> Step:
 def control(coherent: Result, random: Result | None) -> Step:
     if random is None:
         cfg = coherent.meta["config"]
-        name = (f"{first_launch()[1]}" if coherent.meta["config_hash"] == first_launch_hashes()[0]
-                else "this configuration with displacement = random")
-        return Step(TITLES[4], None, [
-            f"The control run is missing: run {name} (the same settings with input-outliers displaced "
-            f"α = {cfg['alpha']:g} in random directions) and come back to this step.",
-            "It tests whether the trade-off comes from the input-outliers sharing one direction."])
+        name = (
+            f"{first_launch()[1]}"
+            if coherent.meta["config_hash"] == first_launch_hashes()[0]
+            else "this configuration with displacement = random"
+        )
+        return Step(
+            TITLES[4],
+            None,
+            [
+                f"The control run is missing: run {name} (the same settings with input-outliers displaced "
+                f"α = {cfg['alpha']:g} in random directions) and come back to this step.",
+                "It tests whether the trade-off comes from the input-outliers sharing one direction.",
+            ],
+        )
     fig = plots.delta_figure(series([random]))
     fig.update_layout(title="The control: input-outliers displaced in random directions")
     first = narrative.groups(random)[0]
@@ -134,9 +164,11 @@ def control(coherent: Result, random: Result | None) -> Step:
         return Step(TITLES[4], None, [first, "Without a fork there is no trade-off to compare."])
     a, b = narrative.tradeoff(coherent), narrative.tradeoff(random)
     if a["mixed"] and not b["mixed"]:
-        verdict = ("The trade-off disappears: displaced the same distance but in random directions, the "
-                   "input-outliers no longer share one direction for v1 to align with (the paper's reading of "
-                   "its Fig. 6).")
+        verdict = (
+            "The trade-off disappears: displaced the same distance but in random directions, the "
+            "input-outliers no longer share one direction for v1 to align with (the paper's reading of "
+            "its Fig. 6)."
+        )
     elif a["mixed"] and b["mixed"]:
         verdict = "Here the signs are still mixed: the control does not remove the trade-off in this run."
     else:

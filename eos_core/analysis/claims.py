@@ -4,6 +4,7 @@ Each check returns a verdict — supported, not supported, or untested (naming t
 would test it) — with the numbers behind it and the runs it used. Thresholds are stated in each
 verdict so a reader can disagree with them. Torch-free.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ class Verdict:
     verdict: str
     evidence: str
     runs: list = field(default_factory=list)
-    why: str = ""     # where a claim fails: what the judged run shows instead (see explain)
+    why: str = ""  # where a claim fails: what the judged run shows instead (see explain)
 
 
 def _cfg(r: Result) -> dict:
@@ -34,8 +35,7 @@ def _cfg(r: Result) -> dict:
 
 
 def _forked(runs, **want) -> list[Result]:
-    return [r for r in runs if r.meta.get("t_star") is not None
-            and all(_cfg(r).get(k) == v for k, v in want.items())]
+    return [r for r in runs if r.meta.get("t_star") is not None and all(_cfg(r).get(k) == v for k, v in want.items())]
 
 
 def _main_run(runs) -> Result | None:
@@ -88,14 +88,18 @@ def c1(runs) -> Verdict:
     mixed, d, scale = _mixed_signs(r)
     over_time = tradeoff(_seeds_of(runs, r))
     transient = over_time.window is not None and over_time.window.size > scale
-    evidence = (f"median Δℓ_k from t* to t**: {_fmt(d.to_dict())} (signs count beyond ±{scale:.2g}); "
-                f"over time: {describe(over_time)}")
+    evidence = (
+        f"median Δℓ_k from t* to t**: {_fmt(d.to_dict())} (signs count beyond ±{scale:.2g}); "
+        f"over time: {describe(over_time)}"
+    )
     used = [x.meta["config_hash"] for x in _seeds_of(runs, r)]
     controls = [t for t in _twins(runs, r, displacement="random") if t.meta.get("t_star") is not None]
-    if controls:   # the paper's control: with random displacement the trade-off should weaken or vanish
+    if controls:  # the paper's control: with random displacement the trade-off should weaken or vanish
         control_mixed, control_d, _ = _mixed_signs(controls[0])
-        evidence += (f"; its random-displacement control: {_fmt(control_d.to_dict())} — "
-                     f"{'still mixed' if control_mixed else 'no trade-off'}")
+        evidence += (
+            f"; its random-displacement control: {_fmt(control_d.to_dict())} — "
+            f"{'still mixed' if control_mixed else 'no trade-off'}"
+        )
         used.append(controls[0].meta["config_hash"])
     if transient and not mixed:
         evidence += "; the trade-off is transient: it lives in the window above and is gone from the t*→t** median"
@@ -112,25 +116,45 @@ def c2(runs) -> Verdict:
     base, exit_ = _series(r, "baseline", "input_outlier", "cos2"), _series(r, "exit", "input_outlier", "cos2")
     start, onset, eos, held = base.iloc[0], base[t_star], base[t_ss], exit_[t_ss]
     ok = onset > start and onset >= 0.5 and eos < onset and held > eos
-    return Verdict("C2", text, SUPPORTED if ok else REFUTED,
-                   f"cos² at step 0 {start:.3f}, at t* {onset:.3f} (needs ≥ 0.5 and a rise); at t**: "
-                   f"EoS {eos:.3f}, exit {held:.3f}", [r.meta["config_hash"]])
+    return Verdict(
+        "C2",
+        text,
+        SUPPORTED if ok else REFUTED,
+        f"cos² at step 0 {start:.3f}, at t* {onset:.3f} (needs ≥ 0.5 and a rise); at t**: "
+        f"EoS {eos:.3f}, exit {held:.3f}",
+        [r.meta["config_hash"]],
+    )
 
 
 def c3(runs) -> Verdict:
     text = "random displacement cuts input-outliers' curvature influence by ≥ 10× against coherent"
-    pairs = [(coherent, twin) for coherent in _forked(runs, displacement="coherent")
-             for twin in _twins(runs, coherent, displacement="random") if twin.meta.get("t_star") is not None]
+    pairs = [
+        (coherent, twin)
+        for coherent in _forked(runs, displacement="coherent")
+        for twin in _twins(runs, coherent, displacement="random")
+        if twin.meta.get("t_star") is not None
+    ]
     if not pairs:
-        return Verdict("C3", text, UNTESTED, "needs a coherent run and its random twin, both forked "
-                       "(presets paper-mlp-mse + paper-random)")
+        return Verdict(
+            "C3",
+            text,
+            UNTESTED,
+            "needs a coherent run and its random twin, both forked (presets paper-mlp-mse + paper-random)",
+        )
     coherent, random = pairs[0]
     ratio = influence_ratios(coherent, random)
     (a, b), before = ratio["eos_values"], ratio["before"]
-    evidence = (f"median input-outlier (∇ℓ·v1)² on the EoS branch from t*: coherent {a:.3g}, random {b:.3g} — "
-                f"{ratio['eos']:.2f}× (before t*: {before:.2f}×); {subspace_note(random)}")
-    return Verdict("C3", text, SUPPORTED if ratio["eos"] >= 10 else REFUTED, evidence,
-                   [coherent.meta["config_hash"], random.meta["config_hash"]])
+    evidence = (
+        f"median input-outlier (∇ℓ·v1)² on the EoS branch from t*: coherent {a:.3g}, random {b:.3g} — "
+        f"{ratio['eos']:.2f}× (before t*: {before:.2f}×); {subspace_note(random)}"
+    )
+    return Verdict(
+        "C3",
+        text,
+        SUPPORTED if ratio["eos"] >= 10 else REFUTED,
+        evidence,
+        [coherent.meta["config_hash"], random.meta["config_hash"]],
+    )
 
 
 def subspace_note(r: Result) -> str:
@@ -139,10 +163,12 @@ def subspace_note(r: Result) -> str:
     g = r.meta.get("input_geometry")
     if not g:
         return "subspace energy not recorded (a result from before it was; rerun to see it)"
-    return (f"a random direction orthogonal to v_diff keeps {100 * g['random_direction_energy']:.1f} % of its "
-            f"energy in the training inputs' {100 * g['variance']:g} %-variance subspace (rank {g['rank']} of "
-            f"{g['dim']}; this run's displacements {100 * g['displacement_energy']:.1f} %, v_diff "
-            f"{100 * g['v_diff_energy']:.1f} %) — the control can only decouple from v1 where this is small")
+    return (
+        f"a random direction orthogonal to v_diff keeps {100 * g['random_direction_energy']:.1f} % of its "
+        f"energy in the training inputs' {100 * g['variance']:g} %-variance subspace (rank {g['rank']} of "
+        f"{g['dim']}; this run's displacements {100 * g['displacement_energy']:.1f} %, v_diff "
+        f"{100 * g['v_diff_energy']:.1f} %) — the control can only decouple from v1 where this is small"
+    )
 
 
 def c4(runs) -> Verdict:
@@ -156,9 +182,13 @@ def c4(runs) -> Verdict:
     d = window_delta_loss(r)
     top_advantage = d.idxmax()
     ok = top_influence == "output_outlier" and top_advantage == "output_outlier"
-    return Verdict("C4", text, SUPPORTED if ok else REFUTED,
-                   f"largest curvature influence after t*: {top_influence}; largest Δℓ_k: {top_advantage} "
-                   f"({_fmt(d.to_dict())})", [r.meta["config_hash"]])
+    return Verdict(
+        "C4",
+        text,
+        SUPPORTED if ok else REFUTED,
+        f"largest curvature influence after t*: {top_influence}; largest Δℓ_k: {top_advantage} ({_fmt(d.to_dict())})",
+        [r.meta["config_hash"]],
+    )
 
 
 def c5(runs) -> Verdict:
@@ -170,9 +200,13 @@ def c5(runs) -> Verdict:
     before = float(base[base.step < r.meta["t_star"]].spearman_rho.median())
     at_eos = float(base[base.step >= r.meta["t_star"]].spearman_rho.median())
     ok = before < 0.1 and at_eos > 0.25 and at_eos - before > 0.2
-    return Verdict("C5", text, SUPPORTED if ok else REFUTED,
-                   f"median ρ before t* {before:+.3f} (needs < 0.1), from t* {at_eos:+.3f} (needs > 0.25 and a "
-                   f"rise > 0.2)", [r.meta["config_hash"]])
+    return Verdict(
+        "C5",
+        text,
+        SUPPORTED if ok else REFUTED,
+        f"median ρ before t* {before:+.3f} (needs < 0.1), from t* {at_eos:+.3f} (needs > 0.25 and a rise > 0.2)",
+        [r.meta["config_hash"]],
+    )
 
 
 def _farthest_and_beneficiary(r: Result) -> tuple[str, str]:
@@ -180,8 +214,10 @@ def _farthest_and_beneficiary(r: Result) -> tuple[str, str]:
     when EoS is behind for every group (Δℓ_k ≤ 0 everywhere)."""
     tracked = r.examples[r.examples.group.isin(GROUPS)]
     deltas = window_delta_loss(r)
-    return (tracked.groupby("group").centroid_distance.median().idxmax(),
-            deltas.idxmax() if deltas.max() > 0 else "none")
+    return (
+        tracked.groupby("group").centroid_distance.median().idxmax(),
+        deltas.idxmax() if deltas.max() > 0 else "none",
+    )
 
 
 def c6(runs) -> Verdict:
@@ -214,9 +250,14 @@ def c7(runs) -> Verdict:
         return Verdict("C7", text, UNTESTED, "needs a run that forked (preset paper-mlp-mse)")
     fit = single_mode_fit(r, eos_only=True)
     ok = fit["r"] >= 0.9 and 0.8 <= fit["slope"] <= 1.2
-    return Verdict("C7", text, SUPPORTED if ok else REFUTED,
-                   f"log Q² vs log C over {fit['points']} group-steps of the EoS branch from t*: slope "
-                   f"{fit['slope']:.3f} (needs 0.8–1.2), r = {fit['r']:.3f} (needs ≥ 0.9)", [r.meta["config_hash"]])
+    return Verdict(
+        "C7",
+        text,
+        SUPPORTED if ok else REFUTED,
+        f"log Q² vs log C over {fit['points']} group-steps of the EoS branch from t*: slope "
+        f"{fit['slope']:.3f} (needs 0.8–1.2), r = {fit['r']:.3f} (needs ≥ 0.9)",
+        [r.meta["config_hash"]],
+    )
 
 
 def _pgd_advantage(r: Result) -> float:
@@ -234,23 +275,30 @@ def c8(runs) -> Verdict:
     text = "EoS helps PGD accuracy on boundary points only when boundary points dominate v1"
     candidates = [r for r in _forked(runs) if "pgd_accuracy" in r.trace.columns]
     if not candidates:
-        return Verdict("C8", text, UNTESTED, "needs forked runs with the PGD probe (presets paper-mlp-mse, paper-catdog-a3)")
+        return Verdict(
+            "C8", text, UNTESTED, "needs forked runs with the PGD probe (presets paper-mlp-mse, paper-catdog-a3)"
+        )
     found = {}
     for r in candidates:
         g = r.groups[(r.groups.branch == "baseline") & (r.groups.step >= r.meta["t_star"])]
         found[r.meta["config_hash"]] = (g.groupby("group").cos2.median().idxmax() == "boundary", _pgd_advantage(r))
     consistent = all((advantage > 0) == dominates for dominates, advantage in found.values())
     both = len({dominates for dominates, _ in found.values()}) == 2
-    evidence = "; ".join(f"{h[:8]}: boundary {'dominates' if d else 'does not dominate'} v1, EoS − exit PGD "
-                         f"accuracy {a:+.3f}" for h, (d, a) in found.items())
+    evidence = "; ".join(
+        f"{h[:8]}: boundary {'dominates' if d else 'does not dominate'} v1, EoS − exit PGD accuracy {a:+.3f}"
+        for h, (d, a) in found.items()
+    )
     if not both:
-        evidence += "; both cases (boundary dominant or not) are needed for 'only when' (paper-mlp-mse + paper-catdog-a3)"
-    return Verdict("C8", text, SUPPORTED if consistent and both else (UNTESTED if consistent else REFUTED),
-                   evidence, list(found))
+        evidence += (
+            "; both cases (boundary dominant or not) are needed for 'only when' (paper-mlp-mse + paper-catdog-a3)"
+        )
+    return Verdict(
+        "C8", text, SUPPORTED if consistent and both else (UNTESTED if consistent else REFUTED), evidence, list(found)
+    )
 
 
 CHECKS = (c1, c2, c3, c4, c5, c6, c7, c8)
-EXPLAINED = {"C1", "C2", "C4", "C6"}   # claims about which group EoS favours or aligns
+EXPLAINED = {"C1", "C2", "C4", "C6"}  # claims about which group EoS favours or aligns
 
 
 def explain(r: Result) -> str:
@@ -258,14 +306,17 @@ def explain(r: Result) -> str:
     e = group_evidence(r)
     if "cos2_eos" not in e:
         return ""
-    top = {c: e[c].idxmax() for c in ("cos2_before", "cos2_eos", "influence_before", "influence_eos")
-           if e[c].notna().any()}
+    top = {
+        c: e[c].idxmax() for c in ("cos2_before", "cos2_eos", "influence_before", "influence_eos") if e[c].notna().any()
+    }
     shares = ", ".join(f"{g} {100 * v:.0f} %" for g, v in e.oscillation_share.items() if pd.notna(v))
-    return (f"run {r.meta['config_hash'][:8]}: largest cos²θ_k before t* {top.get('cos2_before')}, from t* "
-            f"{top.get('cos2_eos')}; largest (∇ℓ_k·v1)² before t* {top.get('influence_before')} "
-            f"({100 * e.influence_share_before.max():.0f} % of the groups' total), from t* "
-            f"{top.get('influence_eos')} ({100 * e.influence_share_eos.max():.0f} %); the EoS oscillation's "
-            f"loss spikes Σ|ℓ_k − ℓ̄_k| after t*: {shares or 'not recorded'}")
+    return (
+        f"run {r.meta['config_hash'][:8]}: largest cos²θ_k before t* {top.get('cos2_before')}, from t* "
+        f"{top.get('cos2_eos')}; largest (∇ℓ_k·v1)² before t* {top.get('influence_before')} "
+        f"({100 * e.influence_share_before.max():.0f} % of the groups' total), from t* "
+        f"{top.get('influence_eos')} ({100 * e.influence_share_eos.max():.0f} %); the EoS oscillation's "
+        f"loss spikes Σ|ℓ_k − ℓ̄_k| after t*: {shares or 'not recorded'}"
+    )
 
 
 def report(runs: list[Result]) -> list[Verdict]:
@@ -280,7 +331,9 @@ def report(runs: list[Result]) -> list[Verdict]:
 def format_report(verdicts: list[Verdict]) -> str:
     lines = []
     for v in verdicts:
-        lines.append(f"{v.claim} [{v.verdict}] {v.text}\n     {v.evidence}"
-                     + (f"\n     why: {v.why}" if v.why else "")
-                     + (f"\n     runs: {', '.join(v.runs)}" if v.runs else ""))
+        lines.append(
+            f"{v.claim} [{v.verdict}] {v.text}\n     {v.evidence}"
+            + (f"\n     why: {v.why}" if v.why else "")
+            + (f"\n     runs: {', '.join(v.runs)}" if v.runs else "")
+        )
     return "\n".join(lines)

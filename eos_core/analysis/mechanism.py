@@ -7,6 +7,7 @@ the same step t), the cycle-averaged branch differential is
               confounder
 with R_k, Q_k, a_S = −⟨∇L, ∇S⟩, b_S = ‖∇S‖² taken at t* (named apart from the displacement α). Fig. 22: under the single-mode approximation Q_k² ∝ C_k.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,9 +33,17 @@ def decomposition(result: Result) -> pd.DataFrame:
     tau = cfg["lr"] * (both.step - t_star)
     confounder = (1 - cfg["c"]) * both.group.map(fork_groups.R) * tau
     selector = ratio * both.group.map(fork_groups.Q) * tau
-    return pd.DataFrame({"group": both.group, "step": both.step, "tau": tau, "confounder": confounder,
-                         "selector": selector, "predicted": confounder + selector,
-                         "measured": both["exit"] - both["baseline"]}).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "group": both.group,
+            "step": both.step,
+            "tau": tau,
+            "confounder": confounder,
+            "selector": selector,
+            "predicted": confounder + selector,
+            "measured": both["exit"] - both["baseline"],
+        }
+    ).reset_index(drop=True)
 
 
 def single_mode_fit(result: Result, eos_only: bool = False) -> dict:
@@ -50,8 +59,12 @@ def single_mode_fit(result: Result, eos_only: bool = False) -> dict:
         return {"slope": np.nan, "r": np.nan, "kappa": np.nan, "points": int(keep.sum())}
     x, y = np.log(c[keep]), np.log(q2[keep])
     slope, _ = np.polyfit(x, y, 1)
-    return {"slope": float(slope), "r": float(np.corrcoef(x, y)[0, 1]),
-            "kappa": float(np.exp(np.median(y - x))), "points": int(keep.sum())}
+    return {
+        "slope": float(slope),
+        "r": float(np.corrcoef(x, y)[0, 1]),
+        "kappa": float(np.exp(np.median(y - x))),
+        "points": int(keep.sum()),
+    }
 
 
 def oscillation_shares(result: Result, branch: str = "baseline") -> pd.Series:

@@ -6,6 +6,7 @@ peak window or at the end, with how many seeds agree in sign. Runs that differ o
 neither an axis nor fixed by `where` would share a cell: the cell keeps the configuration with the
 most seeds and says how many it hid. Torch-free: the dashboard and the CLI call it.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -17,8 +18,22 @@ from eos_core.groups import GROUPS
 
 AXES = {"pair": "class pair", "alpha": "α", "c": "c", "lr": "η", "loss": "loss", "displacement": "displacement"}
 SHORT = {"inlier": "in", "boundary": "bd", "input_outlier": "io", "output_outlier": "oo"}
-FILTERS = ("dataset", *AXES)   # what `where` may fix
-COLUMNS = ["family", "runs", "n_seeds", *FILTERS, "group", "value", "agree", "u1", "u2", "pattern_seeds", "pattern_u1", "pattern_u2", "hidden"]
+FILTERS = ("dataset", *AXES)  # what `where` may fix
+COLUMNS = [
+    "family",
+    "runs",
+    "n_seeds",
+    *FILTERS,
+    "group",
+    "value",
+    "agree",
+    "u1",
+    "u2",
+    "pattern_seeds",
+    "pattern_u1",
+    "pattern_u2",
+    "hidden",
+]
 
 
 def axis_value(config: dict, axis: str):
@@ -48,11 +63,23 @@ def table(results: list[Result], at: str = "peak") -> pd.DataFrame:
         values, agree = (t.window_mean, t.window_agree) if at == "peak" else (t.end, t.end_agree)
         w = t.window
         for group in GROUPS:
-            rows.append({"family": key, "runs": ",".join(r.meta["config_hash"] for r in runs), "n_seeds": t.n_seeds,
-                         **{a: axis_value(config, a) for a in FILTERS}, "group": group, "value": values.get(group),
-                         "agree": agree.get(group), "u1": w.u1 if w else None, "u2": w.u2 if w else None,
-                         "pattern_seeds": t.pattern_seeds, "pattern_u1": t.pattern_run[0] if t.pattern_run else None,
-                         "pattern_u2": t.pattern_run[1] if t.pattern_run else None, "hidden": 0})
+            rows.append(
+                {
+                    "family": key,
+                    "runs": ",".join(r.meta["config_hash"] for r in runs),
+                    "n_seeds": t.n_seeds,
+                    **{a: axis_value(config, a) for a in FILTERS},
+                    "group": group,
+                    "value": values.get(group),
+                    "agree": agree.get(group),
+                    "u1": w.u1 if w else None,
+                    "u2": w.u2 if w else None,
+                    "pattern_seeds": t.pattern_seeds,
+                    "pattern_u1": t.pattern_run[0] if t.pattern_run else None,
+                    "pattern_u2": t.pattern_run[1] if t.pattern_run else None,
+                    "hidden": 0,
+                }
+            )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -83,7 +110,9 @@ def cell_text(cell: pd.DataFrame) -> str:
     if cell.value.isna().all():
         return "no trade-off window" if cell.n_seeds.iloc[0] else "never forked"
     n = int(cell.n_seeds.iloc[0])
-    parts = [f"{SHORT[g]} {v:+.2g} ({int(a)}/{n})" for g, v, a in zip(cell.group, cell.value, cell.agree) if pd.notna(v)]
+    parts = [
+        f"{SHORT[g]} {v:+.2g} ({int(a)}/{n})" for g, v, a in zip(cell.group, cell.value, cell.agree) if pd.notna(v)
+    ]
     means = dict(zip(cell.group, cell.value))
     mark = "✓" if all(pd.notna(means.get(g)) and (means[g] > 0) == (s > 0) for g, s in PAPER_PATTERN.items()) else "·"
     extra = f" (+{int(cell.hidden.iloc[0])} more)" if cell.hidden.iloc[0] else ""

@@ -10,6 +10,7 @@
 
 Torch-free: the dashboard reads results with this module.
 """
+
 from __future__ import annotations
 
 import io
@@ -47,8 +48,8 @@ class Result:
     trace: pd.DataFrame
     groups: pd.DataFrame
     examples: pd.DataFrame
-    per_example: dict = field(default_factory=dict)   # name → np.ndarray
-    losses: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LOSS_COLUMNS))   # every step
+    per_example: dict = field(default_factory=dict)  # name → np.ndarray
+    losses: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LOSS_COLUMNS))  # every step
 
     @property
     def status(self) -> str:
@@ -79,8 +80,11 @@ class Result:
                 groups=pd.read_parquet(io.BytesIO(files["groups.parquet"])),
                 examples=pd.read_parquet(io.BytesIO(files["examples.parquet"])),
                 per_example=per_example,
-                losses=(pd.read_parquet(io.BytesIO(files["losses.parquet"])) if "losses.parquet" in files
-                        else pd.DataFrame(columns=LOSS_COLUMNS)),
+                losses=(
+                    pd.read_parquet(io.BytesIO(files["losses.parquet"]))
+                    if "losses.parquet" in files
+                    else pd.DataFrame(columns=LOSS_COLUMNS)
+                ),
             )
         except (ValueError, OSError, KeyError, EOFError) as error:
             raise ResultError(f"result is corrupt: {error}") from error
@@ -146,20 +150,28 @@ def delta_loss(result: Result, column: str = "loss_avg2", every_step: bool = Fal
         return pd.DataFrame(columns=columns)
     per_step = result.losses if len(result.losses) else result.groups
     source = per_step if every_step else result.groups
-    exit_steps = set(source.step[source.branch == "exit"])   # the logged grid, or every step
+    exit_steps = set(source.step[source.branch == "exit"])  # the logged grid, or every step
     c = result.meta["config"]["c"]
     frames = []
     for group in GROUPS:
         mine = per_step[per_step.group == group]
         base = mine[mine.branch == "baseline"].dropna(subset=[column]).sort_values("step")
         exit_ = mine[(mine.branch == "exit") & mine.step.isin(exit_steps)].sort_values("step")
-        if exit_.empty or base.empty:   # e.g. a baseline that diverged right after the fork
+        if exit_.empty or base.empty:  # e.g. a baseline that diverged right after the fork
             continue
         target = t_star + c * (exit_.step.to_numpy() - t_star)
         target = np.where(np.abs(target - np.round(target)) < 1e-9, np.round(target), target)
-        at_equal_time = np.interp(target, base.step, base[column])   # exact at a sample: slope × 0
-        frames.append(pd.DataFrame({"step": exit_.step.values, "t_eff": exit_.t_eff.values,
-                                    "group": group, "delta_loss": exit_[column].values - at_equal_time}))
+        at_equal_time = np.interp(target, base.step, base[column])  # exact at a sample: slope × 0
+        frames.append(
+            pd.DataFrame(
+                {
+                    "step": exit_.step.values,
+                    "t_eff": exit_.t_eff.values,
+                    "group": group,
+                    "delta_loss": exit_[column].values - at_equal_time,
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
@@ -186,7 +198,8 @@ def summary(result: Result) -> dict:
         "t_star_star": meta.get("t_star_star"),
         "threshold_symbol": threshold.symbol,
         "final_lambda1_over_threshold": float(base.lambda1.iloc[-1] / threshold.value) if len(base) else None,
-        "median_lambda1_over_threshold_after_onset":
-            float(post.lambda1.median() / threshold.value) if len(post) else None,
+        "median_lambda1_over_threshold_after_onset": float(post.lambda1.median() / threshold.value)
+        if len(post)
+        else None,
         "window_delta_loss": {g: float(v) for g, v in window_delta_loss(result).items()},
     }

@@ -13,6 +13,7 @@ closes, or oversell one that is a blip. So every curve is kept, and the window i
 Seeds share the lattice u (every seed's exit branch steps once per step from its own t*), so
 curves align without interpolation. Torch-free: the dashboard and the regime map call it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,10 +30,10 @@ PAPER_PATTERN = {"input_outlier": 1, "inlier": -1, "boundary": -1}
 
 @dataclass(frozen=True)
 class Window:
-    u1: int          # first exit step after t* in the window
-    u2: int          # last
-    peak_u: int      # where the trade-off T(u) is largest
-    size: float      # T at the peak
+    u1: int  # first exit step after t* in the window
+    u2: int  # last
+    peak_u: int  # where the trade-off T(u) is largest
+    size: float  # T at the peak
 
     @property
     def steps(self) -> int:
@@ -42,20 +43,20 @@ class Window:
 @dataclass
 class TradeOff:
     """One configuration's trade-off over its seeds (one seed is a family of one)."""
+
     n_seeds: int
-    curves: pd.DataFrame                    # u, group, mean, std, agree (seeds with mean's sign), n
+    curves: pd.DataFrame  # u, group, mean, std, agree (seeds with mean's sign), n
     window: Window | None
-    window_mean: dict = field(default_factory=dict)    # group → mean over seeds of its window mean Δℓ_k
-    window_agree: dict = field(default_factory=dict)   # group → seeds whose window mean has that sign
-    end: dict = field(default_factory=dict)            # group → mean Δℓ_k at the last common u
+    window_mean: dict = field(default_factory=dict)  # group → mean over seeds of its window mean Δℓ_k
+    window_agree: dict = field(default_factory=dict)  # group → seeds whose window mean has that sign
+    end: dict = field(default_factory=dict)  # group → mean Δℓ_k at the last common u
     end_agree: dict = field(default_factory=dict)
-    pattern_seeds: int = 0                  # seeds showing the paper's pattern in the window
-    pattern_run: tuple | None = None        # (u1, u2): the longest stretch where the mean curves show it
+    pattern_seeds: int = 0  # seeds showing the paper's pattern in the window
+    pattern_run: tuple | None = None  # (u1, u2): the longest stretch where the mean curves show it
 
     def pattern(self) -> bool:
         """Whether the mean curves show the paper's pattern in the peak window."""
-        return bool(self.window) and all(np.sign(self.window_mean.get(g, 0.0)) == s
-                                          for g, s in PAPER_PATTERN.items())
+        return bool(self.window) and all(np.sign(self.window_mean.get(g, 0.0)) == s for g, s in PAPER_PATTERN.items())
 
 
 def delta_over_time(result: Result, column: str = "loss_avg2") -> pd.DataFrame:
@@ -118,17 +119,21 @@ def tradeoff(results: list[Result], column: str = "loss_avg2") -> TradeOff:
     for w in per_seed[1:]:
         common = common.intersection(w.index)
     groups = [g for g in GROUPS if all(g in w.columns for w in per_seed)]
-    stack = np.stack([w.loc[common, groups].to_numpy() for w in per_seed])   # (seeds, u, groups)
+    stack = np.stack([w.loc[common, groups].to_numpy() for w in per_seed])  # (seeds, u, groups)
     mean = pd.DataFrame(stack.mean(axis=0), index=common, columns=groups)
     window = peak_window(mean)
     out = TradeOff(len(per_seed), _curves(stack, common, groups), window, pattern_run=longest_pattern_run(mean))
     out.end, out.end_agree = _agreement(stack[:, -1, :], groups)
     if window is not None:
         inside = (common >= window.u1) & (common <= window.u2)
-        seed_means = stack[:, inside, :].mean(axis=1)                        # (seeds, groups)
+        seed_means = stack[:, inside, :].mean(axis=1)  # (seeds, groups)
         out.window_mean, out.window_agree = _agreement(seed_means, groups)
-        out.pattern_seeds = int(sum(all(np.sign(row[groups.index(g)]) == s for g, s in PAPER_PATTERN.items()
-                                        if g in groups) for row in seed_means))
+        out.pattern_seeds = int(
+            sum(
+                all(np.sign(row[groups.index(g)]) == s for g, s in PAPER_PATTERN.items() if g in groups)
+                for row in seed_means
+            )
+        )
     return out
 
 
@@ -139,8 +144,19 @@ def _wide(d: pd.DataFrame) -> pd.DataFrame:
 def _curves(stack: np.ndarray, u, groups) -> pd.DataFrame:
     mean = stack.mean(axis=0)
     agree = (np.sign(stack) == np.sign(mean)[None]).sum(axis=0)
-    frames = [pd.DataFrame({"u": u, "group": g, "mean": mean[:, j], "std": stack[:, :, j].std(axis=0),
-                            "agree": agree[:, j], "n": len(stack)}) for j, g in enumerate(groups)]
+    frames = [
+        pd.DataFrame(
+            {
+                "u": u,
+                "group": g,
+                "mean": mean[:, j],
+                "std": stack[:, :, j].std(axis=0),
+                "agree": agree[:, j],
+                "n": len(stack),
+            }
+        )
+        for j, g in enumerate(groups)
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -156,13 +172,18 @@ def describe(t: TradeOff) -> str:
     if not t.n_seeds:
         return "no run forked, so there is no trade-off to measure"
     end = ", ".join(f"{g} {v:+.3g} ({t.end_agree[g]}/{t.n_seeds})" for g, v in t.end.items())
-    run = (f"the paper's pattern holds on the mean curves for u ∈ [{t.pattern_run[0]}, {t.pattern_run[1]}] "
-           f"({t.pattern_run[1] - t.pattern_run[0] + 1} steps)" if t.pattern_run else
-           "the paper's pattern holds at no step of the mean curves")
+    run = (
+        f"the paper's pattern holds on the mean curves for u ∈ [{t.pattern_run[0]}, {t.pattern_run[1]}] "
+        f"({t.pattern_run[1] - t.pattern_run[0] + 1} steps)"
+        if t.pattern_run
+        else "the paper's pattern holds at no step of the mean curves"
+    )
     if t.window is None:
         return f"at the end Δℓ_k: {end}; no group is ahead under EoS while another is behind at any step; {run}"
     w = t.window
     inside = ", ".join(f"{g} {v:+.3g} ({t.window_agree[g]}/{t.n_seeds})" for g, v in t.window_mean.items())
-    return (f"peak trade-off window u ∈ [{w.u1}, {w.u2}] exit steps after t* ({w.steps} steps, size {w.size:.3g} "
-            f"at u = {w.peak_u}), mean Δℓ_k there: {inside}; the paper's pattern in {t.pattern_seeds}/{t.n_seeds} "
-            f"seeds; {run}; at the end: {end}")
+    return (
+        f"peak trade-off window u ∈ [{w.u1}, {w.u2}] exit steps after t* ({w.steps} steps, size {w.size:.3g} "
+        f"at u = {w.peak_u}), mean Δℓ_k there: {inside}; the paper's pattern in {t.pattern_seeds}/{t.n_seeds} "
+        f"seeds; {run}; at the end: {end}"
+    )

@@ -22,6 +22,7 @@ The app (ui.py):
 
 Each module contributes `add_<verb>(subparsers)` and the verb's handler; `parser()` puts them together.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,15 +35,32 @@ from eos_core.datasets.files import DatasetError
 from eos_core.resources import ResourceError
 
 # The verbs, in the order `--help` lists them.
-VERBS = (running.add_run, tools.add_bench, jobs.add_worker, jobs.add_store, tools.add_chaos, jobs.add_submit,
-         jobs.add_status, jobs.add_cancel, jobs.add_sweep, analysis.add_report, analysis.add_regime,
-         running.add_presets, running.add_data, ui.add_dashboard)
+VERBS = (
+    running.add_run,
+    tools.add_bench,
+    jobs.add_worker,
+    jobs.add_store,
+    tools.add_chaos,
+    jobs.add_submit,
+    jobs.add_status,
+    jobs.add_cancel,
+    jobs.add_sweep,
+    analysis.add_report,
+    analysis.add_regime,
+    running.add_presets,
+    running.add_data,
+    ui.add_dashboard,
+)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = Parser(prog="python -m eos_core", description=(
-        "EoS Explorer: run the branching experiment of 'Edge of Stability Selectively Shapes "
-        "Learning Across the Data Distribution' and measure its cost."))
+    p = Parser(
+        prog="python -m eos_core",
+        description=(
+            "EoS Explorer: run the branching experiment of 'Edge of Stability Selectively Shapes "
+            "Learning Across the Data Distribution' and measure its cost."
+        ),
+    )
     sub = p.add_subparsers(dest="command", required=True)
     for add in VERBS:
         add(sub)
@@ -55,7 +73,7 @@ USER_ERRORS = (ConfigError, ResourceError, DatasetError, KeyError, FileNotFoundE
 
 def main(argv=None) -> int:
     p = parser()
-    args, passed = p.parse_known_args(argv)   # only a verb that passes arguments on accepts unknown ones
+    args, passed = p.parse_known_args(argv)  # only a verb that passes arguments on accepts unknown ones
     if passed and not getattr(args, "pass_through", False):
         p.error(f"unrecognized arguments: {' '.join(passed)}")
     args.passed = passed
@@ -64,8 +82,9 @@ def main(argv=None) -> int:
     except USER_ERRORS as error:
         print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
-    except Exception as error:   # a damaged store index: one line on every verb, never a traceback
+    except Exception as error:  # a damaged store index: one line on every verb, never a traceback
         from eos_core.runs.store import StoreDamaged, cache_dir, is_damage
+
         if is_damage(error):
             error = StoreDamaged(cache_dir(), str(error))
         if not isinstance(error, StoreDamaged):

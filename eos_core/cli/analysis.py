@@ -1,4 +1,5 @@
 """Verbs that read results: report, regime."""
+
 from __future__ import annotations
 
 import sys
@@ -27,19 +28,33 @@ def cmd_report(args) -> int:
 
 def add_regime(sub) -> None:
     """The `regime` verb's options."""
-    regime = sub.add_parser("regime", help="map stored runs over two axes: each group's Δℓ_k at the peak window "
-                                           "or the end, with how many seeds agree "
-                                           "(io/in/bd/oo; ✓ = the paper's pattern)")
+    regime = sub.add_parser(
+        "regime",
+        help="map stored runs over two axes: each group's Δℓ_k at the peak window "
+        "or the end, with how many seeds agree "
+        "(io/in/bd/oo; ✓ = the paper's pattern)",
+    )
     axes = "pair, alpha, c, lr, loss or displacement"
     regime.add_argument("--rows", default="pair", help=f"row axis: {axes} (default %(default)s)")
     regime.add_argument("--cols", default="displacement", help=f"column axis: {axes} (default %(default)s)")
-    regime.add_argument("--where", action="append", metavar="AXIS=VALUE",
-                        help="fix another axis or the dataset, e.g. --where loss=mse --where alpha=3; repeatable")
-    regime.add_argument("--at", choices=["peak", "end"], default="peak",
-                        help="Δℓ_k averaged over the peak trade-off window, or at the last step "
-                             "(default %(default)s)")
-    regime.add_argument("--format", choices=["markdown", "csv"], default="markdown",
-                        help="a Markdown table of cells, or CSV with one row per configuration and group")
+    regime.add_argument(
+        "--where",
+        action="append",
+        metavar="AXIS=VALUE",
+        help="fix another axis or the dataset, e.g. --where loss=mse --where alpha=3; repeatable",
+    )
+    regime.add_argument(
+        "--at",
+        choices=["peak", "end"],
+        default="peak",
+        help="Δℓ_k averaged over the peak trade-off window, or at the last step (default %(default)s)",
+    )
+    regime.add_argument(
+        "--format",
+        choices=["markdown", "csv"],
+        default="markdown",
+        help="a Markdown table of cells, or CSV with one row per configuration and group",
+    )
     regime.set_defaults(func=cmd_regime)
 
 

@@ -1,4 +1,5 @@
 """What the verbs share: the parser class, the config options and building a config from them."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,10 +19,18 @@ class Parser(argparse.ArgumentParser):
 
 def config_options(sp: argparse.ArgumentParser) -> None:
     """--preset and --set: the run configuration of `run`, `bench`, `submit` and `sweep`."""
-    sp.add_argument("--preset", default=OFFLINE_LAUNCH[0], choices=list(PRESETS),
-                    help="named configuration to start from (see `presets`); default %(default)s")
-    sp.add_argument("--set", action="append", metavar="KEY=VALUE",
-                    help="override one RunConfig field, e.g. --set lr=0.02 --set classes=cat,dog; repeatable")
+    sp.add_argument(
+        "--preset",
+        default=OFFLINE_LAUNCH[0],
+        choices=list(PRESETS),
+        help="named configuration to start from (see `presets`); default %(default)s",
+    )
+    sp.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override one RunConfig field, e.g. --set lr=0.02 --set classes=cat,dog; repeatable",
+    )
 
 
 def build_config(preset_name: str, assignments: list[str]) -> RunConfig:

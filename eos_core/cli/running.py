@@ -1,4 +1,5 @@
 """Verbs that run the experiment here and now: run, presets, data."""
+
 from __future__ import annotations
 
 import pathlib
@@ -27,13 +28,20 @@ class ProgressBar:
         from tqdm import tqdm
 
         from eos_core.runs.eta import phase
+
         if event["kind"] != "logged":
             return
         if event["branch"] != self.branch:
             self.close()
             self.branch = event["branch"]
-            self.bar = tqdm(total=event["total"], initial=event["step"], desc=event["branch"],
-                            unit="step", disable=self.disable, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=event["total"],
+                initial=event["step"],
+                desc=event["branch"],
+                unit="step",
+                disable=self.disable,
+                dynamic_ncols=True,
+            )
         row = event["row"]
         self.bar.update(event["step"] - self.bar.n)
         self.bar.set_postfix_str(f"λ1={row['lambda1']:.1f} / {event['threshold']:.0f} ({phase(event)})")
@@ -63,8 +71,10 @@ def print_summary(s: dict, meta: dict, out) -> None:
     base, exit_ = branch_thresholds(meta["config"]).values()
     print(f"\nstatus: {s['status']}  {meta['message']}".rstrip())
     print(f"onset rule: {meta['onset_rule']['rule']}")
-    print(f"t*  = {s['t_star']}   t** = {s['t_star_star']}   ({base.symbol} = {base.value:.4g}, "
-          f"{exit_.symbol} = {exit_.value:.4g})")
+    print(
+        f"t*  = {s['t_star']}   t** = {s['t_star_star']}   ({base.symbol} = {base.value:.4g}, "
+        f"{exit_.symbol} = {exit_.value:.4g})"
+    )
     if s["final_lambda1_over_threshold"] is not None:
         print(f"final baseline λ1 / {base.symbol} = {s['final_lambda1_over_threshold']:.3f}")
     if s.get("median_lambda1_over_threshold_after_onset") is not None:

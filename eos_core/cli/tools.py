@@ -1,4 +1,5 @@
 """Verbs that measure the product itself: bench, chaos."""
+
 from __future__ import annotations
 
 import json
@@ -9,12 +10,15 @@ from eos_core.cli.common import config_options, runnable_config
 def add_bench(sub) -> None:
     bench = sub.add_parser("bench", help="measure speed, memory and result size; prints one JSON line last")
     config_options(bench)
-    bench.add_argument("--vmap-sample", type=int, default=256,
-                       help="examples for the vmap(grad) reference timing (default 256)")
-    bench.add_argument("--no-full-run", action="store_true",
-                       help="skip the full run (wall time, peak memory, result size)")
-    bench.add_argument("--sweep", action="store_true",
-                       help="also time a sweep over three c values with and without baseline reuse")
+    bench.add_argument(
+        "--vmap-sample", type=int, default=256, help="examples for the vmap(grad) reference timing (default 256)"
+    )
+    bench.add_argument(
+        "--no-full-run", action="store_true", help="skip the full run (wall time, peak memory, result size)"
+    )
+    bench.add_argument(
+        "--sweep", action="store_true", help="also time a sweep over three c values with and without baseline reuse"
+    )
     bench.set_defaults(func=cmd_bench)
 
 
@@ -27,14 +31,18 @@ def cmd_bench(args) -> int:
 
 
 def add_chaos(sub) -> None:
-    chaos = sub.add_parser("chaos", help="fault-injection check: a small preset under random kill -9 (and "
-                                         "SIGSTOP) of 2 workers; prints one JSON line")
+    chaos = sub.add_parser(
+        "chaos",
+        help="fault-injection check: a small preset under random kill -9 (and "
+        "SIGSTOP) of 2 workers; prints one JSON line",
+    )
     chaos.add_argument("--jobs", type=int, default=8, help="configurations to run (default 8)")
     chaos.add_argument("--kills", type=int, default=100, help="injections in all (default 100)")
     chaos.add_argument("--pause", action="store_true", help="half the injections SIGSTOP a worker for a while")
     chaos.add_argument("--seed", type=int, default=0, help="seed of the injection schedule")
-    chaos.add_argument("--steps", type=int, default=None,
-                       help="steps per job (default: enough for the jobs to outlast the injections)")
+    chaos.add_argument(
+        "--steps", type=int, default=None, help="steps per job (default: enough for the jobs to outlast the injections)"
+    )
     chaos.set_defaults(func=cmd_chaos)
 
 

@@ -6,6 +6,7 @@ file of settings (the repository's .streamlit/config.toml links to it for a plai
 from the checkout). They are passed as `--section.key=value` flags, so the command behaves the same
 from any folder; arguments after `dashboard` go on to `streamlit run` and win over the file.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -17,10 +18,12 @@ import tomllib
 
 def add_dashboard(sub) -> None:
     dashboard = sub.add_parser(
-        "dashboard", help="start the dashboard (http://localhost:8501); further arguments go to `streamlit run`, "
-                          "e.g. --server.port 8502",
+        "dashboard",
+        help="start the dashboard (http://localhost:8501); further arguments go to `streamlit run`, "
+        "e.g. --server.port 8502",
         description="Start the Streamlit dashboard with the project's settings (dashboard/streamlit.toml). "
-                    "Arguments after `dashboard` are passed on to `streamlit run`, e.g. --server.port 8502.")
+        "Arguments after `dashboard` are passed on to `streamlit run`, e.g. --server.port 8502.",
+    )
     dashboard.set_defaults(func=cmd_dashboard, pass_through=True)
 
 
@@ -28,7 +31,7 @@ def cmd_dashboard(args) -> int:
     command = streamlit_command(args.passed)
     sys.stdout.flush()
     os.execv(command[0], command)
-    return 0   # not reached: the process is Streamlit's now
+    return 0  # not reached: the process is Streamlit's now
 
 
 def dashboard_folder() -> pathlib.Path:
@@ -43,8 +46,11 @@ def config_flags(path: pathlib.Path) -> list[str]:
     """A Streamlit config file's settings as `streamlit run` flags (`--server.headless=true`)."""
     with open(path, "rb") as handle:
         settings = tomllib.load(handle)
-    return [f"--{section}.{key}={flag_value(value)}" for section, options in settings.items()
-            for key, value in options.items()]
+    return [
+        f"--{section}.{key}={flag_value(value)}"
+        for section, options in settings.items()
+        for key, value in options.items()
+    ]
 
 
 def flag_value(value) -> str:
@@ -58,5 +64,12 @@ def flag_value(value) -> str:
 def streamlit_command(passed: list[str]) -> list[str]:
     """`python -m streamlit run dashboard/app.py` with the project's settings, then `passed`."""
     folder = dashboard_folder()
-    return [sys.executable, "-m", "streamlit", "run", str(folder / "app.py"),
-            *config_flags(folder / "streamlit.toml"), *passed]
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(folder / "app.py"),
+        *config_flags(folder / "streamlit.toml"),
+        *passed,
+    ]

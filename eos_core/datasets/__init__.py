@@ -3,13 +3,13 @@
 A new dataset is one module here plus its row below; the form, validation, the loaders, the
 prototype gallery and the CLI read everything else from its spec. Torch-free.
 """
+
 from __future__ import annotations
 
 from eos_core.datasets import cifar10, digits, fashion_mnist, mnist, synthetic
 from eos_core.datasets.spec import DatasetSpec
 
-REGISTRY: dict[str, DatasetSpec] = {
-    m.SPEC.name: m.SPEC for m in (cifar10, mnist, fashion_mnist, digits, synthetic)}
+REGISTRY: dict[str, DatasetSpec] = {m.SPEC.name: m.SPEC for m in (cifar10, mnist, fashion_mnist, digits, synthetic)}
 
 
 def spec(name: str) -> DatasetSpec:

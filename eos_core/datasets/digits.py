@@ -1,5 +1,6 @@
 """scikit-learn's handwritten digits: 1,797 8×8 grey images that ship with scikit-learn (offline).
 A fixed split keeps every fifth image for testing; classes are the digits plus "even" and "odd"."""
+
 from __future__ import annotations
 
 import functools
@@ -12,7 +13,7 @@ from eos_core.datasets.spec import DatasetSpec
 CLASSES = tuple(str(d) for d in range(10)) + ("even", "odd")
 # Training examples per class under the fixed split (4 of every 5 images).
 TRAIN_COUNTS = dict(zip("0123456789", (136, 154, 151, 135, 143, 143, 151, 153, 138, 133)), even=719, odd=718)
-IMAGES = 1797          # upsampled all at once, in float64, before the split (memory estimates)
+IMAGES = 1797  # upsampled all at once, in float64, before the split (memory estimates)
 
 
 def pair_rule(pair) -> str | None:
@@ -26,9 +27,10 @@ def pair_rule(pair) -> str | None:
 def _arrays():
     """sklearn's digits (images (N, 8, 8) in 0..16, targets), parsed once: parsing takes ~0.1 s."""
     from sklearn.datasets import load_digits
+
     digits = load_digits()
     for a in (digits.images, digits.target):
-        a.flags.writeable = False        # shared by every later call
+        a.flags.writeable = False  # shared by every later call
     return digits.images, digits.target
 
 
@@ -37,17 +39,17 @@ def load(classes, n_per_class, image_size, download=False, seed=0):
     import torch.nn.functional as F
 
     from eos_core.science.data import class_of, order, standardise
+
     images, t = _arrays()
-    x = torch.tensor(images, dtype=torch.float64).unsqueeze(1) / 16        # (N, 1, 8, 8) in [0, 1]
-    if image_size != 8:   # grey → RGB at S×S, so the same CIFAR-shaped MLP applies unchanged
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear",
-                          align_corners=False).repeat(1, 3, 1, 1)
+    x = torch.tensor(images, dtype=torch.float64).unsqueeze(1) / 16  # (N, 1, 8, 8) in [0, 1]
+    if image_size != 8:  # grey → RGB at S×S, so the same CIFAR-shaped MLP applies unchanged
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False).repeat(1, 3, 1, 1)
 
     def member(name):
         return t % 2 == 0 if name == "even" else t % 2 == 1 if name == "odd" else t == int(name)
 
     cls_of = class_of(member(classes[0]), member(classes[1]))
-    is_test = np.arange(len(t)) % 5 == 0        # the fixed split TRAIN_COUNTS rely on
+    is_test = np.arange(len(t)) % 5 == 0  # the fixed split TRAIN_COUNTS rely on
     train, test = np.flatnonzero(~is_test), np.flatnonzero(is_test)
     i_tr = train[order(cls_of[train], n_per_class, classes, "digits")]
     i_te = test[order(cls_of[test], None, classes, "digits")]
@@ -60,6 +62,13 @@ def availability() -> tuple[bool, str]:
 
 
 SPEC = DatasetSpec(
-    name="digits", title="scikit-learn digits", classes=CLASSES, train_counts=TRAIN_COUNTS, test_examples=360,
-    availability=availability, load=load, labels={str(d): f"{d} · {name}" for d, name in enumerate(NAMES)},
-    pair_rule=pair_rule)
+    name="digits",
+    title="scikit-learn digits",
+    classes=CLASSES,
+    train_counts=TRAIN_COUNTS,
+    test_examples=360,
+    availability=availability,
+    load=load,
+    labels={str(d): f"{d} · {name}" for d, name in enumerate(NAMES)},
+    pair_rule=pair_rule,
+)

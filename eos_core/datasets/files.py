@@ -3,6 +3,7 @@
 Torch-free. Each dataset's own files (formats, folders, checks) are in its module of `datasets`.
 Nothing here touches the network.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,5 +28,7 @@ def data_dir() -> pathlib.Path:
 
 def corrupt(path, problem: str, expected_bytes: int | None = None, dataset: str = "mnist") -> DatasetCorrupt:
     expected = f" (expected {expected_bytes:,} bytes)" if expected_bytes is not None else ""
-    return DatasetCorrupt(f"corrupt dataset file {path}{expected}: {problem}. Delete it and fetch a "
-                          f"fresh copy with `python -m eos_core data --download {dataset}`.")
+    return DatasetCorrupt(
+        f"corrupt dataset file {path}{expected}: {problem}. Delete it and fetch a "
+        f"fresh copy with `python -m eos_core data --download {dataset}`."
+    )

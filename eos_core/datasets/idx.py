@@ -7,6 +7,7 @@ shape, the item count of each header against the bytes and of the images against
 labels in range. The reading is torch-free; `load_pair` builds
 tensors and imports torch inside the call.
 """
+
 from __future__ import annotations
 
 import functools
@@ -23,23 +24,24 @@ import numpy as np
 
 from eos_core.datasets.files import DatasetCorrupt, DatasetMissing, corrupt, data_dir
 
-FILES = {   # split → (images file, labels file)
+FILES = {  # split → (images file, labels file)
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 STEMS = tuple(stem for pair in FILES.values() for stem in pair)
 SIDE = 28
-IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049   # 0x0000_08_03: unsigned bytes, 3 dimensions; …_08_01: 1
+IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049  # 0x0000_08_03: unsigned bytes, 3 dimensions; …_08_01: 1
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(frozen=True)
 class IdxSet:
     """One MNIST-format dataset's files: where they may be and what they must hold."""
-    name: str                      # registry name, e.g. "fashion_mnist"
-    title: str                     # e.g. "Fashion-MNIST"
-    subdir: str                    # torchvision's folder name under the data root, e.g. "FashionMNIST"
-    extra_folders: Callable[[], list[pathlib.Path]] = list   # searched after $EOS_DATA_DIR
+
+    name: str  # registry name, e.g. "fashion_mnist"
+    title: str  # e.g. "Fashion-MNIST"
+    subdir: str  # torchvision's folder name under the data root, e.g. "FashionMNIST"
+    extra_folders: Callable[[], list[pathlib.Path]] = list  # searched after $EOS_DATA_DIR
 
     def home(self) -> pathlib.Path:
         """Where `data --download` puts the files: <data dir>/<subdir>/raw."""
@@ -57,11 +59,16 @@ class IdxSet:
 
     def missing_message(self) -> str:
         searched = "; ".join(str(f.absolute()) for f in self.folders())
-        debian = (" or install Debian's package (`apt-get install dataset-fashion-mnist`),"
-                  if self.name == "fashion_mnist" else "")
-        return (f"{self.title} not found: the four IDX files ({', '.join(STEMS)}, plain or .gz) are not in "
-                f"any folder searched ({searched}). Get them with `python -m eos_core data --download "
-                f"{self.name}`,{debian} or set EOS_DATA_DIR to a folder that has {self.subdir}/raw/.")
+        debian = (
+            " or install Debian's package (`apt-get install dataset-fashion-mnist`),"
+            if self.name == "fashion_mnist"
+            else ""
+        )
+        return (
+            f"{self.title} not found: the four IDX files ({', '.join(STEMS)}, plain or .gz) are not in "
+            f"any folder searched ({searched}). Get them with `python -m eos_core data --download "
+            f"{self.name}`,{debian} or set EOS_DATA_DIR to a folder that has {self.subdir}/raw/."
+        )
 
     def availability(self) -> tuple[bool, str]:
         try:
@@ -69,8 +76,9 @@ class IdxSet:
         except DatasetMissing as missing:
             return False, str(missing)
         for stem in STEMS:
-            problem = header_problem(file_of(folder, stem), IMAGES_MAGIC if "images" in stem else LABELS_MAGIC,
-                                     self.name)
+            problem = header_problem(
+                file_of(folder, stem), IMAGES_MAGIC if "images" in stem else LABELS_MAGIC, self.name
+            )
             if problem:
                 return False, problem
         return True, f"{self.title} is ready in {folder.absolute()}"
@@ -82,22 +90,29 @@ class IdxSet:
             raise DatasetMissing(self.missing_message())
         images, labels = read_idx(paths[0], IMAGES_MAGIC, self.name), read_idx(paths[1], LABELS_MAGIC, self.name)
         if images.shape[1:] != (SIDE, SIDE):
-            raise corrupt(paths[0], f"images are {images.shape[1]}×{images.shape[2]}, {self.title}'s are 28×28",
-                          dataset=self.name)
+            raise corrupt(
+                paths[0], f"images are {images.shape[1]}×{images.shape[2]}, {self.title}'s are 28×28", dataset=self.name
+            )
         if len(images) != len(labels):
-            raise corrupt(paths[1], f"{len(labels):,} labels for {len(images):,} images in {paths[0].name}",
-                          8 + len(images), self.name)
+            raise corrupt(
+                paths[1],
+                f"{len(labels):,} labels for {len(images):,} images in {paths[0].name}",
+                8 + len(images),
+                self.name,
+            )
         if labels.size and labels.max() > 9:
-            raise corrupt(paths[1], f"label {labels.max()} is out of range: {self.title}'s classes are 0–9",
-                          dataset=self.name)
+            raise corrupt(
+                paths[1], f"label {labels.max()} is out of range: {self.title}'s classes are 0–9", dataset=self.name
+            )
         return images, labels
 
     def download(self, root=None) -> pathlib.Path:
         """Fetch the four files with torchvision into <root>/<subdir>/raw (network); returns the
         folder once its files pass the structural check."""
         import torchvision.datasets as tv
+
         root = pathlib.Path(root) if root is not None else data_dir()
-        getattr(tv, self.subdir)(str(root), train=True, download=True)   # fetches both splits' files
+        getattr(tv, self.subdir)(str(root), train=True, download=True)  # fetches both splits' files
         folder = root / self.subdir / "raw"
         for split in FILES:
             self.read_split(folder, split)
@@ -119,11 +134,11 @@ def read_idx(path: pathlib.Path, magic: int, dataset: str = "mnist") -> np.ndarr
         raw = path.read_bytes()
         if raw[:2] == _GZIP_MAGIC:
             raw = gzip.decompress(raw)
-    except (EOFError, OSError, zlib.error) as error:   # truncated or damaged gzip stream
+    except (EOFError, OSError, zlib.error) as error:  # truncated or damaged gzip stream
         if isinstance(error, FileNotFoundError):
             raise
         raise corrupt(path, f"cannot be decompressed ({error})", dataset=dataset) from None
-    dims = _dims(path, raw[:4 + 4 * (magic & 0xFF)], magic, dataset)
+    dims = _dims(path, raw[: 4 + 4 * (magic & 0xFF)], magic, dataset)
     expected = 4 + 4 * len(dims) + int(np.prod(dims))
     if len(raw) != expected:
         raise corrupt(path, f"it holds {len(raw):,} bytes", expected, dataset)
@@ -136,11 +151,14 @@ def _dims(path, header: bytes, magic: int, dataset: str) -> tuple[int, ...]:
         raise corrupt(path, f"only {len(header)} bytes, too short for an IDX header", 4 + 4 * ndim, dataset)
     found = int.from_bytes(header[:4], "big")
     if found != magic:
-        raise corrupt(path, f"magic number {found} where an IDX {'image' if ndim == 3 else 'label'} "
-                            f"file has {magic}", dataset=dataset)
+        raise corrupt(
+            path,
+            f"magic number {found} where an IDX {'image' if ndim == 3 else 'label'} file has {magic}",
+            dataset=dataset,
+        )
     if len(header) < 4 + 4 * ndim:
         raise corrupt(path, f"its {ndim}-dimension IDX header is cut short", 4 + 4 * ndim, dataset)
-    return tuple(int.from_bytes(header[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    return tuple(int.from_bytes(header[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
 
 
 def header_problem(path: pathlib.Path, magic: int, dataset: str) -> str | None:
@@ -155,7 +173,7 @@ def header_problem(path: pathlib.Path, magic: int, dataset: str) -> str | None:
                 header = f.read(4 + 4 * ndim)
             with path.open("rb") as f:
                 f.seek(-4, os.SEEK_END)
-                size = int.from_bytes(f.read(4), "little")   # ISIZE: uncompressed size mod 2^32
+                size = int.from_bytes(f.read(4), "little")  # ISIZE: uncompressed size mod 2^32
         else:
             with path.open("rb") as f:
                 header = f.read(4 + 4 * ndim)
@@ -199,13 +217,14 @@ def folders_holding(paths: list[str]) -> tuple[pathlib.Path, ...]:
 
 # ------------------------------------------------------------------------------------------- torch
 
+
 @functools.lru_cache(maxsize=2)
 def _arrays(idx: IdxSet, folder: str, stamp: tuple):
     """Both splits plus the training set's pixel mean and std (in [0, 1] units, over all its images),
     parsed once per folder and file version (`stamp`): ~0.3 s from gzip."""
     folder = pathlib.Path(folder)
     (x_tr, t_tr), (x_te, t_te) = (idx.read_split(folder, s) for s in ("train", "test"))
-    counts = np.bincount(x_tr.reshape(-1), minlength=256).astype(np.float64)   # exact, no float64 copy
+    counts = np.bincount(x_tr.reshape(-1), minlength=256).astype(np.float64)  # exact, no float64 copy
     values = np.arange(256) / 255
     mean = float(counts @ values / counts.sum())
     std = float(np.sqrt(counts @ (values - mean) ** 2 / counts.sum()))
@@ -225,18 +244,26 @@ def load_pair(idx: IdxSet, labels: tuple[int, int], names, n: int, image_size: i
     import torch.nn.functional as F
 
     from eos_core.science.data import class_of, order
+
     folder = idx.folder()
     x_tr, t_tr, x_te, t_te, mean, std = _arrays(idx, str(folder), _stamp(folder))
     ia, ib = labels
     i_tr = order(class_of(t_tr == ia, t_tr == ib), n, names, f"{idx.title} in {folder.absolute()}")
     i_te = order(class_of(t_te == ia, t_te == ib), None, names, str(folder))
 
-    def normalise(u8):    # float64 so the result is exact to the last bit of the requested dtype
+    def normalise(u8):  # float64 so the result is exact to the last bit of the requested dtype
         x = torch.from_numpy(u8).double().unsqueeze(1) / 255
         if image_size != SIDE:
-            x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False,
-                              antialias=image_size < SIDE)
+            x = F.interpolate(
+                x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=image_size < SIDE
+            )
         return (x - mean) / std
 
-    return (normalise(x_tr[i_tr]), torch.from_numpy((t_tr[i_tr] == ib).astype(np.int64)),
-            normalise(x_te[i_te]), torch.from_numpy((t_te[i_te] == ib).astype(np.int64)), (mean,), (std,))
+    return (
+        normalise(x_tr[i_tr]),
+        torch.from_numpy((t_tr[i_tr] == ib).astype(np.int64)),
+        normalise(x_te[i_te]),
+        torch.from_numpy((t_te[i_te] == ib).astype(np.int64)),
+        (mean,),
+        (std,),
+    )

@@ -1,4 +1,5 @@
 """MNIST: handwritten digits, 28×28 grey, 60,000 training and 10,000 test images."""
+
 from __future__ import annotations
 
 from eos_core.datasets.idx import IdxSet, load_pair
@@ -16,6 +17,13 @@ def load(classes, n_per_class, image_size, download=False, seed=0):
 
 
 SPEC = DatasetSpec(
-    name="mnist", title="MNIST", classes=CLASSES, train_counts=TRAIN_COUNTS, test_examples=2000,
-    availability=FILES.availability, load=load, download=FILES.download,
-    labels={c: f"{c} · {name}" for c, name in zip(CLASSES, NAMES)})
+    name="mnist",
+    title="MNIST",
+    classes=CLASSES,
+    train_counts=TRAIN_COUNTS,
+    test_examples=2000,
+    availability=FILES.availability,
+    load=load,
+    download=FILES.download,
+    labels={c: f"{c} · {name}" for c, name in zip(CLASSES, NAMES)},
+)

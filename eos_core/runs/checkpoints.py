@@ -7,6 +7,7 @@ restart resumes from the last checkpoint and ends bit-identical to an uninterrup
 saved is all the training loop carries, see branching.InFlight). Every write is fenced by the
 job's lease: a worker that lost its job cannot overwrite what its successor stored.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,11 +27,10 @@ def checkpoint_every() -> int:
 
 
 class Checkpoints:
-    def __init__(self, queue: Queue, cfg: RunConfig, device: str, lease: Lease | None = None,
-                 every: int | None = None):
+    def __init__(self, queue: Queue, cfg: RunConfig, device: str, lease: Lease | None = None, every: int | None = None):
         self.queue, self.cfg, self.device, self.lease = queue, cfg, device, lease
         self.every = every or checkpoint_every()
-        self.saved = {}   # branch name → (step, had its fork) of the last checkpoint written or read
+        self.saved = {}  # branch name → (step, had its fork) of the last checkpoint written or read
 
     def key(self, name: str) -> str:
         if name == "baseline":
@@ -42,6 +42,7 @@ class Checkpoints:
         try:
             blob = self.queue.store.checkpoint(self.key(name))
             from eos_core.science.snapshot import unpack_branch
+
             flight = unpack_branch(blob, self.device)[1] if blob else None
         except (CorruptEntry, ValueError, KeyError, TypeError, OSError) as error:
             print(f"warning: ignoring the unreadable checkpoint {self.key(name)}: {error}", file=sys.stderr)
@@ -60,10 +61,12 @@ class Checkpoints:
         new_fork = flight.branch.fork is not None and not self.saved.get(name, (None, False))[1]
         if new_fork or (flight.step // self.cfg.log_every) % self.every == 0:
             from eos_core.science.snapshot import pack_in_flight
+
             self.queue.put_checkpoint(self.key(name), pack_in_flight(flight), self.lease)
             self.saved[name] = (flight.step, flight.branch.fork is not None)
 
     def baseline_done(self, branch, steps: int) -> None:
         counts = {"baseline_trainings": 1, "baseline_steps": steps} if steps else {}
         from eos_core.science.snapshot import pack_baseline
+
         self.queue.put_baseline(self.cfg.baseline_hash(), pack_baseline(branch), self.lease, counts)

@@ -7,6 +7,7 @@ cannot run code. SQLite underneath: keep the folder on a local disk, never on NF
 
 Torch-free.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,16 +33,19 @@ class StoreDamaged(Exception):
 
     def __init__(self, directory, reason):
         self.directory, self.reason = directory, reason
-        super().__init__(f"the cache at {directory} is damaged: {reason}; move it away or run "
-                         f"`python -m eos_core store --rebuild` to rebuild the index")
+        super().__init__(
+            f"the cache at {directory} is damaged: {reason}; move it away or run "
+            f"`python -m eos_core store --rebuild` to rebuild the index"
+        )
 
 
 class ProblemCode(enum.StrEnum):
     """What kind of malformed entry the store met and set aside (callers filter on these)."""
-    UNLISTED = "unlisted"            # a result's meta is unreadable or has no config: not listed
-    QUARANTINED = "quarantined"      # a malformed entry was moved aside to quarantine/
-    STUCK = "stuck"                  # a malformed entry could not be moved aside
-    RECOMPUTED = "recomputed"        # a stored result could not be read back: it is computed again
+
+    UNLISTED = "unlisted"  # a result's meta is unreadable or has no config: not listed
+    QUARANTINED = "quarantined"  # a malformed entry was moved aside to quarantine/
+    STUCK = "stuck"  # a malformed entry could not be moved aside
+    RECOMPUTED = "recomputed"  # a stored result could not be read back: it is computed again
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ class SafeDisk(diskcache.Disk):
     UNREADABLE_KEY = "\x00unreadable pickled key"
 
     def get(self, key, raw):
-        if not raw:   # a pickled key was planted: list it under a name that matches nothing
+        if not raw:  # a pickled key was planted: list it under a name that matches nothing
             return self.UNREADABLE_KEY
         return super().get(key, raw)
 
@@ -96,8 +100,7 @@ def make_private(directory: pathlib.Path) -> None:
         if directory.stat().st_mode & 0o077:
             directory.chmod(0o700)
     except OSError as error:
-        print(f"warning: could not make the cache folder {directory} private (mode 0700): {error}",
-              file=sys.stderr)
+        print(f"warning: could not make the cache folder {directory} private (mode 0700): {error}", file=sys.stderr)
 
 
 def check_index(directory: pathlib.Path) -> None:
@@ -123,7 +126,7 @@ def open_cache(directory: pathlib.Path) -> diskcache.Cache:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     make_private(directory)
     with open(directory / "cache.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)   # SQLite creates the index empty: never check one half-made
+        fcntl.flock(lock, fcntl.LOCK_EX)  # SQLite creates the index empty: never check one half-made
         check_index(directory)
         try:
             cache = diskcache.Cache(str(directory), disk=SafeDisk, eviction_policy="none", size_limit=2**62)

@@ -9,29 +9,30 @@ means a shorter exit branch).
 The speed is measured over the current phase (sharpening, EoS, exit) because the phases cost
 differently per step — from t* on the run also evaluates the generalisation probes.
 """
+
 from __future__ import annotations
 
 import itertools
 import time
 from dataclasses import dataclass
 
-MIN_INTERVALS = 2     # logged intervals of the current phase before its own speed is trusted
+MIN_INTERVALS = 2  # logged intervals of the current phase before its own speed is trusted
 
 
 @dataclass(frozen=True)
 class Record:
-    branch: str      # "baseline" | "exit"
+    branch: str  # "baseline" | "exit"
     step: int
-    phase: str       # "sharpening" | "eos" | "exit"
-    time: float      # wall clock, seconds
+    phase: str  # "sharpening" | "eos" | "exit"
+    time: float  # wall clock, seconds
 
 
 @dataclass(frozen=True)
 class Eta:
-    seconds: float | None        # None until two records exist
-    baseline_left: int           # steps
-    exit_left: int               # steps (an upper bound when `upper_bound`)
-    upper_bound: bool            # the fork has not happened yet
+    seconds: float | None  # None until two records exist
+    baseline_left: int  # steps
+    exit_left: int  # steps (an upper bound when `upper_bound`)
+    upper_bound: bool  # the fork has not happened yet
     steps_per_second: float | None
 
 
@@ -82,7 +83,7 @@ def speed(recs: list[Record]) -> float | None:
     chosen = phase if len(phase) > MIN_INTERVALS else recs
     done = elapsed = 0.0
     for a, b in itertools.pairwise(chosen):
-        if a.branch == b.branch and b.step > a.step:   # a branch switch is not a training interval
+        if a.branch == b.branch and b.step > a.step:  # a branch switch is not a training interval
             done += b.step - a.step
             elapsed += b.time - a.time
     return done / elapsed if done and elapsed > 0 else None
@@ -107,5 +108,7 @@ def describe(eta: Eta) -> str:
         return "estimating time left…"
     amount = f"{eta.seconds:.0f} s" if eta.seconds < 120 else f"{eta.seconds / 60:.0f} min"
     exit_part = f"≤ {eta.exit_left}" if eta.upper_bound else f"{eta.exit_left}"
-    return (f"{'up to about' if eta.upper_bound else 'about'} {amount} left (baseline {eta.baseline_left} + exit "
-            f"{exit_part} steps at {eta.steps_per_second:.3g} steps/s)")
+    return (
+        f"{'up to about' if eta.upper_bound else 'about'} {amount} left (baseline {eta.baseline_left} + exit "
+        f"{exit_part} steps at {eta.steps_per_second:.3g} steps/s)"
+    )

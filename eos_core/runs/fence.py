@@ -12,6 +12,7 @@ Linux only (/proc); elsewhere nothing is fenced and a stopped holder blocks writ
 The lock is read from /proc/locks, never by opening the database files: closing any descriptor of
 a file drops every POSIX lock this process holds on it, SQLite's included.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -99,12 +100,18 @@ class Fence(threading.Thread):
             if not registered_worker(self.directory, self.host, pid):
                 if pid not in self.warned:
                     self.warned.add(pid)
-                    print(f"warning: process {pid} is stopped while holding the cache's write lock; "
-                          "every writer waits until it resumes", file=sys.stderr)
+                    print(
+                        f"warning: process {pid} is stopped while holding the cache's write lock; "
+                        "every writer waits until it resumes",
+                        file=sys.stderr,
+                    )
                 continue
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
-                print(f"worker: fenced worker {pid}: stopped for {now - since:.0f} s while holding the "
-                      "cache's write lock; its job goes back to the queue", file=sys.stderr)
+                print(
+                    f"worker: fenced worker {pid}: stopped for {now - since:.0f} s while holding the "
+                    "cache's write lock; its job goes back to the queue",
+                    file=sys.stderr,
+                )
         return killed

@@ -8,6 +8,7 @@
 
 Torch-free.
 """
+
 from __future__ import annotations
 
 
@@ -16,7 +17,7 @@ class Keys:
     (`Keys.parse(key)` → (kind, ident)). A kind is the key's prefix without its slash."""
 
     KINDS = ("result", "meta", "baseline", "job", "live", "note", "ckpt/baseline", "ckpt/exit", "worker", "count")
-    RUN = ("result", "meta", "job", "live", "ckpt/exit", "note")   # what a run owns, by its config hash
+    RUN = ("result", "meta", "job", "live", "ckpt/exit", "note")  # what a run owns, by its config hash
 
     @staticmethod
     def of(kind: str, ident: str) -> str:
@@ -31,9 +32,9 @@ class Keys:
     @staticmethod
     def parse(key: str) -> tuple[str, str]:
         """(kind, ident) of a stored key; ValueError for a key outside the scheme."""
-        for kind in sorted(Keys.KINDS, key=len, reverse=True):   # ckpt/exit before a shorter kind
+        for kind in sorted(Keys.KINDS, key=len, reverse=True):  # ckpt/exit before a shorter kind
             if key.startswith(f"{kind}/"):
-                return kind, key[len(kind) + 1:]
+                return kind, key[len(kind) + 1 :]
         raise ValueError(f"{key!r} is not a store key")
 
     @staticmethod

@@ -1,6 +1,7 @@
 """What a user says about a run — a name, tags, a note — stored beside its result under
 `note/<config_hash>`, outside the config and its hash: renaming a run never makes it a new run.
 Torch-free (the dashboard edits them)."""
+
 from __future__ import annotations
 
 from eos_core.runs.store import CorruptEntry, Store

@@ -9,6 +9,7 @@ can never write over a job another worker has taken or finished.
 
 Torch-free: the dashboard process uses it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,6 +28,7 @@ class JobState(enum.StrEnum):
     """A job's state, stored as its plain text ("queued"), so records written before this enum
     read back unchanged. A result's meta["status"] (done, diverged, no_onset) is another set: a
     result's outcome, not a job's place in the queue."""
+
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"
@@ -37,10 +39,17 @@ class JobState(enum.StrEnum):
 
 JobState.ACTIVE = (JobState.QUEUED, JobState.RUNNING)
 JobState.FINISHED = (JobState.DONE, JobState.FAILED, JobState.DIVERGED, JobState.CANCELLED)
-JobState.RESULT = (JobState.DONE, JobState.DIVERGED)   # the finished states that leave a result
+JobState.RESULT = (JobState.DONE, JobState.DIVERGED)  # the finished states that leave a result
 ACTIVE, FINISHED = JobState.ACTIVE, JobState.FINISHED
-JOB_FIELDS = {"id": str, "config": dict, "state": str, "submitted": (int, float), "attempts": int,
-              "step": int, "total": int}
+JOB_FIELDS = {
+    "id": str,
+    "config": dict,
+    "state": str,
+    "submitted": (int, float),
+    "attempts": int,
+    "step": int,
+    "total": int,
+}
 
 
 class LostLease(Exception):
@@ -50,7 +59,7 @@ class LostLease(Exception):
 @dataclass(frozen=True)
 class Lease:
     job_id: str
-    token: int     # the claim's number: a fencing token
+    token: int  # the claim's number: a fencing token
 
 
 class Queue:
@@ -72,8 +81,11 @@ class Queue:
         """
         key, store = cfg.config_hash(), self.store
         if store.has_result(key) and not force and not store.result_readable(key):
-            store.problem(ProblemCode.RECOMPUTED, Keys.result(key),
-                          f"the stored result {key} could not be read back; it is computed again")
+            store.problem(
+                ProblemCode.RECOMPUTED,
+                Keys.result(key),
+                f"the stored result {key} could not be read back; it is computed again",
+            )
             force = True
         with store.transact():
             job = self.job(key)
@@ -157,9 +169,19 @@ class Queue:
                     continue
                 now = time.time()
                 token = int(job.get("token", 0)) + 1
-                job.update(state=JobState.RUNNING, pid=pid, host=host, heartbeat=now, lease_until=now + lease_s,
-                           started=now, token=token, attempts=job["attempts"] + 1, step=0,
-                           phase="preparing", error=None)
+                job.update(
+                    state=JobState.RUNNING,
+                    pid=pid,
+                    host=host,
+                    heartbeat=now,
+                    lease_until=now + lease_s,
+                    started=now,
+                    token=token,
+                    attempts=job["attempts"] + 1,
+                    step=0,
+                    phase="preparing",
+                    error=None,
+                )
                 self.store.set_json(Keys.job(job["id"]), job)
                 return job, Lease(job["id"], token)
             return None
@@ -198,8 +220,9 @@ class Queue:
             self.store.set_json(Keys.job(lease.job_id), job)
             return job
 
-    def put_baseline(self, baseline_hash: str, blob: bytes, lease: Lease | None = None,
-                     counts: dict | None = None) -> None:
+    def put_baseline(
+        self, baseline_hash: str, blob: bytes, lease: Lease | None = None, counts: dict | None = None
+    ) -> None:
         """A finished baseline; with a lease, only while the lease holds (and its counters)."""
         with self.fenced(lease):
             self.store.put_baseline(baseline_hash, blob, counts)
@@ -224,8 +247,9 @@ class Queue:
     def finish(self, lease: Lease, **fields) -> dict:
         """End the leased job without a result (cancelled, failed, or back to the queue)."""
         final = fields.get("state") in FINISHED
-        return self._write_owned(lease, pid=None, lease_until=None,
-                                 **({"finished": time.time()} if final else {}), **fields)
+        return self._write_owned(
+            lease, pid=None, lease_until=None, **({"finished": time.time()} if final else {}), **fields
+        )
 
     def recover(self, abandoned, max_lost: int) -> list[str]:
         """Re-queue every running job for which `abandoned(job)` holds (its worker died or its
@@ -237,8 +261,13 @@ class Queue:
                     continue
                 lost = job.get("lost", 0) + 1
                 if lost > max_lost:
-                    job.update(state=JobState.FAILED, finished=time.time(), lost=lost, pid=None,
-                               error=f"the worker running this job vanished {lost} times")
+                    job.update(
+                        state=JobState.FAILED,
+                        finished=time.time(),
+                        lost=lost,
+                        pid=None,
+                        error=f"the worker running this job vanished {lost} times",
+                    )
                 else:
                     job.update(state=JobState.QUEUED, lost=lost, pid=None, phase=None, lease_until=None)
                     recovered.append(job["id"])
@@ -285,7 +314,24 @@ def job_problem(job, key: str) -> str | None:
 
 
 def new_job(cfg: RunConfig, state: JobState = JobState.QUEUED, token: int = 0) -> dict:
-    return {"id": cfg.config_hash(), "config": cfg.to_dict(), "state": state, "submitted": time.time(),
-            "attempts": 0, "token": token, "failures": 0, "lost": 0, "pid": None, "heartbeat": None,
-            "lease_until": None, "step": 0, "total": cfg.steps, "phase": None, "error": None,
-            "cancel_requested": False, "from_cache": False, "started": None, "finished": None}
+    return {
+        "id": cfg.config_hash(),
+        "config": cfg.to_dict(),
+        "state": state,
+        "submitted": time.time(),
+        "attempts": 0,
+        "token": token,
+        "failures": 0,
+        "lost": 0,
+        "pid": None,
+        "heartbeat": None,
+        "lease_until": None,
+        "step": 0,
+        "total": cfg.steps,
+        "phase": None,
+        "error": None,
+        "cancel_requested": False,
+        "from_cache": False,
+        "started": None,
+        "finished": None,
+    }

@@ -5,6 +5,7 @@ damaged one). Every repair returns one line saying what it did.
 
 Torch-free; nothing is ever unpickled.
 """
+
 from __future__ import annotations
 
 import pathlib
@@ -16,7 +17,7 @@ from eos_core.runs.keys import Keys
 from eos_core.runs.queue import JobState, Queue
 from eos_core.runs.store import Store
 
-ORPHAN_AGE_S = 600.0   # a value file without an index row older than this was left by a killed write
+ORPHAN_AGE_S = 600.0  # a value file without an index row older than this was left by a killed write
 
 
 def orphan_files(store: Store, min_age_s: float = ORPHAN_AGE_S) -> list[pathlib.Path]:
@@ -24,9 +25,11 @@ def orphan_files(store: Store, min_age_s: float = ORPHAN_AGE_S) -> list[pathlib.
     write that is about to commit)."""
     referenced = {filename for _, filename in store.value_files()}
     now = time.time()
-    return [path for path in store.directory.rglob("*.val")
-            if path.relative_to(store.directory).as_posix() not in referenced
-            and now - path.stat().st_mtime >= min_age_s]
+    return [
+        path
+        for path in store.directory.rglob("*.val")
+        if path.relative_to(store.directory).as_posix() not in referenced and now - path.stat().st_mtime >= min_age_s
+    ]
 
 
 def remove_orphans(store: Store, min_age_s: float = ORPHAN_AGE_S) -> list[str]:
@@ -48,7 +51,7 @@ def check(store: Store, min_age_s: float = ORPHAN_AGE_S) -> list[str]:
             fixes.append(f"removed {key}: its value file {filename} is missing")
     before = len(store.problems)
     queue = Queue(store)
-    jobs = {job["id"]: job for job in queue.jobs()}          # quarantines malformed records
+    jobs = {job["id"]: job for job in queue.jobs()}  # quarantines malformed records
     fixes += [problem.message for problem in store.problems[before:]]
     results = _check_results(store, fixes)
     for key, job in jobs.items():
@@ -127,7 +130,7 @@ def _copy_rows(store: Store, rows: list[tuple]) -> set:
 
 def _reindex_or_quarantine(store: Store, path: pathlib.Path, claimed: set) -> list[str]:
     relative = path.relative_to(store.directory).as_posix()
-    if relative in claimed:      # copied into a new value file already
+    if relative in claimed:  # copied into a new value file already
         path.unlink()
         return []
     try:
@@ -144,4 +147,3 @@ def _reindex_or_quarantine(store: Store, path: pathlib.Path, claimed: set) -> li
         note = [f"indexed the result {key} found in {relative}"]
     path.unlink()
     return note
-

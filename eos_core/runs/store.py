@@ -7,6 +7,7 @@ the queue, which checks the lease inside the same transaction.
 
 Torch-free: the dashboard process uses it.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,7 @@ from eos_core.runs.keys import Keys
 class Store:
     def __init__(self, directory=None):
         self.directory = pathlib.Path(directory or cache_dir())
-        self.problems: list[Problem] = []   # malformed records met and set aside, for callers to show
+        self.problems: list[Problem] = []  # malformed records met and set aside, for callers to show
         self.cache = open_cache(self.directory)
 
     def close(self):
@@ -58,7 +59,7 @@ class Store:
             return self.cache.get(key)
         except CorruptEntry:
             raise
-        except Exception as error:   # a damaged file or row: report it, never crash the reader
+        except Exception as error:  # a damaged file or row: report it, never crash the reader
             if is_damage(error):
                 raise StoreDamaged(self.directory, str(error)) from error
             raise CorruptEntry(f"{key}: {error}") from error
@@ -133,8 +134,11 @@ class Store:
                 continue
             if meta is None:
                 continue
-            if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict) \
-                    or not isinstance(meta.get("config_hash"), str):
+            if (
+                not isinstance(meta, dict)
+                or not isinstance(meta.get("config"), dict)
+                or not isinstance(meta.get("config_hash"), str)
+            ):
                 self.problem(ProblemCode.UNLISTED, key, f"skipped the result listing {key}: it has no config")
                 continue
             out.append(meta)

@@ -4,6 +4,7 @@ One task per baseline: a task trains (or receives) one baseline and forks every 
 so a sweep over c trains each baseline once. Tasks return results as bytes through their futures;
 only the submitting host writes the store (SQLite must not live on a network file system).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from eos_core.config import ConfigError, RunConfig, coerce
 from eos_core.runs.store import Store
 
-MAX_SEEDS = 1000   # more is surely a typo, and would queue that many trainings
+MAX_SEEDS = 1000  # more is surely a typo, and would queue that many trainings
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -47,8 +48,11 @@ def parse_grid(items: list[str]) -> dict[str, list]:
 
 def expand(base: RunConfig, seeds: list[int], grid: dict[str, list]) -> list[RunConfig]:
     keys = list(grid)
-    return [base.replace(seed=seed, **dict(zip(keys, values)))
-            for values in itertools.product(*grid.values()) for seed in seeds]
+    return [
+        base.replace(seed=seed, **dict(zip(keys, values)))
+        for values in itertools.product(*grid.values())
+        for seed in seeds
+    ]
 
 
 def sweep_task(config_jsons: list[str], baseline_blob: bytes | None) -> dict:
@@ -73,9 +77,9 @@ def sweep_task(config_jsons: list[str], baseline_blob: bytes | None) -> dict:
 
 @dataclass
 class SweepReport:
-    done: list = field(default_factory=list)       # config hashes computed now
-    cached: list = field(default_factory=list)     # already in the store
-    failed: dict = field(default_factory=dict)     # config hash → error text
+    done: list = field(default_factory=list)  # config hashes computed now
+    cached: list = field(default_factory=list)  # already in the store
+    failed: dict = field(default_factory=dict)  # config hash → error text
     steps: dict = field(default_factory=lambda: {"baseline": 0, "exit": 0})
 
 
@@ -92,8 +96,10 @@ def run_sweep(configs: list[RunConfig], executor: Executor, store: Store, show_p
             report.cached.append(cfg.config_hash())
         else:
             by_baseline.setdefault(cfg.baseline_hash(), []).append(cfg)
-    futures = {executor.submit(sweep_task, [c.to_json() for c in group], store.baseline(key)): (key, group)
-               for key, group in by_baseline.items()}
+    futures = {
+        executor.submit(sweep_task, [c.to_json() for c in group], store.baseline(key)): (key, group)
+        for key, group in by_baseline.items()
+    }
     with tqdm(total=len(configs), initial=len(report.cached), unit="run", disable=not show_progress) as bar:
         for future in as_completed(futures):
             key, group = futures[future]
@@ -122,6 +128,7 @@ def make_executor(kind: str = "local", workers: int = 1, scheduler: str | None =
         return pool, pool.shutdown
     if kind == "dask":
         from distributed import Client, LocalCluster
+
         if scheduler:
             client = Client(scheduler)
             return client.get_executor(), client.close
@@ -131,5 +138,6 @@ def make_executor(kind: str = "local", workers: int = 1, scheduler: str | None =
         def close():
             client.close()
             cluster.close()
+
         return client.get_executor(), close
     raise ConfigError("executor", kind, "must be local or dask")

@@ -15,6 +15,7 @@ say nothing about the job.
 
 This module imports torch only inside the functions that train.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -37,11 +38,11 @@ from eos_core.runs.queue import JobState, Lease, LostLease, Queue
 from eos_core.runs.repair import remove_orphans
 
 HOST = socket.gethostname()
-MAX_FAILURES = 3     # a job that raised this many times is marked failed, with its message
-MAX_LOST = 20        # a job whose worker vanished more often than this is marked failed
+MAX_FAILURES = 3  # a job that raised this many times is marked failed, with its message
+MAX_LOST = 20  # a job whose worker vanished more often than this is marked failed
 IDLE_EXIT_S = 300.0  # an on-demand worker with nothing queued for this long exits
-HUNG_LEASES = 10     # a local worker process silent for this many leases is taken as hung
-REFUSALS = (ConfigError, DatasetError, ResourceError)   # what no retry can change: fail at once
+HUNG_LEASES = 10  # a local worker process silent for this many leases is taken as hung
+REFUSALS = (ConfigError, DatasetError, ResourceError)  # what no retry can change: fail at once
 
 
 def lease_s() -> float:
@@ -68,7 +69,7 @@ def pid_alive(pid) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:   # another user's process: it exists
+    except PermissionError:  # another user's process: it exists
         pass
     return process_state(pid) not in ("Z", "X")
 
@@ -129,7 +130,7 @@ class JobProgress:
 
     def __init__(self, queue: Queue, lease: Lease, lost: threading.Event | None = None):
         self.queue, self.lease, self.lost = queue, lease, lost or threading.Event()
-        try:   # a resumed job keeps the trace its earlier attempt published
+        try:  # a resumed job keeps the trace its earlier attempt published
             self.live = queue.live(lease.job_id) or {}
         except CorruptEntry:
             self.live = {}
@@ -139,22 +140,24 @@ class JobProgress:
     def __call__(self, event: dict):
         from eos_core.science.branching import Cancelled
 
-        if event["kind"] != "logged":   # a logged step follows every other event
+        if event["kind"] != "logged":  # a logged step follows every other event
             return
         if self.lost.is_set():
             raise LostLease(f"job {self.lease.job_id}: the lease was lost")
-        if event["branch"] not in self.started:   # drop what a resumed branch recomputes
+        if event["branch"] not in self.started:  # drop what a resumed branch recomputes
             self.started.add(event["branch"])
             for table in ("trace", "groups"):
-                self.live[table] = [r for r in self.live[table]
-                                    if r["branch"] != event["branch"] or r["step"] < event["step"]]
+                self.live[table] = [
+                    r for r in self.live[table] if r["branch"] != event["branch"] or r["step"] < event["step"]
+                ]
             self.live["clock"] = [c for c in self.live["clock"] if c[0] != event["branch"] or c[1] < event["step"]]
         self.live["trace"].append(event["row"])
         self.live["groups"].extend(event["groups"])
         # when each logged step was reached: the dashboard's time-left estimate (eta.estimate)
         self.live["clock"].append([event["branch"], event["step"], phase(event), time.time()])
-        job = self.queue.progress(self.lease, self.live, lease_s(), step=event["step"],
-                                  phase=phase(event), branch=event["branch"])
+        job = self.queue.progress(
+            self.lease, self.live, lease_s(), step=event["step"], phase=phase(event), branch=event["branch"]
+        )
         if job.get("cancel_requested"):
             raise Cancelled()
 
@@ -176,14 +179,17 @@ def run_job(queue: Queue, job: dict, lease: Lease, lost: threading.Event | None 
         raise
     except Cancelled:
         fields = {"state": JobState.CANCELLED}
-    except REFUSALS as error:   # the config cannot run here: retrying would refuse it again
+    except REFUSALS as error:  # the config cannot run here: retrying would refuse it again
         fields = {"state": JobState.FAILED, "failures": job.get("failures", 0) + 1, "error": str(error)}
     except Exception as error:  # noqa: BLE001 — the job fails (or is retried), the worker lives on
         failures = job.get("failures", 0) + 1
         message = f"{type(error).__name__}: {error}"
-        fields = {"state": JobState.FAILED if failures >= MAX_FAILURES else JobState.QUEUED, "failures": failures,
-                  "error": message if failures >= MAX_FAILURES else f"attempt {failures} failed: {message}",
-                  "traceback": traceback.format_exc(limit=8)}
+        fields = {
+            "state": JobState.FAILED if failures >= MAX_FAILURES else JobState.QUEUED,
+            "failures": failures,
+            "error": message if failures >= MAX_FAILURES else f"attempt {failures} failed: {message}",
+            "traceback": traceback.format_exc(limit=8),
+        }
     try:
         return queue.finish(lease, **fields)["state"]
     except LostLease:
@@ -231,7 +237,7 @@ def worker_main(directory=None, once: bool = False, poll: float = 0.5, idle_exit
     """Run queued jobs until stopped (or, with `once`, until the queue is empty; with
     `idle_exit`, until nothing was queued for that many seconds). Returns the jobs finished."""
     fence = Fence(directory or cache_dir(), HOST, grace=lease_s(), interval=heartbeat_s())
-    fence.start()      # first: opening the store may itself wait on a stopped worker's lock
+    fence.start()  # first: opening the store may itself wait on a stopped worker's lock
     try:
         queue = Queue(directory)
     except BaseException:
@@ -240,8 +246,15 @@ def worker_main(directory=None, once: bool = False, poll: float = 0.5, idle_exit
     print(f"eos worker {os.getpid()} starts on device {resolve_device('auto')}", flush=True)
     for line in remove_orphans(queue.store):
         print(line, file=sys.stderr)
-    record = {"pid": os.getpid(), "host": HOST, "started": time.time(), "heartbeat": time.time(),
-              "current": None, "lost_jobs": [], "idle_exit": idle_exit}
+    record = {
+        "pid": os.getpid(),
+        "host": HOST,
+        "started": time.time(),
+        "heartbeat": time.time(),
+        "current": None,
+        "lost_jobs": [],
+        "idle_exit": idle_exit,
+    }
     queue.set_worker(record)
     heart = Heartbeat(queue, record)
     heart.start()
@@ -312,10 +325,15 @@ def ensure_worker(queue: Queue | None = None) -> int | None:
             if not is_stale(record):
                 return record["pid"]
         env = {**os.environ, "EOS_CACHE_DIR": str(store.directory)}
-        with open(store.directory / "worker.log", "ab") as log:   # the worker keeps its own copy
-            process = subprocess.Popen([sys.executable, "-m", "eos_core", "worker", "--idle-exit", str(idle_exit_s())],
-                                       stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
-                                       start_new_session=True)
+        with open(store.directory / "worker.log", "ab") as log:  # the worker keeps its own copy
+            process = subprocess.Popen(
+                [sys.executable, "-m", "eos_core", "worker", "--idle-exit", str(idle_exit_s())],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+                start_new_session=True,
+            )
         threading.Thread(target=process.wait, name=f"reap worker {process.pid}", daemon=True).start()
         queue.set_worker({"pid": process.pid, "host": HOST, "heartbeat": time.time(), "started": time.time()})
         return process.pid

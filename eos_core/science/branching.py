@@ -6,6 +6,7 @@ c·η, and t** is its first logged step with λ1 ≥ f·(threshold at c·η). Th
 optimiser's own (2/η for GD, (2 + 2β)/η for heavy-ball momentum; see optim.py). Both branches log on
 the same step grid (multiples of `log_every`).
 """
+
 from __future__ import annotations
 
 import os
@@ -37,19 +38,20 @@ class Setup:
     examples: pd.DataFrame
     centroid_distance: np.ndarray
     device: str
-    prototype_pixels: dict = field(default_factory=dict)   # index and images of the tracked examples
-    probes: ProbeSet | None = None                          # §5.2 robustness and OOD probe sets
-    geometry: dict = field(default_factory=dict)            # displacements against the data's span (App. D)
+    prototype_pixels: dict = field(default_factory=dict)  # index and images of the tracked examples
+    probes: ProbeSet | None = None  # §5.2 robustness and OOD probe sets
+    geometry: dict = field(default_factory=dict)  # displacements against the data's span (App. D)
 
 
 @dataclass
 class ForkState:
     """Everything the exit branch needs to restart from the baseline at t*: GD has no other state."""
+
     step: int
     t_eff: float
     theta: torch.Tensor
-    warm: Eigenpairs | None   # the eigen-solver's warm start at t*, so the fork's diagnostics match
-    buffer: torch.Tensor | None = None   # heavy-ball momentum: the exit branch keeps it
+    warm: Eigenpairs | None  # the eigen-solver's warm start at t*, so the fork's diagnostics match
+    buffer: torch.Tensor | None = None  # heavy-ball momentum: the exit branch keeps it
 
 
 @dataclass
@@ -60,10 +62,10 @@ class Branch:
     example_steps: list = field(default_factory=list)
     example_loss: list = field(default_factory=list)
     example_cos2: list = field(default_factory=list)
-    step_losses: list = field(default_factory=list)   # [step, t_eff, ℓ_k per group] at EVERY step, and step end+1
+    step_losses: list = field(default_factory=list)  # [step, t_eff, ℓ_k per group] at EVERY step, and step end+1
     diverged_at: int | None = None
-    crossing: int | None = None      # first logged step at or above the onset threshold
-    fork: ForkState | None = None    # baseline only: the state at t*
+    crossing: int | None = None  # first logged step at or above the onset threshold
+    fork: ForkState | None = None  # baseline only: the state at t*
 
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         return pd.DataFrame(self.rows), pd.DataFrame(self.group_rows)
@@ -73,13 +75,14 @@ class Branch:
 class InFlight:
     """A branch stopped at the top of a logged step (before its diagnostics): `run_branch`
     resumed from it ends exactly as the uninterrupted run. Stored by runs/checkpoints.py."""
+
     branch: Branch
     step: int
     t_eff: float
     theta: torch.Tensor
     buffer: torch.Tensor | None
     warm: Eigenpairs | None
-    generator: torch.Tensor    # the diagnostics generator's state (uint8)
+    generator: torch.Tensor  # the diagnostics generator's state (uint8)
 
 
 def make_deterministic() -> None:
@@ -95,22 +98,38 @@ def prepare(cfg: RunConfig) -> Setup:
     device = resolve_device(cfg.device)
     dtype = getattr(torch, cfg.dtype)
     ds = data.load_dataset(cfg.dataset, cfg.classes, cfg.n_per_class, cfg.image_size, device=device, dtype=dtype)
-    tax = prototypes.build_taxonomy(ds.x_train, ds.y_train, cfg.m, cfg.k, cfg.alpha, cfg.displacement,
-                                    torch.Generator().manual_seed(1_000_003 + cfg.seed))
+    tax = prototypes.build_taxonomy(
+        ds.x_train,
+        ds.y_train,
+        cfg.m,
+        cfg.k,
+        cfg.alpha,
+        cfg.displacement,
+        torch.Generator().manual_seed(1_000_003 + cfg.seed),
+    )
     model, theta0 = models.build_model(cfg, ds.x_train.shape[1:], device, dtype)
     groups = [torch.nonzero(tax.group == g).flatten() for g in range(len(GROUPS))]
     problem = Problem(model, tax.x, tax.y, cfg.loss, groups)
     group_names = np.array(("",) + GROUPS, dtype=object)[tax.group.cpu().numpy() + 1]
-    examples = pd.DataFrame({
-        "index": np.arange(cfg.n),
-        "label": tax.y.cpu().numpy(),
-        "original_label": tax.original_y.cpu().numpy(),
-        "group": group_names.astype(str),
-        "centroid_distance": tax.centroid_distance.double().cpu().numpy(),
-    })
-    return Setup(problem, theta0, examples, examples.centroid_distance.to_numpy(), device,
-                 prototype_images(tax, ds), build_probe_set(ds, tax, cfg),
-                 prototypes.displacement_geometry(ds.x_train, tax))
+    examples = pd.DataFrame(
+        {
+            "index": np.arange(cfg.n),
+            "label": tax.y.cpu().numpy(),
+            "original_label": tax.original_y.cpu().numpy(),
+            "group": group_names.astype(str),
+            "centroid_distance": tax.centroid_distance.double().cpu().numpy(),
+        }
+    )
+    return Setup(
+        problem,
+        theta0,
+        examples,
+        examples.centroid_distance.to_numpy(),
+        device,
+        prototype_images(tax, ds),
+        build_probe_set(ds, tax, cfg),
+        prototypes.displacement_geometry(ds.x_train, tax),
+    )
 
 
 def prototype_images(tax, ds) -> dict:
@@ -124,10 +143,22 @@ def prototype_images(tax, ds) -> dict:
     return {"prototype_index": index.cpu().numpy(), "prototype_pixels": pixels.float().numpy()}
 
 
-def run_branch(setup: Setup, cfg: RunConfig, name: str, theta: torch.Tensor, step: int, t_eff: float,
-               lr: float, warm: Eigenpairs | None, threshold: float, progress=None,
-               fork_at_onset: bool = False, buffer: torch.Tensor | None = None,
-               resume=None, checkpoint=None) -> Branch:
+def run_branch(
+    setup: Setup,
+    cfg: RunConfig,
+    name: str,
+    theta: torch.Tensor,
+    step: int,
+    t_eff: float,
+    lr: float,
+    warm: Eigenpairs | None,
+    threshold: float,
+    progress=None,
+    fork_at_onset: bool = False,
+    buffer: torch.Tensor | None = None,
+    resume=None,
+    checkpoint=None,
+) -> Branch:
     """Train from `step` to cfg.steps at `lr` with the configured optimiser, with full-batch
     diagnostics on the logged grid. `checkpoint(InFlight)` is offered the whole loop state at the
     top of every logged step; `resume` (such a state) continues from one (see runs/checkpoints.py).
@@ -142,17 +173,17 @@ def run_branch(setup: Setup, cfg: RunConfig, name: str, theta: torch.Tensor, ste
     while True:
         if loop.step % cfg.log_every == 0:
             book.top_of_logged_step(branch, loop.theta)
-            if checkpoint is not None:   # everything the loop carries is in these seven values
+            if checkpoint is not None:  # everything the loop carries is in these seven values
                 checkpoint(loop.in_flight(branch))
             gradient = _logged_step(setup, cfg, branch, loop, book, optimiser, lr, threshold, fork_at_onset, progress)
-            if gradient is None:   # diverged
+            if gradient is None:  # diverged
                 break
         else:
             gradient = book.unlogged_step(loop, optimiser)
         if loop.step == cfg.steps:
             break
         loop.advance(optimiser, gradient, lr)
-    if branch.diverged_at is None:   # the last step's two-step averages need step t+1's losses
+    if branch.diverged_at is None:  # the last step's two-step averages need step t+1's losses
         book.after_last_step(loop, optimiser.update(loop.theta, gradient, lr, loop.buffer)[0], lr)
     book.keep(branch)
     return branch
@@ -161,12 +192,13 @@ def run_branch(setup: Setup, cfg: RunConfig, name: str, theta: torch.Tensor, ste
 @dataclass
 class _Loop:
     """What the training loop carries from step to step (an `InFlight` less the branch)."""
+
     step: int
     t_eff: float
     theta: torch.Tensor
     buffer: torch.Tensor | None
     warm: Eigenpairs | None
-    generator: torch.Generator   # the diagnostics' random starts
+    generator: torch.Generator  # the diagnostics' random starts
 
     @classmethod
     def resumed(cls, state: InFlight) -> _Loop:
@@ -182,12 +214,22 @@ class _Loop:
         self.step, self.t_eff = self.step + 1, self.t_eff + lr
 
 
-def _logged_step(setup: Setup, cfg: RunConfig, branch: Branch, loop: _Loop, book: _TwoStepBook,
-                 optimiser: Optimiser, lr: float, threshold: float, fork_at_onset: bool, progress):
+def _logged_step(
+    setup: Setup,
+    cfg: RunConfig,
+    branch: Branch,
+    loop: _Loop,
+    book: _TwoStepBook,
+    optimiser: Optimiser,
+    lr: float,
+    threshold: float,
+    fork_at_onset: bool,
+    progress,
+):
     """Diagnostics, fork, crossing, probes and the logged rows at a logged step; returns the step's
     gradient, or None when the loss is no longer finite (the branch diverged)."""
     problem = setup.problem
-    try:   # the diagnostics' own forward tells divergence: no extra pass for it
+    try:  # the diagnostics' own forward tells divergence: no extra pass for it
         d = diagnose(problem, loop.theta, setup.centroid_distance, loop.warm, loop.generator)
     except NonFiniteLoss:
         branch.diverged_at = loop.step
@@ -197,14 +239,22 @@ def _logged_step(setup: Setup, cfg: RunConfig, branch: Branch, loop: _Loop, book
     if branch.crossing is None and d.row["lambda1"] >= threshold:
         branch.crossing = loop.step
     if setup.probes is not None and (branch.fork is not None or not fork_at_onset):
-        d.row.update(evaluate(problem, loop.theta, setup.probes))   # §5.2 asks for them from t* on
+        d.row.update(evaluate(problem, loop.theta, setup.probes))  # §5.2 asks for them from t* on
     book.pending = _record(branch, cfg, d, loop.step, loop.t_eff, lr)
     loop.warm = d.eigen
     gradient = d.gradient if optimiser.full_batch else optimiser.gradient(problem, loop.theta, loop.step)[0]
     if progress is not None:
         if forked:
-            progress({"kind": "forked", "branch": branch.name, "step": loop.step, "t_eff": loop.t_eff,
-                      "lambda1": d.row["lambda1"], "threshold": threshold})
+            progress(
+                {
+                    "kind": "forked",
+                    "branch": branch.name,
+                    "step": loop.step,
+                    "t_eff": loop.t_eff,
+                    "lambda1": d.row["lambda1"],
+                    "threshold": threshold,
+                }
+            )
         progress(_logged_event(branch, cfg, book.pending, threshold))
     return gradient
 
@@ -214,8 +264,9 @@ def _fork_if_onset(branch: Branch, loop: _Loop, lambda1: float, threshold: float
     branch restarts from. True when this step is t*."""
     if branch.fork is not None or lambda1 < threshold:
         return False
-    branch.fork = ForkState(loop.step, loop.t_eff, loop.theta.clone(), loop.warm,
-                            None if loop.buffer is None else loop.buffer.clone())
+    branch.fork = ForkState(
+        loop.step, loop.t_eff, loop.theta.clone(), loop.warm, None if loop.buffer is None else loop.buffer.clone()
+    )
     return True
 
 
@@ -223,9 +274,16 @@ def _logged_event(branch: Branch, cfg: RunConfig, logged: tuple[dict, list], thr
     """A logged step, in numbers: the branch, its step of `total`, the step it forked at (t*, the
     baseline once forked, else None), the logged row and group rows, and the onset threshold."""
     row, groups = logged
-    return {"kind": "logged", "branch": branch.name, "step": row["step"], "total": cfg.steps,
-            "forked_at": None if branch.fork is None else branch.fork.step,
-            "row": row, "groups": groups, "threshold": threshold}
+    return {
+        "kind": "logged",
+        "branch": branch.name,
+        "step": row["step"],
+        "total": cfg.steps,
+        "forked_at": None if branch.fork is None else branch.fork.step,
+        "row": row,
+        "groups": groups,
+        "threshold": threshold,
+    }
 
 
 class _TwoStepBook:
@@ -235,14 +293,14 @@ class _TwoStepBook:
 
     def __init__(self, problem: Problem):
         self.problem = problem
-        self.pending = None   # the last logged rows, waiting for step t+1's losses to form two-step averages
-        self.unlogged = []    # group losses of the steps since the last logged one, still on the device
+        self.pending = None  # the last logged rows, waiting for step t+1's losses to form two-step averages
+        self.unlogged = []  # group losses of the steps since the last logged one, still on the device
         self.group_mean = _group_mean_matrix(problem)
 
     def top_of_logged_step(self, branch: Branch, theta: torch.Tensor) -> None:
-        if self.pending is not None:   # log_every = 1: the previous logged step waits for this one
+        if self.pending is not None:  # log_every = 1: the previous logged step waits for this one
             self.pending = _complete_averages(self.pending, self.problem, _full_losses(self.problem, theta))
-        self.keep(branch)   # so a checkpoint holds every step's losses so far
+        self.keep(branch)  # so a checkpoint holds every step's losses so far
 
     def logged(self, branch: Branch, loop: _Loop, d) -> None:
         _keep_step_losses(branch, self.unlogged, loop.step, loop.t_eff, [g["loss"] for g in d.group_rows])
@@ -317,13 +375,37 @@ def _complete_averages(pending, problem: Problem, next_losses: torch.Tensor):
 
 def run_baseline(setup: Setup, cfg: RunConfig, progress=None, resume=None, checkpoint=None) -> Branch:
     threshold = branch_thresholds(cfg)["baseline"].value
-    return run_branch(setup, cfg, "baseline", setup.theta0, 0, 0.0, cfg.lr, None,
-                      cfg.onset_fraction * threshold, progress, fork_at_onset=True,
-                      resume=resume, checkpoint=checkpoint)
+    return run_branch(
+        setup,
+        cfg,
+        "baseline",
+        setup.theta0,
+        0,
+        0.0,
+        cfg.lr,
+        None,
+        cfg.onset_fraction * threshold,
+        progress,
+        fork_at_onset=True,
+        resume=resume,
+        checkpoint=checkpoint,
+    )
 
 
 def run_exit(setup: Setup, cfg: RunConfig, fork: ForkState, progress=None, resume=None, checkpoint=None) -> Branch:
     threshold = branch_thresholds(cfg)["exit"].value
-    return run_branch(setup, cfg, "exit", fork.theta, fork.step, fork.t_eff, cfg.c * cfg.lr, fork.warm,
-                      cfg.onset_fraction * threshold, progress, buffer=fork.buffer,
-                      resume=resume, checkpoint=checkpoint)
+    return run_branch(
+        setup,
+        cfg,
+        "exit",
+        fork.theta,
+        fork.step,
+        fork.t_eff,
+        cfg.c * cfg.lr,
+        fork.warm,
+        cfg.onset_fraction * threshold,
+        progress,
+        buffer=fork.buffer,
+        resume=resume,
+        checkpoint=checkpoint,
+    )

@@ -8,6 +8,7 @@ step's v1, stopping on λ1's relative Ritz residual at the accuracy the outputs 
 parameters accumulate in float64: float32 dot products over ~10⁶ entries bias Rayleigh
 quotients by ~1e-3 relative, which would make a 1e-3 stopping rule unreachable.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -48,8 +49,8 @@ class LossGraph:
 
 @dataclass
 class Eigenpairs:
-    values: torch.Tensor     # (k,) float64, descending
-    vectors: torch.Tensor    # (k, d) float64, unit norm
+    values: torch.Tensor  # (k,) float64, descending
+    vectors: torch.Tensor  # (k, d) float64, unit norm
     residuals: torch.Tensor  # (k,) ‖Hv − λv‖ / |λ1|
     hvps: int
 
@@ -58,8 +59,7 @@ class Eigenpairs:
 RESIDUAL_TOL = 3e-3
 
 
-def top_eigenpairs(hvp, start: torch.Tensor, k: int = 2, tol: float = RESIDUAL_TOL,
-                   max_iter: int = 200) -> Eigenpairs:
+def top_eigenpairs(hvp, start: torch.Tensor, k: int = 2, tol: float = RESIDUAL_TOL, max_iter: int = 200) -> Eigenpairs:
     """Lanczos with full reorthogonalisation for the k algebraically largest eigenpairs.
 
     Stops once k Ritz pairs exist and the top one has ρ = ‖Hy − θy‖/|θ1| ≤ tol. What that buys,

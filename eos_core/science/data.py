@@ -6,6 +6,7 @@ first n_per_class examples of each class, in dataset order); the test set is ord
 and holds every test example of the two classes. Tensors are built on the CPU and moved to the
 requested device/dtype once, at the end.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,29 +18,43 @@ from eos_core.datasets import spec as dataset_spec
 from eos_core.datasets.files import DatasetCorrupt, DatasetError, DatasetMissing, data_dir  # noqa: F401
 
 
-@dataclass(frozen=True, eq=False)   # eq=False: tensor fields make field-wise == meaningless
+@dataclass(frozen=True, eq=False)  # eq=False: tensor fields make field-wise == meaningless
 class Dataset:
-    x_train: torch.Tensor           # (n, C, H, W), normalised, on the requested device/dtype
-    y_train: torch.Tensor           # (n,) int64 in {0, 1}; label 0 = classes[0], 1 = classes[1]
+    x_train: torch.Tensor  # (n, C, H, W), normalised, on the requested device/dtype
+    y_train: torch.Tensor  # (n,) int64 in {0, 1}; label 0 = classes[0], 1 = classes[1]
     x_test: torch.Tensor
     y_test: torch.Tensor
     class_names: tuple[str, str]
-    pixel_mean: tuple[float, ...]   # per-channel, in [0,1] pixel units: x_pixel = x * std + mean
-                                    # (synthetic has no pixels: the generator's raw units)
+    pixel_mean: tuple[float, ...]  # per-channel, in [0,1] pixel units: x_pixel = x * std + mean
+    # (synthetic has no pixels: the generator's raw units)
     pixel_std: tuple[float, ...]
 
 
-def load_dataset(name: str, classes: tuple[str, str], n_per_class: int, image_size: int,
-                 device="cpu", dtype=torch.float32, download: bool = False, seed: int = 0) -> Dataset:
+def load_dataset(
+    name: str,
+    classes: tuple[str, str],
+    n_per_class: int,
+    image_size: int,
+    device="cpu",
+    dtype=torch.float32,
+    download: bool = False,
+    seed: int = 0,
+) -> Dataset:
     """Load a two-class dataset; `download` applies to CIFAR-10 only (the others are fetched only
     by `python -m eos_core data --download NAME`), `seed` to synthetic only."""
     spec = dataset_spec(name)
     classes = tuple(spec.canonical(c) for c in classes)
     _check_args(spec, classes, n_per_class, image_size)
     x_train, y_train, x_test, y_test, mean, std = spec.load(classes, n_per_class, image_size, download, seed)
-    return Dataset(x_train.to(device=device, dtype=dtype), y_train.to(device),
-                   x_test.to(device=device, dtype=dtype), y_test.to(device),
-                   classes, tuple(mean), tuple(std))
+    return Dataset(
+        x_train.to(device=device, dtype=dtype),
+        y_train.to(device),
+        x_test.to(device=device, dtype=dtype),
+        y_test.to(device),
+        classes,
+        tuple(mean),
+        tuple(std),
+    )
 
 
 def _check_args(spec, classes, n_per_class, image_size):
@@ -54,8 +69,10 @@ def _check_args(spec, classes, n_per_class, image_size):
         raise ValueError(f"image_size={image_size}: {spec.title} images are {spec.image_size}×{spec.image_size}")
     available = min(spec.available(c) for c in classes)
     if n_per_class > available:
-        raise ValueError(f"n_per_class={n_per_class} is too many: {spec.name} {classes[0]}/{classes[1]} "
-                         f"has {available} training examples per class")
+        raise ValueError(
+            f"n_per_class={n_per_class} is too many: {spec.name} {classes[0]}/{classes[1]} "
+            f"has {available} training examples per class"
+        )
 
 
 def class_of(in0: np.ndarray, in1: np.ndarray) -> np.ndarray:
@@ -69,8 +86,9 @@ def order(cls_of: np.ndarray, n: int | None, names, where: str) -> np.ndarray:
     for c in (0, 1):
         found = np.flatnonzero(cls_of == c)
         if n is not None and len(found) < n:
-            raise ValueError(f"n_per_class={n} is too many: {where} has only {len(found)} "
-                             f"training examples of class {names[c]!r}")
+            raise ValueError(
+                f"n_per_class={n} is too many: {where} has only {len(found)} training examples of class {names[c]!r}"
+            )
         blocks.append(found if n is None else found[:n])
     return np.concatenate(blocks)
 

@@ -4,6 +4,7 @@ Definitions follow the paper (§2.4, App. F): for group k with mean loss ℓ_k,
   cos²θ_k = (∇ℓ_k·v1)²/‖∇ℓ_k‖²,  C_k = (∇ℓ_k·v1)²,  R_k = ⟨∇ℓ_k, ∇L⟩,  Q_k = ⟨∇ℓ_k, ∇S⟩,
   a_S = −⟨∇L, ∇S⟩,  b_S = ‖∇S‖²,  and per example cos²(∇ℓ_i, v1).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,16 +24,22 @@ class NonFiniteLoss(Exception):
 
 @dataclass
 class StepDiagnostics:
-    row: dict                 # one trace row (without branch/step/t_eff/lr)
-    group_rows: list[dict]    # one row per group
+    row: dict  # one trace row (without branch/step/t_eff/lr)
+    group_rows: list[dict]  # one row per group
     example_loss: np.ndarray  # (n,) float32
     example_cos2: np.ndarray  # (n,) float32
-    gradient: torch.Tensor    # ∇L at θ, reused for the GD step
-    eigen: Eigenpairs         # kept to warm-start the next solve
+    gradient: torch.Tensor  # ∇L at θ, reused for the GD step
+    eigen: Eigenpairs  # kept to warm-start the next solve
 
 
-def diagnose(problem: Problem, theta: torch.Tensor, centroid_distance: np.ndarray,
-             previous: Eigenpairs | None, generator: torch.Generator, tol: float = RESIDUAL_TOL) -> StepDiagnostics:
+def diagnose(
+    problem: Problem,
+    theta: torch.Tensor,
+    centroid_distance: np.ndarray,
+    previous: Eigenpairs | None,
+    generator: torch.Generator,
+    tol: float = RESIDUAL_TOL,
+) -> StepDiagnostics:
     """Everything logged at one step from one gradient graph: its backward gives ∇L (reused for the
     GD step) and, through the layer tape, the per-example and per-group terms; the HVPs and ∇S
     reuse it."""
@@ -46,8 +53,7 @@ def diagnose(problem: Problem, theta: torch.Tensor, centroid_distance: np.ndarra
     grad_S = graph.sharpness_gradient(v1)
     g_norm = g.double().norm().item()
 
-    terms = example_terms(problem.model, problem.loss_fn, theta, problem.x, problem.y, v1, problem.groups,
-                          tape, losses)
+    terms = example_terms(problem.model, problem.loss_fn, theta, problem.x, problem.y, v1, problem.groups, tape, losses)
     group_rows = [row | {"group": name} for name, row in zip(GROUPS, group_quantities(terms, problem, v1, g, grad_S))]
     example_cos2 = cos2(terms)
     row = {
@@ -73,9 +79,16 @@ def group_quantities(terms: ExampleTerms, problem: Problem, v1, g, grad_S) -> li
     rows = []
     for members, gk in zip(problem.groups, terms.group_grads):
         norm2, proj = dot64(gk, gk), dot64(gk, v1)
-        rows.append({"loss": float(terms.losses[members].double().mean()), "grad_norm": norm2 ** 0.5,
-                     "cos2": proj ** 2 / max(norm2, 1e-300), "curvature_influence": proj ** 2,
-                     "Q": dot64(gk, grad_S), "R": dot64(gk, g)})
+        rows.append(
+            {
+                "loss": float(terms.losses[members].double().mean()),
+                "grad_norm": norm2**0.5,
+                "cos2": proj**2 / max(norm2, 1e-300),
+                "curvature_influence": proj**2,
+                "Q": dot64(gk, grad_S),
+                "R": dot64(gk, g),
+            }
+        )
     return rows
 
 
@@ -98,7 +111,7 @@ def rank(values: np.ndarray) -> np.ndarray:
     boundaries = np.flatnonzero(np.diff(sorted_values)) + 1
     starts = np.concatenate([[0], boundaries])
     ends = np.concatenate([boundaries, [len(values)]])
-    average = (starts + ends + 1) / 2.0          # mean of ranks start+1 .. end
+    average = (starts + ends + 1) / 2.0  # mean of ranks start+1 .. end
     ranks = np.empty(len(values))
     ranks[order] = np.repeat(average, ends - starts)
     return ranks

@@ -1,4 +1,5 @@
 """One configuration end to end: prepare, baseline, fork at t*, exit branch, assembled Result."""
+
 from __future__ import annotations
 
 import platform
@@ -17,8 +18,8 @@ from eos_core.science.branching import Branch, Setup, prepare, run_baseline, run
 @dataclass
 class Experiment:
     result: Result
-    baseline: Branch          # reusable for any other c (see science.snapshot.pack_baseline)
-    steps_trained: dict       # GD steps actually run here, per branch
+    baseline: Branch  # reusable for any other c (see science.snapshot.pack_baseline)
+    steps_trained: dict  # GD steps actually run here, per branch
 
 
 def run_experiment(cfg: RunConfig, progress=None) -> Result:
@@ -48,7 +49,7 @@ def run_from_baseline(cfg: RunConfig, baseline: Branch | None = None, progress=N
 
 def _steps(branch: Branch, resumed=None) -> int:
     """GD steps run here: from the resumed checkpoint (or the branch's start) to its end."""
-    if not branch.rows:   # diverged before its first logged step
+    if not branch.rows:  # diverged before its first logged step
         return 0
     last = branch.diverged_at if branch.diverged_at is not None else branch.rows[-1]["step"]
     first = resumed.step if resumed is not None else branch.rows[0]["step"]
@@ -63,7 +64,7 @@ def onset_rule(cfg: RunConfig) -> dict:
         "exit_threshold": exit_.value,
         "why": base.why,
         "rule": f"t* = first logged step with λ1 ≥ {cfg.onset_fraction:g}·{base.symbol}; "
-                f"t** = first logged exit step with λ1 ≥ {cfg.onset_fraction:g}·{exit_.symbol}",
+        f"t** = first logged exit step with λ1 ≥ {cfg.onset_fraction:g}·{exit_.symbol}",
     }
 
 
@@ -73,15 +74,22 @@ def status_of(cfg: RunConfig, branches: list[Branch]) -> tuple[str, str]:
     if diverged:
         b = diverged[0]
         if b.diverged_at == 0:
-            return "diverged", ("the loss is NaN/inf at step 0, before any training: the inputs or the initial "
-                                "weights overflow (lower alpha or init_scale)")
-        return "diverged", f"the {b.name} branch produced NaN/inf by step {b.diverged_at}; the trace up to there is kept"
+            return "diverged", (
+                "the loss is NaN/inf at step 0, before any training: the inputs or the initial "
+                "weights overflow (lower alpha or init_scale)"
+            )
+        return (
+            "diverged",
+            f"the {b.name} branch produced NaN/inf by step {b.diverged_at}; the trace up to there is kept",
+        )
     if baseline.fork is None:
         best = max((r["lambda1"] for r in baseline.rows), default=float("nan"))
         threshold = branch_thresholds(cfg)["baseline"].value
-        return "no_onset", (f"no EoS onset within {cfg.steps} steps: logged λ1 peaked at {best:.4g} "
-                            f"= {best / threshold:.3f} of the threshold, below the onset fraction {cfg.onset_fraction:g}; "
-                            "no fork was made (train longer, raise η, or lower onset_fraction)")
+        return "no_onset", (
+            f"no EoS onset within {cfg.steps} steps: logged λ1 peaked at {best:.4g} "
+            f"= {best / threshold:.3f} of the threshold, below the onset fraction {cfg.onset_fraction:g}; "
+            "no fork was made (train longer, raise η, or lower onset_fraction)"
+        )
     exit_ = branches[1]
     if exit_.crossing is None:
         symbol = branch_thresholds(cfg)["exit"].symbol
@@ -114,8 +122,14 @@ def assemble(cfg: RunConfig, setup: Setup, branches: list[Branch], wall_time: fl
         "finished_at": time.time(),
     }
     arrays = {**per_example_arrays(branches, cfg.n), **setup.prototype_pixels}
-    return Result(meta, trace, group_table, setup.examples.reindex(columns=EXAMPLE_COLUMNS), arrays,
-                  step_loss_table(branches, cfg.steps))
+    return Result(
+        meta,
+        trace,
+        group_table,
+        setup.examples.reindex(columns=EXAMPLE_COLUMNS),
+        arrays,
+        step_loss_table(branches, cfg.steps),
+    )
 
 
 def step_loss_table(branches: list[Branch], last_step: int) -> pd.DataFrame:
@@ -128,13 +142,22 @@ def step_loss_table(branches: list[Branch], last_step: int) -> pd.DataFrame:
         rows = np.asarray(b.step_losses, dtype=np.float64)
         steps, t_eff, losses = rows[:, 0].astype(np.int64), rows[:, 1], rows[:, 2:]
         average = np.full_like(losses, np.nan)
-        consecutive = np.diff(steps) == 1   # true by construction; a gap would leave ℓ̄ undefined
+        consecutive = np.diff(steps) == 1  # true by construction; a gap would leave ℓ̄ undefined
         average[:-1][consecutive] = (losses[:-1][consecutive] + losses[1:][consecutive]) / 2
         keep = steps <= last_step
         k = len(GROUPS)
-        frames.append(pd.DataFrame({"branch": b.name, "step": np.repeat(steps[keep], k),
-                                    "t_eff": np.repeat(t_eff[keep], k), "group": np.tile(GROUPS, keep.sum()),
-                                    "loss": losses[keep].ravel(), "loss_avg2": average[keep].ravel()}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "branch": b.name,
+                    "step": np.repeat(steps[keep], k),
+                    "t_eff": np.repeat(t_eff[keep], k),
+                    "group": np.tile(GROUPS, keep.sum()),
+                    "loss": losses[keep].ravel(),
+                    "loss_avg2": average[keep].ravel(),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=LOSS_COLUMNS)
 
 
@@ -151,5 +174,10 @@ def per_example_arrays(branches: list[Branch], n: int) -> dict:
 def versions() -> dict:
     import pandas
     import torch
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "numpy": np.__version__, "pandas": pandas.__version__}
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "pandas": pandas.__version__,
+    }

@@ -3,6 +3,7 @@
 Training works on one flat parameter vector θ (see `FlatModel`), so Hessian-vector products,
 eigenvectors, forks and checkpoints are all simple 1-D tensors.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,10 @@ def mlp(in_features: int, width: int, n_out: int = 2) -> nn.Sequential:
     """The paper's MLP: flatten → width → width → 2, ReLU (App. A.1)."""
     return nn.Sequential(
         nn.Flatten(),
-        nn.Linear(in_features, width), nn.ReLU(),
-        nn.Linear(width, width), nn.ReLU(),
+        nn.Linear(in_features, width),
+        nn.ReLU(),
+        nn.Linear(width, width),
+        nn.ReLU(),
         nn.Linear(width, n_out),
     )
 
@@ -37,20 +40,26 @@ def cnn(input_shape: tuple, width: int, n_out: int = 2) -> nn.Sequential:
     channels, height, width_in = input_shape
     sizes = []
     for size in (height, width_in):
-        size = _conv_out(_conv_out(size)) // 2     # conv1, conv2, pool
-        size = _conv_out(size) // 2                # conv3, pool
+        size = _conv_out(_conv_out(size)) // 2  # conv1, conv2, pool
+        size = _conv_out(size) // 2  # conv3, pool
         sizes.append(size)
     if min(sizes) < 1:
-        raise ValueError(f"the CNN needs inputs of at least 12×12 pixels (three unpadded 3×3 "
-                         f"convolutions and two 2×2 poolings); got {height}×{width_in}")
+        raise ValueError(
+            f"the CNN needs inputs of at least 12×12 pixels (three unpadded 3×3 "
+            f"convolutions and two 2×2 poolings); got {height}×{width_in}"
+        )
     return nn.Sequential(
-        nn.Conv2d(channels, 64, 3), nn.ReLU(),
-        nn.Conv2d(64, 64, 3), nn.ReLU(),
+        nn.Conv2d(channels, 64, 3),
+        nn.ReLU(),
+        nn.Conv2d(64, 64, 3),
+        nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Conv2d(64, 128, 3), nn.ReLU(),
+        nn.Conv2d(64, 128, 3),
+        nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Flatten(),
-        nn.Linear(128 * sizes[0] * sizes[1], width), nn.ReLU(),
+        nn.Linear(128 * sizes[0] * sizes[1], width),
+        nn.ReLU(),
         nn.Linear(width, n_out),
     )
 
@@ -73,7 +82,7 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.conv1(x))
         out = self.conv2(out)
-        return F.relu(out + self.shortcut(x))     # out-of-place: safe under functional_call/jvp/vmap
+        return F.relu(out + self.shortcut(x))  # out-of-place: safe under functional_call/jvp/vmap
 
 
 class ResNet14(nn.Module):
@@ -98,7 +107,7 @@ class ResNet14(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.blocks(F.relu(self.stem(x)))
-        return self.fc(out.mean(dim=(2, 3)))       # global average pooling
+        return self.fc(out.mean(dim=(2, 3)))  # global average pooling
 
 
 # Every architecture maps (cfg, input_shape=(C, H, W)) to a module with 2 outputs.

@@ -19,6 +19,7 @@ per layer (δ_Pᵀ A_P for a Linear layer), so the groups need no backward pass 
 training none of this needs a pass of its own either: the logged step's gradient graph records the
 layers on a `Tape` and yields δ from its own backward (see `Problem.graph`).
 """
+
 from __future__ import annotations
 
 import weakref
@@ -31,14 +32,15 @@ from torch.nn import functional as F
 
 from eos_core.science.models import FlatModel
 
-CHUNK_FLOATS = 2**25          # per-chunk working set of the convolution norms (128 MB in float32)
+CHUNK_FLOATS = 2**25  # per-chunk working set of the convolution norms (128 MB in float32)
 
 
 @dataclass
 class Tape:
     """One forward pass's record of the parametrised layers: each call's (module, input a, output z).
     `deltas` (δ = ∂(Σ_i ℓ_i)/∂z per call) is filled in by whoever runs the backward."""
-    layers: dict                               # module → parameter-name prefix
+
+    layers: dict  # module → parameter-name prefix
     records: list
     deltas: list = field(default_factory=list)
 
@@ -59,14 +61,23 @@ def record(model: FlatModel, theta, x) -> tuple[torch.Tensor, Tape | None]:
 
 @dataclass
 class ExampleTerms:
-    losses: torch.Tensor        # (n,) ℓ_i
-    dots: torch.Tensor          # (n,) float64 ∇ℓ_i·v
-    norms2: torch.Tensor        # (n,) float64 ‖∇ℓ_i‖²
-    group_grads: torch.Tensor   # (K, d) ∇ℓ_k, the mean gradient over each group's examples
+    losses: torch.Tensor  # (n,) ℓ_i
+    dots: torch.Tensor  # (n,) float64 ∇ℓ_i·v
+    norms2: torch.Tensor  # (n,) float64 ‖∇ℓ_i‖²
+    group_grads: torch.Tensor  # (K, d) ∇ℓ_k, the mean gradient over each group's examples
 
 
-def example_terms(model: FlatModel, loss_fn, theta, x, y, v, groups: list[torch.Tensor],
-                  tape: Tape | None = None, losses: torch.Tensor | None = None) -> ExampleTerms:
+def example_terms(
+    model: FlatModel,
+    loss_fn,
+    theta,
+    x,
+    y,
+    v,
+    groups: list[torch.Tensor],
+    tape: Tape | None = None,
+    losses: torch.Tensor | None = None,
+) -> ExampleTerms:
     """`ExampleTerms` for all n examples and the index sets `groups`. With a tape whose deltas are
     filled (and the losses of that pass) no further forward or backward pass runs."""
     if tape is None:
@@ -108,13 +119,15 @@ def _generic(model, loss_fn, theta, x, y, v, weights, chunk: int = 64) -> Exampl
     """`ExampleTerms` from explicit per-example gradients in chunks; the group gradients accumulate
     as weights[:, chunk] @ gradients, so the (n, d) matrix never exists."""
     v = v.to(theta.dtype)
-    group_grads = torch.zeros(0 if weights is None else len(weights), len(theta), dtype=theta.dtype, device=theta.device)
+    group_grads = torch.zeros(
+        0 if weights is None else len(weights), len(theta), dtype=theta.dtype, device=theta.device
+    )
     parts = []
     for i in range(0, len(x), chunk):
-        grads, losses = _explicit_grads(model, loss_fn, theta, x[i:i + chunk], y[i:i + chunk])
+        grads, losses = _explicit_grads(model, loss_fn, theta, x[i : i + chunk], y[i : i + chunk])
         parts.append((losses, (grads @ v).double(), torch.linalg.vector_norm(grads, dim=1).double().pow(2)))
         if weights is not None:
-            group_grads += weights[:, i:i + chunk] @ grads
+            group_grads += weights[:, i : i + chunk] @ grads
     losses, dots, norms2 = (torch.cat(column) for column in zip(*parts))
     return ExampleTerms(losses, dots, norms2, group_grads)
 
@@ -128,8 +141,7 @@ def _explicit_grads(model, loss_fn, theta, x, y):
 
 
 def _is_plain_conv(m: nn.Module) -> bool:
-    return (isinstance(m, nn.Conv2d) and m.groups == 1 and m.padding_mode == "zeros"
-            and not isinstance(m.padding, str))
+    return isinstance(m, nn.Conv2d) and m.groups == 1 and m.padding_mode == "zeros" and not isinstance(m.padding, str)
 
 
 def affine_layers(model: FlatModel) -> dict | None:
@@ -141,19 +153,18 @@ def affine_layers(model: FlatModel) -> dict | None:
 def _forward_capturing(model, layers, theta, x) -> tuple[torch.Tensor, list]:
     """The model's output and (module, input, output) for every call of a parametrised layer."""
     captured = []
-    hooks = [m.register_forward_hook(lambda m, inputs, z: captured.append((m, inputs[0].detach(), z)))
-             for m in layers]
+    hooks = [m.register_forward_hook(lambda m, inputs, z: captured.append((m, inputs[0].detach(), z))) for m in layers]
     try:
         out = model(theta, x)
     finally:
         for h in hooks:
             h.remove()
-    if len(captured) != len(layers):   # a module applied twice would share its weights across calls
+    if len(captured) != len(layers):  # a module applied twice would share its weights across calls
         raise ValueError("the per-layer identity needs every parametrised layer applied exactly once")
     return out, captured
 
 
-_PATH_CHOICE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # model → {input shape: bool}
+_PATH_CHOICE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model → {input shape: bool}
 
 
 def _identity_pays(model, layers, theta, x_one) -> bool:
@@ -172,8 +183,11 @@ def _unfold_fits(model, layers, theta, x_one) -> bool:
     with `vmap`; the ResNet-14 (the reverse) 4.0 with the identity, 1.4 with `vmap`."""
     with torch.no_grad():
         _, captured = _forward_capturing(model, layers, theta, x_one)
-    unfolded = sum(m.in_channels * m.kernel_size[0] * m.kernel_size[1] * z[0, 0].numel()
-                   for m, _, z in captured if isinstance(m, nn.Conv2d))
+    unfolded = sum(
+        m.in_channels * m.kernel_size[0] * m.kernel_size[1] * z[0, 0].numel()
+        for m, _, z in captured
+        if isinstance(m, nn.Conv2d)
+    )
     return unfolded <= model.dim
 
 
@@ -209,7 +223,8 @@ def tape_group_gradients(model: FlatModel, tape: Tape, groups: list[torch.Tensor
                 reduce = (0,)
             else:
                 parts[f"{prefix}.weight"] = torch.nn.grad.conv2d_weight(
-                    a_p, module.weight.shape, d_p, module.stride, module.padding, module.dilation)
+                    a_p, module.weight.shape, d_p, module.stride, module.padding, module.dilation
+                )
                 reduce = (0, 2, 3)
             if module.bias is not None:
                 parts[f"{prefix}.bias"] = d_p.sum(reduce)
@@ -236,19 +251,29 @@ def _conv_dots(module, a, d, weight, bias):
 def _conv_sq_norms(module, a, d, has_bias):
     """‖δ_i U_iᵀ‖²_F (+ the bias part) per example, U_i = unfold(a_i), in chunks of examples."""
     bias_part = d.flatten(2).sum(2).double().pow(2).sum(1) if has_bias else 0.0
-    d = d.flatten(2)                                              # (n, C_out, positions)
+    d = d.flatten(2)  # (n, C_out, positions)
     kernel = module.in_channels * module.kernel_size[0] * module.kernel_size[1]
     chunk = max(1, CHUNK_FLOATS // (kernel * (d.shape[2] + d.shape[1])))
-    weight_part = torch.cat([
-        torch.bmm(d[i:i + chunk], F.unfold(a[i:i + chunk], module.kernel_size, module.dilation,
-                                           module.padding, module.stride).transpose(1, 2))
-        .double().pow(2).sum((1, 2))
-        for i in range(0, len(a), chunk)])
+    weight_part = torch.cat(
+        [
+            torch.bmm(
+                d[i : i + chunk],
+                F.unfold(
+                    a[i : i + chunk], module.kernel_size, module.dilation, module.padding, module.stride
+                ).transpose(1, 2),
+            )
+            .double()
+            .pow(2)
+            .sum((1, 2))
+            for i in range(0, len(a), chunk)
+        ]
+    )
     return weight_part + bias_part
 
 
 def per_example_grads(model, loss_fn, theta, x, y) -> torch.Tensor:
     """(b, d) matrix of per-example gradients."""
+
     def one(xi, yi):
         return grad(lambda t: loss_fn(model(t, xi[None]), yi[None])[0])(theta)
 

@@ -5,6 +5,7 @@
 - Out of distribution: the loss on test-split input-outliers built at each α_test of the config
   (the test points nearest their class centroid, displaced along the training v_diff).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,12 +20,12 @@ EPSILON, PGD_STEPS, BOUNDARY_POINTS = 0.03, 10, 50
 
 @dataclass
 class ProbeSet:
-    boundary_x: torch.Tensor      # normalised test boundary points
+    boundary_x: torch.Tensor  # normalised test boundary points
     boundary_y: torch.Tensor
-    mean: torch.Tensor            # (1, C, 1, 1) pixel mean and std, to attack in pixel space
+    mean: torch.Tensor  # (1, C, 1, 1) pixel mean and std, to attack in pixel space
     std: torch.Tensor
-    clip: bool                    # keep attacked pixels in [0, 1] (not for synthetic data)
-    ood: dict                     # α_test → (inputs, labels)
+    clip: bool  # keep attacked pixels in [0, 1] (not for synthetic data)
+    ood: dict  # α_test → (inputs, labels)
 
 
 def build_probe_set(ds, tax, cfg) -> ProbeSet:
@@ -36,18 +37,29 @@ def build_probe_set(ds, tax, cfg) -> ProbeSet:
     std = torch.tensor(ds.pixel_std, dtype=x.dtype, device=x.device).view(shape)
     flat = x.reshape(len(x), -1)
     near = []
-    for c in (0, 1):   # the m test points of each class nearest the training centroid
+    for c in (0, 1):  # the m test points of each class nearest the training centroid
         members = torch.nonzero(y == c).flatten()
         distance = (flat[members] - tax.centroids[c].to(flat.dtype)).norm(dim=1)
-        near.append(members[distance.argsort()[:cfg.m]])
+        near.append(members[distance.argsort()[: cfg.m]])
     near = torch.cat(near)
-    ood = {a: (prototypes.displace(x[near], y[near], tax.v_diff.to(x.dtype), a, "coherent", None), y[near])
-           for a in cfg.ood_alphas}
+    ood = {
+        a: (prototypes.displace(x[near], y[near], tax.v_diff.to(x.dtype), a, "coherent", None), y[near])
+        for a in cfg.ood_alphas
+    }
     return ProbeSet(x[index], y[index], mean, std, cfg.dataset != "synthetic", ood)
 
 
-def pgd(problem: Problem, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mean, std, clip: bool,
-        epsilon: float = EPSILON, steps: int = PGD_STEPS) -> torch.Tensor:
+def pgd(
+    problem: Problem,
+    theta: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    mean,
+    std,
+    clip: bool,
+    epsilon: float = EPSILON,
+    steps: int = PGD_STEPS,
+) -> torch.Tensor:
     """The L∞ PGD perturbation δ in pixel units (sign-gradient ascent on the loss, projected)."""
     pixels = x * std + mean
     theta = theta.detach()

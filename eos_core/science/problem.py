@@ -1,5 +1,6 @@
 """The training problem: a network, the whole (prototype-augmented) training set on the device,
 and the loss. Everything is a function of one flat parameter vector θ."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from eos_core.science.per_example import Tape, record
 def mse_per_example(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Σ over the 2 outputs of (f − onehot)², no ½ factor (the paper's convention)."""
     classes = torch.arange(outputs.shape[1], device=y.device)
-    target = (y[:, None] == classes).to(outputs.dtype)   # one-hot without data-dependent checks (vmap-safe)
+    target = (y[:, None] == classes).to(outputs.dtype)  # one-hot without data-dependent checks (vmap-safe)
     return (outputs - target).pow(2).sum(1)
 
 
@@ -29,10 +30,10 @@ LOSSES = {"mse": mse_per_example, "ce": ce_per_example}
 @dataclass
 class Problem:
     model: FlatModel
-    x: torch.Tensor                  # (n, C, H, W) on the device
-    y: torch.Tensor                  # (n,) labels after the flips
+    x: torch.Tensor  # (n, C, H, W) on the device
+    y: torch.Tensor  # (n,) labels after the flips
     loss_name: str
-    groups: list[torch.Tensor]       # index tensor per prototype group, in groups.GROUPS order
+    groups: list[torch.Tensor]  # index tensor per prototype group, in groups.GROUPS order
 
     @property
     def loss_fn(self):
@@ -43,7 +44,9 @@ class Problem:
         x, y = (self.x, self.y) if index is None else (self.x[index], self.y[index])
         return self.loss_fn(self.model(theta, x), y)
 
-    def step_gradient(self, theta: torch.Tensor, index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def step_gradient(
+        self, theta: torch.Tensor, index: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(∇L, per-example losses) at θ over all examples or a minibatch: one forward, one backward."""
         leaf = theta.detach().requires_grad_(True)
         losses = self.losses(leaf, index)
@@ -59,6 +62,6 @@ class Problem:
         losses = self.loss_fn(outputs, self.y)
         correct = outputs.detach().argmax(1) == self.y
         graph = LossGraph(leaf, losses.mean(), tape.outputs if tape else ())
-        if tape is not None:   # ∂L/∂z of the mean loss, scaled to ∂(Σ_i ℓ_i)/∂z
+        if tape is not None:  # ∂L/∂z of the mean loss, scaled to ∂(Σ_i ℓ_i)/∂z
             tape.deltas = [len(self.x) * d for d in graph.watched_grads]
         return graph, losses.detach(), correct, tape

@@ -5,6 +5,7 @@ inliers, boundary points, input-outliers and output-outliers. Prototypes replace
 source examples in place, so n is unchanged and every untracked example stays bit for bit
 what the loader produced. Geometry is computed on inputs flattened to (n, D).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,17 +25,18 @@ KNN_CHUNK = 512
 
 @dataclass(frozen=True)
 class Taxonomy:
-    x: torch.Tensor                  # (n, *shape) inputs, prototypes replacing their sources in place
-    y: torch.Tensor                  # (n,) int64 labels after the flips
-    original_y: torch.Tensor         # (n,) int64 labels before the flips
-    group: torch.Tensor              # (n,) int64 index into groups.GROUPS, -1 for untracked examples
+    x: torch.Tensor  # (n, *shape) inputs, prototypes replacing their sources in place
+    y: torch.Tensor  # (n,) int64 labels after the flips
+    original_y: torch.Tensor  # (n,) int64 labels before the flips
+    group: torch.Tensor  # (n,) int64 index into groups.GROUPS, -1 for untracked examples
     centroid_distance: torch.Tensor  # (n,) ‖x_i − μ_{original_y_i}‖ of the final inputs
-    centroids: torch.Tensor          # (2, D) class centroids of the original flattened data
-    v_diff: torch.Tensor             # (D,) μ1 − μ0, unnormalised
+    centroids: torch.Tensor  # (2, D) class centroids of the original flattened data
+    v_diff: torch.Tensor  # (D,) μ1 − μ0, unnormalised
 
 
-def build_taxonomy(x: torch.Tensor, y: torch.Tensor, m: int, k: int, alpha: float,
-                   displacement: str, generator: torch.Generator) -> Taxonomy:
+def build_taxonomy(
+    x: torch.Tensor, y: torch.Tensor, m: int, k: int, alpha: float, displacement: str, generator: torch.Generator
+) -> Taxonomy:
     """Mark 2m examples (m per class) per group and build the synthetic outliers in place."""
     _check_inputs(x, y, m, k)
     n = x.shape[0]
@@ -43,11 +45,10 @@ def build_taxonomy(x: torch.Tensor, y: torch.Tensor, m: int, k: int, alpha: floa
     centroids = torch.stack([flat[y == c].mean(dim=0) for c in (0, 1)])
     v_diff = centroids[1] - centroids[0]
 
-    pool = _inlier_pools(flat, y, centroids, 3 * m)                  # (2, 3m)
+    pool = _inlier_pools(flat, y, centroids, 3 * m)  # (2, 3m)
     boundary = _boundary_pools(flat, y, k, m, exclude=pool.flatten())  # (2, m)
     inlier, output_outlier, input_outlier = _split_pools(pool, m, generator)
-    members = {"inlier": inlier, "boundary": boundary,
-               "input_outlier": input_outlier, "output_outlier": output_outlier}
+    members = {"inlier": inlier, "boundary": boundary, "input_outlier": input_outlier, "output_outlier": output_outlier}
 
     group = torch.full((n,), -1, dtype=torch.long, device=x.device)
     for name, idx in members.items():
@@ -64,12 +65,25 @@ def build_taxonomy(x: torch.Tensor, y: torch.Tensor, m: int, k: int, alpha: floa
     # Distance to the centroid of the *original* class: input-outliers end up far from it,
     # output-outliers stay near it even though their label now names the other class.
     distance = _centroid_distance(new_flat, y, centroids)
-    return Taxonomy(x=new_flat.reshape(x.shape), y=new_y, original_y=y, group=group,
-                    centroid_distance=distance, centroids=centroids, v_diff=v_diff)
+    return Taxonomy(
+        x=new_flat.reshape(x.shape),
+        y=new_y,
+        original_y=y,
+        group=group,
+        centroid_distance=distance,
+        centroids=centroids,
+        v_diff=v_diff,
+    )
 
 
-def displace(x: torch.Tensor, y: torch.Tensor, v_diff: torch.Tensor, alpha: float,
-             displacement: str, generator: torch.Generator | None = None) -> torch.Tensor:
+def displace(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    v_diff: torch.Tensor,
+    alpha: float,
+    displacement: str,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Input-outliers at any α; also builds the test-split OOD probes of §5.2.
 
     "coherent": x ± α·v_diff, + for class 1 and − for class 0 (away from the other class).
@@ -91,20 +105,19 @@ def displace(x: torch.Tensor, y: torch.Tensor, v_diff: torch.Tensor, alpha: floa
     return (flat + step).reshape(x.shape)
 
 
-def principal_subspace(flat: torch.Tensor, variance: float = 0.99,
-                       max_rows: int = SUBSPACE_ROWS) -> torch.Tensor:
+def principal_subspace(flat: torch.Tensor, variance: float = 0.99, max_rows: int = SUBSPACE_ROWS) -> torch.Tensor:
     """(D, r) orthonormal basis of the fewest principal directions of the centred rows of `flat`
     that hold `variance` of their total variance (float64; evenly spaced rows beyond max_rows)."""
     rows = _evenly_spaced(flat, max_rows).to(torch.float64)
     rows = rows - rows.mean(dim=0)
     _, singular, vh = torch.linalg.svd(rows, full_matrices=False)
-    share = torch.cumsum(singular ** 2, 0) / (singular ** 2).sum()
+    share = torch.cumsum(singular**2, 0) / (singular**2).sum()
     r = int(torch.searchsorted(share, torch.tensor(variance, dtype=torch.float64, device=share.device))) + 1
-    return vh[:min(r, len(singular))].T
+    return vh[: min(r, len(singular))].T
 
 
 def _evenly_spaced(flat: torch.Tensor, max_rows: int) -> torch.Tensor:
-    return flat[::-(-flat.shape[0] // max_rows)]
+    return flat[:: -(-flat.shape[0] // max_rows)]
 
 
 def subspace_energy(basis: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
@@ -130,13 +143,18 @@ def displacement_geometry(x: torch.Tensor, tax: Taxonomy, variance: float = 0.99
     moved = tax.group == GROUPS.index("input_outlier")
     displacement = tax.x.reshape(flat.shape)[moved] - flat[moved]
     actual = subspace_energy(basis, displacement) if bool(displacement.any()) else torch.zeros(1)
-    return {"variance": variance, "rank": rank, "dim": dim, "rows_used": len(_evenly_spaced(flat, SUBSPACE_ROWS)),
-            "random_direction_energy": (rank - along_v) / (dim - 1) if dim > 1 else 1.0,
-            "v_diff_energy": along_v, "displacement_energy": float(actual.mean())}
+    return {
+        "variance": variance,
+        "rank": rank,
+        "dim": dim,
+        "rows_used": len(_evenly_spaced(flat, SUBSPACE_ROWS)),
+        "random_direction_energy": (rank - along_v) / (dim - 1) if dim > 1 else 1.0,
+        "v_diff_energy": along_v,
+        "displacement_energy": float(actual.mean()),
+    }
 
 
-def knn_label_ambiguity(x: torch.Tensor, y: torch.Tensor, k: int,
-                        chunk_size: int = KNN_CHUNK) -> torch.Tensor:
+def knn_label_ambiguity(x: torch.Tensor, y: torch.Tensor, k: int, chunk_size: int = KNN_CHUNK) -> torch.Tensor:
     """(n,) |fraction of label 1 among the k nearest neighbours (self excluded) − 0.5|.
 
     0 means a perfectly mixed neighbourhood. Euclidean on flattened inputs; distance ties
@@ -148,8 +166,7 @@ def knn_label_ambiguity(x: torch.Tensor, y: torch.Tensor, k: int,
     return (2 * counts - k).abs().to(_float_dtype(x)) / (2 * k)
 
 
-def knn_label_one_counts(x: torch.Tensor, y: torch.Tensor, k: int,
-                         chunk_size: int = KNN_CHUNK) -> torch.Tensor:
+def knn_label_one_counts(x: torch.Tensor, y: torch.Tensor, k: int, chunk_size: int = KNN_CHUNK) -> torch.Tensor:
     """(n,) int64 number of label-1 examples among each example's k nearest neighbours."""
     n = x.shape[0]
     if not 1 <= k < n:
@@ -157,13 +174,14 @@ def knn_label_one_counts(x: torch.Tensor, y: torch.Tensor, k: int,
     flat = x.reshape(n, -1).to(_float_dtype(x))
     is_one = y.to(flat.device) == 1
     sq_norm = (flat * flat).sum(dim=1)
-    blocks = [_block_label_one_counts(flat, sq_norm, start, min(start + chunk_size, n), is_one, k)
-              for start in range(0, n, chunk_size)]
+    blocks = [
+        _block_label_one_counts(flat, sq_norm, start, min(start + chunk_size, n), is_one, k)
+        for start in range(0, n, chunk_size)
+    ]
     return torch.cat(blocks)
 
 
-def boundary_points(x: torch.Tensor, y: torch.Tensor, k: int, count: int,
-                    chunk_size: int = KNN_CHUNK) -> torch.Tensor:
+def boundary_points(x: torch.Tensor, y: torch.Tensor, k: int, count: int, chunk_size: int = KNN_CHUNK) -> torch.Tensor:
     """Indices of the `count` most ambiguous points of a split (§5.2's test-set boundary
     points), ordered most ambiguous first; ties go to the lower index."""
     ambiguity = knn_label_ambiguity(x, y, k, chunk_size)
@@ -203,8 +221,7 @@ def _boundary_pools(flat, y, k, size, exclude):
 
 def _split_pools(pool, m, generator):
     """Three disjoint random draws of m per class: inliers, output- and input-outliers."""
-    perms = torch.stack([torch.randperm(pool.shape[1], generator=generator,
-                                        device=generator.device) for _ in (0, 1)])
+    perms = torch.stack([torch.randperm(pool.shape[1], generator=generator, device=generator.device) for _ in (0, 1)])
     drawn = pool.gather(1, perms.to(pool.device))
     return drawn.split(m, dim=1)
 
@@ -213,8 +230,7 @@ def _orthogonal_directions(n, v, generator):
     """(n, D) unit Gaussian directions with their component along v removed."""
     # Drawn and projected in float64 so orthogonality and unit norm hold to float64
     # precision before the final cast; drawn on the generator's device for reproducibility.
-    g = torch.randn(n, v.numel(), generator=generator, device=generator.device,
-                    dtype=torch.float64).to(v.device)
+    g = torch.randn(n, v.numel(), generator=generator, device=generator.device, dtype=torch.float64).to(v.device)
     v64 = v.to(torch.float64)
     norm = torch.linalg.vector_norm(v64)
     if norm > 0:  # v_diff = 0 has no direction to avoid (and the scale α‖v_diff‖ is 0 anyway)
@@ -254,7 +270,8 @@ def _check_inputs(x, y, m, k):
         raise ValueError(f"m={m}: must be ≥ 1")
     smallest = int(torch.bincount(y.long(), minlength=2).min())
     if 4 * m > smallest:
-        raise ValueError(f"m={m}: 3m inlier candidates + m boundary points per class need "
-                         f"4m ≤ {smallest} (the smaller class)")
+        raise ValueError(
+            f"m={m}: 3m inlier candidates + m boundary points per class need 4m ≤ {smallest} (the smaller class)"
+        )
     if not 1 <= k < n:
         raise ValueError(f"k={k}: k-NN needs 1 ≤ k < n = {n}")

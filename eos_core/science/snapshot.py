@@ -6,6 +6,7 @@ NPZ (read with allow_pickle=False) + a JSON header only: nothing executable. Eve
 `Branch` is written generically — lists of arrays or tensors as stacked arrays, everything else
 as JSON — so a field added to `Branch` is kept without a change here.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -62,20 +63,21 @@ def unpack_branch(blob: bytes, device: str) -> tuple[Branch, InFlight | None]:
     if header["flight"] is not None:
         spec = header["flight"]
         theta, warm, buffer = _get_state(arrays, "flight", spec, device)
-        flight = InFlight(branch, spec["step"], spec["t_eff"], theta, buffer, warm,
-                          torch.from_numpy(arrays["flight_generator"]))
+        flight = InFlight(
+            branch, spec["step"], spec["t_eff"], theta, buffer, warm, torch.from_numpy(arrays["flight_generator"])
+        )
     return branch, flight
 
 
 def _pack_field(name: str, value, arrays: dict) -> dict:
     if isinstance(value, list) and value and all(isinstance(v, (np.ndarray, torch.Tensor)) for v in value):
         kind = "tensors" if isinstance(value[0], torch.Tensor) else "arrays"
-        for i, item in enumerate(value):   # one array per item: items may differ in shape
+        for i, item in enumerate(value):  # one array per item: items may differ in shape
             arrays[f"field.{name}.{i}"] = item.detach().cpu().numpy() if kind == "tensors" else item
         return {"kind": kind, "count": len(value)}
     try:
         json.dumps(value)
-    except TypeError:   # e.g. numpy scalars: kept as one array, read back as a list of them
+    except TypeError:  # e.g. numpy scalars: kept as one array, read back as a list of them
         arrays[f"field.{name}"] = np.asarray(value)
         return {"kind": "array-list"}
     return {"kind": "json", "value": value}
@@ -104,10 +106,13 @@ def _put_state(arrays: dict, prefix: str, theta, buffer, warm, header: dict) -> 
 
 def _get_state(arrays: dict, prefix: str, header: dict, device: str):
     """(theta, warm, buffer) on `device`."""
+
     def tensor(name):
         return torch.from_numpy(arrays[f"{prefix}_{name}"]).to(device) if f"{prefix}_{name}" in arrays else None
+
     warm = None
     if header["warm_hvps"] is not None:
-        warm = Eigenpairs(tensor("warm_values"), tensor("warm_vectors"), tensor("warm_residuals"),
-                          hvps=header["warm_hvps"])
+        warm = Eigenpairs(
+            tensor("warm_values"), tensor("warm_vectors"), tensor("warm_residuals"), hvps=header["warm_hvps"]
+        )
     return tensor("theta"), warm, tensor("buffer")

@@ -3,6 +3,7 @@
 Ratios, not absolute times, are the targets: both sides of each ratio run here, now, on the
 same machine, so a busy machine slows both alike.
 """
+
 from __future__ import annotations
 
 import resource
@@ -48,7 +49,7 @@ def overhead_cycles(setup, cfg: RunConfig, cycles: int) -> tuple[dict, list[int]
     load change on a shared machine falls on all three alike rather than on whichever ran then."""
     problem = setup.problem
     generator = torch.Generator().manual_seed(0)
-    cold = diagnose(problem, setup.theta0, setup.centroid_distance, None, generator).eigen   # untimed
+    cold = diagnose(problem, setup.theta0, setup.centroid_distance, None, generator).eigen  # untimed
     theta = dict.fromkeys(VARIANTS, setup.theta0)
     warm = dict.fromkeys(VARIANTS, cold)
     seconds = {name: [] for name in VARIANTS}
@@ -101,17 +102,21 @@ def per_example_figures(setup, sample: int) -> dict:
     fast = timed(lambda: per_example_alignment(problem, theta, v1), device, repeat=5)
     x, y = problem.x[:sample], problem.y[:sample]
 
-    def reference():   # explicit per-example gradients, in chunks so memory stays bounded
+    def reference():  # explicit per-example gradients, in chunks so memory stays bounded
         out = []
         for i in range(0, len(x), 32):
-            G = per_example_grads(problem.model, problem.loss_fn, theta, x[i:i + 32], y[i:i + 32])
-            out.append((G @ v1) ** 2 / (G ** 2).sum(1))
+            G = per_example_grads(problem.model, problem.loss_fn, theta, x[i : i + 32], y[i : i + 32])
+            out.append((G @ v1) ** 2 / (G**2).sum(1))
         return torch.cat(out)
 
     slow = timed(reference, device, repeat=2) * len(problem.x) / sample
-    return {"gradient_ms": 1e3 * gradient, "per_example_ms": 1e3 * fast,
-            "per_example_cost_grad_equiv": fast / gradient, "vmap_ms_extrapolated": 1e3 * slow,
-            "per_example_speedup_vs_vmap": slow / fast}
+    return {
+        "gradient_ms": 1e3 * gradient,
+        "per_example_ms": 1e3 * fast,
+        "per_example_cost_grad_equiv": fast / gradient,
+        "vmap_ms_extrapolated": 1e3 * slow,
+        "per_example_speedup_vs_vmap": slow / fast,
+    }
 
 
 def sweep_reuse_figures(cfg: RunConfig, cs=(0.25, 0.5, 0.75)) -> dict:
@@ -144,22 +149,42 @@ def paper_sized_result(n: int = 10_000, steps: int = 10_000, log_every: int = 32
     grid = {"baseline": np.arange(0, steps + 1, log_every), "exit": np.arange(t_star, steps + 1, log_every)}
     trace = pd.concat([pd.DataFrame({"branch": b, "step": g}) for b, g in grid.items()], ignore_index=True)
     trace["lr"] = np.where((trace.branch == "exit") & (trace.step > t_star), cfg.c * cfg.lr, cfg.lr)
-    trace["t_eff"] = np.where(trace.branch == "exit", cfg.lr * t_star + cfg.c * cfg.lr * (trace.step - t_star),
-                              cfg.lr * trace.step)
+    trace["t_eff"] = np.where(
+        trace.branch == "exit", cfg.lr * t_star + cfg.c * cfg.lr * (trace.step - t_star), cfg.lr * trace.step
+    )
     for column in TRACE_COLUMNS[4:]:
         trace[column] = rng.random(len(trace)) * (2 / cfg.lr if column.startswith("lambda") else 1)
     groups = trace[["branch", "step", "t_eff"]].merge(pd.DataFrame({"group": GROUPS}), how="cross")
     for column in GROUP_COLUMNS[4:]:
         groups[column] = rng.random(len(groups))
     group_names = np.array(["", *GROUPS])[rng.integers(0, 5, n)]
-    examples = pd.DataFrame({"index": np.arange(n), "label": rng.integers(0, 2, n), "original_label": 0,
-                             "group": group_names, "centroid_distance": rng.random(n) * 80})
+    examples = pd.DataFrame(
+        {
+            "index": np.arange(n),
+            "label": rng.integers(0, 2, n),
+            "original_label": 0,
+            "group": group_names,
+            "centroid_distance": rng.random(n) * 80,
+        }
+    )
     per_example = {f"{b}_steps": g for b, g in grid.items()}
-    per_example.update({f"{b}_{q}": rng.random((len(g), n), dtype=np.float32)
-                        for b, g in grid.items() for q in ("loss", "cos2")})
-    meta = {"config": cfg.to_dict(), "config_hash": cfg.config_hash(), "baseline_hash": cfg.baseline_hash(),
-            "status": "done", "message": "synthetic values for timing", "t_star": t_star, "t_star_star": None,
-            "onset_rule": onset_rule(cfg), "device": "none", "versions": {}, "wall_time_s": 0.0, "finished_at": 0.0}
+    per_example.update(
+        {f"{b}_{q}": rng.random((len(g), n), dtype=np.float32) for b, g in grid.items() for q in ("loss", "cos2")}
+    )
+    meta = {
+        "config": cfg.to_dict(),
+        "config_hash": cfg.config_hash(),
+        "baseline_hash": cfg.baseline_hash(),
+        "status": "done",
+        "message": "synthetic values for timing",
+        "t_star": t_star,
+        "t_star_star": None,
+        "onset_rule": onset_rule(cfg),
+        "device": "none",
+        "versions": {},
+        "wall_time_s": 0.0,
+        "finished_at": 0.0,
+    }
     return Result(meta, trace, groups, examples, per_example)
 
 
@@ -179,8 +204,11 @@ def store_round_trip_figures() -> dict:
         store.result(result.meta["config_hash"])
         read = time.perf_counter()
         store.close()
-    return {"store_write_s": written - start, "store_read_s": read - written,
-            "paper_sized_result_mb": len(result.to_zip()) / 2**20}
+    return {
+        "store_write_s": written - start,
+        "store_read_s": read - written,
+        "paper_sized_result_mb": len(result.to_zip()) / 2**20,
+    }
 
 
 def load_figures(cfg: RunConfig) -> dict:
@@ -188,6 +216,7 @@ def load_figures(cfg: RunConfig) -> dict:
     process, so the cache is emptied first (for MNIST-format sets this reads and checks the .gz)."""
     from eos_core.datasets import idx
     from eos_core.science.data import load_dataset
+
     idx._arrays.cache_clear()
     start = time.perf_counter()
     load_dataset(cfg.dataset, cfg.classes, cfg.n_per_class, cfg.image_size, seed=cfg.seed)
@@ -216,12 +245,16 @@ def full_run_figures(cfg: RunConfig) -> dict:
     start = time.perf_counter()
     result = run_experiment(cfg)
     wall = time.perf_counter() - start
-    warm = result.trace.hvps.iloc[1:]   # only the baseline's first solve is cold; the exit's starts warm
+    warm = result.trace.hvps.iloc[1:]  # only the baseline's first solve is cold; the exit's starts warm
     size = sum(len(b) for b in result.to_files().values())
-    return {"full_run_wall_s": wall, "status": result.status, "t_star": result.meta["t_star"],
-            "t_star_star": result.meta["t_star_star"],
-            "hvps_per_solve_median": float(warm.median()) if len(warm) else None,
-            "result_mb": size / 2**20}
+    return {
+        "full_run_wall_s": wall,
+        "status": result.status,
+        "t_star": result.meta["t_star"],
+        "t_star_star": result.meta["t_star_star"],
+        "hvps_per_solve_median": float(warm.median()) if len(warm) else None,
+        "result_mb": size / 2**20,
+    }
 
 
 def print_table(cfg: RunConfig, figures: dict) -> None:

@@ -5,6 +5,7 @@ random injections hit them — kill -9 (the worker is restarted at once, as a su
 with `pause`, SIGSTOP for up to twice the lease before SIGCONT. Then every job must have finished
 exactly once and equal an uninterrupted run of its config. One JSON line reports it.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,10 +22,23 @@ from eos_core.config import RunConfig
 from eos_core.runs.queue import JobState
 
 LEASE_S = 5.0
-LOGGED_STEPS = 80          # progress writes (and checkpoints) per branch: kill targets between them
+LOGGED_STEPS = 80  # progress writes (and checkpoints) per branch: kill targets between them
 STEPS_PER_INJECTION = 3200  # ~10 s of training on one idle core; one injection takes ~5 s
-CHAOS = RunConfig(dataset="synthetic", classes=("0", "1"), n_per_class=40, image_size=4, width=32, m=4, k=5,
-                  lr=0.05, steps=40, log_every=10, example_every=10, onset_fraction=0.02, init_scale=1.0)
+CHAOS = RunConfig(
+    dataset="synthetic",
+    classes=("0", "1"),
+    n_per_class=40,
+    image_size=4,
+    width=32,
+    m=4,
+    k=5,
+    lr=0.05,
+    steps=40,
+    log_every=10,
+    example_every=10,
+    onset_fraction=0.02,
+    init_scale=1.0,
+)
 
 
 def chaos_config(seed: int, steps: int) -> RunConfig:
@@ -38,8 +52,15 @@ def default_steps(jobs: int, injections: int) -> int:
     return STEPS_PER_INJECTION * max(1, -(-injections // max(1, jobs)))
 
 
-def run_chaos(jobs: int = 8, injections: int = 100, pause: bool = False, seed: int = 0, workers: int = 2,
-              steps: int | None = None, timeout_s: float = 7200.0) -> dict:
+def run_chaos(
+    jobs: int = 8,
+    injections: int = 100,
+    pause: bool = False,
+    seed: int = 0,
+    workers: int = 2,
+    steps: int | None = None,
+    timeout_s: float = 7200.0,
+) -> dict:
     """Queue the jobs, supervise the workers under `injections` faults, verify every result against
     an uninterrupted run."""
     from eos_core.runs.queue import Queue
@@ -50,14 +71,19 @@ def run_chaos(jobs: int = 8, injections: int = 100, pause: bool = False, seed: i
     queue = Queue(folder)
     for cfg in configs:
         queue.submit(cfg)
-    env = {**os.environ, "EOS_CACHE_DIR": folder, "EOS_LEASE_S": str(LEASE_S), "EOS_HEARTBEAT_S": "0.5",
-           "EOS_CHECKPOINT_EVERY": "1"}
+    env = {
+        **os.environ,
+        "EOS_CACHE_DIR": folder,
+        "EOS_LEASE_S": str(LEASE_S),
+        "EOS_HEARTBEAT_S": "0.5",
+        "EOS_CHECKPOINT_EVERY": "1",
+    }
     log = open(os.path.join(folder, "workers.log"), "ab")  # noqa: SIM115 — workers write to it until the finally
     started = time.time()
     expected_dir = os.path.join(folder, "expected")
     references = start_references(expected_dir, configs, env, log)
     supervisor = Supervisor(queue, env, log, workers)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # so that `finally` stops the workers
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` stops the workers
     completed = False
     try:
         counts = supervise(supervisor, rng, injections, pause, started, timeout_s, len(configs))
@@ -72,18 +98,30 @@ def run_chaos(jobs: int = 8, injections: int = 100, pause: bool = False, seed: i
     if references.returncode != 0:
         raise RuntimeError(f"the uninterrupted reference runs failed; see {folder}/workers.log")
     expected = {cfg.config_hash(): Result.load(os.path.join(expected_dir, cfg.config_hash())) for cfg in configs}
-    report = {"injections": counts["kills"] + counts["pauses"], **counts, "workers": workers,
-              **verify(queue, configs, supervisor.first_done, expected), "chaos_wall_s": round(chaos_wall, 1)}
+    report = {
+        "injections": counts["kills"] + counts["pauses"],
+        **counts,
+        "workers": workers,
+        **verify(queue, configs, supervisor.first_done, expected),
+        "chaos_wall_s": round(chaos_wall, 1),
+    }
     queue.close()
     if report["identical"] == len(configs) and report["trained_twice"] == 0:
         shutil.rmtree(folder, ignore_errors=True)
-    else:   # keep the evidence
+    else:  # keep the evidence
         report["store"] = folder
     return report
 
 
-def supervise(supervisor: Supervisor, rng: random.Random, injections: int, pause: bool, started: float,
-              timeout_s: float, jobs: int) -> dict:
+def supervise(
+    supervisor: Supervisor,
+    rng: random.Random,
+    injections: int,
+    pause: bool,
+    started: float,
+    timeout_s: float,
+    jobs: int,
+) -> dict:
     """Inject faults at random intervals until `injections` landed or every job ended, then watch
     the jobs to their end; returns the counts of kills and pauses."""
     counts = {"kills": 0, "pauses": 0}
@@ -93,8 +131,11 @@ def supervise(supervisor: Supervisor, rng: random.Random, injections: int, pause
         time.sleep(rng.uniform(0.5, 3.0))
         supervisor.watch()
         if inject(supervisor, rng, pause, counts):
-            print(f"chaos: {counts} after {time.time() - started:.0f} s; "
-                  f"{len(supervisor.first_done)}/{jobs} done", file=sys.stderr, flush=True)
+            print(
+                f"chaos: {counts} after {time.time() - started:.0f} s; {len(supervisor.first_done)}/{jobs} done",
+                file=sys.stderr,
+                flush=True,
+            )
     while not supervisor.watch() and time.time() - started < timeout_s:
         time.sleep(0.5)
     return counts
@@ -102,9 +143,19 @@ def supervise(supervisor: Supervisor, rng: random.Random, injections: int, pause
 
 def start_references(folder: str, configs: list[RunConfig], env: dict, log) -> subprocess.Popen:
     """The uninterrupted runs to compare with, in their own process beside the chaos."""
-    return subprocess.Popen([sys.executable, "-c", "import sys; from eos_core.tools.chaos import write_references; "
-                             "write_references(sys.argv[1], sys.argv[2:])", folder,
-                             *[cfg.to_json() for cfg in configs]], env=env, stdout=log, stderr=log)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from eos_core.tools.chaos import write_references; "
+            "write_references(sys.argv[1], sys.argv[2:])",
+            folder,
+            *[cfg.to_json() for cfg in configs],
+        ],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
 
 
 class Supervisor:
@@ -115,16 +166,23 @@ class Supervisor:
     def __init__(self, queue, env: dict, log, workers: int):
         self.queue, self.env, self.log, self.workers = queue, env, log, workers
         self.pool: list[subprocess.Popen] = []
-        self.first_done: dict[str, dict] = {}   # each job's record when first seen done
+        self.first_done: dict[str, dict] = {}  # each job's record when first seen done
         self.writes_at_claim: dict[tuple, int] = {}
 
     def spawn(self) -> None:
-        self.pool.append(subprocess.Popen([sys.executable, "-m", "eos_core", "worker"], env=self.env,
-                                          stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL))
+        self.pool.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "eos_core", "worker"],
+                env=self.env,
+                stdout=self.log,
+                stderr=self.log,
+                stdin=subprocess.DEVNULL,
+            )
+        )
 
     def watch(self) -> bool:
         """Restart the dead, note the jobs; True when every job has ended."""
-        for process in [p for p in self.pool if p.poll() is not None]:   # a supervisor restarts the dead
+        for process in [p for p in self.pool if p.poll() is not None]:  # a supervisor restarts the dead
             self.pool.remove(process)
         while len(self.pool) < self.workers:
             self.spawn()
@@ -209,8 +267,14 @@ def verify(queue, configs: list[RunConfig], first_done: dict, expected: dict) ->
         result = queue.store.result(key)
         retrained += (job.get("writes", 0) - len(result.trace)) * cfg.log_every
         identical += int(same_result(result, expected[key]))
-    return {"jobs": len(configs), "finished": finished, "identical": identical, "trained_twice": twice,
-            "lost": len(configs) - finished, "steps_retrained": retrained}
+    return {
+        "jobs": len(configs),
+        "finished": finished,
+        "identical": identical,
+        "trained_twice": twice,
+        "lost": len(configs) - finished,
+        "steps_retrained": retrained,
+    }
 
 
 def same_result(a, b) -> bool:

@@ -1,5 +1,6 @@
 """The reproduction report on synthetic traces with known answers (each claim true once, false
 once), and the mechanism of App. F against hand-computed values."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,8 +14,19 @@ from eos_core.groups import GROUPS
 T_STAR, T_SS, END, EVERY = 40, 80, 120, 10
 
 
-def fake(loss="mse", displacement="coherent", alpha=3.0, seed=0, *, delta=None, cos2=None, influence=None,
-         rho=(-0.1, 0.4), distance=None, q_power=0.5) -> Result:
+def fake(
+    loss="mse",
+    displacement="coherent",
+    alpha=3.0,
+    seed=0,
+    *,
+    delta=None,
+    cos2=None,
+    influence=None,
+    rho=(-0.1, 0.4),
+    distance=None,
+    q_power=0.5,
+) -> Result:
     """A forked run whose tables follow simple formulas.
 
     delta[g]: the exit branch's loss minus the EoS branch's after the fork (constant);
@@ -30,20 +42,51 @@ def fake(loss="mse", displacement="coherent", alpha=3.0, seed=0, *, delta=None, 
     for branch, start, lr in (("baseline", 0, 0.1), ("exit", T_STAR, 0.05)):
         for step in range(start, END + 1, EVERY):
             t_eff = 0.1 * min(step, T_STAR) + lr * max(step - T_STAR, 0)
-            trace.append({"branch": branch, "step": step, "t_eff": t_eff, "lr": lr, "a_S": 2.0, "b_S": 4.0,
-                          "spearman_rho": rho[0] if step < T_STAR else rho[1]})
+            trace.append(
+                {
+                    "branch": branch,
+                    "step": step,
+                    "t_eff": t_eff,
+                    "lr": lr,
+                    "a_S": 2.0,
+                    "b_S": 4.0,
+                    "spearman_rho": rho[0] if step < T_STAR else rho[1],
+                }
+            )
             for k, g in enumerate(GROUPS):
                 base_loss = 1.0 - 0.5 * t_eff / (0.1 * END)
                 loss = base_loss + (delta[g] if branch == "exit" and step > T_STAR else 0.0)
                 c_k = influence[g] * (1 + 0.1 * k + 0.01 * step)
-                groups.append({"branch": branch, "step": step, "t_eff": t_eff, "group": g, "loss": loss,
-                               "loss_avg2": loss, "cos2": cos2(g, branch, step), "curvature_influence": c_k,
-                               "Q": c_k ** q_power, "R": 0.3 * (k + 1)})
-    examples = pd.DataFrame({"index": range(8), "label": 0, "original_label": 0,
-                             "group": [g for g in GROUPS for _ in range(2)],
-                             "centroid_distance": [distance[g] for g in GROUPS for _ in range(2)]})
-    meta = {"config": cfg.to_dict(), "config_hash": cfg.config_hash(), "status": "done",
-            "t_star": T_STAR, "t_star_star": T_SS}
+                groups.append(
+                    {
+                        "branch": branch,
+                        "step": step,
+                        "t_eff": t_eff,
+                        "group": g,
+                        "loss": loss,
+                        "loss_avg2": loss,
+                        "cos2": cos2(g, branch, step),
+                        "curvature_influence": c_k,
+                        "Q": c_k**q_power,
+                        "R": 0.3 * (k + 1),
+                    }
+                )
+    examples = pd.DataFrame(
+        {
+            "index": range(8),
+            "label": 0,
+            "original_label": 0,
+            "group": [g for g in GROUPS for _ in range(2)],
+            "centroid_distance": [distance[g] for g in GROUPS for _ in range(2)],
+        }
+    )
+    meta = {
+        "config": cfg.to_dict(),
+        "config_hash": cfg.config_hash(),
+        "status": "done",
+        "t_star": T_STAR,
+        "t_star_star": T_SS,
+    }
     return Result(meta, pd.DataFrame(trace), pd.DataFrame(groups), examples, {})
 
 
@@ -59,8 +102,8 @@ def c2_true(g, b, s):
     if g != "input_outlier":
         return 0.1
     if s <= T_STAR:
-        return 0.2 + 0.7 * s / T_STAR            # rises to 0.9 at t*
-    return 0.9 if b == "exit" else 0.4           # falls under EoS, held on the exit branch
+        return 0.2 + 0.7 * s / T_STAR  # rises to 0.9 at t*
+    return 0.9 if b == "exit" else 0.4  # falls under EoS, held on the exit branch
 
 
 def test_c1_mixed_signs():
@@ -89,8 +132,11 @@ def test_c3_random_control():
 
 
 def test_c4_cross_entropy_moves_the_advantage_to_output_outliers():
-    wins = fake(loss="ce", influence={**dict.fromkeys(GROUPS, 1.0), "output_outlier": 50.0},
-                delta={**SAME_SIGN, "output_outlier": 0.2})
+    wins = fake(
+        loss="ce",
+        influence={**dict.fromkeys(GROUPS, 1.0), "output_outlier": 50.0},
+        delta={**SAME_SIGN, "output_outlier": 0.2},
+    )
     assert verdicts([wins])["C4"].verdict == SUPPORTED
     assert verdicts([fake(loss="ce", delta=MIXED)])["C4"].verdict == REFUTED
     assert verdicts([fake()])["C4"].verdict == UNTESTED
@@ -124,7 +170,7 @@ def with_pgd(r: Result, eos: float, exit_: float, boundary_cos2: float) -> Resul
 
 
 def test_c8_pgd_only_when_boundary_points_dominate():
-    assert verdicts([fake()])["C8"].verdict == UNTESTED                     # no probe in the run
+    assert verdicts([fake()])["C8"].verdict == UNTESTED  # no probe in the run
     helps_when_dominant = with_pgd(fake(), 0.6, 0.4, 0.9)
     no_help_otherwise = with_pgd(fake(alpha=10.0), 0.4, 0.5, 0.05)
     assert verdicts([helps_when_dominant, no_help_otherwise])["C8"].verdict == SUPPORTED
@@ -137,7 +183,7 @@ def test_branch_decomposition_by_hand():
     d = decomposition(r)
     row = d[(d.group == "input_outlier") & (d.step == T_STAR + 20)].iloc[0]
     tau = 0.1 * 20
-    c_k = 1.0 * (1 + 0.1 * 2 + 0.01 * T_STAR)         # at t*, group index 2
+    c_k = 1.0 * (1 + 0.1 * 2 + 0.01 * T_STAR)  # at t*, group index 2
     assert row.tau == pytest.approx(tau)
     assert row.confounder == pytest.approx((1 - 0.5) * 0.3 * 3 * tau)
     assert row.selector == pytest.approx(2.0 / 4.0 * np.sqrt(c_k) * tau)
@@ -175,8 +221,14 @@ def test_c3_judges_the_eos_branch_from_t_star_only():
 
 def test_c3_states_the_random_directions_energy_in_the_data_subspace():
     random = fake(displacement="random")
-    random.meta["input_geometry"] = {"variance": 0.99, "rank": 58, "dim": 3072, "random_direction_energy": 0.0183,
-                                     "v_diff_energy": 0.998, "displacement_energy": 0.0179}
+    random.meta["input_geometry"] = {
+        "variance": 0.99,
+        "rank": 58,
+        "dim": 3072,
+        "random_direction_energy": 0.0183,
+        "v_diff_energy": 0.998,
+        "displacement_energy": 0.0179,
+    }
     evidence = verdicts([fake(), random])["C3"].evidence
     assert "keeps 1.8 % of its energy in the training inputs' 99 %-variance subspace (rank 58 of 3072" in evidence
     assert "this run's displacements 1.8 %, v_diff 99.8 %" in evidence
@@ -190,8 +242,16 @@ def with_oscillation(r: Result, swing: dict) -> Result:
     for step in range(END + 1):
         for g in GROUPS:
             amplitude = swing[g] * (1 if step >= T_STAR else 5)
-            rows.append({"branch": "baseline", "step": step, "t_eff": 0.1 * step, "group": g,
-                         "loss": 1 + amplitude * (-1) ** step, "loss_avg2": 1.0})
+            rows.append(
+                {
+                    "branch": "baseline",
+                    "step": step,
+                    "t_eff": 0.1 * step,
+                    "group": g,
+                    "loss": 1 + amplitude * (-1) ** step,
+                    "loss_avg2": 1.0,
+                }
+            )
     r.losses = pd.DataFrame(rows)
     return r
 
@@ -204,8 +264,10 @@ def test_oscillation_shares_split_the_loss_spikes_after_t_star():
 
 def test_a_failing_group_claim_explains_who_dominates_v1_and_takes_the_spikes():
     influence = {**dict.fromkeys(GROUPS, 1.0), "output_outlier": 4.0}
-    r = with_oscillation(fake(delta=SAME_SIGN, influence=influence),
-                         {"inlier": 0.0, "boundary": 0.0, "input_outlier": 0.1, "output_outlier": 0.3})
+    r = with_oscillation(
+        fake(delta=SAME_SIGN, influence=influence),
+        {"inlier": 0.0, "boundary": 0.0, "input_outlier": 0.1, "output_outlier": 0.3},
+    )
     evidence = group_evidence(r)
     # C_k = influence·(1 + 0.1k + 0.01·step): the median before t* is at step 20, from t* at step 80
     assert evidence.loc["output_outlier", "influence_eos"] == pytest.approx(4.0 * (1 + 0.3 + 0.8))
@@ -214,4 +276,4 @@ def test_a_failing_group_claim_explains_who_dominates_v1_and_takes_the_spikes():
     assert c1.verdict == REFUTED
     assert "largest (∇ℓ_k·v1)² before t* output_outlier" in c1.why
     assert "input_outlier 25 %, output_outlier 75 %" in c1.why
-    assert verdicts([fake(delta=MIXED)])["C1"].why == ""   # a supported claim needs no explanation
+    assert verdicts([fake(delta=MIXED)])["C1"].why == ""  # a supported claim needs no explanation

@@ -1,4 +1,5 @@
 """The regime map over constructed runs whose trade-offs are known (see test_tradeoff)."""
+
 import pytest
 from test_tradeoff import PATTERN, constructed
 
@@ -6,7 +7,7 @@ from eos_core import cli
 from eos_core.analysis.regime import grid, markdown, select, table
 from eos_core.runs.store import Store
 
-NONE = dict.fromkeys(PATTERN, 0.02)   # every group behind under EoS: no trade-off
+NONE = dict.fromkeys(PATTERN, 0.02)  # every group behind under EoS: no trade-off
 
 
 def runs():
@@ -27,7 +28,7 @@ def test_cells_hold_each_groups_window_value_and_the_seeds_that_agree():
     assert "(3/3)" in g.loc["shirt–tshirt", "coherent"] and g.loc["shirt–tshirt", "coherent"].endswith("✓ pattern 3/3")
     assert g.loc["shirt–tshirt", "random"] == "no trade-off window"
     assert g.loc["bag–boot", "coherent"].endswith("✓ pattern 2/3") and "(2/3)" in g.loc["bag–boot", "coherent"]
-    assert g.loc["bag–boot", "random"] == "—"                        # never run
+    assert g.loc["bag–boot", "random"] == "—"  # never run
     io = frame[(frame.pair == "shirt–tshirt") & (frame.displacement == "coherent") & (frame.group == "input_outlier")]
     assert io.value.iloc[0] > 0 and io.agree.iloc[0] == 3 and (io.u1.iloc[0], io.u2.iloc[0]) == (77, 123)
     md = markdown(g)
@@ -41,7 +42,7 @@ def test_at_the_end_the_transient_trade_off_is_gone():
 
 
 def test_a_cell_shared_by_two_configurations_keeps_one_and_says_so():
-    frame = select(table(runs()), "pair", "displacement")      # loss not fixed: mse and ce share a cell
+    frame = select(table(runs()), "pair", "displacement")  # loss not fixed: mse and ce share a cell
     assert grid(frame, "pair", "displacement").loc["shirt–tshirt", "coherent"].endswith("(+1 more)")
 
 
@@ -72,6 +73,7 @@ def test_the_regime_page_maps_the_stored_runs_and_links_a_cell_to_compare(tmp_pa
     import json
 
     from harness import app_test
+
     store = Store(tmp_path)
     for r in runs():
         store.put_result(r)
@@ -86,7 +88,9 @@ def test_the_regime_page_maps_the_stored_runs_and_links_a_cell_to_compare(tmp_pa
     assert len(charts) == 1
     spec = json.loads(charts[0].proto.spec)
     cells = dict(zip(zip(spec["data"][0]["y"], spec["data"][0]["x"]), spec["data"][0]["text"]))
-    assert cells[("shirt–tshirt", "coherent")].startswith("+0.0") and cells[("shirt–tshirt", "coherent")].endswith("3/3")
-    assert cells[("shirt–tshirt", "random")] == "—"          # no window: no value to colour
+    assert cells[("shirt–tshirt", "coherent")].startswith("+0.0") and cells[("shirt–tshirt", "coherent")].endswith(
+        "3/3"
+    )
+    assert cells[("shirt–tshirt", "random")] == "—"  # no window: no value to colour
     table = at.dataframe[0].value
     assert table.loc["shirt–tshirt", "coherent"].endswith("✓ pattern 3/3")

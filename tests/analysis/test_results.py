@@ -1,4 +1,5 @@
 """Result folders: written and read back identically, never through pickle; Δℓ_k by hand."""
+
 import io
 
 import numpy as np
@@ -15,16 +16,29 @@ def fixture_result() -> Result:
         for step in steps:
             t_eff = step * 0.1 if branch == "baseline" else 2.0 + (step - 20) * 0.05
             for k, group in enumerate(GROUPS):
-                rows.append({"branch": branch, "step": step, "t_eff": t_eff, "group": group,
-                             "loss": 1.0 - 0.1 * t_eff * (k + 1), "loss_avg2": 1.0 - 0.1 * t_eff * (k + 1)})
+                rows.append(
+                    {
+                        "branch": branch,
+                        "step": step,
+                        "t_eff": t_eff,
+                        "group": group,
+                        "loss": 1.0 - 0.1 * t_eff * (k + 1),
+                        "loss_avg2": 1.0 - 0.1 * t_eff * (k + 1),
+                    }
+                )
     groups = pd.DataFrame(rows)
     trace = pd.DataFrame({"branch": ["baseline"] * 5, "step": range(0, 50, 10), "lambda1": np.linspace(1, 2, 5)})
-    examples = pd.DataFrame({"index": np.arange(4), "group": ["inlier", "", "boundary", ""],
-                             "centroid_distance": [0.5, 1.0, 2.0, 3.0]})
-    per_example = {"baseline_steps": np.arange(5), "baseline_cos2": np.random.default_rng(0).random((5, 4), dtype=np.float32)}
-    losses = groups.copy()   # stands in for the every-step table
-    return Result({"status": "done", "config": {"lr": 0.1, "c": 0.5}, "t_star": 20}, trace, groups, examples,
-                  per_example, losses)
+    examples = pd.DataFrame(
+        {"index": np.arange(4), "group": ["inlier", "", "boundary", ""], "centroid_distance": [0.5, 1.0, 2.0, 3.0]}
+    )
+    per_example = {
+        "baseline_steps": np.arange(5),
+        "baseline_cos2": np.random.default_rng(0).random((5, 4), dtype=np.float32),
+    }
+    losses = groups.copy()  # stands in for the every-step table
+    return Result(
+        {"status": "done", "config": {"lr": 0.1, "c": 0.5}, "t_star": 20}, trace, groups, examples, per_example, losses
+    )
 
 
 def test_round_trip_is_identical(tmp_path):
@@ -44,8 +58,15 @@ def test_a_result_stored_before_per_step_losses_loads_with_an_empty_table(tmp_pa
     folder = fixture_result().save(tmp_path / "run")
     (folder / "losses.parquet").unlink()
     loaded = Result.load(folder)
-    assert loaded.losses.empty and list(loaded.losses.columns) == ["branch", "step", "t_eff", "group", "loss", "loss_avg2"]
-    assert len(delta_loss(loaded)) == 3 * len(GROUPS)   # from the logged steps
+    assert loaded.losses.empty and list(loaded.losses.columns) == [
+        "branch",
+        "step",
+        "t_eff",
+        "group",
+        "loss",
+        "loss_avg2",
+    ]
+    assert len(delta_loss(loaded)) == 3 * len(GROUPS)  # from the logged steps
 
 
 def test_missing_and_corrupt_files_are_reported(tmp_path):
@@ -76,7 +97,7 @@ def test_delta_loss_on_logged_steps_only_interpolates_at_equal_effective_time():
     # 1 − 0.1·3·(k+1) exactly, and the exit's own loss is the same formula: Δ = 0.
     assert np.allclose(deltas.delta_loss, 0.0, atol=1e-12)
     assert len(deltas) == 3 * len(GROUPS)
-    result.groups.loc[result.groups.branch == "exit", "loss_avg2"] += 0.25   # the exit branch lags behind
+    result.groups.loc[result.groups.branch == "exit", "loss_avg2"] += 0.25  # the exit branch lags behind
     assert np.allclose(delta_loss(result).delta_loss, 0.25)
 
 
@@ -89,20 +110,25 @@ def oscillating_result(c: float) -> Result:
     (logged at 4, 6, …, 12) has ℓ̄ = 0.3 throughout. Every group has the same curves."""
     t_star, lr = 4, 0.1
     every = [{"branch": "baseline", "step": s, "t_eff": lr * s, "loss_avg2": SPIKY[s]} for s in range(13)]
-    every += [{"branch": "exit", "step": s, "t_eff": lr * (t_star + c * (s - t_star)), "loss_avg2": 0.3}
-              for s in range(t_star, 13)]
+    every += [
+        {"branch": "exit", "step": s, "t_eff": lr * (t_star + c * (s - t_star)), "loss_avg2": 0.3}
+        for s in range(t_star, 13)
+    ]
     losses = pd.DataFrame([{**row, "group": g, "loss": row["loss_avg2"]} for row in every for g in GROUPS])
     groups = losses[losses.step % 2 == 0].reset_index(drop=True)
     meta = {"status": "done", "config": {"lr": lr, "c": c}, "t_star": t_star}
     return Result(meta, pd.DataFrame(), groups, pd.DataFrame(), {}, losses)
 
 
-@pytest.mark.parametrize("c,expected", [
-    # exit step s ↔ baseline step 4 + c·(s − 4): c = 0.5 → 4, 5, 6, 7, 8 — all whole steps
-    (0.5, [0.3 - 0.07, 0.3 - 0.45, 0.3 - 0.07, 0.3 - 0.45, 0.3 - 0.07]),
-    # c = 0.25 → 4, 4.5, 5, 5.5, 6 — halves interpolate between the two adjacent steps only
-    (0.25, [0.3 - 0.07, 0.3 - 0.26, 0.3 - 0.45, 0.3 - 0.26, 0.3 - 0.07]),
-])
+@pytest.mark.parametrize(
+    "c,expected",
+    [
+        # exit step s ↔ baseline step 4 + c·(s − 4): c = 0.5 → 4, 5, 6, 7, 8 — all whole steps
+        (0.5, [0.3 - 0.07, 0.3 - 0.45, 0.3 - 0.07, 0.3 - 0.45, 0.3 - 0.07]),
+        # c = 0.25 → 4, 4.5, 5, 5.5, 6 — halves interpolate between the two adjacent steps only
+        (0.25, [0.3 - 0.07, 0.3 - 0.26, 0.3 - 0.45, 0.3 - 0.26, 0.3 - 0.07]),
+    ],
+)
 def test_delta_loss_matches_whole_baseline_steps_exactly_on_an_oscillating_loss(c, expected):
     deltas = delta_loss(oscillating_result(c))
     for group in GROUPS:
@@ -133,7 +159,7 @@ def test_summary_of_a_momentum_run_measures_sharpness_against_two_plus_two_beta_
     result = run_experiment(cfg)
     s = summary(result)
     base = result.trace[result.trace.branch == "baseline"]
-    threshold = (2 + 2 * 0.5) / 0.02   # 150, not 2/η = 100
+    threshold = (2 + 2 * 0.5) / 0.02  # 150, not 2/η = 100
     assert s["threshold_symbol"] == "(2+2β)/η"
     assert s["final_lambda1_over_threshold"] == pytest.approx(base.lambda1.iloc[-1] / threshold, rel=1e-12)
     after = base[base.step >= result.meta["t_star"]].lambda1.median()

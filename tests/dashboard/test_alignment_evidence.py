@@ -1,5 +1,6 @@
 """The Alignment page shows the evidence behind a failing claim: group shares from the engine and
 C3's coherent/random comparison with the data-subspace energy, for a run whose twin is stored."""
+
 import base64
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Every page under Streamlit's AppTest, against fixture results in a temporary cache."""
+
 import os
 import shutil
 
@@ -11,9 +12,17 @@ from eos_core.presets import first_launch, preset
 from eos_core.runs.queue import Queue
 from eos_core.runs.store import Store
 
-NO_TSS = TINY.replace(seed=7)   # stored as a run whose exit branch never reached its threshold
-PAGES = ["app_pages/sharpness.py", "app_pages/groups.py", "app_pages/alignment.py", "app_pages/outliers.py",
-         "app_pages/prototypes.py", "app_pages/compare.py", "app_pages/report.py", "app_pages/runs.py"]
+NO_TSS = TINY.replace(seed=7)  # stored as a run whose exit branch never reached its threshold
+PAGES = [
+    "app_pages/sharpness.py",
+    "app_pages/groups.py",
+    "app_pages/alignment.py",
+    "app_pages/outliers.py",
+    "app_pages/prototypes.py",
+    "app_pages/compare.py",
+    "app_pages/report.py",
+    "app_pages/runs.py",
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +38,13 @@ def app(cache, monkeypatch):
 
 def without_t_star_star(result, cfg):
     """`result` relabelled as `cfg`, finished without t** (what a short exit branch gives)."""
-    result.meta.update(config=cfg.to_dict(), config_hash=cfg.config_hash(), t_star_star=None,
-                       finished_at=0.0, message="the exit branch did not reach its threshold f·2/(c·η) "
-                                                "within the budget (no t**)")
+    result.meta.update(
+        config=cfg.to_dict(),
+        config_hash=cfg.config_hash(),
+        t_star_star=None,
+        finished_at=0.0,
+        message="the exit branch did not reach its threshold f·2/(c·η) within the budget (no t**)",
+    )
     return result
 
 
@@ -110,7 +123,8 @@ def test_the_ui_process_never_imports_torch(cache):
         "from streamlit.testing.v1 import AppTest;"
         "at = AppTest.from_file('dashboard/app.py', default_timeout=60); at.run();"
         "[at.switch_page(p).run() for p in %r];"
-        "print('torch' in sys.modules, any(m.startswith('torch') for m in sys.modules))" % PAGES)
+        "print('torch' in sys.modules, any(m.startswith('torch') for m in sys.modules))" % PAGES
+    )
     env = {**os.environ, "EOS_AUTOSTART_WORKER": "0", "EOS_CACHE_DIR": str(cache)}
     done = python(code, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -119,9 +133,10 @@ def test_the_ui_process_never_imports_torch(cache):
 
 # -- issue 9 §1: each defect as found, then fixed ------------------------------------------------
 
+
 def test_show_this_run_opens_the_run_of_its_panel_not_the_newest(app):
     queue = Queue(os.environ["EOS_CACHE_DIR"])
-    queue.submit(TINY)        # stored already: a done job, older than the random-displacement run
+    queue.submit(TINY)  # stored already: a done job, older than the random-displacement run
     queue.close()
     del app.query_params["run"]
     app.session_state["watching"] = [TINY.config_hash()]
@@ -154,7 +169,7 @@ def test_a_refusal_in_the_advanced_section_is_visible_above_the_run_button(app):
 
 
 def test_a_run_too_big_for_this_machine_is_refused_on_the_form_with_the_estimate(app, monkeypatch):
-    monkeypatch.setattr("eos_core.resources.available_bytes", lambda device: 10**6)   # 1 MB free
+    monkeypatch.setattr("eos_core.resources.available_bytes", lambda device: 10**6)  # 1 MB free
     app.run()
     next(b for b in app.button if b.label == "Run experiment").click().run()
     assert not app.exception
@@ -166,9 +181,9 @@ def test_changing_the_class_pair_clamps_examples_per_class(app):
     app.run()
     next(b for b in app.button if b.label == "teach-digits").click().run()
     assert app.session_state["form_n_per_class"] == 300
-    app.selectbox(key="form_class_a").select_index(3).run()   # "3 · three": labels carry the names
+    app.selectbox(key="form_class_a").select_index(3).run()  # "3 · three": labels carry the names
     app.selectbox(key="form_class_b").select_index(8).run()
-    assert app.session_state["form_n_per_class"] == 135      # digits 3 has 135 training examples
+    assert app.session_state["form_n_per_class"] == 135  # digits 3 has 135 training examples
     next(b for b in app.button if b.label == "Run experiment").click().run()
     assert not [e.value for e in app.error if e.value.startswith("Not queued")]
 
@@ -217,8 +232,16 @@ def test_the_decomposition_coefficients_are_not_called_alpha(app):
 
 # -- issue 10: links are untrusted text ------------------------------------------------------------
 
-@pytest.mark.parametrize("value", ["[Session expired](https://evil.example)", "![b](http://127.0.0.1:9/t.png)",
-                                   "<img src=x onerror=alert(1)>", "``x``"])
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "[Session expired](https://evil.example)",
+        "![b](http://127.0.0.1:9/t.png)",
+        "<img src=x onerror=alert(1)>",
+        "``x``",
+    ],
+)
 def test_link_text_is_echoed_only_as_a_code_span(app, value):
     app.query_params["x"] = value
     app.run()

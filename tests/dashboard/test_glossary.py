@@ -1,14 +1,43 @@
 """The glossary covers every term the pages show and every field of the form."""
+
 import dataclasses
 
 from dashboard.content.glossary import FIELD_HELP, TERMS, by_section, explain
 from eos_core.config import RunConfig
 
 # What the issue lists as shown on screen, by the glossary key that explains it.
-ON_SCREEN = ("lambda1", "v1", "threshold", "t_star", "t_star_star", "c", "effective_time", "two_step_average",
-             "delta_equal_time", "delta_same_step", "cos2", "curvature_influence", "Q", "R", "a_S", "b_S",
-             "onset_fraction", "knn_ambiguity", "centroid_distance", "spearman_rho", "pgd_eps", "alpha_test",
-             "C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8")
+ON_SCREEN = (
+    "lambda1",
+    "v1",
+    "threshold",
+    "t_star",
+    "t_star_star",
+    "c",
+    "effective_time",
+    "two_step_average",
+    "delta_equal_time",
+    "delta_same_step",
+    "cos2",
+    "curvature_influence",
+    "Q",
+    "R",
+    "a_S",
+    "b_S",
+    "onset_fraction",
+    "knn_ambiguity",
+    "centroid_distance",
+    "spearman_rho",
+    "pgd_eps",
+    "alpha_test",
+    "C1",
+    "C2",
+    "C3",
+    "C4",
+    "C5",
+    "C6",
+    "C7",
+    "C8",
+)
 
 
 def test_every_run_config_field_has_help():

@@ -1,4 +1,5 @@
 """Plot builders: the expected traces, threshold lines, t*/t** markers and fixed group colours."""
+
 import numpy as np
 import pytest
 from tiny import TINY
@@ -40,9 +41,13 @@ def test_effective_time_axis_moves_the_markers(results):
 
 def test_groups_keep_their_colours_on_every_figure(results):
     s = series(results[:1])
-    for fig in (plots.group_figure(s, "loss"), plots.group_figure(s, "cos2"), plots.delta_figure(s),
-                plots.scatter_figure(results[0].examples, results[0].per_example["baseline_cos2"][0], 0),
-                plots.centroid_distance_figure(results[0].examples)):
+    for fig in (
+        plots.group_figure(s, "loss"),
+        plots.group_figure(s, "cos2"),
+        plots.delta_figure(s),
+        plots.scatter_figure(results[0].examples, results[0].per_example["baseline_cos2"][0], 0),
+        plots.centroid_distance_figure(results[0].examples),
+    ):
         for trace in fig.data:
             group = next((g for g in GROUPS if plots.GROUP_LABELS[g] in (trace.name or "")), None)
             if group is not None:
@@ -73,13 +78,13 @@ def test_display_image_marks_out_of_range_pixels():
 def test_display_range_maps_synthetic_units_and_marking_is_optional():
     low, high = plots.display_range("synthetic")
     pixels = np.zeros((3, 2, 2))
-    pixels[:, 0, 0] = high + 1          # leaves the range
-    pixels[:, 0, 1] = low               # the range's ends map to black and white
+    pixels[:, 0, 0] = high + 1  # leaves the range
+    pixels[:, 0, 1] = low  # the range's ends map to black and white
     pixels[:, 1, 0] = high
     image, outside = plots.display_image(pixels, (low, high))
     assert tuple(image[0, 0]) == (255, 0, 255) and outside == pytest.approx(0.25)
     assert tuple(image[0, 1]) == (0, 0, 0) and tuple(image[1, 0]) == (255, 255, 255)
-    assert tuple(image[1, 1]) == (128, 128, 128)      # the middle of the range (0) is mid-grey
+    assert tuple(image[1, 1]) == (128, 128, 128)  # the middle of the range (0) is mid-grey
     clipped, _ = plots.display_image(pixels, (low, high), mark=False)
     assert tuple(clipped[0, 0]) == (255, 255, 255)
     assert plots.display_range("cifar10") == plots.display_range("digits") == (0.0, 1.0)
@@ -105,15 +110,16 @@ def test_compare_colours_runs_dashes_branches_and_marks_each_t_star(results):
 
 def test_smoothing_is_tensorboards_debiased_ema_with_the_raw_curve_kept(results):
     from dashboard.content.series import smoothed
+
     s = series([results[0]])
     w = 0.6
     smooth = smoothed(s, w)
     curve = smooth.trace[(smooth.trace.branch == "baseline") & (smooth.trace.quantity == "lambda1")]
     raw = curve.raw.to_numpy()
     ema, expected = 0.0, []
-    for i, v in enumerate(raw, 1):   # reference: the explicit recurrence, debiased by 1 − wᵗ
+    for i, v in enumerate(raw, 1):  # reference: the explicit recurrence, debiased by 1 − wᵗ
         ema = w * ema + (1 - w) * v
-        expected.append(ema / (1 - w ** i))
+        expected.append(ema / (1 - w**i))
     np.testing.assert_allclose(curve["median"], expected, rtol=1e-12)
     fig = plots.sharpness_figure(smooth)
     assert any(t.name == "λ1 EoS (η) (raw)" and t.opacity == 0.25 for t in fig.data)
@@ -125,11 +131,12 @@ def test_binned_median_trend():
     y = x % 10
     bx, by = plots.binned_median(x, y, 4)
     np.testing.assert_allclose(bx, [12, 37, 62, 87])
-    np.testing.assert_allclose(by, [np.median((x[i * 25:(i + 1) * 25]) % 10) for i in range(4)])
+    np.testing.assert_allclose(by, [np.median((x[i * 25 : (i + 1) * 25]) % 10) for i in range(4)])
 
 
 def test_figure_html_export_embeds_plotly(results):
     from dashboard.widgets import standalone_html
+
     html = standalone_html(plots.sharpness_figure(series([results[0]])))
     assert '<script src="http' not in html and "Plotly.newPlot" in html
-    assert len(html) > 1_000_000     # plotly.js itself is in the file
+    assert len(html) > 1_000_000  # plotly.js itself is in the file

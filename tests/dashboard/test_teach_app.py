@@ -1,5 +1,6 @@
 """The teaching side of the dashboard under Streamlit's AppTest: Glossary, Story, projector mode,
 the "What am I looking at?" expanders and the live run at the top of the Experiment page."""
+
 import time
 
 import pytest
@@ -19,8 +20,12 @@ COHERENT = preset("teach-selective").config_hash()
 @pytest.fixture(scope="module")
 def cache(make_cache, tiny_run):
     """The first-launch pair as hand-made results with known numbers, and one real tiny run."""
-    return make_cache(synthetic_result(), synthetic_result("teach-selective-random", delta=RANDOM_DELTA),
-                      tiny_run(TINY), name="teach-cache")
+    return make_cache(
+        synthetic_result(),
+        synthetic_result("teach-selective-random", delta=RANDOM_DELTA),
+        tiny_run(TINY),
+        name="teach-cache",
+    )
 
 
 def markdown(at) -> str:
@@ -28,6 +33,7 @@ def markdown(at) -> str:
 
 
 # -- Glossary ----------------------------------------------------------------------------------
+
 
 def test_glossary_lists_every_term_and_finds_one(cache, monkeypatch):
     at = switch_to(app_test(cache, monkeypatch), "app_pages/glossary.py")
@@ -42,6 +48,7 @@ def test_glossary_lists_every_term_and_finds_one(cache, monkeypatch):
 
 # -- Story -------------------------------------------------------------------------------------
 
+
 def test_story_walks_five_steps_on_the_first_launch_runs(cache, monkeypatch):
     at = switch_to(app_test(cache, monkeypatch), "app_pages/story.py")
     titles = []
@@ -52,8 +59,13 @@ def test_story_walks_five_steps_on_the_first_launch_runs(cache, monkeypatch):
         if step < 4:
             next(b for b in at.button if b.label == "next →").click().run()
             assert not at.exception
-    assert titles == ["1. Progressive sharpening", "2. The edge of stability", "3. The fork",
-                      "4. The selective trade-off", "5. The random control"]
+    assert titles == [
+        "1. Progressive sharpening",
+        "2. The edge of stability",
+        "3. The fork",
+        "4. The selective trade-off",
+        "5. The random control",
+    ]
     assert "The trade-off disappears" in markdown(at)
     assert next(b for b in at.button if b.label == "next →").disabled
 
@@ -68,7 +80,7 @@ def test_story_sentences_quote_the_runs(cache, monkeypatch):
 def test_story_on_an_empty_cache_says_what_to_run_and_queues_it(tmp_path, monkeypatch):
     at = switch_to(app_test(tmp_path / "empty", monkeypatch), "app_pages/story.py")
     queue = Queue(tmp_path / "empty")
-    for job in queue.jobs():            # app.py's first launch queued them: take them away again
+    for job in queue.jobs():  # app.py's first launch queued them: take them away again
         queue.delete_job(job["id"])
     queue.close()
     at.switch_page("app_pages/story.py").run()
@@ -82,6 +94,7 @@ def test_story_on_an_empty_cache_says_what_to_run_and_queues_it(tmp_path, monkey
 
 # -- Projector mode ----------------------------------------------------------------------------
 
+
 def _sizes(spec):
     layout = spec["layout"]
     ticks = [layout[a]["tickfont"]["size"] for a in layout if a.startswith(("xaxis", "yaxis"))]
@@ -93,7 +106,7 @@ def test_projector_mode_from_the_link_restyles_every_figure(cache, monkeypatch):
     at = app_test(cache, monkeypatch, projector="1", run=COHERENT)
     at.run()
     assert at.sidebar.toggle(key="projector").value is True
-    assert any("font-size: 18px" in h.proto.body for h in at.get("html"))     # captions ≥ 18 px
+    assert any("font-size: 18px" in h.proto.body for h in at.get("html"))  # captions ≥ 18 px
     for page in ("app_pages/sharpness.py", "app_pages/groups.py"):
         at.switch_page(page).run()
         assert not at.exception
@@ -130,9 +143,21 @@ def test_projector_mode_off_leaves_figures_alone(cache, monkeypatch):
 
 # -- What am I looking at? ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("page", ["app_pages/sharpness.py", "app_pages/groups.py", "app_pages/alignment.py",
-                                  "app_pages/outliers.py", "app_pages/prototypes.py", "app_pages/compare.py",
-                                  "app_pages/report.py", "app_pages/runs.py", "app_pages/experiment.py"])
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "app_pages/sharpness.py",
+        "app_pages/groups.py",
+        "app_pages/alignment.py",
+        "app_pages/outliers.py",
+        "app_pages/prototypes.py",
+        "app_pages/compare.py",
+        "app_pages/report.py",
+        "app_pages/runs.py",
+        "app_pages/experiment.py",
+    ],
+)
 def test_every_page_has_the_explainer(cache, monkeypatch, page):
     at = switch_to(app_test(cache, monkeypatch, run=TINY.config_hash()), page)
     assert "What am I looking at?" in [e.label for e in at.expander]
@@ -147,17 +172,29 @@ def test_explainers_read_the_selected_run(cache, monkeypatch):
 
 # -- First launch: the live run on top ---------------------------------------------------------
 
+
 def test_live_run_is_first_on_the_experiment_page(tmp_path, monkeypatch):
     cfg = preset("teach-selective")
     queue = Queue(tmp_path / "live")
     queue.submit(cfg)
-    queue.update_job(cfg.config_hash(), state="running", started=time.time(), step=56, phase="eos",
-                     branch="baseline", heartbeat=time.time())
-    partial = synthetic_result(upto=8)        # baseline steps 0…56: forked at 48
-    clock = [["baseline", int(s), "eos" if s >= T_STAR else "sharpening", time.time() - 60 + s / 8]
-             for s in partial.trace.step]
-    queue.put_live(cfg.config_hash(), {"trace": partial.trace.to_dict("records"),
-                                       "groups": partial.groups.to_dict("records"), "clock": clock})
+    queue.update_job(
+        cfg.config_hash(),
+        state="running",
+        started=time.time(),
+        step=56,
+        phase="eos",
+        branch="baseline",
+        heartbeat=time.time(),
+    )
+    partial = synthetic_result(upto=8)  # baseline steps 0…56: forked at 48
+    clock = [
+        ["baseline", int(s), "eos" if s >= T_STAR else "sharpening", time.time() - 60 + s / 8]
+        for s in partial.trace.step
+    ]
+    queue.put_live(
+        cfg.config_hash(),
+        {"trace": partial.trace.to_dict("records"), "groups": partial.groups.to_dict("records"), "clock": clock},
+    )
     queue.close()
     at = app_test(tmp_path / "live", monkeypatch)
     at.run()
@@ -166,7 +203,7 @@ def test_live_run_is_first_on_the_experiment_page(tmp_path, monkeypatch):
     sharp = charts(at)[0]
     assert sharp["layout"]["xaxis"]["range"] == [0, cfg.steps]
     top = sharp["layout"]["yaxis"]["range"][1]
-    assert 50 < top < 200                        # above 2/η = 50, not squashed by 2/(c·η) = 200
+    assert 50 < top < 200  # above 2/η = 50, not squashed by 2/(c·η) = 200
     levels = [s["y0"] for s in sharp["layout"]["shapes"] if s.get("y0") == s.get("y1")]
     assert levels == [pytest.approx(50)]
     assert [s["x0"] for s in sharp["layout"]["shapes"] if s.get("x0") == s.get("x1")] == [T_STAR]
@@ -178,7 +215,11 @@ def test_live_run_is_first_on_the_experiment_page(tmp_path, monkeypatch):
 def test_every_form_control_has_help(cache, monkeypatch):
     at = app_test(cache, monkeypatch)
     at.run()
-    controls = [w for kind in ("selectbox", "number_input", "slider", "radio", "text_input")
-                for w in at.get(kind) if str(getattr(w, "key", "")).startswith("form_")]
+    controls = [
+        w
+        for kind in ("selectbox", "number_input", "slider", "radio", "text_input")
+        for w in at.get(kind)
+        if str(getattr(w, "key", "")).startswith("form_")
+    ]
     assert len(controls) >= 19
     assert all(w.help and len(w.help) > 10 for w in controls), [w.key for w in controls if not w.help]

@@ -4,6 +4,7 @@ scripts/docker_smoke.sh and the deployment guide (docs/deployment.md).
 The static tests parse the files and need no container engine; the last test builds and runs the
 image with scripts/docker_smoke.sh where an engine answers, and skips (with the reason) otherwise.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -24,6 +25,7 @@ PORT = "8501"
 
 # ---------------------------------------------------------------- Dockerfile
 
+
 def dockerfile_instructions() -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) pairs, with comments dropped and continuation lines joined."""
     instructions, pending = [], ""
@@ -32,7 +34,7 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
         if not pending and (not stripped or stripped.startswith("#")):
             continue
         if pending and stripped.startswith("#"):
-            continue   # comments inside a continued instruction are dropped by Docker too
+            continue  # comments inside a continued instruction are dropped by Docker too
         if stripped.endswith("\\"):
             pending += stripped[:-1] + " "
             continue
@@ -78,12 +80,19 @@ def stages() -> list[list[tuple[str, str]]]:
 def test_dockerfile_builds_the_wheel_from_what_pyproject_needs():
     build, *_, _runtime = stages()
     assert len(stages()) == 2 and build[0][1].split()[-1] == "build"
-    copied = {path for keyword, rest in build if keyword == "COPY"
-              for path in [a for a in rest.split() if not a.startswith("--")][:-1]}
+    copied = {
+        path
+        for keyword, rest in build
+        if keyword == "COPY"
+        for path in [a for a in rest.split() if not a.startswith("--")][:-1]
+    }
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    needed = {"pyproject.toml", pyproject["project"]["readme"],
-              *pyproject["tool"]["setuptools"]["dynamic"]["dependencies"]["file"],
-              *(pattern.rstrip("*") for pattern in pyproject["tool"]["setuptools"]["packages"]["find"]["include"])}
+    needed = {
+        "pyproject.toml",
+        pyproject["project"]["readme"],
+        *pyproject["tool"]["setuptools"]["dynamic"]["dependencies"]["file"],
+        *(pattern.rstrip("*") for pattern in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]),
+    }
     assert needed <= copied
     wheel = [shlex.split(rest) for keyword, rest in build if keyword == "RUN" and "pip wheel" in rest]
     assert len(wheel) == 1 and "--no-deps" in wheel[0]
@@ -92,9 +101,12 @@ def test_dockerfile_builds_the_wheel_from_what_pyproject_needs():
 def test_dockerfile_runtime_has_the_installed_package_and_no_source_tree():
     runtime = stages()[-1]
     env = " ".join(rest for keyword, rest in runtime if keyword == "ENV")
-    assert "PYTHONPATH" not in env   # what runs is the installed wheel, not a folder on the path
-    sources = [[a for a in rest.split() if not a.startswith("--")][:-1] for keyword, rest in runtime if keyword == "COPY"
-               and not rest.startswith("--from=")]
+    assert "PYTHONPATH" not in env  # what runs is the installed wheel, not a folder on the path
+    sources = [
+        [a for a in rest.split() if not a.startswith("--")][:-1]
+        for keyword, rest in runtime
+        if keyword == "COPY" and not rest.startswith("--from=")
+    ]
     assert sorted(path for paths in sources for path in paths) == ["requirements.txt", "scripts"]
     assert any(keyword == "COPY" and rest.startswith("--from=build ") for keyword, rest in runtime)
 
@@ -119,8 +131,11 @@ def test_dockerfile_user_owns_app_and_cache():
     assert re.search(rf"chown\s+(-R\s+)?{re.escape(user)}(:\S+)?\s+[^\n]*/app", text)
     assert re.search(rf"chown\s+(-R\s+)?{re.escape(user)}(:\S+)?\s+[^\n]*/cache", text)
     # the project files copied in belong to that user as well
-    assert any(rest.startswith(f"--chown={user}") for rest in args_of("COPY") if rest.split()[-1] in {".", "/app"}
-               or rest.split()[-1].startswith("/app"))
+    assert any(
+        rest.startswith(f"--chown={user}")
+        for rest in args_of("COPY")
+        if rest.split()[-1] in {".", "/app"} or rest.split()[-1].startswith("/app")
+    )
 
 
 def test_dockerfile_exposes_streamlit_port_and_declares_cache_volume():
@@ -153,18 +168,18 @@ def test_dockerfile_healthcheck_queries_streamlit_health_with_urllib():
     assert command[0] in {"python", "python3"}
     assert "urllib" in joined
     assert f"http://localhost:{PORT}/_stcore/health" in joined
-    assert "curl" not in joined and "wget" not in joined   # not in python:3.11-slim
+    assert "curl" not in joined and "wget" not in joined  # not in python:3.11-slim
 
 
 @pytest.mark.parametrize("path", ["README.md", "scripts/setup.sh", "scripts/bench_gpu.sh"])
 def test_dockerignore_keeps_what_the_wheel_and_the_image_scripts_need(path):
-    assert not ignored(path)   # the wheel's build reads README.md (its description); scripts/ is copied in
+    assert not ignored(path)  # the wheel's build reads README.md (its description); scripts/ is copied in
 
 
 def test_dockerfile_cmd_runs_the_dashboard_with_file_watcher_off():
     cmds = args_of("CMD")
     command = exec_form(cmds[-1])
-    assert command[:2] == ["eos", "dashboard"]   # the installed console script; flags go to streamlit
+    assert command[:2] == ["eos", "dashboard"]  # the installed console script; flags go to streamlit
     flags = set(command[2:])
     assert f"--server.port={PORT}" in flags
     assert "--server.address=0.0.0.0" in flags
@@ -180,15 +195,17 @@ def install_commands() -> list[list[str]]:
             tokens = shlex.split(part)
             for i in range(len(tokens) - 1):
                 if re.fullmatch(r"pip3?(\.\d+)?", pathlib.PurePath(tokens[i]).name) and tokens[i + 1] == "install":
-                    found.append(tokens[i + 2:])
+                    found.append(tokens[i + 2 :])
                     break
     return found
 
 
 def test_dockerfile_installs_exactly_requirements_txt_then_the_wheel():
     installs = install_commands()
-    assert installs == [["--no-cache-dir", "-r", "requirements.txt"],
-                        ["--no-cache-dir", "--no-deps", "/tmp/wheels/eos_explorer-*.whl"]]
+    assert installs == [
+        ["--no-cache-dir", "-r", "requirements.txt"],
+        ["--no-cache-dir", "--no-deps", "/tmp/wheels/eos_explorer-*.whl"],
+    ]
     text = (ROOT / "Dockerfile").read_text()
     assert not re.search(r"\b(uv|conda|mamba|poetry|pipx)\b", text)
     # requirements.txt is copied on its own before the install (layer caching), the wheel after it
@@ -235,6 +252,7 @@ def test_dockerfile_makes_the_cache_private_to_its_user():
 
 # ---------------------------------------------------------------- docker-compose.yml
 
+
 @pytest.fixture(scope="module")
 def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -273,9 +291,12 @@ def test_compose_worker_runs_the_worker_on_a_gpu(compose):
     command = worker["command"]
     assert (shlex.split(command) if isinstance(command, str) else command) == ["eos", "worker"]
     devices = worker["deploy"]["resources"]["reservations"]["devices"]
-    assert any(device.get("driver") == "nvidia" and "gpu" in device.get("capabilities", [])
-               and (device.get("count") in {"all", 1} or device.get("device_ids"))
-               for device in devices)
+    assert any(
+        device.get("driver") == "nvidia"
+        and "gpu" in device.get("capabilities", [])
+        and (device.get("count") in {"all", 1} or device.get("device_ids"))
+        for device in devices
+    )
     assert "ports" not in worker
 
 
@@ -286,6 +307,7 @@ def test_compose_services_share_one_cache_volume(compose):
 
 
 # ---------------------------------------------------------------- .dockerignore
+
 
 def dockerignore_patterns() -> list[str]:
     patterns = []
@@ -305,27 +327,49 @@ def ignored(path: str) -> bool:
         for candidate in candidates:
             if fnmatch.fnmatchcase(candidate, pattern):
                 return True
-            if pattern.startswith("**/") and (fnmatch.fnmatchcase(candidate, pattern[3:])
-                                              or fnmatch.fnmatchcase(candidate.split("/")[-1], pattern[3:])):
+            if pattern.startswith("**/") and (
+                fnmatch.fnmatchcase(candidate, pattern[3:])
+                or fnmatch.fnmatchcase(candidate.split("/")[-1], pattern[3:])
+            ):
                 return True
     return False
 
 
-@pytest.mark.parametrize("path", [".git/HEAD", ".venv/bin/python", "cache/cache.db", "runs/a/result.json",
-                                  "data/cifar-10/batch", "eos_core/__pycache__/cli.cpython-311.pyc",
-                                  ".pytest_cache/v/x"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".git/HEAD",
+        ".venv/bin/python",
+        "cache/cache.db",
+        "runs/a/result.json",
+        "data/cifar-10/batch",
+        "eos_core/__pycache__/cli.cpython-311.pyc",
+        ".pytest_cache/v/x",
+    ],
+)
 def test_dockerignore_excludes_local_state(path):
     assert ignored(path)
 
 
-@pytest.mark.parametrize("path", ["requirements.txt", "dashboard/app.py", "dashboard/app_pages/1_Run.py",
-                                  "eos_core/cli/__init__.py", "eos_core/__main__.py", ".streamlit/config.toml",
-                                  "dashboard/streamlit.toml", "pyproject.toml"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "requirements.txt",
+        "dashboard/app.py",
+        "dashboard/app_pages/1_Run.py",
+        "eos_core/cli/__init__.py",
+        "eos_core/__main__.py",
+        ".streamlit/config.toml",
+        "dashboard/streamlit.toml",
+        "pyproject.toml",
+    ],
+)
 def test_dockerignore_keeps_what_the_image_needs(path):
     assert not ignored(path)
 
 
 # ---------------------------------------------------------------- dashboard/streamlit.toml
+
 
 @pytest.fixture(scope="module")
 def streamlit_config() -> dict:
@@ -364,11 +408,13 @@ def test_streamlit_config_options_are_known_to_streamlit(streamlit_config):
 
 def test_the_dashboard_container_does_not_start_its_own_worker():
     import yaml
+
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     assert str(compose["services"]["ui"]["environment"]["EOS_AUTOSTART_WORKER"]) == "0"
 
 
 # ---------------------------------------------------------------- compose and Dockerfile agree
+
 
 def dockerfile_user() -> str:
     return args_of("USER")[-1].split(":")[0].strip()
@@ -401,13 +447,17 @@ def test_deployment_guide_commands_are_the_ones_the_smoke_script_checks(compose)
     section = (ROOT / "docs" / "deployment.md").read_text()
     script = (ROOT / "scripts" / "docker_smoke.sh").read_text()
     volume = f"{compose['name']}_{next(iter(compose['volumes']))}"
-    for command in ("tar czf - -C /cache .", "tar xzf - -C /cache", "eos worker",
-                    "bash scripts/setup.sh"):
+    for command in ("tar czf - -C /cache .", "tar xzf - -C /cache", "eos worker", "bash scripts/setup.sh"):
         assert command in script, command
-    for command in (f"-v {volume}:/cache:ro {compose['services']['ui']['image']} tar czf - -C /cache .",
-                    f"-i -v {volume}:/cache {compose['services']['ui']['image']} tar xzf - -C /cache",
-                    "docker compose up -d", "docker compose logs", "scripts/bench_gpu.sh", "scripts/docker_smoke.sh",
-                    f"{compose['services']['ui']['image']} eos worker"):
+    for command in (
+        f"-v {volume}:/cache:ro {compose['services']['ui']['image']} tar czf - -C /cache .",
+        f"-i -v {volume}:/cache {compose['services']['ui']['image']} tar xzf - -C /cache",
+        "docker compose up -d",
+        "docker compose logs",
+        "scripts/bench_gpu.sh",
+        "scripts/docker_smoke.sh",
+        f"{compose['services']['ui']['image']} eos worker",
+    ):
         assert command in section, command
     assert "starts on device" in section and "starts on device" in script
 
@@ -421,6 +471,7 @@ def test_the_worker_logs_its_device_at_start(tmp_path, capsys):
 
 # ---------------------------------------------------------------- the image, built and run
 
+
 def container_engine() -> str | None:
     for engine in ("docker", "podman"):
         if shutil.which(engine) and subprocess.run([engine, "info"], capture_output=True).returncode == 0:
@@ -433,12 +484,13 @@ def container_engine() -> str | None:
 def test_docker_smoke_builds_and_runs_the_deployment():
     if container_engine() is None:
         pytest.skip("no container engine answers here (docker daemon or podman)")
-    smoke = subprocess.Popen(["bash", str(ROOT / "scripts" / "docker_smoke.sh")], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    smoke = subprocess.Popen(
+        ["bash", str(ROOT / "scripts" / "docker_smoke.sh")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
-        out, err = smoke.communicate(timeout=3600)   # a guard against a hang, not a speed limit
-    except BaseException as stopped:                 # the guard, or an interrupted test run
-        smoke.terminate()                            # its trap removes the containers and volume it started
+        out, err = smoke.communicate(timeout=3600)  # a guard against a hang, not a speed limit
+    except BaseException as stopped:  # the guard, or an interrupted test run
+        smoke.terminate()  # its trap removes the containers and volume it started
         out, err = smoke.communicate(timeout=300)
         if not isinstance(stopped, subprocess.TimeoutExpired):
             raise

@@ -1,4 +1,5 @@
 """End to end in headless Chromium: every page, screenshots, and a run submitted from the form."""
+
 import os
 import pathlib
 
@@ -9,8 +10,13 @@ from eos_core.presets import OFFLINE_LAUNCH, preset
 from eos_core.runs.queue import Queue
 from eos_core.science.experiment import run_experiment
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"),
-                                                                        reason="needs Debian's chromium (apt-get install chromium)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not os.path.exists("/usr/bin/chromium"), reason="needs Debian's chromium (apt-get install chromium)"
+    ),
+]
 SCREENSHOTS = pathlib.Path(ROOT) / "docs" / "screenshots"
 
 

@@ -1,5 +1,6 @@
 """The views a user sees in Chromium: readable log axes, links that restore the whole view, link
 text that never turns into links or images, and a damaged cache named on every page."""
+
 import math
 import os
 from urllib.parse import urlparse
@@ -8,8 +9,11 @@ import pytest
 from harness import CHART, CHROMIUM, RESULT_PAGES, damaged_cache, dashboard, launch_chromium, open_page, settle
 from tiny import TINY
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                                                        reason="needs Debian's chromium (apt-get install chromium)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt-get install chromium)"),
+]
 RUN = TINY.config_hash()
 # What a page has drawn: every chart's title, axis types and ranges, and its curves' names and lengths.
 DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].map(p => JSON.stringify({
@@ -73,22 +77,26 @@ def settle_after(page, action, url_has: str) -> None:
 
 # -- §1.2 ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", ["sharpness", "groups", "alignment"])
 def test_log_axes_span_the_data_and_read_as_powers_of_ten(server, page, path):
     open_page(page, f"{server}/{path}?run={RUN}&log=1")
     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
-    layout = page.evaluate("() => { const p = document.querySelector('.js-plotly-plot')._fullLayout;"
-                           " return {range: p.yaxis.range, type: p.yaxis.type,"
-                           " ticks: [...document.querySelectorAll('.js-plotly-plot .ytick text')].map(t => t.textContent)} }")
+    layout = page.evaluate(
+        "() => { const p = document.querySelector('.js-plotly-plot')._fullLayout;"
+        " return {range: p.yaxis.range, type: p.yaxis.type,"
+        " ticks: [...document.querySelectorAll('.js-plotly-plot .ytick text')].map(t => t.textContent)} }"
+    )
     assert layout["type"] == "log"
     low, high = layout["range"]
-    if path == "sharpness":   # the data run from λ1 at the start to the exit threshold 2/(c·η)
+    if path == "sharpness":  # the data run from λ1 at the start to the exit threshold 2/(c·η)
         assert high <= math.log10(2 / (TINY.c * TINY.lr)) + 1 and low >= -3, layout
     assert high - low < 12, layout
     assert not any("µ" in t or t.endswith("m") for t in layout["ticks"]), layout["ticks"]
 
 
 # -- §1.6 ---------------------------------------------------------------------------------------
+
 
 def _sharpness(page):
     settle_after(page, lambda: page.get_by_text("show λ2").click(), "l2=1")
@@ -120,13 +128,22 @@ def _compare(page):
 
 def _report(page):
     box = page.get_by_role("combobox", name="Run", exact=True)
-    box.scroll_into_view_if_needed()   # a click that scrolls the page first closes the dropdown again
+    box.scroll_into_view_if_needed()  # a click that scrolls the page first closes the dropdown again
     settle_after(page, lambda: (box.click(), page.get_by_role("option").nth(1).click()), "focus=")
 
 
-@pytest.mark.parametrize("path, change", [("sharpness", _sharpness), ("groups", _groups), ("alignment", _alignment),
-                                          ("outliers", _outliers), ("prototypes", _prototypes),
-                                          ("compare", _compare), ("report", _report)])
+@pytest.mark.parametrize(
+    "path, change",
+    [
+        ("sharpness", _sharpness),
+        ("groups", _groups),
+        ("alignment", _alignment),
+        ("outliers", _outliers),
+        ("prototypes", _prototypes),
+        ("compare", _compare),
+        ("report", _report),
+    ],
+)
 def test_a_copied_link_restores_the_whole_view(server, chromium, page, path, change):
     open_page(page, f"{server}/{path}?run={RUN}")
     default = drawn(page)
@@ -136,7 +153,7 @@ def test_a_copied_link_restores_the_whole_view(server, chromium, page, path, cha
     fresh = chromium.new_context(viewport={"width": 1440, "height": 900})
     try:
         other = fresh.new_page()
-        open_page(other, page.url, charts=page.locator(CHART).count())   # the whole view: all its charts
+        open_page(other, page.url, charts=page.locator(CHART).count())  # the whole view: all its charts
         assert drawn(other) == changed
         assert other.locator("[data-testid='stAlert']").filter(has_text="The link's").count() == 0
     finally:
@@ -145,16 +162,20 @@ def test_a_copied_link_restores_the_whole_view(server, chromium, page, path, cha
 
 # -- issue 10: link text is untrusted -------------------------------------------------------------
 
+
 def test_link_text_never_becomes_a_link_or_an_image(server, page):
     requests = []
     page.on("request", lambda r: requests.append(r.url))
-    for value in ("[Session expired](https://evil.example)", f"![b]({server}/track.png)",
-                  "<a href='https://evil.example'>x</a>"):
+    for value in (
+        "[Session expired](https://evil.example)",
+        f"![b]({server}/track.png)",
+        "<a href='https://evil.example'>x</a>",
+    ):
         open_page(page, f"{server}/sharpness?run={RUN}&x={value}")
-        assert page.get_by_text(value, exact=False).count() >= 1   # shown verbatim
+        assert page.get_by_text(value, exact=False).count() >= 1  # shown verbatim
         assert page.locator("a[href*='evil.example']").count() == 0
         assert page.locator("img[src*='track.png']").count() == 0
-    assert not any(urlparse(u).path.endswith("/track.png") for u in requests)   # the page's own URL names it
+    assert not any(urlparse(u).path.endswith("/track.png") for u in requests)  # the page's own URL names it
 
 
 @pytest.mark.parametrize("query", ["step=%C2%B2", "step=" + "9" * 5000, "step=-1", "branch=sideways"])

@@ -3,6 +3,7 @@ dashboard (every module, page and settings file, nothing of tests/ or scripts/),
 installed into a fresh virtual environment the `eos` command works from a folder outside the source
 tree — help, presets, a tiny run, the dashboard — running the installed copy rather than this checkout.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,16 +30,46 @@ pytestmark = pytest.mark.slow
 
 # The smallest run that forks and logs both branches: synthetic 3×4×4 inputs (no dataset files),
 # 60 steps, the onset fraction low enough that the fork comes early (tests/tiny.py's TINY).
-TINY_RUN = ["--preset", "teach-selective", "--set", "n_per_class=40", "--set", "image_size=4",
-            "--set", "width=32", "--set", "m=4", "--set", "k=5", "--set", "alpha=3", "--set", "c=0.5",
-            "--set", "lr=0.05", "--set", "steps=60", "--set", "log_every=5", "--set", "example_every=10",
-            "--set", "onset_fraction=0.02", "--set", "init_scale=1.0"]
+TINY_RUN = [
+    "--preset",
+    "teach-selective",
+    "--set",
+    "n_per_class=40",
+    "--set",
+    "image_size=4",
+    "--set",
+    "width=32",
+    "--set",
+    "m=4",
+    "--set",
+    "k=5",
+    "--set",
+    "alpha=3",
+    "--set",
+    "c=0.5",
+    "--set",
+    "lr=0.05",
+    "--set",
+    "steps=60",
+    "--set",
+    "log_every=5",
+    "--set",
+    "example_every=10",
+    "--set",
+    "onset_fraction=0.02",
+    "--set",
+    "init_scale=1.0",
+]
 
 
 def sources(folder: pathlib.Path) -> set[str]:
     """The package files a wheel must hold: every file below the packages, caches left out."""
-    return {path.relative_to(folder).as_posix() for package in PACKAGES for path in (folder / package).rglob("*")
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"}
+    return {
+        path.relative_to(folder).as_posix()
+        for package in PACKAGES
+        for path in (folder / package).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    }
 
 
 def project_copy(dest: pathlib.Path) -> pathlib.Path:
@@ -60,8 +91,23 @@ def wheel(tmp_path_factory) -> pathlib.Path:
     work = tmp_path_factory.mktemp("wheel")
     src = project_copy(work / "src")
     # Offline: no index, and the build backend (setuptools) is the one this interpreter has.
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-index", "--no-build-isolation",
-                            "--quiet", "-w", str(work / "dist"), str(src)], capture_output=True, text=True)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "--quiet",
+            "-w",
+            str(work / "dist"),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert built.returncode == 0, built.stderr
     (found,) = (work / "dist").glob("eos_explorer-*.whl")
     return found
@@ -81,14 +127,32 @@ def venv(wheel, tmp_path_factory) -> pathlib.Path:
     folder = tmp_path_factory.mktemp("env") / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(folder)], check=True)
     python = folder / "bin" / "python"
-    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     (pathlib.Path(purelib) / "eos_test_reuse.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     # --ignore-installed: an eos-explorer this interpreter has (an editable install of a checkout) is
     # visible through the .pth file, and pip would call the wheel "already satisfied" and skip it.
-    installed = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-                                "--no-index", "--ignore-installed", "--quiet", str(wheel)],
-                               capture_output=True, text=True)
+    installed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--ignore-installed",
+            "--quiet",
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert installed.returncode == 0, installed.stderr
     assert (pathlib.Path(purelib) / "eos_core" / "__init__.py").is_file(), installed.stdout + installed.stderr
     return folder
@@ -97,10 +161,16 @@ def venv(wheel, tmp_path_factory) -> pathlib.Path:
 def in_venv(venv: pathlib.Path, cwd: pathlib.Path, *command: str, check: bool = True) -> subprocess.CompletedProcess:
     """A command of the environment's bin/, from `cwd`, without PYTHONPATH, the cache in `cwd`."""
     env = {key: value for key, value in os.environ.items() if key not in {"PYTHONPATH", "PYTHONHOME"}}
-    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", VIRTUAL_ENV=str(venv),
-               EOS_CACHE_DIR=str(cwd / "cache"), EOS_DATA_DIR=str(cwd / "data"), OMP_NUM_THREADS="1")
-    done = subprocess.run([str(venv / "bin" / command[0]), *command[1:]], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    env.update(
+        PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+        VIRTUAL_ENV=str(venv),
+        EOS_CACHE_DIR=str(cwd / "cache"),
+        EOS_DATA_DIR=str(cwd / "data"),
+        OMP_NUM_THREADS="1",
+    )
+    done = subprocess.run(
+        [str(venv / "bin" / command[0]), *command[1:]], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
     if check:
         assert done.returncode == 0, f"{' '.join(command)}: {done.stderr[-3000:]}"
     return done
@@ -120,16 +190,23 @@ def test_the_wheel_holds_every_module_and_page_and_nothing_else(wheel):
 
 
 def test_the_installed_package_is_the_one_imported(venv, tmp_path):
-    where = json.loads(in_venv(venv, tmp_path, "python", "-c",
-                               "import json, eos_core, dashboard; "
-                               "print(json.dumps([eos_core.__file__, dashboard.__file__]))").stdout)
+    where = json.loads(
+        in_venv(
+            venv,
+            tmp_path,
+            "python",
+            "-c",
+            "import json, eos_core, dashboard; print(json.dumps([eos_core.__file__, dashboard.__file__]))",
+        ).stdout
+    )
     for module in map(pathlib.Path, where):
         assert module.resolve().is_relative_to(venv.resolve()), module
         assert not module.resolve().is_relative_to(ROOT), module
     installed = pathlib.Path(where[1]).parent
     assert (installed / "app.py").is_file()
-    assert sorted(p.name for p in (installed / "app_pages").glob("*.py")) == \
-        sorted(p.name for p in (ROOT / "dashboard" / "app_pages").glob("*.py"))
+    assert sorted(p.name for p in (installed / "app_pages").glob("*.py")) == sorted(
+        p.name for p in (ROOT / "dashboard" / "app_pages").glob("*.py")
+    )
 
 
 def test_eos_help_and_presets_from_outside_the_source_tree(venv, tmp_path):
@@ -162,9 +239,13 @@ def test_eos_dashboard_serves_from_the_installed_package(venv, tmp_path):
     env.update(EOS_CACHE_DIR=str(tmp_path / "cache"), EOS_AUTOSTART_WORKER="0")
     log = tmp_path / "dashboard.log"
     with open(log, "w") as out:
-        server = subprocess.Popen([str(venv / "bin" / "eos"), "dashboard", f"--server.port={port}",
-                                   "--server.address=127.0.0.1"], cwd=tmp_path, env=env, stdout=out,
-                                  stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [str(venv / "bin" / "eos"), "dashboard", f"--server.port={port}", "--server.address=127.0.0.1"],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline, healthy = time.monotonic() + 120, False
         while not healthy and time.monotonic() < deadline and server.poll() is None:

@@ -1,5 +1,6 @@
 """The fault-injection check itself (`python -m eos_core chaos`), small: two jobs, real worker
 processes killed and paused at random, every result compared bit for bit with an uninterrupted run."""
+
 import pytest
 
 from eos_core.tools.chaos import default_steps, run_chaos
@@ -16,4 +17,4 @@ def test_kills_and_pauses_leave_every_job_finished_once_and_identical():
     assert report["injections"] >= 1, report
     assert report["finished"] == report["identical"] == 2, report
     assert report["trained_twice"] == 0 and report["lost"] == 0, report
-    assert "store" not in report   # the evidence folder is kept only when something went wrong
+    assert "store" not in report  # the evidence folder is kept only when something went wrong

@@ -1,4 +1,5 @@
 """Time left from synthetic progress records whose true finish is known by construction."""
+
 import pytest
 
 from eos_core.runs.eta import describe, estimate, fork_step, records, speed, steps_left
@@ -23,14 +24,14 @@ def run_records(steps=480, log_every=8, t_star=48, pre=10.0, post=5.0, exit_rate
 
 
 def test_remaining_steps_count_both_branches():
-    recs, _ = run_records(upto=20.0)          # on the baseline, after the fork at 48
+    recs, _ = run_records(upto=20.0)  # on the baseline, after the fork at 48
     last = records(recs)[-1]
     assert last.branch == "baseline" and fork_step(records(recs)) == 48
     assert steps_left(records(recs), 480) == (480 - last.step, 480 - 48, False)
 
 
 def test_before_the_fork_the_exit_branch_is_an_upper_bound():
-    recs, _ = run_records(upto=3.0)           # still sharpening
+    recs, _ = run_records(upto=3.0)  # still sharpening
     step = records(recs)[-1].step
     assert fork_step(records(recs)) is None
     assert steps_left(records(recs), 480) == (480 - step, 480 - step, True)
@@ -53,13 +54,18 @@ def test_constant_speed_after_the_fork_gives_the_exact_finish(now):
 
 
 def test_speed_is_the_current_phase_not_the_faster_past():
-    recs, _ = run_records(upto=30.0)          # sharpening at 10 steps/s, EoS at 5
+    recs, _ = run_records(upto=30.0)  # sharpening at 10 steps/s, EoS at 5
     assert speed(records(recs)) == pytest.approx(5.0)
 
 
 def test_branch_switch_is_not_counted_as_training():
-    recs = [["baseline", 464, "eos", 0.0], ["baseline", 472, "eos", 1.0], ["baseline", 480, "eos", 2.0],
-            ["exit", 48, "exit", 100.0], ["exit", 56, "exit", 101.0]]
+    recs = [
+        ["baseline", 464, "eos", 0.0],
+        ["baseline", 472, "eos", 1.0],
+        ["baseline", 480, "eos", 2.0],
+        ["exit", 48, "exit", 100.0],
+        ["exit", 56, "exit", 101.0],
+    ]
     assert speed(records(recs)) == pytest.approx(8.0)
 
 

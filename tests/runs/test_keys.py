@@ -1,5 +1,6 @@
 """The one key scheme (runs/keys.py), job records in the format older versions wrote, and the
 store's structured problems. Fast: no training."""
+
 import json
 import pathlib
 import re
@@ -18,13 +19,20 @@ H = "0123456789abcdef0123"
 SPELLED = re.compile(r"""["'](result|meta|baseline|job|live|note|ckpt|worker|count)/(\{|["']|baseline/|exit/)""")
 
 
-@pytest.mark.parametrize("build, kind, text", [
-    (Keys.result, "result", f"result/{H}"), (Keys.meta, "meta", f"meta/{H}"),
-    (Keys.baseline, "baseline", f"baseline/{H}"), (Keys.job, "job", f"job/{H}"),
-    (Keys.live, "live", f"live/{H}"), (Keys.note, "note", f"note/{H}"),
-    (Keys.ckpt_baseline, "ckpt/baseline", f"ckpt/baseline/{H}"), (Keys.ckpt_exit, "ckpt/exit", f"ckpt/exit/{H}"),
-    (Keys.count, "count", "count/baseline_trainings"),
-])
+@pytest.mark.parametrize(
+    "build, kind, text",
+    [
+        (Keys.result, "result", f"result/{H}"),
+        (Keys.meta, "meta", f"meta/{H}"),
+        (Keys.baseline, "baseline", f"baseline/{H}"),
+        (Keys.job, "job", f"job/{H}"),
+        (Keys.live, "live", f"live/{H}"),
+        (Keys.note, "note", f"note/{H}"),
+        (Keys.ckpt_baseline, "ckpt/baseline", f"ckpt/baseline/{H}"),
+        (Keys.ckpt_exit, "ckpt/exit", f"ckpt/exit/{H}"),
+        (Keys.count, "count", "count/baseline_trainings"),
+    ],
+)
 def test_every_kind_of_key_round_trips(build, kind, text):
     ident = text.split("/")[-1]
     assert build(ident) == text == Keys.of(kind, ident)
@@ -71,13 +79,30 @@ def test_job_states_are_stored_as_their_plain_text(queue):
 def test_a_job_record_in_the_old_format_is_read_back_and_claimed(queue):
     """A record exactly as versions before JobState wrote it: plain JSON, the state a plain string."""
     key = TINY.config_hash()
-    old = {"id": key, "config": TINY.to_dict(), "state": "queued", "submitted": 1700000000.0, "attempts": 0,
-           "token": 0, "failures": 0, "lost": 0, "pid": None, "heartbeat": None, "lease_until": None, "step": 0,
-           "total": TINY.steps, "phase": None, "error": None, "cancel_requested": False, "from_cache": False,
-           "started": None, "finished": None}
+    old = {
+        "id": key,
+        "config": TINY.to_dict(),
+        "state": "queued",
+        "submitted": 1700000000.0,
+        "attempts": 0,
+        "token": 0,
+        "failures": 0,
+        "lost": 0,
+        "pid": None,
+        "heartbeat": None,
+        "lease_until": None,
+        "step": 0,
+        "total": TINY.steps,
+        "phase": None,
+        "error": None,
+        "cancel_requested": False,
+        "from_cache": False,
+        "started": None,
+        "finished": None,
+    }
     queue.store.cache.set(Keys.job(key), json.dumps(old))
     assert queue.job(key) == old and queue.queue_position(key) == 1
-    assert queue.submit(TINY) == old                       # queued already: not submitted twice
+    assert queue.submit(TINY) == old  # queued already: not submitted twice
     job, lease = queue.claim_next(4242, "here")
     assert job["id"] == key and job["state"] == JobState.RUNNING and lease.token == 1
     assert json.loads(queue.store.cache.get(Keys.job(key)))["state"] == "running"
@@ -92,10 +117,13 @@ def test_problems_carry_a_code_and_the_key(queue):
     store.cache.set(Keys.job("partial"), json.dumps({"id": "partial", "state": "queued"}))
     assert store.metas() == [] and queue.jobs() == []
     codes = {p.key: p.code for p in store.problems}
-    assert codes == {Keys.meta("noconfig"): ProblemCode.UNLISTED, Keys.meta("garbled"): ProblemCode.UNLISTED,
-                     Keys.job("partial"): ProblemCode.QUARANTINED}
+    assert codes == {
+        Keys.meta("noconfig"): ProblemCode.UNLISTED,
+        Keys.meta("garbled"): ProblemCode.UNLISTED,
+        Keys.job("partial"): ProblemCode.QUARANTINED,
+    }
     assert all(str(p) == p.message for p in store.problems)
-    store.metas()                                          # met again: reported once
+    store.metas()  # met again: reported once
     assert len(store.problems) == 3
 
 

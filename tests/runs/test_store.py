@@ -1,4 +1,5 @@
 """The disk store: deduplicated submission, atomic results, corrupt and planted entries."""
+
 import json
 import os
 import pickle
@@ -20,13 +21,20 @@ from eos_core.science.experiment import run_experiment
 
 def cli(store, *args):
     env = {**os.environ, "EOS_CACHE_DIR": str(store.directory)}
-    return subprocess.Popen([sys.executable, "-m", "eos_core", *args], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "eos_core", *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def tiny_args(cfg=TINY):
     def text(v):
         return ",".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)
+
     return ["--preset", "teach-digits"] + [f"--set={k}={text(v)}" for k, v in cfg.to_dict().items()]
 
 
@@ -44,7 +52,7 @@ def test_two_processes_submitting_one_config_train_it_once(store, queue):
     assert worker_main(store.directory, once=True) == 1
     assert store.count("baseline_trainings") == 1 and store.count("exit_trainings") == 1
     assert queue.job(TINY.config_hash())["state"] == "done"
-    assert queue.submit(TINY)["state"] == "done"          # a done config is not queued again
+    assert queue.submit(TINY)["state"] == "done"  # a done config is not queued again
     assert store.count("baseline_trainings") == 1
 
 
@@ -60,7 +68,7 @@ def test_result_round_trips_through_the_store(store, tiny_run):
 def test_corrupt_entry_is_reported_and_recomputed_on_request(store, queue, tiny_run):
     result = tiny_run(TINY)
     key = TINY.config_hash()
-    store.cache.set(f"result/{key}", result.to_zip()[:1000])          # truncated bytes
+    store.cache.set(f"result/{key}", result.to_zip()[:1000])  # truncated bytes
     with pytest.raises(CorruptEntry, match=f"result/{key}: result is corrupt"):
         store.result(key)
     assert queue.submit(TINY, force=True)["state"] == "queued"
@@ -90,24 +98,24 @@ class Exploit:
 
 def test_planted_pickle_is_never_executed(store, queue, tmp_path):
     marker = tmp_path / "pwned"
-    planted = diskcache.Cache(str(store.directory))       # diskcache's default Disk pickles objects
+    planted = diskcache.Cache(str(store.directory))  # diskcache's default Disk pickles objects
     planted.set("result/abc", Exploit(str(marker)))
     planted.set("job/abc", Exploit(str(marker)))
-    planted.set(("tuple", "key"), b"x")                   # a pickled key
+    planted.set(("tuple", "key"), b"x")  # a pickled key
     planted.close()
     with pytest.raises(CorruptEntry, match="refusing to unpickle"):
         store.result("abc")
     assert queue.jobs() == []
     assert store.result_hashes() == ["abc"]
     assert not marker.exists()
-    assert pickle.dumps(Exploit(str(marker)))              # the payload really is a pickle
+    assert pickle.dumps(Exploit(str(marker)))  # the payload really is a pickle
 
 
 def test_cancel_a_queued_job(store, queue):
     queue.submit(TINY)
     assert queue.cancel(TINY.config_hash())["state"] == "cancelled"
     assert worker_main(store.directory, once=True) == 0
-    assert queue.submit(TINY)["state"] == "queued"        # a cancelled config can be queued again
+    assert queue.submit(TINY)["state"] == "queued"  # a cancelled config can be queued again
 
 
 LONG = TINY.replace(steps=3000, log_every=10, example_every=10)
@@ -120,8 +128,10 @@ def test_cancel_a_running_job_within_one_logged_step(store, queue, workers):
     worker = workers("--once")
     wait_for(lambda: (queue.job(LONG.config_hash()) or {}).get("step", 0) >= 20)
     queue.cancel(LONG.config_hash())
-    job = wait_for(lambda: queue.job(LONG.config_hash())["state"] in ("cancelled", "done")
-                   and queue.job(LONG.config_hash()), timeout=30)
+    job = wait_for(
+        lambda: queue.job(LONG.config_hash())["state"] in ("cancelled", "done") and queue.job(LONG.config_hash()),
+        timeout=30,
+    )
     assert job["state"] == "cancelled" and job["step"] < LONG.steps
     assert store.result(LONG.config_hash()) is None
     assert worker.wait(timeout=30) == 0
@@ -136,10 +146,10 @@ def test_killed_worker_job_is_requeued_and_completes_identically(store, queue, w
     wait_for(lambda: (queue.job(cfg.config_hash()) or {}).get("step", 0) >= 30)
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
-    assert queue.job(cfg.config_hash())["state"] == "running"          # its worker is dead
+    assert queue.job(cfg.config_hash())["state"] == "running"  # its worker is dead
     live = queue.live(cfg.config_hash())
-    assert live and len(live["trace"]) >= 3                            # the partial trace is readable
-    assert worker_main(store.directory, once=True) == 1                # re-queued at start-up, then run
+    assert live and len(live["trace"]) >= 3  # the partial trace is readable
+    assert worker_main(store.directory, once=True) == 1  # re-queued at start-up, then run
     job = queue.job(cfg.config_hash())
     assert job["state"] == "done" and job["attempts"] == 2
     expected = run_experiment(cfg)
@@ -151,10 +161,12 @@ def test_killed_worker_job_is_requeued_and_completes_identically(store, queue, w
 @pytest.mark.process
 def test_interrupted_write_leaves_no_half_result(store, tiny_run):
     result = tiny_run(TINY)
-    blob = result.to_zip() * 300                                      # ~10 MB, so the write takes a while
-    script = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from eos_core.runs.store import Store; "
-              f"s = Store({str(store.directory)!r}); data = open(sys.argv[1], 'rb').read()\n"
-              "while True: s.cache.set('result/partial', data)")
+    blob = result.to_zip() * 300  # ~10 MB, so the write takes a while
+    script = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); from eos_core.runs.store import Store; "
+        f"s = Store({str(store.directory)!r}); data = open(sys.argv[1], 'rb').read()\n"
+        "while True: s.cache.set('result/partial', data)"
+    )
     payload = store.directory.parent / "payload.bin"
     payload.write_bytes(blob)
     for delay in (0.3, 0.5, 0.8):
@@ -179,7 +191,7 @@ def damage(directory, how):
         db.write_bytes(b"")
     elif how == "garbled":
         db.write_bytes(os.urandom(db.stat().st_size))
-    else:   # truncated
+    else:  # truncated
         db.write_bytes(db.read_bytes()[: db.stat().st_size // 2 + 100])
 
 
@@ -195,7 +207,7 @@ def test_a_damaged_index_gives_one_line_on_every_verb(store, queue, how, monkeyp
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"error: the cache at {store.directory} is damaged: "), (verb, err)
         assert "store --rebuild" in err[0] and "Traceback" not in err[0]
-    assert (store.directory / "cache.db").stat().st_size == size          # never silently recreated
+    assert (store.directory / "cache.db").stat().st_size == size  # never silently recreated
     with pytest.raises(StoreDamaged):
         Store(store.directory)
 
@@ -204,6 +216,7 @@ def big_result(key: str):
     import numpy as np
 
     from eos_core.analysis.results import Result
+
     frame = pd.DataFrame({"step": [0, 1]})
     meta = {"config_hash": key, "config": TINY.to_dict(), "status": "done", "message": ""}
     return Result(meta, frame, frame, frame, {"noise": np.random.default_rng(0).random(20_000)})

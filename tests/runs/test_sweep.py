@@ -1,4 +1,5 @@
 """Sweeps: baseline reuse across c, and identical results on a process pool and a Dask cluster."""
+
 from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
@@ -26,7 +27,7 @@ def test_a_sweep_over_c_trains_each_baseline_once(store):
         t_star = store.result(TINY.config_hash()).meta["t_star"]
         assert first.steps == {"baseline": TINY.steps, "exit": 2 * (TINY.steps - t_star)}
         second = run_sweep(expand(TINY, [0], {"c": [0.75, 0.5]}), pool, store, show_progress=False)
-    assert second.steps == {"baseline": 0, "exit": TINY.steps - t_star}     # only the new c's exit branch
+    assert second.steps == {"baseline": 0, "exit": TINY.steps - t_star}  # only the new c's exit branch
     assert second.cached == [TINY.config_hash()]
     a, b = store.result(TINY.replace(c=0.75).config_hash()), store.result(TINY.config_hash())
     pd.testing.assert_frame_equal(a.trace[a.trace.branch == "baseline"], b.trace[b.trace.branch == "baseline"])
@@ -34,7 +35,7 @@ def test_a_sweep_over_c_trains_each_baseline_once(store):
 
 @pytest.mark.training
 def test_a_failed_run_does_not_sink_the_sweep(store):
-    broken = TINY.replace(dataset="cifar10", classes=("cat", "dog"), image_size=32)   # no CIFAR-10 here
+    broken = TINY.replace(dataset="cifar10", classes=("cat", "dog"), image_size=32)  # no CIFAR-10 here
     with ThreadPoolExecutor(1) as pool:
         report = run_sweep([broken, TINY], pool, store, show_progress=False)
     assert list(report.failed) == [broken.config_hash()] and "DatasetMissing" in report.failed[broken.config_hash()]

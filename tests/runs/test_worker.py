@@ -1,6 +1,7 @@
 """Exactly once under faults: leases with a fencing token, re-queue by any live worker, resume from
 checkpoints, attempts, idle exit and clean stops. Every worker process a test starts is killed in
 its fixture; every wait is on the store's state, with a generous ceiling."""
+
 import os
 import signal
 import subprocess
@@ -38,7 +39,7 @@ def assert_same_result(got, expected):
         pd.testing.assert_frame_equal(getattr(got, name), getattr(expected, name), check_exact=True)
     files, reference = got.to_files(), expected.to_files()
     assert files.keys() == reference.keys()
-    for name in files:   # every table and array, including any a later version adds
+    for name in files:  # every table and array, including any a later version adds
         if name != "meta.json":
             assert files[name] == reference[name], name
 
@@ -63,8 +64,10 @@ def test_paused_worker_never_touches_a_job_given_to_another(store, queue, worker
     # (killed: see the next test); stopped anywhere else, it resumes and finds its lease lost
     if first.poll() is None:
         os.kill(first.pid, signal.SIGCONT)
-        wait_for(lambda: any(key in w.get("lost_jobs", []) for w in queue.workers() if w["pid"] == first.pid),
-                 what="the resumed worker to notice its lost lease")
+        wait_for(
+            lambda: any(key in w.get("lost_jobs", []) for w in queue.workers() if w["pid"] == first.pid),
+            what="the resumed worker to notice its lost lease",
+        )
         assert first.poll() is None
     assert queue.job(key) == done
     assert store.result_zip(key) == result_zip
@@ -93,8 +96,10 @@ def test_a_worker_stopped_inside_a_transaction_is_fenced_and_the_queue_moves_on(
     re-queue of its job — would wait for as long as it stays stopped. A live worker kills it after a
     lease; its half-written transaction is rolled back and the queue moves on."""
     queue.submit(TINY)
-    stuck = subprocess.Popen([sys.executable, "-c", STOPPED_IN_A_TRANSACTION, str(store.directory)],
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    stuck = subprocess.Popen(
+        [sys.executable, "-c", STOPPED_IN_A_TRANSACTION, str(store.directory)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         wait_for(lambda: process_stopped(stuck.pid), what="the writer to stop inside its transaction")
         workers(EOS_LEASE_S=2, EOS_HEARTBEAT_S=0.5)
@@ -118,12 +123,17 @@ def test_a_dead_workers_job_is_requeued_by_a_live_worker(store, queue, workers):
     first = workers(**slow_lease)
     wait_for(lambda: job_of(queue, LONG).get("pid") == first.pid)
     second = workers(**slow_lease)
-    wait_for(lambda: any(w["pid"] == second.pid and w.get("started") for w in queue.workers()),
-             what="the second worker to be up")
+    wait_for(
+        lambda: any(w["pid"] == second.pid and w.get("started") for w in queue.workers()),
+        what="the second worker to be up",
+    )
     first.kill()
     first.wait()
-    job = wait_for(lambda: job_of(queue, LONG).get("pid") == second.pid or job_of(queue, LONG)["state"] == "done",
-                   timeout=120, what="the job to move to the live worker")
+    job = wait_for(
+        lambda: job_of(queue, LONG).get("pid") == second.pid or job_of(queue, LONG)["state"] == "done",
+        timeout=120,
+        what="the job to move to the live worker",
+    )
     assert job
     job = wait_for(lambda: job_of(queue, LONG).get("state") == "done" and job_of(queue, LONG))
     assert job["lost"] == 1 and job["token"] == 2
@@ -140,21 +150,28 @@ def test_a_killed_worker_left_a_zombie_by_its_parent_loses_its_job_within_a_leas
     first = workers(**lease)
     wait_for(lambda: job_of(queue, LONGER).get("pid") == first.pid, what="the first worker to claim the job")
     second = workers(**lease)
-    wait_for(lambda: any(w["pid"] == second.pid and w.get("started") for w in queue.workers()),
-             what="the second worker to be up")
+    wait_for(
+        lambda: any(w["pid"] == second.pid and w.get("started") for w in queue.workers()),
+        what="the second worker to be up",
+    )
     os.kill(first.pid, signal.SIGKILL)
     killed = time.time()
     wait_for(lambda: process_state(first.pid) == "Z", what="the killed worker to be a zombie")
     assert job_of(queue, LONGER)["state"] in ("running", "queued"), "the job finished before its worker was killed"
-    wait_for(lambda: job_of(queue, LONGER).get("lost", 0) >= 1, timeout=2 * lease["EOS_LEASE_S"],
-             what="the zombie's job to be re-queued")
+    wait_for(
+        lambda: job_of(queue, LONGER).get("lost", 0) >= 1,
+        timeout=2 * lease["EOS_LEASE_S"],
+        what="the zombie's job to be re-queued",
+    )
     recovered = time.time() - killed
     print(f"re-queued {recovered:.1f} s after the kill")
     assert recovered < lease["EOS_LEASE_S"]
-    job = wait_for(lambda: job_of(queue, LONGER).get("state") == "done" and job_of(queue, LONGER),
-                   what="the job to finish on the live worker")
-    assert job["lost"] == 1 and job["token"] == 2 and second.poll() is None   # finished by the live worker
-    assert first.poll() == -signal.SIGKILL        # a zombie until now: nothing had reaped it
+    job = wait_for(
+        lambda: job_of(queue, LONGER).get("state") == "done" and job_of(queue, LONGER),
+        what="the job to finish on the live worker",
+    )
+    assert job["lost"] == 1 and job["token"] == 2 and second.poll() is None  # finished by the live worker
+    assert first.poll() == -signal.SIGKILL  # a zombie until now: nothing had reaped it
 
 
 def test_a_kill_after_the_commit_does_not_retrain(store, queue, tiny_run):
@@ -180,12 +197,12 @@ def test_a_kill_in_the_exit_branch_resumes_from_the_fork_and_ends_identical(stor
     worker.kill()
     worker.wait()
     baseline_steps = store.count("baseline_steps")
-    assert store.count("baseline_trainings") == 1 and baseline_steps > 0    # stored before the exit began
+    assert store.count("baseline_trainings") == 1 and baseline_steps > 0  # stored before the exit began
     assert worker_main(store.directory, once=True) == 1
     assert store.count("baseline_trainings") == 1 and store.count("baseline_steps") == baseline_steps
     exit_steps = store.count("exit_steps")
-    assert 0 < exit_steps <= LONG.steps - 30                             # resumed at step 30 or later
-    assert store.keys("ckpt/") == []                                    # checkpoints go with the commit
+    assert 0 < exit_steps <= LONG.steps - 30  # resumed at step 30 or later
+    assert store.keys("ckpt/") == []  # checkpoints go with the commit
     assert_same_result(store.result(LONG.config_hash()), run_experiment(LONG))
 
 
@@ -206,7 +223,7 @@ def test_a_job_that_raises_fails_after_three_attempts_with_its_message(store, qu
 
 
 def test_a_job_too_big_for_this_machine_fails_at_once_with_the_estimate(store, queue, monkeypatch):
-    monkeypatch.setattr("eos_core.resources.available_bytes", lambda device: 10**6)   # 1 MB free
+    monkeypatch.setattr("eos_core.resources.available_bytes", lambda device: 10**6)  # 1 MB free
     queue.submit(TINY)
     worker_main(store.directory, once=True)
     job = queue.job(TINY.config_hash())
@@ -262,7 +279,7 @@ def test_an_on_demand_worker_exits_when_idle_and_a_manual_one_does_not(store, qu
 
 
 def test_orphan_value_files_are_removed_at_start_up_and_by_check(store):
-    store.cache.set("kept", b"x" * 100_000)                    # a real value file
+    store.cache.set("kept", b"x" * 100_000)  # a real value file
     old = store.directory / "ab" / "cd" / "orphan.val"
     old.parent.mkdir(parents=True)
     old.write_bytes(b"half a write")
@@ -277,18 +294,19 @@ def test_orphan_value_files_are_removed_at_start_up_and_by_check(store):
 
 def test_ownership_on_this_host_goes_by_the_pid_and_elsewhere_by_the_lease(store):
     from eos_core.runs.worker import abandoned, lease_s, pid_alive
+
     now = time.time()
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
         late = {"host": HOST, "pid": sleeper.pid, "lease_until": now - 1}
         assert not abandoned({**late, "lease_until": now + 10}, now)
-        assert not abandoned(late, now)                               # running, only late: a busy machine
-        assert abandoned(late, now + 10 * lease_s())                   # silent for many leases: hung
+        assert not abandoned(late, now)  # running, only late: a busy machine
+        assert abandoned(late, now + 10 * lease_s())  # silent for many leases: hung
         sleeper.send_signal(signal.SIGSTOP)
         wait_for(lambda: process_state(sleeper.pid) == "T")
         assert abandoned(late, now) and not abandoned({**late, "lease_until": now + 10}, now)
         assert abandoned({"host": HOST, "pid": dead_pid(), "lease_until": now + 100}, now)
-        zombie = subprocess.Popen([sys.executable, "-c", "pass"])     # exited, not reaped
+        zombie = subprocess.Popen([sys.executable, "-c", "pass"])  # exited, not reaped
         try:
             wait_for(lambda: process_state(zombie.pid) == "Z")
             assert not pid_alive(zombie.pid)

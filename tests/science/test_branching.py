@@ -1,4 +1,5 @@
 """The branching experiment: exact forks, determinism, onset and divergence detection."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,7 +29,7 @@ def test_exit_branch_starts_from_the_baseline_state_bit_for_bit():
     base_at_fork = next(r for r in baseline.rows if r["step"] == fork.step)
     first = exit_.rows[0]
     same = {k: first[k] for k in base_at_fork if k not in ("branch", "lr", "loss_avg2")}
-    assert same == {k: base_at_fork[k] for k in same}            # exact equality, not approx
+    assert same == {k: base_at_fork[k] for k in same}  # exact equality, not approx
     assert exit_.rows[1]["t_eff"] == pytest.approx(fork.t_eff + TINY.log_every * TINY.c * TINY.lr)
 
 
@@ -70,8 +71,7 @@ def quadratic_setup(dtype=torch.float64):
     groups = [torch.arange(4 * i, 4 * i + 4) for i in range(4)]
     xt = torch.cat([x.reshape(32, 3), torch.ones(32, 1, dtype=dtype)], 1)
     lam1 = float(2 * torch.linalg.eigvalsh(xt.T @ xt / 32)[-1])
-    setup = Setup(Problem(flat, x, y, "mse", groups), flat.initial_theta().detach(), None,
-                  np.arange(32.0), "cpu")
+    setup = Setup(Problem(flat, x, y, "mse", groups), flat.initial_theta().detach(), None, np.arange(32.0), "cpu")
     return setup, lam1
 
 
@@ -89,7 +89,7 @@ def test_gd_on_a_quadratic_detects_eta_above_two_over_lambda(factor, fires):
 def test_divergence_keeps_the_partial_trace():
     setup, lam1 = quadratic_setup(torch.float32)
     setup.problem.x, setup.theta0 = setup.problem.x.float(), setup.theta0.float()
-    lr = 4 / lam1   # multiplier 1 − ηλ1 = −3 per step: float32 overflows within ~80 steps
+    lr = 4 / lam1  # multiplier 1 − ηλ1 = −3 per step: float32 overflows within ~80 steps
     cfg = RunConfig(lr=lr, steps=400, log_every=10, example_every=10)
     branch = run_branch(setup, cfg, "baseline", setup.theta0, 0, 0.0, lr, None, 2 / lr, fork_at_onset=True)
     assert branch.diverged_at is not None and branch.diverged_at < 400
@@ -112,19 +112,21 @@ def test_every_step_group_losses_match_an_independent_gd_loop():
     problem, t_star = setup.problem, result.meta["t_star"]
 
     theta, reference, fork_theta = setup.theta0, {}, None
-    for step in range(TINY.steps + 2):   # the baseline, keeping θ at t*
+    for step in range(TINY.steps + 2):  # the baseline, keeping θ at t*
         if step == t_star:
             fork_theta = theta
         reference[step] = [float(problem.losses(theta).detach()[index].double().mean()) for index in problem.groups]
         theta = theta - TINY.lr * problem.step_gradient(theta)[0]
     exit_reference, theta = {}, fork_theta
     for step in range(t_star, TINY.steps + 2):
-        exit_reference[step] = [float(problem.losses(theta).detach()[index].double().mean()) for index in problem.groups]
+        exit_reference[step] = [
+            float(problem.losses(theta).detach()[index].double().mean()) for index in problem.groups
+        ]
         theta = theta - TINY.c * TINY.lr * problem.step_gradient(theta)[0]
 
     for branch, ref, first in (("baseline", reference, 0), ("exit", exit_reference, t_star)):
         table = result.losses[result.losses.branch == branch]
-        assert sorted(set(table.step)) == list(range(first, TINY.steps + 1))   # every step, none beyond
+        assert sorted(set(table.step)) == list(range(first, TINY.steps + 1))  # every step, none beyond
         for k, group in enumerate(GROUPS):
             mine = table[table.group == group].set_index("step")
             want = np.array([ref[s][k] for s in mine.index])

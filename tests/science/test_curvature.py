@@ -1,4 +1,5 @@
 """HVPs, the Lanczos eigensolver and ∇S against dense float64 references."""
+
 import pytest
 import torch
 from tiny import dense_hessian, per_example_gradients, tiny_problem
@@ -12,8 +13,10 @@ def test_hvp_matches_central_finite_differences(loss):
     graph = problem.graph(theta)[0]
     v = torch.randn(theta.numel(), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     eps = 1e-5
+
     def grad_at(t):
         return problem.step_gradient(t)[0]
+
     fd = (grad_at(theta + eps * v) - grad_at(theta - eps * v)) / (2 * eps)
     # central differences: O(eps²) truncation ≈ 1e-10 plus rounding ≈ 1e-16/eps ≈ 1e-11
     assert torch.allclose(graph.hvp(v), fd, rtol=1e-6, atol=1e-8)
@@ -37,13 +40,13 @@ def test_top_two_eigenpairs_match_dense_eigh(loss):
 def test_warm_start_converges_in_few_hvps_and_signs_align():
     problem, theta = tiny_problem("mse")
     graph = problem.graph(theta)[0]
-    cold = top_eigenpairs(graph.hvp, warm_start(None, theta.numel(), "cpu", torch.Generator().manual_seed(0)),
-                          k=2, tol=1e-8)
+    cold = top_eigenpairs(
+        graph.hvp, warm_start(None, theta.numel(), "cpu", torch.Generator().manual_seed(0)), k=2, tol=1e-8
+    )
     flipped = cold.__class__(cold.values, -cold.vectors, cold.residuals, cold.hvps)
     nearby = theta + 1e-4 * torch.randn(theta.numel(), generator=torch.Generator().manual_seed(3), dtype=theta.dtype)
     graph2 = problem.graph(nearby)[0]
-    warm = align_signs(top_eigenpairs(graph2.hvp, warm_start(cold, theta.numel(), "cpu", None), k=2, tol=1e-3),
-                       flipped)
+    warm = align_signs(top_eigenpairs(graph2.hvp, warm_start(cold, theta.numel(), "cpu", None), k=2, tol=1e-3), flipped)
     assert warm.hvps <= 4 < cold.hvps
     assert torch.dot(warm.vectors[0], flipped.vectors[0]) > 0.99
 
@@ -54,8 +57,10 @@ def test_sharpness_gradient_matches_finite_differences_of_lambda1(loss):
     _evals, evecs = torch.linalg.eigh(dense_hessian(problem, theta))
     graph = problem.graph(theta)[0]
     grad_S = graph.sharpness_gradient(evecs[:, -1])
+
     def lam1(t):
         return torch.linalg.eigvalsh(dense_hessian(problem, t))[-1]
+
     eps = 1e-5
     for i in torch.randperm(theta.numel(), generator=torch.Generator().manual_seed(0))[:6]:
         e = torch.zeros_like(theta)
@@ -76,8 +81,10 @@ def test_stopping_rule_error_bounds_hold_against_dense_eigh(loss, tol):
     lam1, v1 = evals[-1], evecs[:, -1]
     gap = float((evals[-1] - evals[-2]) / evals[-1])
     G = per_example_gradients(problem, theta)
+
     def cos2(v):
-        return (G @ v) ** 2 / (G ** 2).sum(1)
+        return (G @ v) ** 2 / (G**2).sum(1)
+
     graph = problem.graph(theta)[0]
     for seed in range(4):
         noise = torch.randn(theta.numel(), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
@@ -87,8 +94,8 @@ def test_stopping_rule_error_bounds_hold_against_dense_eigh(loss, tol):
             value_error = float((lam1 - pairs.values[0]) / lam1)
             sin = float((1 - torch.dot(pairs.vectors[0], v1) ** 2).clamp_min(0).sqrt())
             assert rho <= tol
-            assert -1e-12 <= value_error <= rho ** 2 / gap + 1e-12
-            assert sin <= rho / gap + 1e-7      # 1e-7: the sin of an angle whose cos² is known to ~1e-14
+            assert -1e-12 <= value_error <= rho**2 / gap + 1e-12
+            assert sin <= rho / gap + 1e-7  # 1e-7: the sin of an angle whose cos² is known to ~1e-14
             assert float((cos2(pairs.vectors[0]) - cos2(v1)).abs().max()) <= sin + 1e-12
             if tol == RESIDUAL_TOL:
                 assert value_error <= 1e-4

@@ -1,4 +1,5 @@
 """Tests for eos_core.science.data: a hand-written CIFAR-10 binary archive, sklearn digits, synthetic data."""
+
 import pathlib
 import pickle
 
@@ -41,7 +42,7 @@ def cifar_root(tmp_path, monkeypatch):
         blob = b""
         padding = [(CAT, f"{name}-pad{i}") for i in range(RECORDS - len(records))]
         for label, rid in records + padding:
-            img = rng.integers(0, 256, size=(3, 32, 32), dtype=np.uint8)   # channel-major R, G, B
+            img = rng.integers(0, 256, size=(3, 32, 32), dtype=np.uint8)  # channel-major R, G, B
             images[rid] = img
             blob += bytes([label]) + img.tobytes()
         (folder / name).write_bytes(blob)
@@ -102,7 +103,7 @@ def test_cifar10_download_flag_calls_downloader(tmp_path, monkeypatch):
     monkeypatch.setenv("EOS_DATA_DIR", str(tmp_path))
     calls = []
 
-    def fake_download(root=None):   # stands in for the network: writes a one-record-per-file archive
+    def fake_download(root=None):  # stands in for the network: writes a one-record-per-file archive
         calls.append(root)
         folder = root / "cifar-10-batches-bin"
         folder.mkdir()
@@ -131,20 +132,23 @@ def test_cifar10_corrupt_files_name_the_file_and_expected_size(cifar_root, tmp_p
     label byte that is not 0–9) each get one clear message, in the loader and in the cheap check."""
     from eos_core.datasets import availability
     from eos_core.datasets.files import DatasetCorrupt
+
     path = tmp_path / "cifar-10-batches-bin" / "data_batch_3.bin"
     good = path.read_bytes()
     expected = f"(expected {RECORDS * 3073:,} bytes)"
     assert availability("cifar10")[0]
-    for what, blob, text in [("truncated", good[:-100], "holds 12,192 bytes"),
-                             ("an extra record", good + good[:3073], "holds 15,365 bytes"),
-                             ("label byte 200", bytes([200]) + good[1:], "label byte 200")]:
+    for what, blob, text in [
+        ("truncated", good[:-100], "holds 12,192 bytes"),
+        ("an extra record", good + good[:3073], "holds 15,365 bytes"),
+        ("label byte 200", bytes([200]) + good[1:], "label byte 200"),
+    ]:
         path.write_bytes(blob)
         with pytest.raises(DatasetCorrupt) as err:
             load_dataset("cifar10", ("automobile", "truck"), 3, 32)
         message = str(err.value)
         assert message.startswith(f"corrupt dataset file {path} {expected}"), (what, message)
         assert text in message and "--download cifar10" in message, (what, message)
-        if what != "label byte 200":                 # the cheap check reads sizes, not contents
+        if what != "label byte 200":  # the cheap check reads sizes, not contents
             ok, cheap = availability("cifar10")
             assert not ok and cheap.startswith(f"corrupt dataset file {path} {expected}"), what
     path.write_bytes(good)
@@ -172,6 +176,7 @@ def test_cifar10_corrupt_python_folder_is_not_unpickled(tmp_path, monkeypatch):
 
 def _digits():
     from sklearn.datasets import load_digits
+
     d = load_digits()
     return d.images / 16, d.target
 
@@ -183,8 +188,8 @@ def test_digits_split_matches_config_counts():
         ds = load_dataset("digits", pair, 1, 8)
         test_count = int((ds.y_test == 0).sum())
         assert int((target == d).sum()) - test_count == config.available_per_class("digits", str(d))
-        assert test_count == int((target[::5] == d).sum())      # index i is test iff i % 5 == 0
-    n = config.available_per_class("digits", "odd")                     # 718 (even has 719)
+        assert test_count == int((target[::5] == d).sum())  # index i is test iff i % 5 == 0
+    n = config.available_per_class("digits", "odd")  # 718 (even has 719)
     ds = load_dataset("digits", ("even", "odd"), n, 8)
     assert ds.x_train.shape == (2 * n, 1, 8, 8)
     assert int((ds.y_test == 0).sum()) == int((target % 2 == 0).sum()) - 719
@@ -200,7 +205,7 @@ def test_digits_even_odd_labels_order_and_standardisation():
     assert ds.y_train.tolist() == [0] * 300 + [1] * 300
     assert ds.x_train.shape == (600, 1, 8, 8) and ds.x_test.shape == (360, 1, 8, 8)
     assert len(ds.pixel_mean) == len(ds.pixel_std) == 1
-    pixels = ds.x_train.double() * ds.pixel_std[0] + ds.pixel_mean[0]   # back to [0, 1] units
+    pixels = ds.x_train.double() * ds.pixel_std[0] + ds.pixel_mean[0]  # back to [0, 1] units
     assert torch.allclose(pixels, torch.from_numpy(images[want]).unsqueeze(1), atol=1e-6)
     test = np.flatnonzero(np.arange(len(target)) % 5 == 0)
     want = np.concatenate([test[target[test] % 2 == 0], test[target[test] % 2 == 1]])
@@ -215,7 +220,7 @@ def test_digits_upsampled_to_rgb():
     images, _ = _digits()
     ds = load_dataset("digits", ("3", "8"), 100, 32)
     assert ds.x_train.shape == (200, 3, 32, 32) and ds.x_test.shape[1:] == (3, 32, 32)
-    assert torch.equal(ds.x_train[:, 0], ds.x_train[:, 2])          # grey channel repeated
+    assert torch.equal(ds.x_train[:, 0], ds.x_train[:, 2])  # grey channel repeated
     assert len(ds.pixel_mean) == 3 and len(set(ds.pixel_mean)) == 1
     x = ds.x_train.double()
     assert torch.allclose(x.mean(dim=(0, 2, 3)), torch.zeros(3, dtype=torch.float64), atol=1e-5)
@@ -224,8 +229,9 @@ def test_digits_upsampled_to_rgb():
     pixels = x * torch.tensor(ds.pixel_std).view(1, 3, 1, 1).double() + mean
     assert pixels.min().item() >= -1e-6 and pixels.max().item() <= 1 + 1e-6
     # Training example 0 is the first training 3: index 3 (index 0 is a test example).
-    up = F.interpolate(torch.from_numpy(images[3]).view(1, 1, 8, 8), size=(32, 32),
-                       mode="bilinear", align_corners=False)
+    up = F.interpolate(
+        torch.from_numpy(images[3]).view(1, 1, 8, 8), size=(32, 32), mode="bilinear", align_corners=False
+    )
     assert torch.allclose(pixels[0, 1], up[0, 0], atol=1e-6)
 
 
@@ -249,27 +255,31 @@ def test_synthetic_deterministic_balanced_standardised():
 
 def test_synthetic_classes_overlap_but_are_learnable():
     from sklearn.neighbors import NearestNeighbors
+
     ds = load_dataset("synthetic", ("0", "1"), 500, 32)
     x, y = ds.x_train.flatten(1).numpy(), ds.y_train.numpy()
     centroids = np.stack([x[y == 0].mean(0), x[y == 1].mean(0)])
     xt, yt = ds.x_test.flatten(1).numpy(), ds.y_test.numpy()
     pred = ((xt[:, None] - centroids[None]) ** 2).sum(-1).argmin(1)
-    assert 0.75 < (pred == yt).mean() < 0.99              # signal, but not a trivial separation
+    assert 0.75 < (pred == yt).mean() < 0.99  # signal, but not a trivial separation
     neighbours = NearestNeighbors(n_neighbors=51).fit(x).kneighbors(x, return_distance=False)[:, 1:]
     same = (y[neighbours] == y[:, None]).mean(1)
     ambiguous = ((same > 0.3) & (same < 0.7)).mean()
-    assert 0.03 < ambiguous < 0.5                          # some points sit in the overlap
+    assert 0.03 < ambiguous < 0.5  # some points sit in the overlap
 
 
 def test_dtype_and_device_honoured(cifar_root):
-    for name, pair, n, size in [("digits", ("even", "odd"), 50, 8), ("synthetic", ("0", "1"), 20, 8),
-                                ("cifar10", ("automobile", "truck"), 3, 32)]:
+    for name, pair, n, size in [
+        ("digits", ("even", "odd"), 50, 8),
+        ("synthetic", ("0", "1"), 20, 8),
+        ("cifar10", ("automobile", "truck"), 3, 32),
+    ]:
         ds = load_dataset(name, pair, n, size, dtype=torch.float64)
         assert ds.x_train.dtype == ds.x_test.dtype == torch.float64, name
         assert ds.y_train.dtype == ds.y_test.dtype == torch.int64, name
     ds = load_dataset("cifar10", ("automobile", "truck"), 3, 32, dtype=torch.float64)
     want = (cifar_root["a0"] / 255 - np.array(MEAN)[:, None, None]) / np.array(STD)[:, None, None]
-    assert torch.equal(ds.x_train[0], torch.from_numpy(want))   # float64 all the way through
+    assert torch.equal(ds.x_train[0], torch.from_numpy(want))  # float64 all the way through
     if torch.cuda.is_available():
         ds = load_dataset("synthetic", ("0", "1"), 20, 8, device="cuda")
         assert ds.x_train.device.type == ds.y_test.device.type == "cuda"
@@ -290,8 +300,9 @@ def test_bad_arguments():
 # Small IDX files in the true format (big-endian header, magic 2051 / 2049, then raw bytes), written
 # by hand here so that the parser is checked against the format's definition, not against itself.
 
+
 def idx_bytes(array: np.ndarray) -> bytes:
-    magic = 0x0800 | array.ndim                           # 0x08: unsigned byte, then the dimension count
+    magic = 0x0800 | array.ndim  # 0x08: unsigned byte, then the dimension count
     header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
     return header + array.astype(np.uint8).tobytes()
 
@@ -303,6 +314,7 @@ MNIST_TEST_LABELS = np.array([9, 4, 3, 9], dtype=np.uint8)
 def write_mnist(folder, rng, gz=("train-images-idx3-ubyte",)):
     """The four files of a miniature MNIST (10 train, 4 test images) under folder; `gz` are gzipped."""
     import gzip
+
     folder.mkdir(parents=True, exist_ok=True)
     arrays = {
         "train-images-idx3-ubyte": rng.integers(0, 256, size=(10, 28, 28), dtype=np.uint8),
@@ -347,14 +359,14 @@ def test_mnist_idx_pair_order_labels_and_standardisation(mnist_root):
     assert ds.pixel_std == pytest.approx((pixels.std(),), abs=1e-12)
     # a pixel back in [0, 1] units: x·std + mean
     assert ds.x_train[2, 0, 5, 7].item() * ds.pixel_std[0] + ds.pixel_mean[0] == pytest.approx(
-        train[1, 5, 7] / 255, abs=1e-6)
+        train[1, 5, 7] / 255, abs=1e-6
+    )
     rev = load_dataset("mnist", ("9", "4"), 3, 28)
     assert rev.y_train.tolist() == [0, 0, 0, 1, 1, 1] and rev.y_test.tolist() == [0, 0, 1]
 
 
 def test_mnist_plain_and_gzip_files_read_the_same(tmp_path, monkeypatch):
-    stems = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-             "t10k-labels-idx1-ubyte")
+    stems = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
     write_mnist(tmp_path / "a" / "MNIST" / "raw", np.random.default_rng(2), gz=())
     write_mnist(tmp_path / "b" / "MNIST" / "raw", np.random.default_rng(2), gz=stems)
     loaded = []
@@ -368,11 +380,13 @@ def test_mnist_plain_and_gzip_files_read_the_same(tmp_path, monkeypatch):
 def test_mnist_resize_and_every_model_takes_one_channel(mnist_root):
     from eos_core.config import RunConfig
     from eos_core.science.models import build_model
+
     train = mnist_root["train-images-idx3-ubyte"]
     small = load_dataset("mnist", ("4", "9"), 3, 14, dtype=torch.float64)
     assert small.x_train.shape == (6, 1, 14, 14) and small.x_test.shape == (3, 1, 14, 14)
-    ref = F.interpolate(torch.from_numpy(train[[0]] / 255)[:, None], size=(14, 14), mode="bilinear",
-                        align_corners=False, antialias=True)
+    ref = F.interpolate(
+        torch.from_numpy(train[[0]] / 255)[:, None], size=(14, 14), mode="bilinear", align_corners=False, antialias=True
+    )
     assert torch.allclose(small.x_train[0] * small.pixel_std[0] + small.pixel_mean[0], ref[0], atol=1e-12)
     ds = load_dataset("mnist", ("4", "9"), 3, 28)
     for model in ("mlp", "cnn", "resnet14"):
@@ -385,6 +399,7 @@ def test_mnist_too_many_examples_and_config_counts(mnist_root):
     with pytest.raises(ValueError, match=r"n_per_class=4 is too many.*only 3 .*'9'"):
         load_dataset("mnist", ("4", "9"), 4, 28)
     from eos_core.config import ConfigError, RunConfig
+
     assert config.available_per_class("mnist", "4") == 5842 and config.available_per_class("mnist", "9") == 5949
     with pytest.raises(ConfigError, match="mnist 4/9 has 5842 training examples per class"):
         RunConfig(dataset="mnist", classes=("4", "9"), n_per_class=5843)
@@ -395,6 +410,7 @@ def test_mnist_too_many_examples_and_config_counts(mnist_root):
 
 def test_mnist_missing_names_the_absolute_folder_and_the_command(tmp_path, monkeypatch):
     from eos_core.datasets import availability
+
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("EOS_DATA_DIR", "relative-data")
     folder = tmp_path / "relative-data" / "MNIST" / "raw"
@@ -410,13 +426,18 @@ def test_mnist_missing_names_the_absolute_folder_and_the_command(tmp_path, monke
 def corrupt_cases(folder):
     """(what was done, file to damage, new bytes, text the message must have)."""
     import gzip
-    images = folder / "train-images-idx3-ubyte.gz"          # gzipped by write_mnist
+
+    images = folder / "train-images-idx3-ubyte.gz"  # gzipped by write_mnist
     labels = folder / "train-labels-idx1-ubyte"
     plain = labels.read_bytes()
     return [
         ("gzip stream cut short", images, images.read_bytes()[:200], "cannot be"),
-        ("gzip body cut short", images, gzip.compress(gzip.decompress(images.read_bytes())[:5000]),
-         "(expected 7,856 bytes)"),
+        (
+            "gzip body cut short",
+            images,
+            gzip.compress(gzip.decompress(images.read_bytes())[:5000]),
+            "(expected 7,856 bytes)",
+        ),
         ("plain file cut short", labels, plain[:-1], "(expected 18 bytes)"),
         ("wrong magic", labels, (2051).to_bytes(4, "big") + plain[4:], "magic number 2051"),
         ("empty file", labels, b"", "too short"),
@@ -427,6 +448,7 @@ def corrupt_cases(folder):
 def test_mnist_corrupt_files_get_one_clear_message(tmp_path, monkeypatch):
     from eos_core.datasets import availability
     from eos_core.datasets.files import DatasetCorrupt
+
     monkeypatch.setenv("EOS_DATA_DIR", str(tmp_path))
     folder = tmp_path / "MNIST" / "raw"
     write_mnist(folder, np.random.default_rng(3))
@@ -439,7 +461,7 @@ def test_mnist_corrupt_files_get_one_clear_message(tmp_path, monkeypatch):
         message = str(err.value)
         assert message.startswith(f"corrupt dataset file {path}"), what
         assert text in message and "--download mnist" in message, (what, message)
-        if what != "label 12":        # a label's value is only seen when the body is read
+        if what != "label 12":  # a label's value is only seen when the body is read
             ok, cheap = availability("mnist")
             assert not ok and cheap.startswith(f"corrupt dataset file {path}"), (what, cheap)
         path.write_bytes(good)
@@ -454,6 +476,7 @@ def test_cli_data_download_mnist_uses_torchvision_only_there(tmp_path, monkeypat
     import torchvision.datasets
 
     from eos_core import cli
+
     monkeypatch.setenv("EOS_DATA_DIR", str(tmp_path))
     calls = []
 
@@ -471,9 +494,11 @@ def test_cli_data_download_mnist_uses_torchvision_only_there(tmp_path, monkeypat
 # The real files are found through EOS_DATA_DIR, or a shared/data folder beside the checkout or
 # one level further up (the product itself reads only EOS_DATA_DIR).
 
+
 def real_data_root(subdir: str):
     """The folder holding real `<subdir>/raw/` files, or None (the real-data tests then skip)."""
     import os
+
     candidates = [os.environ.get("EOS_DATA_DIR")] + [up / "shared" / "data" for up in ROOT.parents[:2]]
     for root in candidates:
         if root and (pathlib.Path(root) / subdir / "raw").is_dir():
@@ -483,13 +508,15 @@ def real_data_root(subdir: str):
 
 REAL_MNIST = real_data_root("MNIST")
 needs_real_mnist = pytest.mark.skipif(
-    REAL_MNIST is None, reason="real MNIST not found: set EOS_DATA_DIR to a folder with MNIST/raw/")
+    REAL_MNIST is None, reason="real MNIST not found: set EOS_DATA_DIR to a folder with MNIST/raw/"
+)
 
 
 @pytest.mark.slow
 @needs_real_mnist
 def test_real_mnist_counts_and_pixels(monkeypatch):
     from eos_core.datasets import availability
+
     monkeypatch.setenv("EOS_DATA_DIR", str(REAL_MNIST))
     assert availability("mnist")[0]
     images, labels = mnist.FILES.read_split(mnist.FILES.folder(), "train")
@@ -524,5 +551,7 @@ def test_cli_reports_missing_and_corrupt_mnist_in_one_line(tmp_path):
     labels.write_bytes(labels.read_bytes()[:-2])
     done = run(tmp_path / "bad")
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip() == f"error: corrupt dataset file {labels} (expected 12 bytes): it holds 10 bytes. " \
-                                  f"Delete it and fetch a fresh copy with `python -m eos_core data --download mnist`."
+    assert (
+        done.stderr.strip() == f"error: corrupt dataset file {labels} (expected 12 bytes): it holds 10 bytes. "
+        f"Delete it and fetch a fresh copy with `python -m eos_core data --download mnist`."
+    )

@@ -1,4 +1,5 @@
 """Per-group and per-example diagnostics against their definitions computed the slow way."""
+
 import numpy as np
 import pytest
 import scipy.stats
@@ -21,12 +22,12 @@ def test_per_example_dots_and_norms_match_explicit_autograd(loss):
     losses, dots, norms2 = alignment_terms(problem.model, problem.loss_fn, theta, problem.x, problem.y, v)
     # float64 throughout: agreement to ~1e-12 relative is rounding only
     assert torch.allclose(dots, G @ v, rtol=1e-10, atol=1e-12)
-    assert torch.allclose(norms2, (G ** 2).sum(1), rtol=1e-10, atol=1e-12)
+    assert torch.allclose(norms2, (G**2).sum(1), rtol=1e-10, atol=1e-12)
     assert torch.allclose(losses, problem.losses(theta), rtol=1e-12)
     # the generic path, in chunks that do not divide n
     g_losses, g_dots, g_norms2 = generic_terms(problem.model, problem.loss_fn, theta, problem.x, problem.y, v, chunk=5)
     assert torch.allclose(g_dots, G @ v, rtol=1e-10, atol=1e-12)
-    assert torch.allclose(g_norms2, (G ** 2).sum(1), rtol=1e-10, atol=1e-12)
+    assert torch.allclose(g_norms2, (G**2).sum(1), rtol=1e-10, atol=1e-12)
     assert torch.allclose(g_losses, problem.losses(theta), rtol=1e-12)
 
 
@@ -62,7 +63,7 @@ def test_step_diagnostics_match_formulas(loss):
         assert got["curvature_influence"] == pytest.approx(float((gk @ v1) ** 2), rel=1e-6, abs=1e-14)
         assert got["R"] == pytest.approx(float(gk @ g), rel=1e-10, abs=1e-14)
         assert got["Q"] == pytest.approx(float(gk @ grad_S), rel=1e-6, abs=1e-12)
-    cos2 = (G @ v1) ** 2 / (G ** 2).sum(1)
+    cos2 = (G @ v1) ** 2 / (G**2).sum(1)
     # stored as float32 for the result files: 1e-6 relative is float32 rounding
     np.testing.assert_allclose(d.example_cos2, cos2.numpy(), rtol=1e-5, atol=1e-7)
     assert row["spearman_rho"] == pytest.approx(scipy.stats.spearmanr(distance, d.example_cos2).statistic, abs=1e-12)
@@ -72,15 +73,24 @@ def test_step_diagnostics_match_formulas(loss):
 @pytest.mark.parametrize("seed", range(4))
 def test_spearman_matches_scipy_including_ties(seed):
     rng = np.random.default_rng(seed)
-    a = rng.integers(0, 6, 200).astype(float)     # many ties
+    a = rng.integers(0, 6, 200).astype(float)  # many ties
     b = a + rng.normal(0, 2, 200)
     b[:20] = 1.0
     assert spearman(a, b) == pytest.approx(scipy.stats.spearmanr(a, b).statistic, abs=1e-12)
 
 
 def conv_problem(loss: str, n: int = 10) -> tuple[Problem, torch.Tensor]:
-    cfg = RunConfig(dataset="synthetic", classes=("0", "1"), n_per_class=40, image_size=12, m=2, k=3,
-                    model="cnn", width=16, init_scale=1.0)
+    cfg = RunConfig(
+        dataset="synthetic",
+        classes=("0", "1"),
+        n_per_class=40,
+        image_size=12,
+        m=2,
+        k=3,
+        model="cnn",
+        width=16,
+        init_scale=1.0,
+    )
     model, theta = models.build_model(cfg, (3, 12, 12), "cpu", torch.float64)
     x = torch.randn(n, 3, 12, 12, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     return Problem(model, x, (torch.arange(n) % 2).long(), loss, []), theta
@@ -103,13 +113,14 @@ def test_group_gradients_from_the_per_example_pass_match_explicit_autograd(net, 
         _, losses, _, tape = problem.graph(theta)
         assert tape is not None and len(tape.deltas) == len(tape.records)
     v = torch.randn(theta.numel(), generator=torch.Generator().manual_seed(5), dtype=torch.float64)
-    terms = per_example.example_terms(problem.model, problem.loss_fn, theta, problem.x, problem.y, v, groups,
-                                      tape, losses)
+    terms = per_example.example_terms(
+        problem.model, problem.loss_fn, theta, problem.x, problem.y, v, groups, tape, losses
+    )
 
     G = per_example_gradients(problem, theta)
     expected = torch.stack([G[members].mean(0) for members in groups])
     # float64 sums of ≤ 10⁴ products: 1e-10 relative is rounding with room to spare
     torch.testing.assert_close(terms.group_grads, expected, rtol=1e-10, atol=1e-12 * float(expected.abs().max()))
     torch.testing.assert_close(terms.dots, G @ v, rtol=1e-10, atol=1e-12 * float(G.norm(dim=1).max()))
-    torch.testing.assert_close(terms.norms2, (G ** 2).sum(1), rtol=1e-10, atol=0)
+    torch.testing.assert_close(terms.norms2, (G**2).sum(1), rtol=1e-10, atol=0)
     torch.testing.assert_close(terms.losses, problem.losses(theta), rtol=1e-12, atol=0)

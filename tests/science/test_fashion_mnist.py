@@ -1,6 +1,7 @@
 """Fashion-MNIST through the dataset registry: small generated IDX files in torchvision's layout
 (plain and .gz), Debian's folder found by asking the package manager, clear refusals, and the
 real files where they are."""
+
 import gzip
 import pathlib
 
@@ -24,22 +25,43 @@ def fashion_root(tmp_path, monkeypatch):
     coat boot trouser coat coat boot sneaker boot coat tshirt) under $EOS_DATA_DIR/FashionMNIST/raw."""
     arrays = write_mnist(tmp_path / "FashionMNIST" / "raw", np.random.default_rng(1), gz=STEMS)
     monkeypatch.setenv("EOS_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(idx, "package_folders", lambda package: ())   # this machine's Debian copy stays out
+    monkeypatch.setattr(idx, "package_folders", lambda package: ())  # this machine's Debian copy stays out
     return arrays
 
 
 def test_the_registry_names_fashion_classes_with_short_forms_digits_and_torchvision_names():
     spec = REGISTRY["fashion_mnist"]
-    assert spec.classes == ("tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker",
-                            "bag", "boot")
-    assert [spec.canonical(s) for s in ("6", "Shirt", "T-shirt/top", "Ankle boot", "ankle-boot", "coat")] == \
-        ["shirt", "shirt", "tshirt", "boot", "boot", "coat"]
+    assert spec.classes == (
+        "tshirt",
+        "trouser",
+        "pullover",
+        "dress",
+        "coat",
+        "sandal",
+        "shirt",
+        "sneaker",
+        "bag",
+        "boot",
+    )
+    assert [spec.canonical(s) for s in ("6", "Shirt", "T-shirt/top", "Ankle boot", "ankle-boot", "coat")] == [
+        "shirt",
+        "shirt",
+        "tshirt",
+        "boot",
+        "boot",
+        "coat",
+    ]
     assert class_label("fashion_mnist", "tshirt") == "tshirt · T-shirt/top"
     assert spec.available("shirt") == 6000 and spec.display_range == (0.0, 1.0)
     # a run names its classes canonically, so every spelling is the same run
-    assert RunConfig(dataset="fashion_mnist", classes=("6", "T-shirt/top"), image_size=28).classes == ("shirt", "tshirt")
-    assert RunConfig(dataset="fashion_mnist", classes=("6", "0"), image_size=28).config_hash() == \
-        RunConfig(dataset="fashion_mnist", classes=("shirt", "tshirt"), image_size=28).config_hash()
+    assert RunConfig(dataset="fashion_mnist", classes=("6", "T-shirt/top"), image_size=28).classes == (
+        "shirt",
+        "tshirt",
+    )
+    assert (
+        RunConfig(dataset="fashion_mnist", classes=("6", "0"), image_size=28).config_hash()
+        == RunConfig(dataset="fashion_mnist", classes=("shirt", "tshirt"), image_size=28).config_hash()
+    )
 
 
 def test_unknown_and_repeated_classes_are_refused_with_the_valid_names():
@@ -60,31 +82,33 @@ def test_a_pair_loads_in_label_order_standardised_from_gz_or_plain_files(tmp_pat
     train = arrays["train-images-idx3-ubyte"]
     assert ds.class_names == ("coat", "boot") and ds.y_train.tolist() == [0, 0, 1, 1]
     pixels = train / 255
-    expected = (train[[0, 3, 1, 5]] / 255 - pixels.mean()) / pixels.std()     # first two coats, first two boots
+    expected = (train[[0, 3, 1, 5]] / 255 - pixels.mean()) / pixels.std()  # first two coats, first two boots
     assert torch.allclose(ds.x_train[:, 0], torch.from_numpy(expected), atol=1e-12)
-    assert ds.y_test.tolist() == [0, 1, 1]                                      # test labels 9 4 3 9
+    assert ds.y_test.tolist() == [0, 1, 1]  # test labels 9 4 3 9
     assert availability("fashion_mnist") == (True, f"Fashion-MNIST is ready in {tmp_path / 'FashionMNIST' / 'raw'}")
 
 
 def test_debians_folder_is_found_by_asking_the_package_for_its_files(tmp_path, monkeypatch):
     debian = tmp_path / "usr" / "share" / "fashion-mnist"
     write_mnist(debian, np.random.default_rng(2), gz=STEMS)
-    listing = ["/.", "/usr/share/doc/dataset-fashion-mnist/copyright",
-               *[str(debian / f"{stem}.gz") for stem in STEMS]]
+    listing = ["/.", "/usr/share/doc/dataset-fashion-mnist/copyright", *[str(debian / f"{stem}.gz") for stem in STEMS]]
     assert idx.folders_holding(listing) == (debian,)
     monkeypatch.setenv("EOS_DATA_DIR", str(tmp_path / "empty"))
-    monkeypatch.setattr(idx, "package_folders", lambda package: idx.folders_holding(listing)
-                        if package == "dataset-fashion-mnist" else ())
+    monkeypatch.setattr(
+        idx,
+        "package_folders",
+        lambda package: idx.folders_holding(listing) if package == "dataset-fashion-mnist" else (),
+    )
     assert availability("fashion_mnist") == (True, f"Fashion-MNIST is ready in {debian}")
     assert load_dataset("fashion_mnist", ("coat", "boot"), 2, 28).x_train.shape == (4, 1, 28, 28)
 
 
 def test_the_package_manager_is_asked_and_an_absent_package_gives_no_folder(monkeypatch):
-    monkeypatch.undo()   # the real lookup, which conftest hides from other tests
+    monkeypatch.undo()  # the real lookup, which conftest hides from other tests
     idx.package_folders.cache_clear()
     assert idx.package_folders("no-such-package-eos-explorer") == ()
     installed = idx.package_folders("dataset-fashion-mnist")
-    if installed:   # where Debian's package is installed: its folder holds the four files
+    if installed:  # where Debian's package is installed: its folder holds the four files
         assert all(idx.file_of(installed[0], stem) for stem in STEMS)
 
 
@@ -95,8 +119,12 @@ def test_missing_files_name_every_folder_searched_and_both_ways_to_get_them(tmp_
         load_dataset("fashion_mnist", ("shirt", "tshirt"), 2, 28)
     ok, message = availability("fashion_mnist")
     assert not ok and message == str(err.value)
-    for text in (str(tmp_path / "FashionMNIST" / "raw"), str(tmp_path / "debian-folder"),
-                 "python -m eos_core data --download fashion_mnist", "apt-get install dataset-fashion-mnist"):
+    for text in (
+        str(tmp_path / "FashionMNIST" / "raw"),
+        str(tmp_path / "debian-folder"),
+        "python -m eos_core data --download fashion_mnist",
+        "apt-get install dataset-fashion-mnist",
+    ):
         assert text in message, text
 
 
@@ -105,32 +133,45 @@ def test_corrupt_files_are_named_and_nothing_is_cached(fashion_root, tmp_path):
     labels = folder / "train-labels-idx1-ubyte.gz"
     good = labels.read_bytes()
     plain = gzip.decompress(good)
-    cases = [("truncated", good[:30], "cannot be"),
-             ("wrong magic", gzip.compress((2051).to_bytes(4, "big") + plain[4:]), "magic number 2051"),
-             ("wrong count", gzip.compress(idx_bytes(MNIST_TRAIN_LABELS[:9])), "9 labels for 10 images"),
-             ("label out of range", gzip.compress(plain[:-1] + bytes([10])), "label 10 is out of range")]
+    cases = [
+        ("truncated", good[:30], "cannot be"),
+        ("wrong magic", gzip.compress((2051).to_bytes(4, "big") + plain[4:]), "magic number 2051"),
+        ("wrong count", gzip.compress(idx_bytes(MNIST_TRAIN_LABELS[:9])), "9 labels for 10 images"),
+        ("label out of range", gzip.compress(plain[:-1] + bytes([10])), "label 10 is out of range"),
+    ]
     for what, blob, text in cases:
         labels.write_bytes(blob)
         with pytest.raises(DatasetCorrupt) as err:
             load_dataset("fashion_mnist", ("coat", "boot"), 2, 28)
         assert str(labels) in str(err.value) and text in str(err.value), (what, str(err.value))
         assert "--download fashion_mnist" in str(err.value), what
-    labels.write_bytes(good)   # repaired: loads again, nothing of the bad reads was kept
+    labels.write_bytes(good)  # repaired: loads again, nothing of the bad reads was kept
     assert load_dataset("fashion_mnist", ("coat", "boot"), 2, 28).y_train.tolist() == [0, 0, 1, 1]
 
 
 @pytest.mark.process
 def test_the_cli_refuses_a_repeated_class_and_downloads_with_torchvision(tmp_path, monkeypatch):
-    done = eos("run", "--set", "dataset=fashion_mnist", "--set", "image_size=28", "--set", "classes=shirt,Shirt",
-               "--out", str(tmp_path / "o"), timeout=120)
+    done = eos(
+        "run",
+        "--set",
+        "dataset=fashion_mnist",
+        "--set",
+        "image_size=28",
+        "--set",
+        "classes=shirt,Shirt",
+        "--out",
+        str(tmp_path / "o"),
+        timeout=120,
+    )
     assert done.returncode == 2 and "the two classes must differ" in done.stderr and "Traceback" not in done.stderr
     import torchvision.datasets
 
     from eos_core import cli
+
     monkeypatch.setenv("EOS_DATA_DIR", str(tmp_path))
     calls = []
 
-    def fake(root, train, download):   # stands in for the network
+    def fake(root, train, download):  # stands in for the network
         calls.append((root, train, download))
         write_mnist(pathlib.Path(root) / "FashionMNIST" / "raw", np.random.default_rng(4))
 
@@ -145,8 +186,9 @@ REAL = real_data_root("FashionMNIST")
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(REAL is None, reason="real Fashion-MNIST not found: set EOS_DATA_DIR to a folder with "
-                                         "FashionMNIST/raw/")
+@pytest.mark.skipif(
+    REAL is None, reason="real Fashion-MNIST not found: set EOS_DATA_DIR to a folder with FashionMNIST/raw/"
+)
 def test_real_fashion_mnist_counts_and_pixels(monkeypatch):
     monkeypatch.setenv("EOS_DATA_DIR", str(REAL))
     assert availability("fashion_mnist")[0]
@@ -165,6 +207,7 @@ def test_with_fashion_mnist_on_disk_a_fresh_dashboard_starts_the_real_image_stor
     from harness import first_launch_of
 
     from eos_core.presets import OFFLINE_LAUNCH, REAL_LAUNCH, first_launch, preset
+
     assert first_launch() == REAL_LAUNCH == ("teach-fashion", "teach-fashion-random")
     at, queued = first_launch_of(tmp_path / "empty", monkeypatch)
     assert not at.exception

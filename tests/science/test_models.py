@@ -1,5 +1,6 @@
 """The CNN and BN-free ResNet-14 of App. C.1: shapes, parameter counts, initialisation, and the
 generic per-example path (forward-mode JVP + vmap(grad)) against explicit per-example autograd."""
+
 import math
 
 import numpy as np
@@ -16,8 +17,9 @@ from eos_core.science.problem import Problem, ce_per_example, mse_per_example
 
 
 def config(model: str, size: int, **changes) -> RunConfig:
-    return RunConfig(dataset="synthetic", classes=("0", "1"), n_per_class=40, image_size=size, m=2, k=3,
-                     model=model, **changes)
+    return RunConfig(
+        dataset="synthetic", classes=("0", "1"), n_per_class=40, image_size=size, m=2, k=3, model=model, **changes
+    )
 
 
 def build(model: str, shape: tuple, **changes):
@@ -38,21 +40,27 @@ def linear_params(f_in, f_out):
 
 # ---------------------------------------------------------------- architecture and parameter counts
 
+
 def test_cnn_layers_and_parameter_count_for_cifar_shape():
     model, theta = build("cnn", (3, 32, 32))
     # 32 → conv 30 → conv 28 → pool 14 → conv 12 → pool 6: 128·6·6 = 4608 features.
     assert shapes(model.module) == {
-        "0.weight": (64, 3, 3, 3), "0.bias": (64,),
-        "2.weight": (64, 64, 3, 3), "2.bias": (64,),
-        "5.weight": (128, 64, 3, 3), "5.bias": (128,),
-        "9.weight": (512, 4608), "9.bias": (512,),
-        "11.weight": (2, 512), "11.bias": (2,),
+        "0.weight": (64, 3, 3, 3),
+        "0.bias": (64,),
+        "2.weight": (64, 64, 3, 3),
+        "2.bias": (64,),
+        "5.weight": (128, 64, 3, 3),
+        "5.bias": (128,),
+        "9.weight": (512, 4608),
+        "9.bias": (512,),
+        "11.weight": (2, 512),
+        "11.bias": (2,),
     }
-    conv1 = 3 * 64 * 9 + 64          # 1 792
-    conv2 = 64 * 64 * 9 + 64         # 36 928
-    conv3 = 64 * 128 * 9 + 128       # 73 856
-    fc = 4608 * 512 + 512            # 2 359 808
-    out = 512 * 2 + 2                # 1 026
+    conv1 = 3 * 64 * 9 + 64  # 1 792
+    conv2 = 64 * 64 * 9 + 64  # 36 928
+    conv3 = 64 * 128 * 9 + 128  # 73 856
+    fc = 4608 * 512 + 512  # 2 359 808
+    out = 512 * 2 + 2  # 1 026
     assert conv1 + conv2 + conv3 + fc + out == 2_473_410
     assert model.dim == theta.numel() == 2_473_410
     x = torch.randn(5, 3, 32, 32, dtype=torch.float64)
@@ -63,8 +71,9 @@ def test_cnn_hidden_width_follows_config():
     model, _ = build("cnn", (3, 12, 12), width=16)
     # 12 → 10 → 8 → 4 → 2 → 1: 128 features.
     assert shapes(model.module)["9.weight"] == (16, 128)
-    assert model.dim == conv_params(3, 64, 3) + conv_params(64, 64, 3) + conv_params(64, 128, 3) \
-        + linear_params(128, 16) + linear_params(16, 2)
+    assert model.dim == conv_params(3, 64, 3) + conv_params(64, 64, 3) + conv_params(64, 128, 3) + linear_params(
+        128, 16
+    ) + linear_params(16, 2)
 
 
 @pytest.mark.parametrize("size", [8, 10, 11])
@@ -82,29 +91,34 @@ def test_resnet14_layers_and_parameter_count_for_cifar_shape():
     assert len(convs) == 13 + 2 and len(linears) == 1
     assert shortcuts == ["blocks.2.shortcut", "blocks.4.shortcut"]
     assert all(m.kernel_size == (1, 1) and m.stride == (2, 2) for n, m in convs if n in shortcuts)
-    assert sum(m.stride == (2, 2) for n, m in convs if n not in shortcuts) == 2   # first conv of stages 2, 3
-    assert 13 + 1 == 14                                                            # weight layers (no shortcuts)
+    assert sum(m.stride == (2, 2) for n, m in convs if n not in shortcuts) == 2  # first conv of stages 2, 3
+    assert 13 + 1 == 14  # weight layers (no shortcuts)
 
-    stem = 3 * 16 * 9 + 16                                   # 448
-    stage1 = 4 * (16 * 16 * 9 + 16)                          # 4 × 2 320 = 9 280
-    stage2 = (16 * 32 * 9 + 32) + (16 * 32 + 32) \
-        + 3 * (32 * 32 * 9 + 32)                             # 4 640 + 544 + 3 × 9 248 = 32 928
-    stage3 = (32 * 64 * 9 + 64) + (32 * 64 + 64) \
-        + 3 * (64 * 64 * 9 + 64)                             # 18 496 + 2 112 + 3 × 36 928 = 131 392
-    fc = 64 * 2 + 2                                          # 130
+    stem = 3 * 16 * 9 + 16  # 448
+    stage1 = 4 * (16 * 16 * 9 + 16)  # 4 × 2 320 = 9 280
+    stage2 = (16 * 32 * 9 + 32) + (16 * 32 + 32) + 3 * (32 * 32 * 9 + 32)  # 4 640 + 544 + 3 × 9 248 = 32 928
+    stage3 = (32 * 64 * 9 + 64) + (32 * 64 + 64) + 3 * (64 * 64 * 9 + 64)  # 18 496 + 2 112 + 3 × 36 928 = 131 392
+    fc = 64 * 2 + 2  # 130
     assert (stem, stage1, stage2, stage3, fc) == (448, 9_280, 32_928, 131_392, 130)
     assert model.dim == theta.numel() == stem + stage1 + stage2 + stage3 + fc == 174_178
 
     # Spatial sizes: 32 (stem, stage 1) → 16 (stage 2) → 8 (stage 3) → pooled to 64 features.
     seen = {}
-    hooks = [m.register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(name, tuple(o.shape)))
-             for name, m in module.named_modules() if name in ("stem", "blocks.1", "blocks.3", "blocks.5")]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(name, tuple(o.shape)))
+        for name, m in module.named_modules()
+        if name in ("stem", "blocks.1", "blocks.3", "blocks.5")
+    ]
     x = torch.randn(3, 3, 32, 32, dtype=torch.float64)
     assert model(theta, x).shape == (3, 2)
     for h in hooks:
         h.remove()
-    assert seen == {"stem": (3, 16, 32, 32), "blocks.1": (3, 16, 32, 32),
-                    "blocks.3": (3, 32, 16, 16), "blocks.5": (3, 64, 8, 8)}
+    assert seen == {
+        "stem": (3, 16, 32, 32),
+        "blocks.1": (3, 16, 32, 32),
+        "blocks.3": (3, 32, 16, 16),
+        "blocks.5": (3, 64, 8, 8),
+    }
 
 
 def test_resnet14_handles_small_and_odd_inputs():
@@ -113,6 +127,7 @@ def test_resnet14_handles_small_and_odd_inputs():
 
 
 # ---------------------------------------------------------------- initialisation
+
 
 @pytest.mark.parametrize("arch", ["cnn", "resnet14"])
 def test_init_is_scaled_kaiming_with_zero_biases(arch):
@@ -144,15 +159,17 @@ def test_same_seed_same_theta0(arch):
 
 # ---------------------------------------------------------------- per-example quantities
 
-@pytest.mark.parametrize("arch,shape", [("cnn", (3, 12, 12)), ("resnet14", (3, 8, 8)), ("resnet14", (3, 7, 9)),
-                                        ("resnet14", (3, 32, 32))])
+
+@pytest.mark.parametrize(
+    "arch,shape", [("cnn", (3, 12, 12)), ("resnet14", (3, 8, 8)), ("resnet14", (3, 7, 9)), ("resnet14", (3, 32, 32))]
+)
 @pytest.mark.parametrize("loss_fn", [mse_per_example, ce_per_example])
 @pytest.mark.parametrize("path", ["as chosen", "generic"])
 def test_conv_per_example_terms_match_explicit_autograd(arch, shape, loss_fn, path):
     """The path each net is given (the layer identity, or vmap for the 32×32 ResNet) and the
     generic path, on conv nets (strided, padded, 1×1 shortcut and unpadded convs), in float64."""
     model, theta = build(arch, shape, init_scale=1.0, width=64)
-    assert affine_layers(model) is not None         # every layer is Linear or a plain Conv2d
+    assert affine_layers(model) is not None  # every layer is Linear or a plain Conv2d
     terms = alignment_terms if path == "as chosen" else generic_terms
     g = torch.Generator().manual_seed(1)
     n = 6
@@ -174,8 +191,9 @@ def test_conv_per_example_terms_match_explicit_autograd(arch, shape, loss_fn, pa
     torch.testing.assert_close(dots, ref_dots, rtol=1e-10, atol=1e-12 * ref_norms2.sqrt().max().item())
 
 
-@pytest.mark.parametrize("arch,shape,generic", [("cnn", (3, 32, 32), False), ("resnet14", (3, 32, 32), True),
-                                                ("resnet14", (3, 8, 8), False)])
+@pytest.mark.parametrize(
+    "arch,shape,generic", [("cnn", (3, 32, 32), False), ("resnet14", (3, 32, 32), True), ("resnet14", (3, 8, 8), False)]
+)
 def test_generic_path_only_where_unfolding_costs_more(arch, shape, generic, monkeypatch):
     """CNN at 32×32: 0.56M unfolded floats per example < 2.47M parameters; ResNet-14: the reverse."""
     model, theta = build(arch, shape, init_scale=1.0, width=512)
@@ -190,14 +208,14 @@ def test_conv_norms_are_chunked_without_changing_them(monkeypatch):
     model, theta = build("cnn", (3, 12, 12), init_scale=1.0, width=32)
     x = torch.randn(5, 3, 12, 12, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     y = torch.tensor([0, 1, 0, 1, 1])
-    v = torch.ones(model.dim, dtype=torch.float64) / model.dim ** 0.5
+    v = torch.ones(model.dim, dtype=torch.float64) / model.dim**0.5
     whole = alignment_terms(model, mse_per_example, theta, x, y, v)[2]
-    monkeypatch.setattr(per_example, "CHUNK_FLOATS", 1)        # one example per chunk
-    torch.testing.assert_close(alignment_terms(model, mse_per_example, theta, x, y, v)[2], whole,
-                               rtol=1e-12, atol=0)
+    monkeypatch.setattr(per_example, "CHUNK_FLOATS", 1)  # one example per chunk
+    torch.testing.assert_close(alignment_terms(model, mse_per_example, theta, x, y, v)[2], whole, rtol=1e-12, atol=0)
 
 
 # ---------------------------------------------------------------- full diagnostics
+
 
 @pytest.mark.parametrize("arch,shape", [("cnn", (3, 12, 12)), ("resnet14", (3, 8, 8))])
 def test_diagnose_runs_on_tiny_conv_problem(arch, shape):

@@ -1,4 +1,5 @@
 """Momentum and SGD: thresholds, onset on a quadratic, exact forks, reproducible batches."""
+
 import pandas as pd
 import pytest
 import torch
@@ -24,8 +25,9 @@ def test_heavy_ball_on_a_quadratic_is_stable_exactly_below_2_plus_2beta_over_eta
     setup, lam1 = quadratic_setup()
     beta = 0.9
     lr = factor * (2 + 2 * beta) / lam1
-    cfg = RunConfig(lr=lr, steps=200, log_every=10, example_every=10, onset_fraction=1.0,
-                    optimizer="momentum", momentum=beta)
+    cfg = RunConfig(
+        lr=lr, steps=200, log_every=10, example_every=10, onset_fraction=1.0, optimizer="momentum", momentum=beta
+    )
     threshold = stability_threshold(cfg, lr)[0]
     branch = run_branch(setup, cfg, "baseline", setup.theta0, 0, 0.0, lr, None, threshold, fork_at_onset=True)
     assert (branch.fork is None) == stable
@@ -46,19 +48,20 @@ def test_momentum_fork_keeps_the_buffer_and_c_one_reproduces_the_baseline():
     assert torch.equal(restored.buffer, fork.buffer) and torch.equal(restored.theta, fork.theta)
     exit_ = run_exit(setup, cfg, restored)
     base = trace_of(baseline)
-    pd.testing.assert_frame_equal(trace_of(exit_), base[base.step >= fork.step].reset_index(drop=True),
-                                  check_exact=True)
+    pd.testing.assert_frame_equal(
+        trace_of(exit_), base[base.step >= fork.step].reset_index(drop=True), check_exact=True
+    )
 
 
 def test_sgd_batches_are_reproducible_permutations():
     cfg = TINY.replace(optimizer="sgd", batch_size=16)
     a, b = Optimiser(cfg, 80), Optimiser(cfg, 80)
     epoch = torch.cat([a.batch(step) for step in range(5)])
-    assert sorted(epoch.tolist()) == list(range(80))                 # one epoch covers every example once
+    assert sorted(epoch.tolist()) == list(range(80))  # one epoch covers every example once
     assert all(torch.equal(a.batch(s), b.batch(s)) for s in range(12))
     other = Optimiser(cfg.replace(seed=1), 80)
     assert not torch.equal(other.batch(0), a.batch(0))
-    assert not torch.equal(a.batch(5), a.batch(0))                   # a new epoch, a new order
+    assert not torch.equal(a.batch(5), a.batch(0))  # a new epoch, a new order
 
 
 def test_sgd_runs_with_full_batch_diagnostics_and_exact_forks():
@@ -67,13 +70,15 @@ def test_sgd_runs_with_full_batch_diagnostics_and_exact_forks():
     baseline = run_baseline(setup, cfg)
     exit_ = run_exit(setup, cfg, baseline.fork)
     base = trace_of(baseline)
-    pd.testing.assert_frame_equal(trace_of(exit_), base[base.step >= baseline.fork.step].reset_index(drop=True),
-                                  check_exact=True)
+    pd.testing.assert_frame_equal(
+        trace_of(exit_), base[base.step >= baseline.fork.step].reset_index(drop=True), check_exact=True
+    )
     assert base.loss_avg2.notna().all()
 
 
 def test_one_threshold_function_gives_value_and_symbol_for_configs_and_stored_dicts():
     from eos_core.config import branch_thresholds
+
     cfg = RunConfig(lr=0.01, c=0.5, optimizer="momentum", momentum=0.9)
     for config in (cfg, cfg.to_dict()):
         base, exit_ = branch_thresholds(config).values()

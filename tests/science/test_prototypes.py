@@ -1,4 +1,5 @@
 """Prototype taxonomy (paper §2.3, Appendix D) checked against explicit numpy / sklearn."""
+
 import numpy as np
 import pytest
 import torch
@@ -17,8 +18,9 @@ from eos_core.science.prototypes import (
 )
 
 N, SHAPE, M, K, ALPHA = 400, (4, 5), 10, 15, 3.0
-INLIER, BOUNDARY, INPUT_OUT, OUTPUT_OUT = (GROUPS.index(g) for g in
-                                           ("inlier", "boundary", "input_outlier", "output_outlier"))
+INLIER, BOUNDARY, INPUT_OUT, OUTPUT_OUT = (
+    GROUPS.index(g) for g in ("inlier", "boundary", "input_outlier", "output_outlier")
+)
 
 
 def blobs(n=N, dtype=torch.float64, seed=0):
@@ -148,7 +150,7 @@ def test_boundary_points_match_sklearn_ambiguity_ranking():
     tax = build(x, y)
     for c in (0, 1):
         pool = numpy_inlier_pool(x, y, c, 3 * M)
-        eligible = (y.numpy() == c)
+        eligible = y.numpy() == c
         eligible[pool] = False  # boundary points are never drawn from the inlier pool
         score = np.where(eligible, expected_ambiguity, np.inf)
         expected = np.argsort(score, kind="stable")[:M]
@@ -222,8 +224,7 @@ def test_test_split_boundary_points_and_displacement():
         probe = displace(x, y, v_diff, alpha, "random", torch.Generator().manual_seed(0))
         assert probe.shape == x.shape
         step = (probe - x).reshape(200, -1)
-        np.testing.assert_allclose(step.norm(dim=1).numpy(), alpha * v_diff.norm().item(),
-                                   rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(step.norm(dim=1).numpy(), alpha * v_diff.norm().item(), rtol=1e-6, atol=1e-12)
         assert (step @ v_diff).abs().max().item() <= 1e-6 * max(alpha, 1.0) * v_diff.norm().item() ** 2
 
 
@@ -256,7 +257,7 @@ def low_rank_blobs(n=300, dim=40, rank=6, seed=0):
 def numpy_principal_subspace(flat, variance):
     centred = flat - flat.mean(axis=0)
     _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    r = int(np.argmax(np.cumsum(s ** 2) / np.sum(s ** 2) >= variance)) + 1
+    r = int(np.argmax(np.cumsum(s**2) / np.sum(s**2) >= variance)) + 1
     return vt[:r].T
 
 
@@ -268,7 +269,7 @@ def test_displacement_geometry_against_numpy(displacement):
     flat = x.reshape(len(x), -1).numpy()
     basis = numpy_principal_subspace(flat, 0.99)
     assert geometry["rank"] == basis.shape[1] == 6 and geometry["dim"] == 40
-    projector = basis @ basis.T   # independent of the basis' signs and order
+    projector = basis @ basis.T  # independent of the basis' signs and order
     mine = principal_subspace(torch.from_numpy(flat)).numpy()
     np.testing.assert_allclose(mine @ mine.T, projector, atol=1e-10)
     v = tax.v_diff.numpy() / np.linalg.norm(tax.v_diff.numpy())
@@ -278,7 +279,7 @@ def test_displacement_geometry_against_numpy(displacement):
     assert geometry["random_direction_energy"] == pytest.approx(expected, abs=1e-12)
     idx = members(tax, INPUT_OUT).numpy()
     steps = tax.x.reshape(len(x), -1).numpy()[idx] - flat[idx]
-    actual = np.mean(np.einsum("nd,de,ne->n", steps, projector, steps) / np.sum(steps ** 2, axis=1))
+    actual = np.mean(np.einsum("nd,de,ne->n", steps, projector, steps) / np.sum(steps**2, axis=1))
     assert geometry["displacement_energy"] == pytest.approx(actual, abs=1e-10)
     if displacement == "coherent":
         assert geometry["displacement_energy"] == pytest.approx(geometry["v_diff_energy"], abs=1e-10)
@@ -293,5 +294,5 @@ def test_random_control_directions_carry_the_expected_subspace_energy():
     u = _orthogonal_directions(20_000, tax.v_diff, torch.Generator().manual_seed(5))
     energy = (u @ basis).pow(2).sum(1)
     expected = displacement_geometry(x, tax)["random_direction_energy"]
-    assert abs(energy.mean().item() - expected) < 4 * energy.std().item() / 20_000 ** 0.5
-    assert expected < 0.2   # most of a random direction leaves this data's span
+    assert abs(energy.mean().item() - expected) < 4 * energy.std().item() / 20_000**0.5
+    assert expected < 0.2  # most of a random direction leaves this data's span

@@ -1,4 +1,5 @@
 """The memory estimate: its counts against the real networks, and its refusals."""
+
 import math
 
 import pytest
@@ -9,8 +10,16 @@ from eos_core.config import RunConfig
 from eos_core.resources import ResourceError, activation_count, check_fits, estimate_bytes, parameter_count, size
 from eos_core.science import models
 
-SHAPES = [("mlp", 4, 8), ("mlp", 32, 512), ("cnn", 12, 16), ("cnn", 32, 512), ("cnn", 17, 3),
-          ("resnet14", 4, 8), ("resnet14", 32, 512), ("resnet14", 13, 8)]
+SHAPES = [
+    ("mlp", 4, 8),
+    ("mlp", 32, 512),
+    ("cnn", 12, 16),
+    ("cnn", 32, 512),
+    ("cnn", 17, 3),
+    ("resnet14", 4, 8),
+    ("resnet14", 32, 512),
+    ("resnet14", 13, 8),
+]
 
 
 def measured_counts(model: str, image_size: int, width: int) -> tuple[int, int]:
@@ -20,8 +29,11 @@ def measured_counts(model: str, image_size: int, width: int) -> tuple[int, int]:
     outputs = []
     for m in module.modules():
         if isinstance(m, (nn.Linear, nn.Conv2d, nn.ReLU, nn.MaxPool2d)):
-            m.register_forward_hook(lambda m, i, o: outputs.append(
-                o.numel() * (2 if model == "resnet14" and isinstance(m, nn.Conv2d) else 1)))
+            m.register_forward_hook(
+                lambda m, i, o: outputs.append(
+                    o.numel() * (2 if model == "resnet14" and isinstance(m, nn.Conv2d) else 1)
+                )
+            )
     module(torch.zeros(1, 3, image_size, image_size))
     return sum(p.numel() for p in module.parameters()), sum(outputs)
 
@@ -50,12 +62,13 @@ def test_a_run_too_big_is_refused_naming_estimate_driver_and_free_memory():
     text = str(info.value)
     assert "needs an estimated" in text and "width" in text and "cpu has 8 GB available" in text
     assert size(sum(estimate_bytes(cfg).values())) in text
-    check_fits(RunConfig(), device="cpu", available=8 * 10**9)     # the default fits in 8 GB
+    check_fits(RunConfig(), device="cpu", available=8 * 10**9)  # the default fits in 8 GB
 
 
 def test_no_shipped_preset_is_refused_where_it_is_meant_to_run():
     """Offline presets run on a laptop (8 GB); the paper-sized ones on an 80 GB GPU."""
     from eos_core.presets import FIGURES, PRESETS, preset
+
     offline = set(FIGURES["Offline (no CIFAR-10)"]) - {"paper-synthetic"}
     for name in PRESETS:
         need = sum(estimate_bytes(preset(name)).values())

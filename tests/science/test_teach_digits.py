@@ -1,4 +1,5 @@
 """The teaching preset end to end: the phenomenon a teacher demonstrates, from a cold start."""
+
 import numpy as np
 import pytest
 
@@ -16,7 +17,7 @@ def test_teach_digits_shows_sharpening_eos_and_the_fork(tmp_path):
     meta, trace = result.meta, result.trace
     assert meta["status"] == "done", meta["message"]
     t_star = meta["t_star"]
-    assert t_star is not None and t_star >= 4 * cfg.log_every          # sharpening is visible first
+    assert t_star is not None and t_star >= 4 * cfg.log_every  # sharpening is visible first
     base = trace[trace.branch == "baseline"]
     exit_ = trace[trace.branch == "exit"]
     median_after = base[base.step >= t_star].lambda1.median()

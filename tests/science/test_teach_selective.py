@@ -4,6 +4,7 @@ Runs are seeded and deterministic. The margins asserted are far from the thresho
 over seeds 0–2, output-outliers gain +0.02 to +0.04 under EoS while the other groups lose
 0.015 or more; under random displacement every group loses by ≥ 0.003 (seed 0, Δℓ_k matched exactly).
 """
+
 import pytest
 
 from eos_core.analysis.claims import SUPPORTED, c1
@@ -30,8 +31,8 @@ def test_coherent_run_shows_eos_then_a_mixed_sign_trade_off(runs):
     assert abs(base[base.step >= t_star].lambda1.median() * cfg.lr / 2 - 1) <= 0.15
     deltas = window_delta_loss(r)
     assert set(deltas.index) == set(GROUPS)
-    assert deltas["output_outlier"] > 0.01                               # EoS ahead
-    assert (deltas.drop("output_outlier") < -0.01).all()                 # exit ahead
+    assert deltas["output_outlier"] > 0.01  # EoS ahead
+    assert (deltas.drop("output_outlier") < -0.01).all()  # exit ahead
     assert c1([r]).verdict == SUPPORTED
 
 
