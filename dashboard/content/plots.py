@@ -34,6 +34,22 @@ def _xcol(x: str) -> str:
     return "x_step" if x == "step" else "x_time"
 
 
+def band(x: pd.Series, low: pd.Series, high: pd.Series, color: str, legendgroup: str, name: str) -> go.Scatter:
+    """A translucent band between `low` and `high` along `x`, grouped with its curve in the legend."""
+    return go.Scatter(
+        x=pd.concat([x, x[::-1]]),
+        y=pd.concat([high, low[::-1]]),
+        fill="toself",
+        fillcolor=color,
+        opacity=0.15,
+        line={"width": 0},
+        hoverinfo="skip",
+        showlegend=False,
+        legendgroup=legendgroup,
+        name=name,
+    )
+
+
 def _line(
     fig,
     frame: pd.DataFrame,
@@ -50,21 +66,7 @@ def _line(
     xs = frame[_xcol(x)]
     kwargs = {} if row is None else {"row": row, "col": col}
     if frame["q25"].notna().any():  # interquartile band across seeds
-        fig.add_trace(
-            go.Scatter(
-                x=pd.concat([xs, xs[::-1]]),
-                y=pd.concat([frame.q75, frame.q25[::-1]]),
-                fill="toself",
-                fillcolor=color,
-                opacity=0.15,
-                line={"width": 0},
-                hoverinfo="skip",
-                showlegend=False,
-                legendgroup=legendgroup,
-                name=f"{name} IQR",
-            ),
-            **kwargs,
-        )
+        fig.add_trace(band(xs, frame.q25, frame.q75, color, legendgroup, f"{name} IQR"), **kwargs)
     if "raw" in frame and frame["raw"].notna().any():  # smoothed: the raw curve faint behind it
         fig.add_trace(
             go.Scatter(

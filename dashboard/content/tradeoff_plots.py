@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.content.plots import GROUP_COLORS, GROUP_LABELS
+from dashboard.content.plots import GROUP_COLORS, GROUP_LABELS, band
 from eos_core.groups import GROUPS
 
 
@@ -22,19 +22,8 @@ def tradeoff_figure(t, title_prefix: str = "") -> go.Figure:
             continue
         color = GROUP_COLORS[group]
         if t.n_seeds > 1:
-            fig.add_trace(
-                go.Scatter(
-                    x=pd.concat([frame.u, frame.u[::-1]]),
-                    y=pd.concat([frame["mean"] + frame["std"], (frame["mean"] - frame["std"])[::-1]]),
-                    fill="toself",
-                    fillcolor=color,
-                    opacity=0.15,
-                    line={"width": 0},
-                    hoverinfo="skip",
-                    showlegend=False,
-                    legendgroup=group,
-                )
-            )
+            spread = (frame["mean"] - frame["std"], frame["mean"] + frame["std"])  # ±1 standard deviation
+            fig.add_trace(band(frame.u, *spread, color, group, f"{GROUP_LABELS[group]} ±1 sd"))
         fig.add_trace(
             go.Scatter(
                 x=frame.u,

@@ -8,21 +8,13 @@ import streamlit as st
 from harness import app_test, charts, damaged_cache, first_launch_of, python, switch_to
 from tiny import TINY
 
+from dashboard import pages as registry
 from eos_core.presets import first_launch, preset
 from eos_core.runs.queue import Queue
 from eos_core.runs.store import Store
 
 NO_TSS = TINY.replace(seed=7)  # stored as a run whose exit branch never reached its threshold
-PAGES = [
-    "app_pages/sharpness.py",
-    "app_pages/groups.py",
-    "app_pages/alignment.py",
-    "app_pages/outliers.py",
-    "app_pages/prototypes.py",
-    "app_pages/compare.py",
-    "app_pages/report.py",
-    "app_pages/runs.py",
-]
+PAGES = [registry.page(key).file for key in registry.RESULT_PAGES]  # every page that shows a run
 
 
 @pytest.fixture(scope="module")

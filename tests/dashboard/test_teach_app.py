@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 from synthetic_result import T_STAR, synthetic_result
 from tiny import TINY
 
+from dashboard import pages as registry
 from dashboard.content.glossary import TERMS
 from eos_core.presets import first_launch, preset
 from eos_core.runs.queue import Queue
@@ -144,20 +145,7 @@ def test_projector_mode_off_leaves_figures_alone(cache, monkeypatch):
 # -- What am I looking at? ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "page",
-    [
-        "app_pages/sharpness.py",
-        "app_pages/groups.py",
-        "app_pages/alignment.py",
-        "app_pages/outliers.py",
-        "app_pages/prototypes.py",
-        "app_pages/compare.py",
-        "app_pages/report.py",
-        "app_pages/runs.py",
-        "app_pages/experiment.py",
-    ],
-)
+@pytest.mark.parametrize("page", [registry.page(key).file for key in [*registry.RESULT_PAGES, "experiment"]])
 def test_every_page_has_the_explainer(cache, monkeypatch, page):
     at = switch_to(app_test(cache, monkeypatch, run=TINY.config_hash()), page)
     assert "What am I looking at?" in [e.label for e in at.expander]
