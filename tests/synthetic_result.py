@@ -22,83 +22,79 @@ DISTANCE = {"inlier": 2.0, "boundary": 3.0, "input_outlier": 12.0, "output_outli
 START_LOSS = {"inlier": 0.5, "boundary": 0.7, "input_outlier": 0.9, "output_outlier": 1.4}
 
 
+def _start_loss(group: str, t_eff: float) -> float:
+    return START_LOSS[group] - 0.02 * t_eff
+
+
+def _trace_row(branch: str, step: int, t_eff: float, lr: float, lambda1: float, rho: float) -> dict:
+    loss = 1 - step / 1000
+    return dict(
+        branch=branch, step=step, t_eff=t_eff, lr=lr, loss=loss, loss_avg2=loss, lambda1=lambda1, spearman_rho=rho
+    )
+
+
+def _group_rows(branch: str, step: int, t_eff: float, loss_of, cos2_of) -> list[dict]:
+    return [
+        dict(
+            branch=branch,
+            step=step,
+            t_eff=t_eff,
+            group=k,
+            loss=loss_of(k),
+            loss_avg2=loss_of(k),
+            grad_norm=1.0,
+            cos2=cos2_of(k),
+            curvature_influence=INFLUENCE[k],
+            Q=0.0,
+            R=0.0,
+        )
+        for k in GROUPS
+    ]
+
+
+def _baseline(cfg, forked: bool) -> tuple[list, list]:
+    trace, groups = [], []
+    for s in range(0, cfg.steps + 1, cfg.log_every):
+        t = cfg.lr * s
+        if s < T_STAR or not forked:
+            lambda1 = 5 + (0.85 if forked else 0.5) * s  # sharpening
+        else:
+            lambda1 = 45.0 if (s // cfg.log_every) % 2 == 0 else 49.0  # oscillating about 2/η
+        trace.append(_trace_row("baseline", s, t, cfg.lr, lambda1, -0.1 if s < T_STAR else 0.4))
+        cos2 = (lambda k: COS2_AT_FORK[k]) if s == T_STAR else (lambda k: 0.2)
+        groups += _group_rows("baseline", s, t, lambda k, t=t: _start_loss(k, t), cos2)
+    return trace, groups
+
+
+def _exit(cfg, delta: dict) -> tuple[list, list]:
+    trace, groups = [], []
+    for s in range(T_STAR, cfg.steps + 1, cfg.log_every):
+        t = cfg.lr * T_STAR + cfg.c * cfg.lr * (s - T_STAR)
+        trace.append(_trace_row("exit", s, t, cfg.c * cfg.lr, 45.8 + 0.6 * (s - T_STAR), 0.3))
+        shift = delta if s > T_STAR else dict.fromkeys(GROUPS, 0.0)
+        groups += _group_rows("exit", s, t, lambda k, t=t, shift=shift: _start_loss(k, t) + shift[k], lambda k: 0.5)
+    return trace, groups
+
+
+def _meta(cfg, trace: pd.DataFrame, status: str, forked: bool) -> dict:
+    exit_steps = trace[trace.branch == "exit"].step
+    return {
+        "config": cfg.to_dict(),
+        "config_hash": cfg.config_hash(),
+        "status": status if forked else "no_onset",
+        "t_star": T_STAR if forked and trace.step.max() >= T_STAR else None,
+        "t_star_star": T_STAR_STAR if forked and len(exit_steps) and exit_steps.max() >= T_STAR_STAR else None,
+        "onset_rule": {"rule": "t* = first logged step with λ1 ≥ 0.9·2/η"},
+        "message": "",
+    }
+
+
 def synthetic_result(name="teach-selective", delta=None, upto=None, forked=True) -> Result:
     cfg = preset(name)
-    delta = DELTA if delta is None else delta
-    steps = range(0, cfg.steps + 1, cfg.log_every)
-    base_time = {s: cfg.lr * s for s in steps}
-
-    def base_lambda(s):
-        if s < T_STAR or not forked:
-            return 5 + (0.85 if forked else 0.5) * s
-        return 45.0 if (s // cfg.log_every) % 2 == 0 else 49.0
-
-    def group_loss(k, t_eff):
-        return START_LOSS[k] - 0.02 * t_eff
-
-    trace, groups = [], []
-    for s in steps:
-        t = base_time[s]
-        trace.append(
-            dict(
-                branch="baseline",
-                step=s,
-                t_eff=t,
-                lr=cfg.lr,
-                loss=1 - s / 1000,
-                loss_avg2=1 - s / 1000,
-                lambda1=base_lambda(s),
-                spearman_rho=-0.1 if s < T_STAR else 0.4,
-            )
-        )
-        for k in GROUPS:
-            groups.append(
-                dict(
-                    branch="baseline",
-                    step=s,
-                    t_eff=t,
-                    group=k,
-                    loss=group_loss(k, t),
-                    loss_avg2=group_loss(k, t),
-                    grad_norm=1.0,
-                    cos2=COS2_AT_FORK[k] if s == T_STAR else 0.2,
-                    curvature_influence=INFLUENCE[k],
-                    Q=0.0,
-                    R=0.0,
-                )
-            )
+    trace, groups = _baseline(cfg, forked)
     if forked:
-        for s in range(T_STAR, cfg.steps + 1, cfg.log_every):
-            t = base_time[T_STAR] + cfg.c * cfg.lr * (s - T_STAR)
-            trace.append(
-                dict(
-                    branch="exit",
-                    step=s,
-                    t_eff=t,
-                    lr=cfg.c * cfg.lr,
-                    loss=1 - s / 1000,
-                    loss_avg2=1 - s / 1000,
-                    lambda1=45.8 + 0.6 * (s - T_STAR),
-                    spearman_rho=0.3,
-                )
-            )
-            for k in GROUPS:
-                loss = group_loss(k, t) + (delta[k] if s > T_STAR else 0.0)
-                groups.append(
-                    dict(
-                        branch="exit",
-                        step=s,
-                        t_eff=t,
-                        group=k,
-                        loss=loss,
-                        loss_avg2=loss,
-                        grad_norm=1.0,
-                        cos2=0.5,
-                        curvature_influence=INFLUENCE[k],
-                        Q=0.0,
-                        R=0.0,
-                    )
-                )
+        exit_trace, exit_groups = _exit(cfg, DELTA if delta is None else delta)
+        trace, groups = trace + exit_trace, groups + exit_groups
     trace, groups = pd.DataFrame(trace), pd.DataFrame(groups)
     examples = pd.DataFrame(
         [
@@ -108,19 +104,7 @@ def synthetic_result(name="teach-selective", delta=None, upto=None, forked=True)
     )
     status = "done"
     if upto is not None:  # a running job's partial view: rows logged up to wall-clock order `upto`
-        order = list(trace.itertuples())
-        keep = order[:upto]
-        trace = pd.DataFrame([r._asdict() for r in keep]).drop(columns="Index")
+        trace = pd.DataFrame([r._asdict() for r in list(trace.itertuples())[:upto]]).drop(columns="Index")
         groups = groups.merge(trace[["branch", "step"]], on=["branch", "step"])
         status = "running"
-    has_exit = forked and (trace.branch == "exit").any()
-    meta = {
-        "config": cfg.to_dict(),
-        "config_hash": cfg.config_hash(),
-        "status": status if forked else "no_onset",
-        "t_star": T_STAR if forked and trace.step.max() >= T_STAR else None,
-        "t_star_star": T_STAR_STAR if has_exit and (trace[trace.branch == "exit"].step.max() >= T_STAR_STAR) else None,
-        "onset_rule": {"rule": "t* = first logged step with λ1 ≥ 0.9·2/η"},
-        "message": "",
-    }
-    return Result(meta, trace, groups, examples, {"baseline_steps": np.array([0])})
+    return Result(_meta(cfg, trace, status, forked), trace, groups, examples, {"baseline_steps": np.array([0])})

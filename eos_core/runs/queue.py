@@ -80,13 +80,7 @@ class Queue:
         that cannot be read back.
         """
         key, store = cfg.config_hash(), self.store
-        if store.has_result(key) and not force and not store.result_readable(key):
-            store.problem(
-                ProblemCode.RECOMPUTED,
-                Keys.result(key),
-                f"the stored result {key} could not be read back; it is computed again",
-            )
-            force = True
+        force = force or unreadable_result(store, key)
         with store.transact():
             job = self.job(key)
             has_result = store.has_result(key)
@@ -107,19 +101,7 @@ class Queue:
         return self._job(Keys.job(config_hash))
 
     def _job(self, key: str) -> dict | None:
-        """A job record, or None; a malformed one is quarantined (see Store.quarantine)."""
-        try:
-            job = self.store.get_json(key)
-        except CorruptEntry as error:
-            self.store.quarantine(key, str(error))
-            return None
-        if job is None:
-            return None
-        problem = job_problem(job, key)
-        if problem:
-            self.store.quarantine(key, problem)
-            return None
-        return job
+        return read_job(self.store, key)
 
     def jobs(self) -> list[dict]:
         jobs = [job for key in self.store.keys(Keys.prefix("job")) if (job := self._job(key))]
@@ -297,6 +279,31 @@ class Queue:
         """The worker that heartbeat most recently, if any."""
         workers = self.workers()
         return workers[0] if workers else None
+
+
+def unreadable_result(store: Store, key: str) -> bool:
+    """A stored result that cannot be read back: recorded as a problem, to be computed again."""
+    if not store.has_result(key) or store.result_readable(key):
+        return False
+    message = f"the stored result {key} could not be read back; it is computed again"
+    store.problem(ProblemCode.RECOMPUTED, Keys.result(key), message)
+    return True
+
+
+def read_job(store: Store, key: str) -> dict | None:
+    """A job record, or None; a malformed one is quarantined (see Store.quarantine)."""
+    try:
+        job = store.get_json(key)
+    except CorruptEntry as error:
+        store.quarantine(key, str(error))
+        return None
+    if job is None:
+        return None
+    problem = job_problem(job, key)
+    if problem:
+        store.quarantine(key, problem)
+        return None
+    return job
 
 
 def job_problem(job, key: str) -> str | None:

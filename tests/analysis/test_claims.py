@@ -14,6 +14,34 @@ from eos_core.groups import GROUPS
 T_STAR, T_SS, END, EVERY = 40, 80, 120, 10
 
 
+def _tables(delta, cos2, influence, rho, q_power) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The trace and groups tables of fake()'s run (see its docstring for the formulas)."""
+    trace, groups = [], []
+    for branch, start, lr in (("baseline", 0, 0.1), ("exit", T_STAR, 0.05)):
+        for step in range(start, END + 1, EVERY):
+            t_eff = 0.1 * min(step, T_STAR) + lr * max(step - T_STAR, 0)
+            where = {"branch": branch, "step": step, "t_eff": t_eff}
+            rho_now = rho[0] if step < T_STAR else rho[1]
+            trace.append({**where, "lr": lr, "a_S": 2.0, "b_S": 4.0, "spearman_rho": rho_now})
+            for k, g in enumerate(GROUPS):
+                base_loss = 1.0 - 0.5 * t_eff / (0.1 * END)
+                loss = base_loss + (delta[g] if branch == "exit" and step > T_STAR else 0.0)
+                c_k = influence[g] * (1 + 0.1 * k + 0.01 * step)
+                groups.append(
+                    {
+                        **where,
+                        "group": g,
+                        "loss": loss,
+                        "loss_avg2": loss,
+                        "cos2": cos2(g, branch, step),
+                        "curvature_influence": c_k,
+                        "Q": c_k**q_power,
+                        "R": 0.3 * (k + 1),
+                    }
+                )
+    return pd.DataFrame(trace), pd.DataFrame(groups)
+
+
 def fake(
     loss="mse",
     displacement="coherent",
@@ -38,39 +66,7 @@ def fake(
     influence = influence or dict.fromkeys(GROUPS, 1.0)
     distance = distance or dict(zip(GROUPS, (1.0, 2.0, 3.0, 0.5)))
     cfg = RunConfig(loss=loss, displacement=displacement, alpha=alpha, seed=seed, lr=0.1, c=0.5)
-    trace, groups = [], []
-    for branch, start, lr in (("baseline", 0, 0.1), ("exit", T_STAR, 0.05)):
-        for step in range(start, END + 1, EVERY):
-            t_eff = 0.1 * min(step, T_STAR) + lr * max(step - T_STAR, 0)
-            trace.append(
-                {
-                    "branch": branch,
-                    "step": step,
-                    "t_eff": t_eff,
-                    "lr": lr,
-                    "a_S": 2.0,
-                    "b_S": 4.0,
-                    "spearman_rho": rho[0] if step < T_STAR else rho[1],
-                }
-            )
-            for k, g in enumerate(GROUPS):
-                base_loss = 1.0 - 0.5 * t_eff / (0.1 * END)
-                loss = base_loss + (delta[g] if branch == "exit" and step > T_STAR else 0.0)
-                c_k = influence[g] * (1 + 0.1 * k + 0.01 * step)
-                groups.append(
-                    {
-                        "branch": branch,
-                        "step": step,
-                        "t_eff": t_eff,
-                        "group": g,
-                        "loss": loss,
-                        "loss_avg2": loss,
-                        "cos2": cos2(g, branch, step),
-                        "curvature_influence": c_k,
-                        "Q": c_k**q_power,
-                        "R": 0.3 * (k + 1),
-                    }
-                )
+    trace, groups = _tables(delta, cos2, influence, rho, q_power)
     examples = pd.DataFrame(
         {
             "index": range(8),
@@ -87,7 +83,7 @@ def fake(
         "t_star": T_STAR,
         "t_star_star": T_SS,
     }
-    return Result(meta, pd.DataFrame(trace), pd.DataFrame(groups), examples, {})
+    return Result(meta, trace, groups, examples, {})
 
 
 def verdicts(runs):
