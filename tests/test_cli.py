@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from harness import ROOT
 from harness import eos as cli
 
 from eos_core.analysis.results import FILES, OPTIONAL_FILES, Result
@@ -139,3 +140,14 @@ def test_dashboard_execs_streamlit_on_the_installed_app_with_the_package_setting
     assert "--client.showErrorDetails=none" in flags and "--server.headless=true" in flags
     assert "--server.fileWatcherType=none" in flags and "--browser.gatherUsageStats=false" in flags
     assert argv[-3:] == ["--server.port", "8502", "--theme.base=dark"]
+
+
+def test_output_cut_short_by_its_reader_ends_quietly():
+    """`eos presets | head -1`: the reader closes the pipe early; no traceback, exit code 0."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "eos_core", "presets"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+    )
+    process.stdout.read(10)
+    process.stdout.close()
+    assert process.wait(timeout=60) == 0
+    assert process.stderr.read() == b""

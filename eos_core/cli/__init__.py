@@ -26,6 +26,7 @@ Each module contributes `add_<verb>(subparsers)` and the verb's handler; `parser
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from eos_core.cli import analysis, jobs, running, tools, ui
@@ -78,7 +79,12 @@ def main(argv=None) -> int:
         p.error(f"unrecognized arguments: {' '.join(passed)}")
     args.passed = passed
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # inside the try: a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:  # `eos presets | head` closed the pipe: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's advice: exit quietly
+        return 0
     except USER_ERRORS as error:
         print(f"error: {one_line(error)}", file=sys.stderr)
         return 2

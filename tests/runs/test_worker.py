@@ -119,23 +119,25 @@ def test_a_worker_stopped_inside_a_transaction_is_fenced_and_the_queue_moves_on(
 def test_a_dead_workers_job_is_requeued_by_a_live_worker(store, queue, workers):
     """No new worker starts: the surviving one notices the dead pid (long before any lease)."""
     slow_lease = {"EOS_LEASE_S": 1000, "EOS_HEARTBEAT_S": 0.5}
-    queue.submit(LONG)
+    queue.submit(LONGER)
     first = workers(**slow_lease)
-    wait_for(lambda: job_of(queue, LONG).get("pid") == first.pid)
+    wait_for(lambda: job_of(queue, LONGER).get("pid") == first.pid)
     second = workers(**slow_lease)
     wait_for(
         lambda: any(w["pid"] == second.pid and w.get("started") for w in queue.workers()),
         what="the second worker to be up",
     )
+    # LONGER, not LONG: on a loaded machine the first worker could finish a shorter job before the kill
+    assert job_of(queue, LONGER)["state"] == "running", "the job finished before its worker was killed"
     first.kill()
     first.wait()
     job = wait_for(
-        lambda: job_of(queue, LONG).get("pid") == second.pid or job_of(queue, LONG)["state"] == "done",
+        lambda: job_of(queue, LONGER).get("pid") == second.pid or job_of(queue, LONGER)["state"] == "done",
         timeout=120,
         what="the job to move to the live worker",
     )
     assert job
-    job = wait_for(lambda: job_of(queue, LONG).get("state") == "done" and job_of(queue, LONG))
+    job = wait_for(lambda: job_of(queue, LONGER).get("state") == "done" and job_of(queue, LONGER))
     assert job["lost"] == 1 and job["token"] == 2
 
 
