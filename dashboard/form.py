@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard.content.glossary import CONTROL_HELP
 from dashboard.state import get_queue
-from eos_core.config import CHOICES, KNOBS, ConfigError, RunConfig, available_per_class, class_label, label
+from eos_core.config import CHOICES, KNOBS, MAX_STEPS, ConfigError, RunConfig, available_per_class, class_label, label
 from eos_core.datasets import REGISTRY, availability
 from eos_core.presets import PRESETS
 from eos_core.resources import ResourceError, check_fits, torch_free_device
@@ -23,7 +23,7 @@ from eos_core.runs.worker import ensure_worker
 class Field:
     name: str  # RunConfig field, or a form-only one (class_a, class_b, seeds)
     widget: str  # number | integer | slider | radio | select | text
-    bounds: tuple = ()  # the widget's range (min, max, step); radio/select: the choices
+    bounds: tuple = ()  # the widget's range (min, max, step), within the field's own; radio/select: the choices
     advanced: bool = False
     label: str = ""  # form-only fields; a RunConfig field's label and help are its own (config.KNOBS)
     help: str = ""
@@ -39,16 +39,16 @@ FIELDS = (
     Field("class_a", "select", label="Class 0", help=KNOBS["classes"].help),
     Field("class_b", "select", label="Class 1", help=KNOBS["classes"].help),
     Field("alpha", "number", (0.0, 1e3, 0.5)),
-    Field("c", "slider", (0.05, 1.0, 0.05)),
+    Field("c", "slider", (0.05, float(KNOBS["c"].high), 0.05)),
     Field("loss", "radio", CHOICES["loss"]),
     Field("displacement", "radio", CHOICES["displacement"]),
     Field("seeds", "text", label="Seeds", help=CONTROL_HELP["seeds"]),
     Field("lr", "number", (1e-6, 10.0, None), advanced=True),
-    Field("steps", "integer", (1, 10**7, 32), advanced=True),
+    Field("steps", "integer", (1, MAX_STEPS, 32), advanced=True),
     Field("n_per_class", "integer", (1, 10**6, 1), advanced=True),
     Field("m", "integer", (1, 10**5, 1), advanced=True),
     Field("k", "integer", (1, 10**5, 1), advanced=True),
-    Field("onset_fraction", "number", (0.05, 1.5, 0.05), advanced=True),
+    Field("onset_fraction", "number", (0.05, KNOBS["onset_fraction"].high, 0.05), advanced=True),
     Field("log_every", "integer", (1, 10**6, 1), advanced=True),
     Field("image_size", "integer", (1, 512, 1), advanced=True),
     Field("model", "select", CHOICES["model"], advanced=True),

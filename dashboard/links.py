@@ -8,7 +8,7 @@ import re
 
 import streamlit as st
 
-ECHO_LIMIT = 200  # characters of a rejected value shown back to the user
+from eos_core.config import ECHO_LIMIT  # characters of a rejected value shown back to the user
 
 
 def literal(text: str) -> str:

@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard.content import narrative, plots
 from dashboard.content.naming import run_name
 from dashboard.content.series import live_result, series
+from dashboard.pages import page
 from dashboard.state import get_queue, get_store
 from dashboard.teach import explainer, styled
 from eos_core.config import RunConfig
@@ -82,7 +83,7 @@ def job_panel(job_id: str, metas: dict[str, dict]) -> None:
             st.warning(f"{title} — finished{mark}, {kind}: {words}", icon=":material/warning:")
         if st.button("Show this run", key=f"open-{job_id}"):
             # switch_page starts the next page with these parameters (it drops the current ones)
-            st.switch_page("app_pages/sharpness.py", query_params={"run": job_id})
+            st.switch_page(page("sharpness").file, query_params={"run": job_id})
     else:  # diverged, failed or cancelled: say why, offer a retry
         reason = job.get("message") if state == JobState.DIVERGED else job.get("error")
         st.error(f"{title} — {state}", icon=":material/error:")

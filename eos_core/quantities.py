@@ -226,7 +226,7 @@ _ROWS = (
         "group loss",
         "loss",
         "The mean training loss over the examples of group k.",
-        _DIAGNOSE,
+        _GROUP_TERMS,
         GROUPS_LOSSES,
         label="loss",
         pages=("groups",),

@@ -4,7 +4,7 @@ from dashboard import links
 from dashboard.content import narrative, plots
 from dashboard.content.series import series
 from dashboard.pages import heading
-from dashboard.state import families, label, readable_results
+from dashboard.state import X_AXES, families, label, readable_results
 from dashboard.teach import explainer
 from dashboard.widgets import figure
 from eos_core.groups import GROUPS
@@ -50,10 +50,10 @@ if quantity != "lambda1":
     )
 x = right.radio(
     "x-axis",
-    ["step", "time"],
-    format_func={"step": "step", "time": "effective time"}.get,
+    list(X_AXES),
+    format_func=X_AXES.get,
     horizontal=True,
-    index=["step", "time"].index(links.choice("x", "step", ("step", "time"))),
+    index=list(X_AXES).index(links.choice("x", "step", X_AXES)),
 )
 log_y = st.toggle("log scale (y)", value=links.flag("log", quantity == "curvature_influence"))
 for legacy in ("a", "b"):

@@ -2,7 +2,7 @@ import streamlit as st
 
 from dashboard import links
 from dashboard.content import plots, tradeoff_plots
-from dashboard.pages import heading
+from dashboard.pages import heading, page
 from dashboard.state import families, regime_table
 from dashboard.teach import explainer
 from dashboard.widgets import figure, table_downloads
@@ -79,7 +79,7 @@ if points:
     cell = chosen[(chosen[cols].astype(str) == str(points[0]["x"])) & (chosen[rows].astype(str) == str(points[0]["y"]))]
     runs = cell.runs.iloc[0].split(",")[: plots.MAX_COMPARED]
     st.page_link(
-        "app_pages/compare.py",
+        page("compare").file,
         label=f"Compare this cell's {len(runs)} runs",
         icon=":material/compare_arrows:",
         query_params={"runs": ",".join(runs), "q": "delta_loss", "group": group},

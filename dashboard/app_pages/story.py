@@ -1,7 +1,7 @@
 import streamlit as st
 
 from dashboard.content import story
-from dashboard.pages import heading
+from dashboard.pages import heading, page
 from dashboard.state import families, get_queue, label, load_result
 from dashboard.teach import plain
 from dashboard.widgets import figure, prototype_gallery
@@ -37,7 +37,7 @@ if not choices:
             for name in launch:
                 queue.submit(preset(name))
             ensure_worker(queue)
-            st.switch_page("app_pages/experiment.py")
+            st.switch_page(page("experiment").file)
     st.stop()
 
 by_hash = {m["config_hash"]: m for m in choices}

@@ -1,5 +1,6 @@
-"""Every symbol and term the dashboard shows, in one or two plain sentences, and the tooltip of
-every form control. One source: the Glossary page, the `help=` texts and the Story page read it.
+"""Every symbol and term the dashboard shows, in one or two plain sentences: the concepts here, the
+quantities from eos_core.quantities, the form fields' help from RunConfig's own (config.KNOBS).
+The Glossary page, the explainers, the `help=` texts and the Story page read it.
 
 Torch-free (the dashboard imports it).
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eos_core.config import KNOBS
-from eos_core.quantities import QUANTITIES
+from eos_core.quantities import ALIGNMENT, DATA, GROUPS_LOSSES, QUANTITIES, SHARPNESS
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Term:
 
 
 _ENTRIES = {
-    "Sharpness and the fork": {
+    SHARPNESS: {
         "v1": (
             "v1",
             "top eigenvector",
@@ -91,7 +92,7 @@ _ENTRIES = {
             "travelled along the gradient flow.",
         ),
     },
-    "Groups and losses": {
+    GROUPS_LOSSES: {
         "groups": (
             "groups",
             "prototype groups",
@@ -150,7 +151,7 @@ _ENTRIES = {
             "75th percentile, aligned on time since each seed's fork.",
         ),
     },
-    "Alignment and mechanism": {
+    ALIGNMENT: {
         "proposition2": (
             "Prop. 2",
             "branch decomposition",
@@ -164,7 +165,7 @@ _ENTRIES = {
             "influence, so alignment with v1 predicts who EoS selects (Fig. 22).",
         ),
     },
-    "Data and probes": {
+    DATA: {
         "centroid_distance": (
             "‖x_i − μ_c‖",
             "centroid distance",

@@ -1,4 +1,4 @@
-"""Figures of the trade-off over time and of the regime map (see tradeoff.py and regime.py).
+"""Figures of the trade-off over time and of the regime map (see eos_core.analysis.tradeoff and .regime).
 
 Torch-free, like plots: pages and the Story call them with tables the analysis built.
 """

@@ -14,10 +14,9 @@ import pandas as pd
 from eos_core.analysis.results import Result
 from eos_core.analysis.tradeoff import PAPER_PATTERN, tradeoff
 from eos_core.config import family_key
-from eos_core.groups import GROUPS
+from eos_core.groups import GROUPS, SHORT
 
 AXES = {"pair": "class pair", "alpha": "α", "c": "c", "lr": "η", "loss": "loss", "displacement": "displacement"}
-SHORT = {"inlier": "in", "boundary": "bd", "input_outlier": "io", "output_outlier": "oo"}
 FILTERS = ("dataset", *AXES)  # what `where` may fix
 COLUMNS = [
     "family",

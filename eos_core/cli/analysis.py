@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from eos_core.config import ConfigError
+from eos_core.groups import SHORT
 
 
 def add_report(sub) -> None:
@@ -32,7 +33,7 @@ def add_regime(sub) -> None:
         "regime",
         help="map stored runs over two axes: each group's Δℓ_k at the peak window "
         "or the end, with how many seeds agree "
-        "(io/in/bd/oo; ✓ = the paper's pattern)",
+        f"({'/'.join(SHORT.values())}; ✓ = the paper's pattern)",
     )
     axes = "pair, alpha, c, lr, loss or displacement"
     regime.add_argument("--rows", default="pair", help=f"row axis: {axes} (default %(default)s)")
