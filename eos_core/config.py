@@ -51,6 +51,15 @@ def shown(value) -> str:
     return f"{text[:ECHO_LIMIT]}… ({len(value) if isinstance(value, str) else len(text)} characters)"
 
 
+# What a fork (science.fork) may change: the exit branch's optimisation. Anything else (data,
+# groups, model, seed, precision, schedule) would make the replayed baseline another run's.
+FORKABLE = ("c", "lr", "loss", "optimizer", "momentum", "batch_size")
+
+
+class ForkError(ValueError):
+    """A fork that cannot be made: a step outside the stored range or a change that is not allowed."""
+
+
 class ConfigError(ValueError):
     """An invalid configuration value; `field` names the offending field."""
 

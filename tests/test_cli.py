@@ -151,3 +151,38 @@ def test_output_cut_short_by_its_reader_ends_quietly():
     process.stdout.close()
     assert process.wait(timeout=60) == 0
     assert process.stderr.read() == b""
+
+
+@pytest.mark.training
+def test_fork_writes_a_result_with_its_lineage_and_refuses_bad_forks_writing_nothing(tmp_path, tiny_run):
+    from tiny import TINY
+
+    parent = tiny_run(TINY)
+    parent.save(tmp_path / "parent")
+    t_star = parent.meta["t_star"]
+    refusals = {
+        ("--at", "3"): "step 3 is not a logged baseline step",
+        ("--at", str(t_star), "--set", "width=8"): "a fork cannot change width",
+        ("--at", str(t_star), "--set", "c=2"): "c=2.0 is invalid",
+    }
+    for args, message in refusals.items():
+        done = cli("fork", str(tmp_path / "parent"), *args, "--out", str(tmp_path / "bad"))
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+    done = cli("fork", str(tmp_path / "missing"), "--at", "0", "--out", str(tmp_path / "bad"))
+    assert done.returncode == 2 and "cannot be read" in done.stderr
+    assert not (tmp_path / "bad").exists()
+    done = cli(
+        "fork",
+        str(tmp_path / "parent"),
+        "--at",
+        str(t_star),
+        "--set",
+        "c=0.25",
+        "--quiet",
+        "--out",
+        str(tmp_path / "child"),
+    )
+    assert done.returncode == 0, done.stderr
+    child = Result.load(tmp_path / "child")
+    assert child.meta["fork"]["parent"] == parent.meta["config_hash"] and child.meta["fork"]["step"] == t_star
+    assert child.meta["config"]["c"] == 0.25

@@ -33,15 +33,18 @@ def config_options(sp: argparse.ArgumentParser) -> None:
     )
 
 
-def build_config(preset_name: str, assignments: list[str]) -> RunConfig:
-    """A preset with `key=value` overrides, validated."""
-    overrides = {}
+def parse_assignments(assignments: list[str] | None):
+    """Each `key=value` of --set as (field, value of the field's type)."""
     for item in assignments or []:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError("--set", item, "overrides are written key=value, e.g. --set lr=0.02")
-        overrides[key.strip()] = coerce(key.strip(), value.strip())
-    return preset(preset_name, **overrides)
+        yield key.strip(), coerce(key.strip(), value.strip())
+
+
+def build_config(preset_name: str, assignments: list[str]) -> RunConfig:
+    """A preset with `key=value` overrides, validated."""
+    return preset(preset_name, **dict(parse_assignments(assignments)))
 
 
 def runnable_config(preset_name: str, assignments: list[str]) -> RunConfig:

@@ -1,13 +1,14 @@
-"""Verbs that run the experiment here and now: run, presets, data."""
+"""Verbs that run the experiment here and now: run, fork, presets, data."""
 
 from __future__ import annotations
 
 import pathlib
 
-from eos_core.cli.common import config_options, runnable_config
-from eos_core.config import branch_thresholds
+from eos_core.cli.common import config_options, parse_assignments, runnable_config
+from eos_core.config import FORKABLE, ForkError, branch_thresholds
 from eos_core.datasets import REGISTRY
 from eos_core.presets import PRESETS
+from eos_core.resources import check_fits
 
 
 def add_run(sub) -> None:
@@ -86,6 +87,42 @@ def print_summary(s: dict, meta: dict, out) -> None:
         verdict = "EoS ahead" if value > 0 else "exit ahead"
         print(f"  Δℓ[{group:>14}] = {value:+.4f}  ({verdict})")
     print(f"result: {out}  ({meta['wall_time_s']:.1f} s)")
+
+
+def add_fork(sub) -> None:
+    fork = sub.add_parser("fork", help="a new exit branch from a stored run's baseline at any logged step")
+    fork.add_argument("result", help="the parent run's result folder")
+    where = fork.add_mutually_exclusive_group(required=True)
+    where.add_argument("--at", type=int, metavar="STEP", help="fork at this logged baseline step")
+    where.add_argument("--at-sharpness", type=float, metavar="F", help="fork at the first step where λ1 ≥ F·threshold")
+    fork.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help=f"change the exit branch's {', '.join(FORKABLE)}"
+    )
+    fork.add_argument("--out", required=True, help="the new result folder")
+    fork.add_argument("--quiet", action="store_true", help="no progress bar")
+    fork.set_defaults(func=cmd_fork)
+
+
+def cmd_fork(args) -> int:
+    from eos_core.analysis.results import Result, ResultError, summary
+    from eos_core.science.fork import fork, fork_step, forked_config
+
+    try:
+        parent = Result.load(args.result)
+    except ResultError as error:
+        raise ForkError(f"the parent {args.result} cannot be read: {error}") from None
+    changes = dict(parse_assignments(args.set))
+    step = fork_step(parent, args.at, args.at_sharpness)
+    check_fits(forked_config(parent, changes))  # every refusal before anything trains
+    bar = ProgressBar(disable=args.quiet)
+    try:
+        result = fork(parent, step, changes, bar)
+    finally:
+        bar.close()
+    result.save(args.out)
+    print(f"forked {parent.meta['config_hash']} at step {step}" + (f" with {changes}" if changes else ""))
+    print_summary(summary(result), result.meta, args.out)
+    return 0 if result.status != "diverged" else 3
 
 
 def add_presets(sub) -> None:
