@@ -38,6 +38,11 @@ def choice(name: str, default: str, allowed) -> str:
     return value
 
 
+def position(name: str, default: str, allowed) -> int:
+    """Where the link's `name` (see `choice`) sits among `allowed`: a widget's `index=`."""
+    return list(allowed).index(choice(name, default, allowed))
+
+
 def flag(name: str, default: bool) -> bool:
     """A 0/1 switch."""
     return choice(name, "1" if default else "0", ("0", "1")) == "1"

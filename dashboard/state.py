@@ -101,7 +101,7 @@ def sidebar_selection() -> tuple[list[dict], str, bool]:
             list(X_AXES),
             format_func=X_AXES.get,
             horizontal=True,
-            index=list(X_AXES).index(links.choice("x", "step", X_AXES)),
+            index=links.position("x", "step", X_AXES),
         )
         log_y = st.toggle("log scale (y)", value=links.flag("log", False))
         smoothing = st.slider(

@@ -38,7 +38,7 @@ quantity = left.radio(
     list(quantities),
     format_func=quantities.get,
     horizontal=True,
-    index=list(quantities).index(links.choice("q", "lambda1", quantities)),
+    index=links.position("q", "lambda1", quantities),
 )
 group = None
 if quantity != "lambda1":
@@ -46,14 +46,14 @@ if quantity != "lambda1":
         "group",
         GROUPS,
         format_func=plots.GROUP_LABELS.get,
-        index=GROUPS.index(links.choice("group", GROUPS[0], GROUPS)),
+        index=links.position("group", GROUPS[0], GROUPS),
     )
 x = right.radio(
     "x-axis",
     list(X_AXES),
     format_func=X_AXES.get,
     horizontal=True,
-    index=list(X_AXES).index(links.choice("x", "step", X_AXES)),
+    index=links.position("x", "step", X_AXES),
 )
 log_y = st.toggle("log scale (y)", value=links.flag("log", quantity == "curvature_influence"))
 for legacy in ("a", "b"):

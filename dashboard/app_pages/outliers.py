@@ -24,7 +24,7 @@ branch = st.radio(
     branches,
     horizontal=True,
     format_func=BRANCH_NAMES.get,
-    index=branches.index(links.choice("branch", branches[0], branches)),
+    index=links.position("branch", branches[0], branches),
 )
 steps = [int(v) for v in result.per_example[f"{branch}_steps"]]
 # a branch just switched by the user makes the link's step moot (it may not exist on the other branch)

@@ -33,26 +33,26 @@ if not metas:
     st.stop()
 axes = list(AXES)
 left, middle, right, far = st.columns(4)
-rows = left.selectbox("rows", axes, index=axes.index(links.choice("rows", "pair", axes)), format_func=AXES.get)
+rows = left.selectbox("rows", axes, index=links.position("rows", "pair", axes), format_func=AXES.get)
 cols_choices = [a for a in axes if a != rows]
 cols = middle.selectbox(
     "columns",
     cols_choices,
     format_func=AXES.get,
-    index=cols_choices.index(links.choice("cols", "displacement" if rows != "displacement" else "loss", cols_choices)),
+    index=links.position("cols", "displacement" if rows != "displacement" else "loss", cols_choices),
 )
 at = right.radio(
     "Δℓ_k at",
     ["peak", "end"],
     horizontal=True,
     format_func={"peak": "peak window", "end": "the end"}.get,
-    index=["peak", "end"].index(links.choice("at", "peak", ("peak", "end"))),
+    index=links.position("at", "peak", ("peak", "end")),
 )
 group = far.selectbox(
     "colour by",
     GROUPS,
     format_func=plots.GROUP_LABELS.get,
-    index=GROUPS.index(links.choice("group", "input_outlier", GROUPS)),
+    index=links.position("group", "input_outlier", GROUPS),
 )
 frame = regime_table(tuple(sorted(m["config_hash"] for m in metas)), at)
 where = {}
@@ -63,7 +63,7 @@ for column, axis in zip(st.columns(max(len(fixed), 1)), fixed):
         AXES.get(axis, axis),
         values,
         key=f"where-{axis}",
-        index=values.index(links.choice(f"w_{axis}", values[0], values)),
+        index=links.position(f"w_{axis}", values[0], values),
     )
 st.query_params.update(rows=rows, cols=cols, at=at, group=group, **{f"w_{a}": v for a, v in where.items()})
 chosen = select(frame, rows, cols, where)

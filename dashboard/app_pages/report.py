@@ -49,7 +49,7 @@ if runs:
         "Run",
         readable,
         format_func=lambda h: label(metas[h]),
-        index=readable.index(links.choice("focus", readable[0], readable)),
+        index=links.position("focus", readable[0], readable),
     )
     st.query_params["focus"] = focus
     result = load_result(focus)
