@@ -30,6 +30,8 @@ CHOICES = {
     "device": ("auto", "cpu", "cuda"),
     "dtype": ("float32", "float64"),
 }
+FLOWS = ("gradient", "central")  # reference branches integrated from the fork (science.flows)
+MAX_TRACKED = 8  # eigenpairs tracked above track_fraction·threshold: the Lanczos cost grows with each
 
 
 # Bounds that keep every value representable wherever it goes (torch generators, int64 columns,
@@ -53,7 +55,7 @@ def shown(value) -> str:
 
 # What a fork (science.fork) may change: the exit branch's optimisation. Anything else (data,
 # groups, model, seed, precision, schedule) would make the replayed baseline another run's.
-FORKABLE = ("c", "lr", "loss", "optimizer", "momentum", "batch_size")
+FORKABLE = ("c", "lr", "loss", "optimizer", "momentum", "batch_size", "flows")
 
 
 class ForkError(ValueError):
@@ -203,6 +205,27 @@ class RunConfig:
         low_open=True,
         rule="must lie in (0, 1.5]; 1 is the paper's literal rule λ1 ≥ 2/η",
     )
+    mechanism_every: int = knob(
+        2,
+        "The mechanism terms (∇S: a_S, b_S, Q_k) are computed at every this many logged steps; λ1, "
+        "the group and per-example terms at every one. ∇S costs about three gradients.",
+        label="mechanism terms every (logged steps)",
+    )
+    track_fraction: float = knob(
+        0.0,
+        f"Track every Hessian eigenvalue above this fraction of the threshold (at most {MAX_TRACKED}), "
+        "with each group's cos² and curvature influence along its eigenvector; 0 tracks the top two only.",
+        label="track eigenvalues above (fraction of threshold)",
+        low=0,
+        high=1,
+        rule="must lie in [0, 1]; 0 tracks the top two only",
+    )
+    flows: tuple = knob(
+        (),
+        "Reference branches from t*: gradient (gradient flow to the same effective time, what a "
+        "vanishing step does) and central (the central flow's prediction of the time-averaged EoS path).",
+        label="reference flows",
+    )
     example_every: int = knob(
         32,
         "Per-example losses and alignments are stored every this many steps (a multiple of log every).",
@@ -223,6 +246,8 @@ class RunConfig:
             object.__setattr__(self, "ood_alphas", tuple(float(a) for a in self.ood_alphas))
         except (TypeError, ValueError):
             raise ConfigError("ood_alphas", self.ood_alphas, "a list of numbers, e.g. 0,1,3,10") from None
+        flows = self.flows.split(",") if isinstance(self.flows, str) else self.flows  # "gradient,central"
+        object.__setattr__(self, "flows", tuple(str(f).strip() for f in flows if str(f).strip()))
         validate(self)
 
     @property
@@ -236,6 +261,7 @@ class RunConfig:
         d = dataclasses.asdict(self)
         d["classes"] = list(self.classes)
         d["ood_alphas"] = list(self.ood_alphas)
+        d["flows"] = list(self.flows)
         return d
 
     def to_json(self) -> str:
@@ -250,9 +276,11 @@ class RunConfig:
             raise ConfigError(name, d[name], "unknown field")
         return cls(
             **{
+                **{k: v for k, v in LEGACY.items() if k not in d},
                 **d,
                 "classes": tuple(d.get("classes", cls.classes)),
                 "ood_alphas": tuple(d.get("ood_alphas", cls.ood_alphas)),
+                "flows": tuple(d.get("flows", LEGACY["flows"])),
             }
         )
 
@@ -280,6 +308,12 @@ def label(name: str) -> str:
 
 def symbol(name: str) -> str:
     return KNOBS[name].symbol or name
+
+
+# Fields added after results were first stored, with the value every run stored before them had.
+# A stored config without the field means this value, and at this value the field is left out of
+# the hash, so results and jobs stored before keep their keys.
+LEGACY = {"mechanism_every": 1, "track_fraction": 0.0, "flows": ()}
 
 
 class Threshold(NamedTuple):
@@ -319,7 +353,7 @@ def branch_thresholds(config: RunConfig | dict) -> dict[str, Threshold]:
 
 def _field(config, name: str):
     if isinstance(config, dict):
-        return config.get(name, getattr(RunConfig, name))  # results stored before a field existed
+        return config.get(name, LEGACY.get(name, getattr(RunConfig, name)))  # stored before the field existed
     return getattr(config, name)
 
 
@@ -329,8 +363,13 @@ def family_key(config: dict) -> str:
 
 
 def _hash(d: dict) -> str:
+    d = {k: v for k, v in d.items() if not (k in LEGACY and _same(v, LEGACY[k]))}
     payload = json.dumps({"schema": SCHEMA_VERSION, **d}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def _same(value, legacy) -> bool:
+    return list(value) == list(legacy) if isinstance(legacy, tuple) else value == legacy
 
 
 # What the command line and the URL accept as numbers: ASCII decimals only. Python's int() and
@@ -398,7 +437,8 @@ def validate(cfg: RunConfig) -> None:
     for name, allowed in CHOICES.items():
         value = getattr(cfg, name)
         _require(value in allowed, name, value, f"must be one of {', '.join(allowed)}")
-    for name in ("n_per_class", "image_size", "m", "k", "width", "steps", "log_every", "example_every", "batch_size"):
+    integers = ("n_per_class", "image_size", "m", "k", "width", "steps", "log_every", "example_every", "batch_size")
+    for name in (*integers, "mechanism_every"):
         value = getattr(cfg, name)
         _require(_is_int(value) and value >= 1, name, value, "must be a positive integer")
         _require(value <= MAX_INT, name, value, f"must be at most {MAX_INT} (a 64-bit integer)")
@@ -422,6 +462,13 @@ def validate(cfg: RunConfig) -> None:
     if cfg.optimizer == "sgd":
         _require(cfg.batch_size <= cfg.n, "batch_size", cfg.batch_size, f"must be ≤ n = {cfg.n}")
     _validate_classes(cfg)
+    unknown = [f for f in cfg.flows if f not in FLOWS]
+    _require(
+        not unknown and len(set(cfg.flows)) == len(cfg.flows),
+        "flows",
+        cfg.flows,
+        f"each at most once of {', '.join(FLOWS)}",
+    )
     _require(
         4 * cfg.m <= cfg.n_per_class,
         "m",
