@@ -63,6 +63,9 @@ def _line(
     col=None,
 ) -> None:
     frame = frame.sort_values(_xcol(x))
+    sparse = _measured_between_gaps(frame["median"])
+    if sparse:  # a quantity kept at fewer steps (mechanism_every): its own points, marked, nothing in between
+        frame = frame[frame["median"].notna()]
     xs = frame[_xcol(x)]
     kwargs = {} if row is None else {"row": row, "col": col}
     if frame["q25"].notna().any():  # interquartile band across seeds
@@ -86,7 +89,7 @@ def _line(
         go.Scatter(
             x=xs,
             y=frame["median"],
-            mode="lines",
+            mode="lines+markers" if sparse else "lines",
             name=name,
             line={"color": color, "dash": dash},
             legendgroup=legendgroup,
@@ -94,6 +97,12 @@ def _line(
         ),
         **kwargs,
     )
+
+
+def _measured_between_gaps(values: pd.Series) -> bool:
+    """True when NaNs (steps where the quantity was not measured) sit between measured values."""
+    measured = np.flatnonzero(values.notna().to_numpy())
+    return len(measured) > 1 and measured[-1] - measured[0] + 1 > len(measured)
 
 
 def _markers(fig, s: Series, x: str) -> None:

@@ -230,7 +230,14 @@ def _logged_step(
     gradient, or None when the loss is no longer finite (the branch diverged)."""
     problem = setup.problem
     try:  # the diagnostics' own forward tells divergence: no extra pass for it
-        d = diagnose(problem, loop.theta, setup.centroid_distance, loop.warm, loop.generator)
+        d = diagnose(
+            problem,
+            loop.theta,
+            setup.centroid_distance,
+            loop.warm,
+            loop.generator,
+            mechanism=_mechanism_rule(cfg, branch, loop.step, threshold, fork_at_onset),
+        )
     except NonFiniteLoss:
         branch.diverged_at = loop.step
         return None
@@ -257,6 +264,15 @@ def _logged_step(
             )
         progress(_logged_event(branch, cfg, book.pending, threshold))
     return gradient
+
+
+def _mechanism_rule(cfg: RunConfig, branch: Branch, step: int, threshold: float, fork_at_onset: bool):
+    """Whether a logged step computes the ∇S terms, given its λ1: every `mechanism_every`-th logged
+    step (counted from step 0, so both branches share the grid), a branch's first logged step, and
+    always at t*, where the branch decomposition (analysis.mechanism) reads a_S, b_S and Q_k."""
+    scheduled = (step // cfg.log_every) % cfg.mechanism_every == 0 or not branch.rows
+    may_fork = fork_at_onset and branch.fork is None
+    return lambda lambda1: scheduled or (may_fork and lambda1 >= threshold)
 
 
 def _fork_if_onset(branch: Branch, loop: _Loop, lambda1: float, threshold: float) -> bool:

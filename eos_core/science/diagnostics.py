@@ -17,6 +17,8 @@ from eos_core.science.curvature import RESIDUAL_TOL, Eigenpairs, align_signs, do
 from eos_core.science.per_example import ExampleTerms, alignment_terms, example_terms
 from eos_core.science.problem import Problem
 
+NOT_MEASURED = float("nan")  # a quantity this logged step skipped (see RunConfig.mechanism_every)
+
 
 class NonFiniteLoss(Exception):
     """θ or the loss at θ is NaN/inf: the run diverged (nothing else is computed)."""
@@ -39,10 +41,12 @@ def diagnose(
     previous: Eigenpairs | None,
     generator: torch.Generator,
     tol: float = RESIDUAL_TOL,
+    mechanism=lambda lambda1: True,
 ) -> StepDiagnostics:
     """Everything logged at one step from one gradient graph: its backward gives ∇L (reused for the
     GD step) and, through the layer tape, the per-example and per-group terms; the HVPs and ∇S
-    reuse it."""
+    reuse it. `mechanism(λ1)` says whether this step also computes the ∇S terms (a_S, b_S, Q_k:
+    about three gradients); where it does not they are NaN — not measured, never interpolated."""
     graph, losses, correct, tape = problem.graph(theta)
     if not bool(torch.isfinite(theta).all() and torch.isfinite(losses.sum())):
         raise NonFiniteLoss()
@@ -50,7 +54,7 @@ def diagnose(
     eigen = align_signs(top_eigenpairs(graph.hvp, start, k=2, tol=tol), previous)
     v1 = eigen.vectors[0]
     g = graph.grad.detach()
-    grad_S = graph.sharpness_gradient(v1)
+    grad_S = graph.sharpness_gradient(v1) if mechanism(float(eigen.values[0])) else None
     g_norm = g.double().norm().item()
 
     terms = example_terms(problem.model, problem.loss_fn, theta, problem.x, problem.y, v1, problem.groups, tape, losses)
@@ -66,8 +70,8 @@ def diagnose(
         "hvps": eigen.hvps,
         "grad_norm": g_norm,
         "grad_v1_fraction": abs(dot64(g, v1)) / max(g_norm, 1e-300),
-        "a_S": -dot64(g, grad_S),
-        "b_S": dot64(grad_S, grad_S),
+        "a_S": -dot64(g, grad_S) if grad_S is not None else NOT_MEASURED,
+        "b_S": dot64(grad_S, grad_S) if grad_S is not None else NOT_MEASURED,
         "spearman_rho": spearman(centroid_distance, example_cos2),
     }
     return StepDiagnostics(row, group_rows, terms.losses.float().cpu().numpy(), example_cos2, g, eigen)
@@ -75,7 +79,7 @@ def diagnose(
 
 def group_quantities(terms: ExampleTerms, problem: Problem, v1, g, grad_S) -> list[dict]:
     """ℓ_k, ‖∇ℓ_k‖, cos²θ_k, C_k, Q_k, R_k for every group, from the group gradients and
-    per-example losses that the per-example terms already hold."""
+    per-example losses that the per-example terms already hold (Q_k is NaN without ∇S)."""
     rows = []
     for members, gk in zip(problem.groups, terms.group_grads):
         norm2, proj = dot64(gk, gk), dot64(gk, v1)
@@ -85,7 +89,7 @@ def group_quantities(terms: ExampleTerms, problem: Problem, v1, g, grad_S) -> li
                 "grad_norm": norm2**0.5,
                 "cos2": proj**2 / max(norm2, 1e-300),
                 "curvature_influence": proj**2,
-                "Q": dot64(gk, grad_S),
+                "Q": dot64(gk, grad_S) if grad_S is not None else NOT_MEASURED,
                 "R": dot64(gk, g),
             }
         )

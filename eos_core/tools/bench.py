@@ -38,12 +38,13 @@ def timed(fn, device: str, repeat: int = 1) -> float:
     return statistics.median(times)
 
 
-VARIANTS = ("plain", "diagnostics", "probes")
+VARIANTS = ("plain", "diagnostics", "mechanism_every_step", "probes")
 
 
 def overhead_cycles(setup, cfg: RunConfig, cycles: int) -> tuple[dict, list[int]]:
     """Seconds per logged-step cycle (`log_every` GD steps) of plain GD, GD with the logged-step
-    diagnostics, and with the §5.2 probes too (a run computes them from t* on).
+    diagnostics at the configured cadence of the ∇S terms (`mechanism_every`), with the ∇S terms at
+    every logged step, and with the §5.2 probes too (a run computes them from t* on).
 
     The three trajectories start at θ0 and advance side by side, one cycle of each in turn, so a
     load change on a shared machine falls on all three alike rather than on whichever ran then."""
@@ -54,11 +55,12 @@ def overhead_cycles(setup, cfg: RunConfig, cycles: int) -> tuple[dict, list[int]
     warm = dict.fromkeys(VARIANTS, cold)
     seconds = {name: [] for name in VARIANTS}
     hvps = []
-    for _ in range(cycles):
+    for i in range(cycles):
         for name in VARIANTS:
+            mechanism = name == "mechanism_every_step" or i % cfg.mechanism_every == 0
             _sync(setup.device)
             start = time.perf_counter()
-            theta[name], warm[name], solve = _cycle(setup, cfg, theta[name], warm[name], generator, name)
+            theta[name], warm[name], solve = _cycle(setup, cfg, theta[name], warm[name], generator, name, mechanism)
             _sync(setup.device)
             seconds[name].append(time.perf_counter() - start)
             if name == "diagnostics":
@@ -66,12 +68,13 @@ def overhead_cycles(setup, cfg: RunConfig, cycles: int) -> tuple[dict, list[int]
     return seconds, hvps
 
 
-def _cycle(setup, cfg, theta, warm, generator, variant):
-    """`log_every` GD steps; the last is a logged step unless `variant` is plain."""
+def _cycle(setup, cfg, theta, warm, generator, variant, mechanism: bool):
+    """`log_every` GD steps; the last is a logged step unless `variant` is plain, with the ∇S terms
+    when `mechanism`."""
     problem, hvps = setup.problem, None
     for step in range(1, cfg.log_every + 1):
         if variant != "plain" and step == cfg.log_every:
-            d = diagnose(problem, theta, setup.centroid_distance, warm, generator)
+            d = diagnose(problem, theta, setup.centroid_distance, warm, generator, mechanism=lambda _: mechanism)
             if variant == "probes":
                 evaluate(problem, theta, setup.probes)
             warm, gradient, hvps = d.eigen, d.gradient, d.row["hvps"]
@@ -86,7 +89,12 @@ def overhead_figures(setup, cfg: RunConfig, cycles: int) -> dict:
     seconds, hvps = overhead_cycles(setup, cfg, cycles)
     plain = sum(seconds["plain"])
     figures = {"steps_per_s": cycles * cfg.log_every / plain, "window_steps": cycles * cfg.log_every}
-    for name, key in (("diagnostics", "diagnostics_overhead"), ("probes", "diagnostics_overhead_with_probes")):
+    overheads = (
+        ("diagnostics", "diagnostics_overhead"),
+        ("mechanism_every_step", "diagnostics_overhead_mechanism_every_step"),
+        ("probes", "diagnostics_overhead_with_probes"),
+    )
+    for name, key in overheads:
         ratios = [t / p for t, p in zip(seconds[name], seconds["plain"])]
         figures[key] = sum(seconds[name]) / plain
         figures[key + "_cycle_range"] = f"{min(ratios):.3f}–{max(ratios):.3f}"

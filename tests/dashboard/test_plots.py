@@ -68,6 +68,20 @@ def test_seeds_draw_a_median_with_an_iqr_band(results):
     assert min(x.x0 for x in shapes(plots.sharpness_figure(s), "v")) == 0
 
 
+def test_a_sparser_quantity_draws_only_its_measured_points_marked(results):
+    r = results[0]  # TINY's default mechanism_every = 2: Q_k at every other logged step
+    fig = plots.group_figure(series([r]), "Q")
+    inliers = r.groups[(r.groups.branch == "baseline") & (r.groups.group == GROUPS[0])]
+    measured = inliers[inliers.Q.notna()]
+    assert 0 < len(measured) < len(inliers)
+    trace = next(t for t in fig.data if t.name.startswith(plots.GROUP_LABELS[GROUPS[0]]) and t.line.dash != "dash")
+    assert trace.mode == "lines+markers"
+    np.testing.assert_array_equal(trace.x, measured.step)
+    np.testing.assert_allclose(trace.y, measured.Q)
+    dense = next(t for t in plots.group_figure(series([r]), "loss").data if t.name == trace.name)
+    assert dense.mode == "lines" and len(dense.x) == len(inliers)
+
+
 def test_display_image_marks_out_of_range_pixels():
     pixels = np.zeros((3, 2, 2))
     pixels[:, 0, 0] = 2.0

@@ -138,3 +138,22 @@ def test_every_step_group_losses_match_an_independent_gd_loop():
     assert len(logged) == len(result.groups)
     np.testing.assert_allclose(logged.loss_every, logged.loss, rtol=2e-6)
     np.testing.assert_allclose(logged.loss_avg2_every, logged.loss_avg2, rtol=2e-6)
+
+
+def test_mechanism_terms_keep_their_own_cadence_and_change_nothing_else():
+    sharpening = TINY.replace(init_scale=0.3, lr=0.2, onset_fraction=0.9)  # t* = 25, off the every-3rd grid
+    every = run_experiment(sharpening.replace(mechanism_every=1))
+    sparse = run_experiment(sharpening.replace(mechanism_every=3))
+    mechanism = ["a_S", "b_S"]
+    pd.testing.assert_frame_equal(every.trace.drop(columns=mechanism), sparse.trace.drop(columns=mechanism))
+    pd.testing.assert_frame_equal(every.groups.drop(columns="Q"), sparse.groups.drop(columns="Q"))
+    t_star = sparse.meta["t_star"]
+    assert t_star == 25
+    measured = sparse.trace.a_S.notna()
+    expected = ((sparse.trace.step // TINY.log_every) % 3 == 0) | (sparse.trace.step == t_star)
+    assert (measured == expected).all() and 0 < measured.sum() < len(measured)
+    # where measured, the values are the dense run's: skipping a step changes no other step
+    pd.testing.assert_frame_equal(sparse.trace[measured], every.trace[measured])
+    q = sparse.groups.Q.notna()
+    pd.testing.assert_frame_equal(sparse.groups[q], every.groups[q])
+    assert (sparse.groups[q].step.isin(sparse.trace[measured].step)).all()
