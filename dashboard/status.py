@@ -92,7 +92,7 @@ def job_panel(job_id: str, metas: dict[str, dict]) -> None:
         if st.button("Retry", key=f"retry-{job_id}"):
             from eos_core.runs.worker import ensure_worker
 
-            queue.submit(cfg, force=True)
+            queue.submit(cfg, force=True, task=job.get("task"))
             ensure_worker(queue)
             st.rerun()
 

@@ -61,14 +61,17 @@ def fork_hash(config_hash: str, parent: str, parent_t_star: int | None, step: in
     return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
-def fork_task(parent: Result, step: int, changes: dict) -> tuple[RunConfig, dict]:
+def fork_task(parent: Result, step: int, changes: dict) -> tuple[RunConfig, dict | None]:
     """(the fork's config, its job task) after every check a fork gets before anything trains: a
     logged baseline step, allowed changes with valid values. Changes to the parent's own value are
-    dropped, so a fork that changes nothing is the parent's run, not a copy of it."""
+    dropped, and a fork at the parent's t* that changes nothing is the parent's own run (task None),
+    not a copy of it."""
     step = fork_step(parent, at=step)
     own = parent.meta["config"]
     changes = {k: v for k, v in changes.items() if k not in own or _value(own[k]) != _value(v)}
     cfg = forked_config(parent, changes)
+    if step == parent.meta.get("t_star") and not changes:
+        return cfg, None
     changes = {k: cfg.to_dict()[k] for k in changes}  # as stored: JSON types (flows a list)
     task = {
         "kind": "fork",
@@ -125,13 +128,14 @@ def family_key(meta: dict, by_hash: dict[str, dict]) -> str:
 
 
 def families(metas: list[dict]) -> dict[str, list[dict]]:
-    """Stored results grouped by family, each family's plain runs first, then its forks by fork step."""
+    """Stored results grouped by family: its plain runs first (larger c first), then its forks by fork
+    step and c. The first member is the family's origin run."""
     by_hash = {m["config_hash"]: m for m in metas}
     out: dict[str, list[dict]] = {}
     for meta in metas:
         out.setdefault(family_key(meta, by_hash), []).append(meta)
     for members in out.values():
-        members.sort(key=lambda m: ("fork" in m, m.get("t_star") is None, m.get("t_star") or 0, m["config"]["c"]))
+        members.sort(key=lambda m: ("fork" in m, m.get("t_star") or 0, -m["config"]["c"]))
     return out
 
 
