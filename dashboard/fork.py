@@ -33,6 +33,10 @@ def fork_panel(result: Result) -> None:
     steps = baseline_steps(result)
     if not steps:
         return
+    lineage = result.meta.get("fork")
+    if isinstance(lineage, dict):  # its config is its exit branch's: forks start from its parent
+        st.caption(f"This run is a fork of `{str(lineage.get('parent'))[:8]}`: fork from that run for more branches.")
+        return
     key = result.meta["config_hash"]
     s = st.session_state
     if s.get("fork_parent") != key:  # another run: its own settings as the starting point

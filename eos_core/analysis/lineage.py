@@ -40,7 +40,15 @@ def fork_step(parent: Result, at: int | None = None, at_sharpness: float | None 
 
 
 def forked_config(parent: Result, changes: dict) -> RunConfig:
-    """The parent's config with `changes`, refused unless every change is one a fork may make."""
+    """The parent's config with `changes`, refused unless every change is one a fork may make and
+    the parent is a plain run: a fork's config describes its exit branch (its η, loss, optimiser),
+    not the baseline it replayed, so a fork of a fork would replay another baseline."""
+    lineage = parent.meta.get("fork")
+    if isinstance(lineage, dict):
+        raise ForkError(
+            f"this run is itself a fork of {lineage.get('parent')}: fork from that run instead (its "
+            "baseline is the same, and its config is the baseline's)"
+        )
     refused = sorted(set(changes) - set(FORKABLE))
     if refused:
         raise ForkError(

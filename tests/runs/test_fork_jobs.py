@@ -25,13 +25,17 @@ def parent(store, tiny_run):
     return result
 
 
-def test_bad_forks_are_refused_at_submit_and_nothing_is_queued(store, queue, parent):
+def test_bad_forks_are_refused_at_submit_and_nothing_is_queued(store, queue, parent, tiny_run):
     key = parent.meta["config_hash"]
+    child = tiny_run(TINY)  # stands in for a fork of the parent: its config is its exit branch's
+    child.meta.update(config_hash="0123456789abcdef0125", fork={"parent": key, "step": 10})
+    store.put_result(child)
     refusals = [
         ("0123456789abcdef0123", 5, {}, ForkError, "is not in this cache"),
         (key, 3, {}, ForkError, r"step 3 is not a logged baseline step: .* 0–60 every 5 steps"),
         (key, 10, {"dataset": "digits"}, ForkError, "a fork cannot change dataset"),
         (key, 10, {"c": 2.0}, ConfigError, "exit factor must lie in"),
+        ("0123456789abcdef0125", 10, {}, ForkError, f"this run is itself a fork of {key}: fork from that run"),
     ]
     for parent_hash, step, changes, error, message in refusals:
         with pytest.raises(error, match=message):
