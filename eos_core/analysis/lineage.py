@@ -12,7 +12,7 @@ import hashlib
 import pandas as pd
 
 from eos_core.analysis.results import Result
-from eos_core.config import FORKABLE, ForkError, RunConfig, branch_thresholds
+from eos_core.config import FORKABLE, ConfigError, ForkError, RunConfig, branch_thresholds
 
 
 def fork_step(parent: Result, at: int | None = None, at_sharpness: float | None = None) -> int:
@@ -132,7 +132,13 @@ def origin(meta: dict, by_hash: dict[str, dict]) -> dict:
 
 def family_key(meta: dict, by_hash: dict[str, dict]) -> str:
     """What every member of a family shares: its origin's baseline (runs differing only in c share it)."""
-    return origin(meta, by_hash)["baseline_hash"]
+    first = origin(meta, by_hash)
+    if isinstance(first.get("baseline_hash"), str):
+        return first["baseline_hash"]
+    try:  # a meta written without it: the same hash from its config
+        return RunConfig.from_dict(first["config"]).baseline_hash()
+    except (ConfigError, TypeError):
+        return first["config_hash"]  # a config this version cannot read: a family of its own
 
 
 def families(metas: list[dict]) -> dict[str, list[dict]]:
@@ -162,7 +168,7 @@ BRANCH_COLUMNS = [
 def branch_table(members: list[dict], jobs: list[dict] = ()) -> pd.DataFrame:
     """One row per exit branch of a family: its stored results, then the fork jobs from its members
     that have no result yet (queued, running, failed, cancelled), their job state as status."""
-    rows = [_row(m["config_hash"], m["config"], m.get("fork"), m["status"], m.get("t_star"), m) for m in members]
+    rows = [_row(m["config_hash"], m["config"], m.get("fork"), m.get("status"), m.get("t_star"), m) for m in members]
     stored = {m["config_hash"] for m in members}
     for job in jobs:
         task = job.get("task") or {}
