@@ -82,8 +82,10 @@ def job_panel(job_id: str, metas: dict[str, dict]) -> None:
         else:
             st.warning(f"{title} — finished{mark}, {kind}: {words}", icon=":material/warning:")
         if st.button("Show this run", key=f"open-{job_id}"):
-            # switch_page starts the next page with these parameters (it drops the current ones)
-            st.switch_page(page("sharpness").file, query_params={"run": job_id})
+            # switch_page starts the next page with these parameters (it drops the current ones); a
+            # fork is seen best beside the baseline's other branches
+            shown = "branches" if job.get("task") else "sharpness"
+            st.switch_page(page(shown).file, query_params={"run": job_id})
     else:  # diverged, failed or cancelled: say why, offer a retry
         reason = job.get("message") if state == JobState.DIVERGED else job.get("error")
         st.error(f"{title} — {state}", icon=":material/error:")

@@ -9,6 +9,7 @@ from harness import app_test, charts, switch_to
 from tiny import TINY
 
 from eos_core.analysis import lineage
+from eos_core.config import RunConfig
 from eos_core.runs.queue import Queue
 
 PAGE = "app_pages/branches.py"
@@ -118,3 +119,17 @@ def test_a_fork_where_lambda1_first_reaches_the_onset_is_the_runs_own_exit_branc
 def test_the_runs_page_offers_the_fork_panel_on_a_stored_run(cache, monkeypatch):
     at = switch_to(app_test(cache, monkeypatch), "app_pages/runs.py")
     assert any(e.label == "Fork from this run" for e in at.expander)
+
+
+def test_show_this_run_opens_a_finished_fork_beside_its_branches(own_cache, fork_result, monkeypatch):
+    queue = Queue(own_cache)
+    cfg = RunConfig.from_dict(fork_result.meta["config"])
+    job = queue.submit(cfg, task=lineage.task_of(fork_result.meta))  # stored already: done at once
+    queue.close()
+    assert job["id"] == fork_result.meta["config_hash"] and job["state"] == "done"
+    at = app_test(own_cache, monkeypatch)
+    at.session_state["watching"] = [job["id"]]
+    at.run()
+    at.button(key=f"open-{job['id']}").click().run()
+    assert not at.exception
+    assert at.title[0].value == "Branches" and at.query_params["run"] == TINY.config_hash()
