@@ -116,9 +116,17 @@ def test_a_fork_where_lambda1_first_reaches_the_onset_is_the_runs_own_exit_branc
     queue.close()
 
 
-def test_the_runs_page_offers_the_fork_panel_on_a_stored_run(cache, monkeypatch):
+def test_the_runs_page_offers_the_fork_panel_on_a_run_and_sends_a_fork_to_its_parent(cache, fork_result, monkeypatch):
     at = switch_to(app_test(cache, monkeypatch), "app_pages/runs.py")
+
+    def choose(key):
+        next(box for box in at.selectbox if box.label == "Run").set_value(key).run()
+
+    choose(TINY.config_hash())
     assert any(e.label == "Fork from this run" for e in at.expander)
+    choose(fork_result.meta["config_hash"])
+    assert not any(e.label == "Fork from this run" for e in at.expander)
+    assert any(f"a fork of `{TINY.config_hash()[:8]}`" in c.value for c in at.caption)
 
 
 def test_show_this_run_opens_a_finished_fork_beside_its_branches(own_cache, fork_result, monkeypatch):
