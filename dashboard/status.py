@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.content import narrative, plots
-from dashboard.content.naming import run_name
+from dashboard.content.naming import result_name
 from dashboard.content.series import live_result, series
 from dashboard.pages import page
 from dashboard.state import get_queue, get_store
@@ -51,7 +51,7 @@ def job_panel(job_id: str, metas: dict[str, dict]) -> None:
         st.warning(f"Job {job_id} is no longer in the store.")
         return
     cfg = RunConfig.from_dict(job["config"])
-    title = f"**{run_name(cfg)}** `{job_id[:8]}`"
+    title = f"**{result_name(cfg, job.get('task'))}** `{job_id[:8]}`"
     state = job["state"]
     if state == JobState.QUEUED:
         st.info(f"{title} — queued, position {queue.queue_position(job_id)}", icon=":material/schedule:")
