@@ -105,8 +105,10 @@ def _clamp_to_classes() -> None:
     s.form_error = None
 
 
-def _widget(container, f: Field):
-    key, kwargs = f"form_{f.name}", {"help": f.help, "key": f"form_{f.name}"}
+def field_widget(container, f: Field, prefix: str = "form"):
+    """`f`'s widget, its value in session_state[f"{prefix}_{name}"] (the Fork panel draws some too)."""
+    key = f"{prefix}_{f.name}"
+    kwargs = {"help": f.help, "key": key}
     if f.widget == "number":
         low, high, step = f.bounds
         fmt = "%.4f" if f.name == "lr" else None
@@ -185,14 +187,14 @@ def experiment_form() -> list[str] | None:
         cols = st.columns(2)
         for i, f in enumerate(main):
             with cols[i % 2]:
-                _widget(st, f)
+                field_widget(st, f)
                 _error_below(f.name)
         advanced_error = bool(error) and error[0] in BY_NAME and BY_NAME[error[0]].advanced
         with st.expander("Advanced", expanded=advanced_error):
             cols = st.columns(3)
             for i, f in enumerate(f for f in FIELDS if f.advanced):
                 with cols[i % 3]:
-                    _widget(st, f)
+                    field_widget(st, f)
                     _error_below(f.name)
         if error:  # the summary sits right above the button the user just pressed
             st.error(f"Not queued — {error[1]}", icon=":material/block:")

@@ -95,6 +95,15 @@ PAGES = (
         ("t_star", "t_star_star", "effective_time"),
     ),
     Page(
+        "branches",
+        "Branches",
+        "Branches",
+        ":material/account_tree:",
+        "Results",
+        2,
+        ("t_star", "t_star_star", "exit_branch", "c", "exit_threshold", "effective_time", "group_loss"),
+    ),
+    Page(
         "regime",
         "Regime map",
         "Regime map",

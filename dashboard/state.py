@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import links
-from dashboard.content.naming import run_name
+from dashboard.content.naming import result_name
 from dashboard.content.series import Series, series, smoothed
 from eos_core.config import family_key
 from eos_core.runs.notes import annotations
@@ -39,7 +39,7 @@ def notes() -> dict[str, dict]:
 
 def label(meta: dict) -> str:
     """A stored run's readable name: the one a user gave it, else its preset and differences."""
-    return notes().get(meta.get("config_hash"), {}).get("name") or run_name(meta["config"])
+    return notes().get(meta.get("config_hash"), {}).get("name") or result_name(meta["config"], meta.get("fork"))
 
 
 def listed_metas() -> list[dict]:

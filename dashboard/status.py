@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.content import narrative, plots
-from dashboard.content.naming import run_name
+from dashboard.content.naming import result_name
 from dashboard.content.series import live_result, series
 from dashboard.pages import page
 from dashboard.state import get_queue, get_store
@@ -51,7 +51,7 @@ def job_panel(job_id: str, metas: dict[str, dict]) -> None:
         st.warning(f"Job {job_id} is no longer in the store.")
         return
     cfg = RunConfig.from_dict(job["config"])
-    title = f"**{run_name(cfg)}** `{job_id[:8]}`"
+    title = f"**{result_name(cfg, job.get('task'))}** `{job_id[:8]}`"
     state = job["state"]
     if state == JobState.QUEUED:
         st.info(f"{title} — queued, position {queue.queue_position(job_id)}", icon=":material/schedule:")
@@ -82,8 +82,10 @@ def job_panel(job_id: str, metas: dict[str, dict]) -> None:
         else:
             st.warning(f"{title} — finished{mark}, {kind}: {words}", icon=":material/warning:")
         if st.button("Show this run", key=f"open-{job_id}"):
-            # switch_page starts the next page with these parameters (it drops the current ones)
-            st.switch_page(page("sharpness").file, query_params={"run": job_id})
+            # switch_page starts the next page with these parameters (it drops the current ones); a
+            # fork is seen best beside the baseline's other branches
+            shown = "branches" if job.get("task") else "sharpness"
+            st.switch_page(page(shown).file, query_params={"run": job_id})
     else:  # diverged, failed or cancelled: say why, offer a retry
         reason = job.get("message") if state == JobState.DIVERGED else job.get("error")
         st.error(f"{title} — {state}", icon=":material/error:")
@@ -92,7 +94,7 @@ def job_panel(job_id: str, metas: dict[str, dict]) -> None:
         if st.button("Retry", key=f"retry-{job_id}"):
             from eos_core.runs.worker import ensure_worker
 
-            queue.submit(cfg, force=True)
+            queue.submit(cfg, force=True, task=job.get("task"))
             ensure_worker(queue)
             st.rerun()
 

@@ -3,12 +3,14 @@ import streamlit as st
 
 from dashboard import links
 from dashboard.content import narrative
-from dashboard.content.naming import run_name
+from dashboard.content.naming import result_name, run_name
+from dashboard.fork import fork_panel
 from dashboard.pages import heading
 from dashboard.state import get_queue, get_store, listed_metas, load_result, notes
 from dashboard.status import outcome
 from dashboard.teach import explainer
 from dashboard.widgets import table_downloads
+from eos_core.analysis.lineage import task_of
 from eos_core.config import RunConfig
 from eos_core.runs.notes import annotate
 from eos_core.runs.queue import JobState
@@ -39,7 +41,7 @@ for h in list(jobs) + [h for h in metas if h not in jobs]:
         {
             "id": h,
             "state": state_of(job, metas.get(h)),
-            "run": note.get("name") or run_name(config),
+            "run": note.get("name") or result_name(config, meta.get("fork") or (job or {}).get("task")),
             "tags": ", ".join(note.get("tags", [])),
             "t*": meta.get("t_star"),
             "t**": meta.get("t_star_star"),
@@ -82,7 +84,8 @@ if job and job["state"] in JobState.ACTIVE and far.button("Cancel", icon=":mater
     st.rerun()
 if middle.button("Re-run", icon=":material/replay:"):
     config = (job or {}).get("config") or metas[chosen]["config"]
-    queue.submit(RunConfig.from_dict(config), force=True)
+    task = (job or {}).get("task") or task_of(metas.get(chosen, {}))  # a fork re-runs as the same fork
+    queue.submit(RunConfig.from_dict(config), force=True, task=task)
     ensure_worker(queue)
     st.rerun()
 
@@ -128,6 +131,7 @@ if chosen in metas:
     except CorruptEntry as error:
         st.error(f"This stored result is corrupt ({error}); re-run it.")
         st.stop()
+    fork_panel(result)
     for name in ("trace", "groups", "examples"):
         with st.expander(f"{name} table"):
             frame = getattr(result, name)

@@ -36,3 +36,9 @@ def run_name(config: dict | RunConfig) -> str:
     if config.get("seed"):
         parts.append(f"seed {config['seed']}")
     return " · ".join(parts)
+
+
+def result_name(config: dict | RunConfig, fork: dict | None = None) -> str:
+    """run_name, and for a fork (its meta's `fork` or its job's task) the step it forked at."""
+    name = run_name(config)
+    return f"{name} · fork@{fork['step']}" if isinstance(fork, dict) and "step" in fork else name

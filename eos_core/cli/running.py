@@ -104,8 +104,9 @@ def add_fork(sub) -> None:
 
 
 def cmd_fork(args) -> int:
+    from eos_core.analysis.lineage import fork_step, forked_config
     from eos_core.analysis.results import Result, ResultError, summary
-    from eos_core.science.fork import fork, fork_step, forked_config
+    from eos_core.science.fork import fork
 
     try:
         parent = Result.load(args.result)

@@ -7,6 +7,11 @@ progress, checkpoints, the result — checks the token inside the same SQLite tr
 `LostLease` if the job was given to someone else meanwhile. So a worker that was paused or cut off
 can never write over a job another worker has taken or finished.
 
+A job trains a RunConfig. A job with a `task` does something else with it — {"kind": "fork",
+"parent", "step", "changes", ...}: a new exit branch from a stored run — and is keyed by what its
+result will be stored under (TASK_KEYS), so it too is submitted once; the worker runs each kind
+with its own runner (worker.RUNNERS). Records without a task (all written before tasks) are runs.
+
 Torch-free: the dashboard process uses it.
 """
 
@@ -17,8 +22,9 @@ import enum
 import time
 from dataclasses import dataclass
 
+from eos_core.analysis import lineage
 from eos_core.analysis.results import Result
-from eos_core.config import RunConfig
+from eos_core.config import ForkError, RunConfig
 from eos_core.runs.disk import CorruptEntry, ProblemCode
 from eos_core.runs.keys import Keys
 from eos_core.runs.store import Store
@@ -52,6 +58,15 @@ JOB_FIELDS = {
 }
 
 
+# A task's kind → the key of the result it will store (known before it runs: the job's id).
+TASK_KEYS = {"fork": lineage.task_key}
+
+
+def job_key(cfg: RunConfig, task: dict | None = None) -> str:
+    """A job's id: the config hash of a run, the key its task's result will have otherwise."""
+    return cfg.config_hash() if task is None else TASK_KEYS[task["kind"]](cfg, task)
+
+
 class LostLease(Exception):
     """The job this worker was running has been given to another worker (or finished)."""
 
@@ -72,14 +87,15 @@ class Queue:
         self.store.close()
 
     # -- job records ------------------------------------------------------------------------
-    def submit(self, cfg: RunConfig, force: bool = False) -> dict:
-        """Queue `cfg` unless it is already queued, running or done; returns its job record.
+    def submit(self, cfg: RunConfig, force: bool = False, task: dict | None = None) -> dict:
+        """Queue `cfg` (with `task`, if any) unless it is already queued, running or done; returns
+        its job record.
 
         Runs in one SQLite transaction, so concurrent submitters of one config get one job.
         `force` discards a stored result and queues the config again; so does a stored result
         that cannot be read back.
         """
-        key, store = cfg.config_hash(), self.store
+        key, store = job_key(cfg, task), self.store
         force = force or unreadable_result(store, key)
         with store.transact():
             job = self.job(key)
@@ -89,13 +105,27 @@ class Queue:
             elif job and (job["state"] in ACTIVE or (job["state"] in JobState.RESULT and has_result)):
                 return job
             elif has_result:
-                job = new_job(cfg, state=JobState.DONE)
+                job = new_job(cfg, state=JobState.DONE, task=task)
                 job["from_cache"] = True
                 store.set_json(Keys.job(key), job)
                 return job
-            job = new_job(cfg, token=(job or {}).get("token", 0))
+            job = new_job(cfg, token=(job or {}).get("token", 0), task=task)
             store.set_json(Keys.job(key), job)
             return job
+
+    def submit_fork(self, parent: str, step: int, changes: dict, force: bool = False) -> dict:
+        """Queue a new exit branch from the stored run `parent` at its logged baseline `step` with
+        `changes` (see analysis.lineage.fork_task); ForkError or ConfigError, with nothing queued,
+        when the parent is missing or unreadable, the step was not logged or a change is refused.
+        The same fork submitted twice is one job and one result."""
+        try:
+            result = self.store.result(parent)
+        except CorruptEntry as error:
+            raise ForkError(f"the parent run {parent} cannot be read ({error}); re-run it first") from None
+        if result is None:
+            raise ForkError(f"the parent run {parent} is not in this cache")
+        cfg, task = lineage.fork_task(result, step, changes)
+        return self.submit(cfg, force, task)
 
     def job(self, config_hash: str) -> dict | None:
         return self._job(Keys.job(config_hash))
@@ -217,6 +247,8 @@ class Queue:
         """Result, meta, counters and the finished job record in one fenced transaction: once a
         result is stored its job is done, and a worker that lost its lease stores nothing."""
         key = result.meta["config_hash"]
+        if key != lease.job_id:  # a runner whose key rule disagrees with TASK_KEYS: a bug, stored nowhere
+            raise ValueError(f"job {lease.job_id} produced a result keyed {key}")
         with self.fenced(lease) as job:
             self.store.put_result(result)
             self.store.cache.delete(Keys.ckpt_exit(key))
@@ -315,15 +347,19 @@ def job_problem(job, key: str) -> str | None:
             return f"field {field!r} is missing or not {getattr(kind, '__name__', 'a number')}"
     if job["state"] not in ACTIVE + FINISHED:
         return f"unknown state {job['state'][:40]!r}"
+    task = job.get("task")
+    if task is not None and not (isinstance(task, dict) and isinstance(task.get("kind"), str)):
+        return "field 'task' is neither absent nor an object with a kind"
     if Keys.job(job["id"]) != key:
         return "its id does not match its key"
     return None
 
 
-def new_job(cfg: RunConfig, state: JobState = JobState.QUEUED, token: int = 0) -> dict:
+def new_job(cfg: RunConfig, state: JobState = JobState.QUEUED, token: int = 0, task: dict | None = None) -> dict:
     return {
-        "id": cfg.config_hash(),
+        "id": job_key(cfg, task),
         "config": cfg.to_dict(),
+        "task": task,
         "state": state,
         "submitted": time.time(),
         "attempts": 0,

@@ -28,7 +28,7 @@ import threading
 import time
 import traceback
 
-from eos_core.config import ConfigError, RunConfig
+from eos_core.config import ConfigError, ForkError, RunConfig
 from eos_core.datasets.files import DatasetError
 from eos_core.resources import ResourceError, check_fits, resolve_device
 from eos_core.runs.disk import CorruptEntry, StoreDamaged, cache_dir
@@ -42,7 +42,13 @@ MAX_FAILURES = 3  # a job that raised this many times is marked failed, with its
 MAX_LOST = 20  # a job whose worker vanished more often than this is marked failed
 IDLE_EXIT_S = 300.0  # an on-demand worker with nothing queued for this long exits
 HUNG_LEASES = 10  # a local worker process silent for this many leases is taken as hung
-REFUSALS = (ConfigError, DatasetError, ResourceError)  # what no retry can change: fail at once
+
+
+class UnknownTask(ValueError):
+    """A job whose task kind this worker has no runner for (a newer version queued it)."""
+
+
+REFUSALS = (ConfigError, DatasetError, ResourceError, ForkError, UnknownTask)  # no retry changes these: fail at once
 
 
 def lease_s() -> float:
@@ -124,6 +130,37 @@ def execute(queue: Queue, cfg: RunConfig, progress=None, lease: Lease | None = N
     return experiment.result, ({"exit_trainings": 1, "exit_steps": steps} if steps else {})
 
 
+def execute_fork(queue: Queue, cfg: RunConfig, task: dict, progress=None, lease: Lease | None = None):
+    """A fork job: the parent's stored result, its baseline replayed and a new exit branch grown at
+    the task's step (science.fork). It keeps no checkpoints: a fork that loses its worker starts
+    over, and the deterministic replay ends identical. Returns (result, counters for the commit)."""
+    from eos_core.science.fork import fork
+
+    try:
+        parent = queue.store.result(task["parent"])
+    except CorruptEntry as error:
+        raise ForkError(f"the parent run {task['parent']} cannot be read ({error}); re-run it first") from None
+    if parent is None:
+        raise ForkError(f"the parent run {task['parent']} is no longer in this cache")
+    return fork(parent, task["step"], task["changes"], progress), {"fork_trainings": 1}
+
+
+def execute_run(queue: Queue, cfg: RunConfig, task: None, progress=None, lease: Lease | None = None):
+    return execute(queue, cfg, progress, lease)  # looked up at call time: tests replace `execute`
+
+
+# A job's task kind → its runner (None: a plain run). Each returns (result, counters) and reports
+# through `progress`, so progress, live traces, cancel and leases work alike for every kind.
+RUNNERS = {None: execute_run, "fork": execute_fork}
+
+
+def runner_of(job: dict):
+    kind = (job.get("task") or {}).get("kind")
+    if kind not in RUNNERS:
+        raise UnknownTask(f"this worker cannot run a job of kind {kind!r}; it runs {', '.join(map(str, RUNNERS))}")
+    return RUNNERS[kind]
+
+
 class JobProgress:
     """Progress callback: publishes the growing trace and the job's step under the lease, and
     stops the job when it was cancelled or its lease was lost."""
@@ -169,7 +206,7 @@ def run_job(queue: Queue, job: dict, lease: Lease, lost: threading.Event | None 
     try:
         cfg = RunConfig.from_dict(job["config"])
         check_fits(cfg)
-        result, counts = execute(queue, cfg, JobProgress(queue, lease, lost), lease)
+        result, counts = runner_of(job)(queue, cfg, job.get("task"), JobProgress(queue, lease, lost), lease)
         state = JobState.DIVERGED if result.status == "diverged" else JobState.DONE
         queue.commit(lease, result, counts, state=state, status=result.status, message=result.meta["message"])
         return state

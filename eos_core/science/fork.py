@@ -4,54 +4,21 @@ settings (c, η, loss, optimiser, momentum, batch size), written as a normal res
 A result folder stores no weights, so the baseline is replayed from its initial state: full-batch
 GD from the same seed repeats bit for bit (science.branching makes it deterministic), and the
 state at the fork step is taken as the loop passes it. A fork at the parent's t* with its own
-settings therefore reproduces the parent's exit branch exactly.
+settings therefore reproduces the parent's exit branch exactly. Where a fork may start, what it may
+change and the key its result gets are torch-free (analysis.lineage), so the queue checks and keys
+a fork job before any worker trains it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 
+from eos_core.analysis.lineage import fork_hash, forked_config
 from eos_core.analysis.results import Result
-from eos_core.config import FORKABLE, ForkError, RunConfig, branch_thresholds
+from eos_core.config import ForkError, RunConfig
 from eos_core.science.branching import ForkState, InFlight, prepare, run_baseline, run_exit
 from eos_core.science.experiment import assemble
-
-
-def fork_step(parent: Result, at: int | None = None, at_sharpness: float | None = None) -> int:
-    """The logged baseline step to fork at: `at` itself, or the first step where λ1 ≥ F·threshold."""
-    base = parent.trace[parent.trace.branch == "baseline"]
-    steps = [int(s) for s in base.step]
-    if not steps:
-        raise ForkError("the parent run has no logged baseline steps to fork from")
-    if at_sharpness is not None:
-        threshold = branch_thresholds(parent.meta["config"])["baseline"].value
-        above = base[base.lambda1 >= at_sharpness * threshold]
-        if above.empty:
-            raise ForkError(
-                f"λ1 never reaches {at_sharpness:g}·threshold = {at_sharpness * threshold:.4g} on the "
-                f"baseline (its largest logged λ1 is {base.lambda1.max():.4g})"
-            )
-        return int(above.step.iloc[0])
-    if at not in steps:
-        every = parent.meta["config"]["log_every"]
-        raise ForkError(
-            f"step {at} is not a logged baseline step: forks start where the diagnostics ran, "
-            f"{steps[0]}–{steps[-1]} every {every} steps"
-        )
-    return at
-
-
-def forked_config(parent: Result, changes: dict) -> RunConfig:
-    """The parent's config with `changes`, refused unless every change is one a fork may make."""
-    refused = sorted(set(changes) - set(FORKABLE))
-    if refused:
-        raise ForkError(
-            f"a fork cannot change {', '.join(refused)}: the baseline would no longer be the parent's; "
-            f"it may change {', '.join(FORKABLE)}"
-        )
-    return RunConfig.from_dict(parent.meta["config"]).replace(**changes)
 
 
 def fork(parent: Result, step: int, changes: dict, progress=None) -> Result:
@@ -80,15 +47,14 @@ def fork(parent: Result, step: int, changes: dict, progress=None) -> Result:
 
 
 def with_lineage(result: Result, parent: Result, state: ForkState, changes: dict) -> Result:
-    """Record the parent and the fork point; a fork elsewhere than the parent's own gets its own hash."""
-    if state.step != parent.meta.get("t_star") or changes:
-        key = f"{result.meta['config_hash']}:fork@{state.step}:{parent.meta['config_hash']}"
-        result.meta["config_hash"] = hashlib.sha256(key.encode()).hexdigest()[:20]
+    """Record the parent and the fork point, under the fork's own key (lineage.fork_hash)."""
+    parent_hash, parent_t_star = parent.meta["config_hash"], parent.meta.get("t_star")
+    result.meta["config_hash"] = fork_hash(result.meta["config_hash"], parent_hash, parent_t_star, state.step, changes)
     result.meta["fork"] = {
-        "parent": parent.meta["config_hash"],
+        "parent": parent_hash,
         "step": state.step,
         "t_eff": state.t_eff,
-        "parent_t_star": parent.meta.get("t_star"),
+        "parent_t_star": parent_t_star,
         "changes": dict(changes),
     }
     return result

@@ -142,6 +142,7 @@ def _report(page):
         ("prototypes", _prototypes),
         ("compare", _compare),
         ("report", _report),
+        ("branches", _groups),  # the same toggle: raw or two-step averaged group losses
     ],
 )
 def test_a_copied_link_restores_the_whole_view(server, chromium, page, path, change):

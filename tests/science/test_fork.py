@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 from tiny import TINY
 
+from eos_core.analysis.lineage import fork_step, forked_config
 from eos_core.config import FORKABLE, ForkError
-from eos_core.science.fork import fork, fork_step, forked_config
+from eos_core.science.fork import fork
 
 pytestmark = pytest.mark.training
 
