@@ -94,7 +94,7 @@ def test_help_lists_every_verb_with_its_line():
 
     text = cli("--help").stdout
     verbs = [add.__name__.removeprefix("add_") for add in package.VERBS]
-    assert len(verbs) == 15
+    assert len(verbs) == 16
     for verb in verbs:
         assert f"\n    {verb} " in text, verb
         assert f"\n  {verb} " in package.__doc__, verb  # the module's docstring names every verb too
