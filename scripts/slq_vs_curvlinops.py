@@ -26,14 +26,14 @@ from torch import nn
 
 sys.path.insert(0, "tests")
 
-from curvlinops import HessianLinearOperator  # noqa: E402
-from curvlinops._torch_base import PyTorchLinearOperator  # noqa: E402
-from curvlinops.papyan2020traces.spectrum import fast_lanczos, lanczos_approximate_spectrum  # noqa: E402
+from curvlinops import HessianLinearOperator
+from curvlinops._torch_base import PyTorchLinearOperator
+from curvlinops.papyan2020traces.spectrum import fast_lanczos, lanczos_approximate_spectrum
 
-from eos_core.analysis.spectrum import wasserstein1  # noqa: E402
-from eos_core.presets import preset  # noqa: E402
-from eos_core.science.branching import prepare  # noqa: E402
-from eos_core.science.spectrum import hessian_operator, slq  # noqa: E402
+from eos_core.analysis.spectrum import wasserstein1
+from eos_core.presets import preset
+from eos_core.science.branching import prepare
+from eos_core.science.spectrum import hessian_operator, slq
 
 
 class Flat(nn.Module):
@@ -119,7 +119,9 @@ def compare(problem, theta, probes, steps, label):
     v = torch.randn(dim, dtype=theta.dtype)
     their_hvp_s = timed(lambda: [H @ v for _ in range(20)])[1] / 20
     print(f"{label}: d={dim}, {probes} probes × {steps} steps")
-    print(f"  time per spectrum: ours {t_ours:.2f} s, curvlinops {t_theirs:.2f} s, curvlinops on our HVP {t_mixed:.2f} s")
+    print(
+        f"  time per spectrum: ours {t_ours:.2f} s, curvlinops {t_theirs:.2f} s, curvlinops on our HVP {t_mixed:.2f} s"
+    )
     print(f"  one HVP: ours {1e3 * hvp_s:.2f} ms, curvlinops {1e3 * their_hvp_s:.2f} ms")
     print(f"  L1 between densities: curvlinops {l1(theirs):.3f}, curvlinops on our HVP {l1(theirs_ours):.3f}")
     print(f"  top node {max(max(n) for n in nodes):.6g}")

@@ -31,9 +31,9 @@ import argparse
 import os
 import sys
 
+from eos_core.analysis.spectrum import SpectrumError
 from eos_core.cli import analysis, jobs, running, tools, ui
 from eos_core.cli.common import Parser
-from eos_core.analysis.spectrum import SpectrumError
 from eos_core.config import ConfigError, ForkError
 from eos_core.datasets.files import DatasetError
 from eos_core.resources import ResourceError

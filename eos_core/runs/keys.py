@@ -17,7 +17,19 @@ class Keys:
     """Builders (`Keys.result(h)`), prefixes for listings (`Keys.prefix("meta")`) and the parser
     (`Keys.parse(key)` → (kind, ident)). A kind is the key's prefix without its slash."""
 
-    KINDS = ("result", "meta", "baseline", "job", "live", "note", "ckpt/baseline", "ckpt/exit", "worker", "count", "spectra")
+    KINDS = (
+        "result",
+        "meta",
+        "baseline",
+        "job",
+        "live",
+        "note",
+        "ckpt/baseline",
+        "ckpt/exit",
+        "worker",
+        "count",
+        "spectra",
+    )
     RUN = ("result", "meta", "job", "live", "ckpt/exit", "note", "spectra")  # what a run owns, by its config hash
 
     @staticmethod
