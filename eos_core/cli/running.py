@@ -190,6 +190,7 @@ def spectrum_source(name: str):
     """(Result, its folder or None) for a folder path or a stored run's config hash."""
     from eos_core.analysis.results import Result, ResultError
     from eos_core.analysis.spectrum import SpectrumError
+    from eos_core.runs.store import CorruptEntry
 
     path = pathlib.Path(name)
     try:
@@ -197,7 +198,7 @@ def spectrum_source(name: str):
             return Result.load(path), path
         store = stored_run(name)
         result = store.result(name) if store is not None else None
-    except (ResultError, OSError, ValueError) as error:
+    except (ResultError, CorruptEntry, OSError) as error:
         raise SpectrumError(f"{name} cannot be read: {error}") from None
     if result is None:
         raise SpectrumError(f"{name} is neither a result folder nor a run in the store")

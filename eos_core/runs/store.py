@@ -198,7 +198,12 @@ class Store:
         read and written in one transaction so two writers never lose each other's."""
         key = Keys.spectra(spectrum.config_hash)
         with self.cache.transact():
-            self.cache.set(key, dumps(merged(self.spectra(spectrum.config_hash), spectrum)))
+            try:
+                kept = self.spectra(spectrum.config_hash)
+            except CorruptEntry as error:  # moved aside, never blocking the new one
+                self.quarantine(key, str(error))
+                kept = []
+            self.cache.set(key, dumps(merged(kept, spectrum)))
 
     # -- baselines, checkpoints, counters ---------------------------------------------------
     def put_baseline(self, baseline_hash: str, blob: bytes, counts: dict | None = None) -> None:

@@ -1,5 +1,6 @@
 """The torch-free spectrum: its distance, density, JSON, folder file and store entry."""
 
+import dataclasses
 import json
 import math
 
@@ -103,6 +104,8 @@ def test_the_store_keeps_a_runs_spectra_and_drops_them_with_the_run(tmp_path):
     store.cache.set(Keys.spectra("bad"), "[{")
     with pytest.raises(CorruptEntry):
         store.spectra("bad")
+    store.put_spectrum(dataclasses.replace(spectrum(), config_hash="bad"))  # the unreadable entry moves aside
+    assert [s.step for s in store.spectra("bad")] == [10] and any((tmp_path / "cache" / "quarantine").iterdir())
     store.delete_result("abc")
     assert store.spectra("abc") == []
     store.close()
