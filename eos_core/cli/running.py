@@ -158,6 +158,7 @@ def add_spectrum(sub) -> None:
     spectrum.add_argument("--probes", type=int, default=10, help="random probes (default %(default)s)")
     spectrum.add_argument("--steps", type=int, default=80, help="Lanczos steps per probe (default %(default)s)")
     spectrum.add_argument("--seed", type=int, default=0, help="the probes' seed (default %(default)s)")
+    spectrum.add_argument("--quiet", action="store_true", help="no progress bar for the replay")
     spectrum.set_defaults(func=cmd_spectrum)
 
 
@@ -172,7 +173,11 @@ def cmd_spectrum(args) -> int:
     check_step(result.trace, result.meta, args.step, args.branch)  # before anything is replayed
     from eos_core.science.spectrum import spectrum_of
 
-    spectrum = spectrum_of(result, args.step, args.branch, args.probes, args.steps, args.seed)
+    bar = ProgressBar(disable=args.quiet)
+    try:
+        spectrum = spectrum_of(result, args.step, args.branch, args.probes, args.steps, args.seed, bar)
+    finally:
+        bar.close()
     kept = []
     if folder is not None:
         kept.append(str(write_folder(folder, spectrum)))

@@ -104,9 +104,10 @@ def state_at(result: Result, step: int, branch: str = "baseline", progress=None)
         raise ForkError("a fork with changed settings cannot be replayed; replay its parent's baseline instead")
     setup = prepare(cfg)
     at = step if branch == "baseline" else result.meta["t_star"]
-    _, state = replay(lambda keep: run_baseline(setup, cfg, progress, checkpoint=keep), at, whole=False)
-    if branch == "exit":
-        _, state = replay(lambda keep: run_exit(setup, cfg, state, progress, checkpoint=keep), step, whole=False)
+    _, base = replay(lambda keep: run_baseline(setup, cfg, progress, checkpoint=keep), at, whole=False)
+    if branch == "baseline":
+        return setup, cfg, base
+    _, state = replay(lambda keep: run_exit(setup, cfg, base, progress, checkpoint=keep), step, whole=False)
     return setup, cfg, state
 
 

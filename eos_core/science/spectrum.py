@@ -84,13 +84,20 @@ def hessian_operator(problem: Problem, theta: torch.Tensor) -> LossGraph:
 
 
 def spectrum_of(
-    result: Result, step: int, branch: str = "baseline", probes: int = PROBES, steps: int = STEPS, seed: int = 0
+    result: Result,
+    step: int,
+    branch: str = "baseline",
+    probes: int = PROBES,
+    steps: int = STEPS,
+    seed: int = 0,
+    progress=None,
 ) -> Spectrum:
-    """The Hessian's SLQ spectrum of a stored run's `branch` at logged `step` (θ replayed there)."""
+    """The Hessian's SLQ spectrum of a stored run's `branch` at logged `step` (θ replayed there;
+    `progress` hears the replay's logged steps, as a run's would)."""
     from eos_core.science.fork import state_at
 
     check_step(result.trace, result.meta, step, branch)
-    setup, cfg, state = state_at(result, step, branch)
+    setup, cfg, state = state_at(result, step, branch, progress)
     started = time.perf_counter()
     graph = hessian_operator(setup.problem, state.theta)
     nodes, weights = slq(graph.hvp, state.theta.numel(), probes, steps, seed, setup.device)

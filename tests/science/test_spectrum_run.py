@@ -58,7 +58,7 @@ def test_the_verb_writes_the_folder_and_the_store_that_holds_the_run(run, tmp_pa
     store.put_result(result)
     store.close()
     step = int(result.trace.step.iloc[2])
-    assert main(["spectrum", str(mine), "--step", str(step), "--probes", "2", "--steps", "10"]) == 0
+    assert main(["spectrum", str(mine), "--step", str(step), "--probes", "2", "--steps", "10", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "top node" in out and FILE in out and "the store" in out
     assert [s.step for s in read_folder(mine)] == [step]
