@@ -170,3 +170,13 @@ def regime_table(hashes: tuple[str, ...], at: str):
     from eos_core.analysis.regime import table
 
     return table([r for r in (load_result(h) for h in hashes) if r is not None], at)
+
+
+def stored_spectra(config_hash: str) -> list:
+    """The run's Hessian spectra in the store (one small JSON entry, read on every rerun so a
+    newly computed one shows); an unreadable entry is reported on the page, not raised."""
+    try:
+        return get_store().spectra(config_hash)
+    except CorruptEntry as error:
+        st.warning(f"The stored spectra of this run cannot be read: {error}", icon=":material/warning:")
+        return []

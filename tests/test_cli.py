@@ -83,10 +83,14 @@ def test_bench_prints_figures_as_a_last_json_line():
         "diagnostics_overhead",
         "per_example_cost_grad_equiv",
         "per_example_speedup_vs_vmap",
+        "slq_checkpoint_s",
+        "slq_cost_grad_equiv",
+        "slq_cost_logged_steps",
         "peak_rss_mb",
     ):
         assert figures[key] > 0
     assert figures["per_example_speedup_vs_vmap"] > 1
+    assert figures["slq_cost_grad_equiv"] > figures["slq_cost_logged_steps"]  # a logged step costs > 1 gradient
 
 
 def test_help_lists_every_verb_with_its_line():
@@ -94,7 +98,7 @@ def test_help_lists_every_verb_with_its_line():
 
     text = cli("--help").stdout
     verbs = [add.__name__.removeprefix("add_") for add in package.VERBS]
-    assert len(verbs) == 15
+    assert len(verbs) == 16
     for verb in verbs:
         assert f"\n    {verb} " in text, verb
         assert f"\n  {verb} " in package.__doc__, verb  # the module's docstring names every verb too

@@ -2,7 +2,7 @@ import streamlit as st
 
 from dashboard.content import plots
 from dashboard.pages import heading
-from dashboard.state import require_series
+from dashboard.state import require_series, stored_spectra
 from dashboard.teach import explain_run
 from dashboard.widgets import figure
 
@@ -30,3 +30,24 @@ st.markdown(
 )
 if meta.get("message"):
     st.info(meta["message"])
+
+st.subheader("Hessian spectrum")
+run = meta["config_hash"]
+spectra = stored_spectra(run)
+if not spectra:
+    step = meta.get("t_star") or 0
+    st.info(
+        "No spectrum is stored for this run. The whole eigenvalue density at a logged step, by stochastic "
+        f"Lanczos quadrature: `python -m eos_core spectrum {run} --step {step}` (add `--branch exit` "
+        "for the exit branch); it replays the run to the step, so it takes a while."
+    )
+else:
+    names = [f"{s.branch} · step {s.step} · {s.probes} probes × {s.steps} steps · seed {s.seed}" for s in spectra]
+    chosen = spectra[names.index(st.selectbox("spectrum", names))] if len(spectra) > 1 else spectra[0]
+    log_density = st.toggle("log density", value=True, help="the bulk near 0 dwarfs the outliers on a linear axis")
+    figure(plots.spectrum_figure(chosen, log_density), "spectrum")
+    st.caption(
+        f"{chosen.dim:,} parameters; top node {chosen.top_node:.4g} (the logged λ1 is {chosen.lambda1:.4g}, "
+        f"{chosen.threshold_symbol} = {chosen.threshold:.4g}). Gaussian-smoothed quadrature nodes: the density's "
+        "shape is resolved to about one node spacing; outliers are exact (Lanczos finds them first)."
+    )

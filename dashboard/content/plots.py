@@ -530,3 +530,26 @@ def evidence_figure(evidence: pd.DataFrame) -> go.Figure:
     )
     fig.update_yaxes(range=[0, 1])
     return fig
+
+
+def spectrum_figure(spectrum, log_y: bool = True) -> go.Figure:
+    """The Hessian's SLQ density (analysis.spectrum.Spectrum, Gaussian-smoothed) with the logged
+    λ1 and the branch's threshold marked. On a log axis the curve stops at 1e-7 of its peak: the
+    Gaussians' far tails say nothing about the Hessian."""
+    grid = spectrum.grid()
+    density = spectrum.smoothed(grid)
+    if log_y:
+        density = np.where(density >= 1e-7 * density.max(), density, np.nan)
+    fig = go.Figure(go.Scatter(x=grid, y=density, mode="lines", name="density", line={"color": "#444444"}))
+    fig.add_vline(x=spectrum.lambda1, line={"color": "#d62728", "dash": "dash"}, annotation_text="λ1")
+    fig.add_vline(x=spectrum.threshold, line={"color": "#1f77b4"}, annotation_text=spectrum.threshold_symbol)
+    fig.update_layout(
+        title=f"Hessian spectrum, {spectrum.branch} at step {spectrum.step}",
+        xaxis_title="eigenvalue λ",
+        yaxis_title="density",
+        template="plotly_white",
+        margin={"t": 60, "r": 20, "l": 60, "b": 50},
+        showlegend=False,
+    )
+    fig.update_yaxes(type="log" if log_y else "linear", exponentformat="power")
+    return fig

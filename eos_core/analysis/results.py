@@ -7,6 +7,8 @@
     per_example.npz    per branch: logged steps, per-example loss and cos²; prototype images (no object arrays)
     losses.parquet     one row per branch, EVERY step and group: ℓ_k and its two-step average ℓ̄_k
                        (optional: results written before it existed load with an empty table)
+    spectra.json       Hessian spectra computed later by `eos spectrum` (optional; analysis/spectrum.py
+                       reads and writes it, `Result` does not carry it)
 
 Torch-free: the dashboard reads results with this module.
 """

@@ -3,6 +3,7 @@
 Running here and now (running.py):
   run        train both branches and write a result folder
   fork       a new exit branch from a stored run's baseline at any logged step
+  spectrum   the Hessian's spectral density at a logged step (stochastic Lanczos quadrature)
   presets    list the named configurations
   data       download a dataset's files
 The job system (jobs.py):
@@ -30,6 +31,7 @@ import argparse
 import os
 import sys
 
+from eos_core.analysis.spectrum import SpectrumError
 from eos_core.cli import analysis, jobs, running, tools, ui
 from eos_core.cli.common import Parser
 from eos_core.config import ConfigError, ForkError
@@ -40,6 +42,7 @@ from eos_core.resources import ResourceError
 VERBS = (
     running.add_run,
     running.add_fork,
+    running.add_spectrum,
     tools.add_bench,
     jobs.add_worker,
     jobs.add_store,
@@ -71,7 +74,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 # A user's mistake, reported as one line and exit code 2; anything else is a bug and keeps its traceback.
-USER_ERRORS = (ConfigError, ForkError, ResourceError, DatasetError, KeyError, FileNotFoundError)
+USER_ERRORS = (ConfigError, ForkError, SpectrumError, ResourceError, DatasetError, KeyError, FileNotFoundError)
 
 
 def main(argv=None) -> int:

@@ -147,3 +147,87 @@ def cmd_data(args) -> int:
     spec = REGISTRY[args.download]
     print(f"{spec.title} is ready in {spec.download()}")
     return 0
+
+
+def add_spectrum(sub) -> None:
+    spectrum = sub.add_parser(
+        "spectrum", help="the Hessian's spectral density at a logged step, by stochastic Lanczos quadrature"
+    )
+    spectrum.add_argument("result", help="a result folder, or the config hash of a run in the store")
+    spectrum.add_argument("--step", type=int, required=True, help="a logged step of the branch")
+    spectrum.add_argument("--branch", choices=("baseline", "exit"), default="baseline", help="default %(default)s")
+    spectrum.add_argument("--probes", type=int, default=10, help="random probes (default %(default)s)")
+    spectrum.add_argument("--steps", type=int, default=80, help="Lanczos steps per probe (default %(default)s)")
+    spectrum.add_argument("--seed", type=int, default=0, help="the probes' seed (default %(default)s)")
+    spectrum.add_argument("--quiet", action="store_true", help="no progress bar for the replay")
+    spectrum.set_defaults(func=cmd_spectrum)
+
+
+def cmd_spectrum(args) -> int:
+    """Replay to the step, compute, and only then write: into the folder's spectra.json, and into
+    the store where it holds the run (the Sharpness page draws it from there)."""
+    from eos_core.analysis.spectrum import SpectrumError, check_step, write_folder
+
+    if args.probes < 1 or args.steps < 2:
+        raise SpectrumError("--probes must be at least 1 and --steps at least 2")
+    result, folder = spectrum_source(args.result)
+    check_step(result.trace, result.meta, args.step, args.branch)  # before anything is replayed
+    from eos_core.science.spectrum import spectrum_of
+
+    bar = ProgressBar(disable=args.quiet)
+    try:
+        spectrum = spectrum_of(result, args.step, args.branch, args.probes, args.steps, args.seed, bar)
+    finally:
+        bar.close()
+    kept = []
+    if folder is not None:
+        kept.append(str(write_folder(folder, spectrum)))
+    store = stored_run(spectrum.config_hash)
+    if store is not None:
+        store.put_spectrum(spectrum)
+        kept.append(f"the store ({store.directory})")
+        store.close()
+    print_spectrum(spectrum)
+    print("kept in " + " and ".join(kept))
+    return 0
+
+
+def spectrum_source(name: str):
+    """(Result, its folder or None) for a folder path or a stored run's config hash."""
+    from eos_core.analysis.results import Result, ResultError
+    from eos_core.analysis.spectrum import SpectrumError
+    from eos_core.runs.store import CorruptEntry
+
+    path = pathlib.Path(name)
+    try:
+        if path.is_dir():
+            return Result.load(path), path
+        store = stored_run(name)
+        result = store.result(name) if store is not None else None
+    except (ResultError, CorruptEntry, OSError) as error:
+        raise SpectrumError(f"{name} cannot be read: {error}") from None
+    if result is None:
+        raise SpectrumError(f"{name} is neither a result folder nor a run in the store")
+    return result, None
+
+
+def stored_run(config_hash: str):
+    """The store, opened, if it exists and holds a result for `config_hash`; else None (a
+    spectrum of a folder outside the store never creates one)."""
+    from eos_core.runs.store import Store, cache_dir
+
+    if not cache_dir().is_dir():
+        return None
+    store = Store()
+    if store.has_result(config_hash):
+        return store
+    store.close()
+    return None
+
+
+def print_spectrum(s) -> None:
+    nodes, weights = s.measure()
+    print(f"{s.branch} step {s.step} (t_eff {s.t_eff:.4g}): {s.dim} parameters, {s.probes} probes × {s.steps} steps")
+    print(f"  {s.hvps} Hessian-vector products in {s.wall_s:.1f} s")
+    print(f"  top node {s.top_node:.5g}   logged λ1 {s.lambda1:.5g}   {s.threshold_symbol} = {s.threshold:.5g}")
+    print(f"  smallest node {nodes[0]:.4g}; mass below 0: {weights[nodes < 0].sum():.3f}")

@@ -5,6 +5,7 @@
     live/<config_hash>           a running job's trace     note/<config_hash>    a user's name, tags, note
     ckpt/baseline/<baseline_hash>, ckpt/exit/<config_hash>  a branch's checkpoint while it trains
     worker/<host>:<pid>          a live worker's heartbeat count/<name>          a training counter
+    spectra/<config_hash>        the run's Hessian spectra (JSON list, analysis.spectrum)
 
 Torch-free.
 """
@@ -16,8 +17,20 @@ class Keys:
     """Builders (`Keys.result(h)`), prefixes for listings (`Keys.prefix("meta")`) and the parser
     (`Keys.parse(key)` → (kind, ident)). A kind is the key's prefix without its slash."""
 
-    KINDS = ("result", "meta", "baseline", "job", "live", "note", "ckpt/baseline", "ckpt/exit", "worker", "count")
-    RUN = ("result", "meta", "job", "live", "ckpt/exit", "note")  # what a run owns, by its config hash
+    KINDS = (
+        "result",
+        "meta",
+        "baseline",
+        "job",
+        "live",
+        "note",
+        "ckpt/baseline",
+        "ckpt/exit",
+        "worker",
+        "count",
+        "spectra",
+    )
+    RUN = ("result", "meta", "job", "live", "ckpt/exit", "note", "spectra")  # what a run owns, by its config hash
 
     @staticmethod
     def of(kind: str, ident: str) -> str:
@@ -50,6 +63,7 @@ class Keys:
     ckpt_baseline = staticmethod(lambda baseline_hash: Keys.of("ckpt/baseline", baseline_hash))
     ckpt_exit = staticmethod(lambda config_hash: Keys.of("ckpt/exit", config_hash))
     count = staticmethod(lambda name: Keys.of("count", name))
+    spectra = staticmethod(lambda config_hash: Keys.of("spectra", config_hash))
 
     @staticmethod
     def worker(host: str, pid) -> str:

@@ -19,6 +19,7 @@ import time
 import diskcache
 
 from eos_core.analysis.results import Result, ResultError
+from eos_core.analysis.spectrum import Spectrum, SpectrumError, dumps, loads, merged
 from eos_core.runs.disk import (  # noqa: F401
     INDEX,
     CorruptEntry,
@@ -165,7 +166,7 @@ class Store:
         self.cache.delete(Keys.meta(config_hash))
 
     def delete_result(self, config_hash: str) -> None:
-        """Everything stored for a run: result, meta, job record, live trace, checkpoint, note."""
+        """Everything stored for a run: result, meta, job record, live trace, checkpoint, note, spectra."""
         for kind in Keys.RUN:
             self.cache.delete(Keys.of(kind, config_hash))
 
@@ -186,6 +187,23 @@ class Store:
             self.cache.delete(Keys.note(config_hash))
         else:
             self.set_json(Keys.note(config_hash), note)
+
+    # -- Hessian spectra: computed later than the result, kept beside it ----------------------
+    def spectra(self, config_hash: str) -> list[Spectrum]:
+        """The run's stored spectra (none stored: an empty list; unreadable: CorruptEntry)."""
+        return self.read(Keys.spectra(config_hash), loads, SpectrumError) or []
+
+    def put_spectrum(self, spectrum: Spectrum) -> None:
+        """Add a spectrum to its run's, replacing one computed the same way (analysis.spectrum.merged),
+        read and written in one transaction so two writers never lose each other's."""
+        key = Keys.spectra(spectrum.config_hash)
+        with self.cache.transact():
+            try:
+                kept = self.spectra(spectrum.config_hash)
+            except CorruptEntry as error:  # moved aside, never blocking the new one
+                self.quarantine(key, str(error))
+                kept = []
+            self.cache.set(key, dumps(merged(kept, spectrum)))
 
     # -- baselines, checkpoints, counters ---------------------------------------------------
     def put_baseline(self, baseline_hash: str, blob: bytes, counts: dict | None = None) -> None:

@@ -17,7 +17,7 @@ import time
 from eos_core.analysis.lineage import fork_hash, forked_config
 from eos_core.analysis.results import Result
 from eos_core.config import ForkError, RunConfig
-from eos_core.science.branching import ForkState, InFlight, prepare, run_baseline, run_exit
+from eos_core.science.branching import Branch, ForkState, InFlight, Setup, prepare, run_baseline, run_exit
 from eos_core.science.experiment import assemble
 
 
@@ -27,23 +27,55 @@ def fork(parent: Result, step: int, changes: dict, progress=None) -> Result:
     new = forked_config(parent, changes)
     started = time.perf_counter()
     setup = prepare(cfg)
-    states: dict[int, ForkState] = {}
-
-    def keep(flight: InFlight) -> None:  # the loop's whole state at the top of each logged step
-        if flight.step == step:
-            buffer = None if flight.buffer is None else flight.buffer.clone()
-            states[step] = ForkState(flight.step, flight.t_eff, flight.theta.clone(), flight.warm, buffer)
-
-    baseline = run_baseline(setup, cfg, progress, checkpoint=keep)
-    if step not in states:  # the replayed baseline diverged before the fork step
-        raise ForkError(f"the replayed baseline never reached step {step} (it diverged at {baseline.diverged_at})")
-    baseline.fork = states[step]
+    baseline, state = replay(lambda keep: run_baseline(setup, cfg, progress, checkpoint=keep), step)
+    baseline.fork = state  # the fork step's state, not the onset's
     exit_setup = setup
     if new.loss != cfg.loss:  # the exit branch trains (and is measured) on the other loss
         exit_setup = dataclasses.replace(setup, problem=dataclasses.replace(setup.problem, loss_name=new.loss))
     exit_ = run_exit(exit_setup, new, baseline.fork, progress)
     result = assemble(new, setup, [baseline, exit_], time.perf_counter() - started)
     return with_lineage(result, parent, baseline.fork, changes)
+
+
+class _Reached(Exception):
+    """Raised from the checkpoint hook to stop a replay once it holds the state it was run for."""
+
+
+def replay(train, step: int, whole: bool = True) -> tuple[Branch | None, ForkState]:
+    """Run `train(checkpoint)` (a branch's training loop, deterministic from its start) and take its
+    whole state at the top of logged `step`, before that step's diagnostics. With `whole` the branch
+    trains to its end and comes back too; without, training stops at `step` (the branch is None)."""
+    states: dict[int, ForkState] = {}
+
+    def keep(flight: InFlight) -> None:
+        if flight.step == step:
+            buffer = None if flight.buffer is None else flight.buffer.clone()
+            states[step] = ForkState(flight.step, flight.t_eff, flight.theta.clone(), flight.warm, buffer)
+            if not whole:
+                raise _Reached
+
+    try:
+        branch = train(keep)
+    except _Reached:
+        return None, states[step]
+    if step not in states:  # the replayed branch diverged before the step
+        raise ForkError(f"the replayed {branch.name} never reached step {step} (it diverged at {branch.diverged_at})")
+    return branch, states[step]
+
+
+def state_at(result: Result, step: int, branch: str = "baseline", progress=None) -> tuple[Setup, RunConfig, ForkState]:
+    """θ (and the rest of the loop's state) of a stored run's `branch` at logged `step`, replayed:
+    the baseline from its start; the exit branch from the baseline at t*, then at c·η to `step`."""
+    cfg = RunConfig.from_dict(result.meta["config"])
+    if (result.meta.get("fork") or {}).get("changes"):  # its config is the exit's: the baseline's is not stored
+        raise ForkError("a fork with changed settings cannot be replayed; replay its parent's baseline instead")
+    setup = prepare(cfg)
+    at = step if branch == "baseline" else result.meta["t_star"]
+    _, base = replay(lambda keep: run_baseline(setup, cfg, progress, checkpoint=keep), at, whole=False)
+    if branch == "baseline":
+        return setup, cfg, base
+    _, state = replay(lambda keep: run_exit(setup, cfg, base, progress, checkpoint=keep), step, whole=False)
+    return setup, cfg, state
 
 
 def with_lineage(result: Result, parent: Result, state: ForkState, changes: dict) -> Result:

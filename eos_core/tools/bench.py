@@ -19,6 +19,7 @@ from eos_core.science.diagnostics import diagnose, per_example_alignment
 from eos_core.science.experiment import run_experiment
 from eos_core.science.per_example import per_example_grads
 from eos_core.science.probes import evaluate
+from eos_core.science.spectrum import PROBES, STEPS, hessian_operator, slq
 
 
 def _sync(device: str) -> None:
@@ -124,6 +125,33 @@ def per_example_figures(setup, sample: int) -> dict:
         "per_example_cost_grad_equiv": fast / gradient,
         "vmap_ms_extrapolated": 1e3 * slow,
         "per_example_speedup_vs_vmap": slow / fast,
+    }
+
+
+def spectrum_figures(setup, probes: int = PROBES, steps: int = STEPS) -> dict:
+    """SLQ's cost at one checkpoint (θ0) as gradients and as logged steps' diagnostics, all three
+    timed here. One probe is timed — probes are independent and cost alike — and the checkpoint is
+    that × `probes` (each probe's timing includes a graph build, ~1 gradient of its ~1.2·m).
+    A spectrum of a stored run also replays the run to its step: that is the run's own cost."""
+    problem, theta, device = setup.problem, setup.theta0, setup.device
+    generator = torch.Generator().manual_seed(0)
+    warm = diagnose(problem, theta, setup.centroid_distance, None, generator).eigen  # untimed: a cold solve
+
+    def references() -> tuple[float, float]:  # (gradient, logged step) seconds
+        gradient = timed(lambda: problem.step_gradient(theta), device, repeat=3)
+        return gradient, timed(lambda: diagnose(problem, theta, setup.centroid_distance, warm, generator), device)
+
+    before = references()  # timed either side of the probe: a load change falls on both sides alike
+    dim = theta.numel()
+    probe = timed(lambda: slq(hessian_operator(problem, theta).hvp, dim, 1, steps, 0, device), device, repeat=1)
+    after = references()
+    gradient, logged = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
+    checkpoint = probes * probe
+    return {
+        "slq_probes_x_steps": f"{probes}x{min(steps, dim)}",
+        "slq_checkpoint_s": checkpoint,
+        "slq_cost_grad_equiv": checkpoint / gradient,
+        "slq_cost_logged_steps": checkpoint / logged,
     }
 
 
@@ -237,6 +265,7 @@ def run_bench(cfg: RunConfig, vmap_sample: int = 256, full_run: bool = True, swe
     figures.update({"n": cfg.n, "params": setup.theta0.numel(), "device": setup.device})
     figures.update(overhead_figures(setup, cfg, max(1, min(cfg.steps, 8 * cfg.log_every) // cfg.log_every)))
     figures.update(per_example_figures(setup, min(vmap_sample, cfg.n)))
+    figures.update(spectrum_figures(setup))
     if full_run:
         figures.update(full_run_figures(cfg))
     if sweep:

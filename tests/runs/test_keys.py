@@ -16,7 +16,9 @@ from eos_core.runs.store import Store
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 H = "0123456789abcdef0123"
 # a key built by hand: a kind's prefix followed by an identifier, a placeholder or the closing quote
-SPELLED = re.compile(r"""["'](result|meta|baseline|job|live|note|ckpt|worker|count)/(\{|["']|baseline/|exit/)""")
+SPELLED = re.compile(
+    r"""["'](result|meta|baseline|job|live|note|ckpt|worker|count|spectra)/(\{|["']|baseline/|exit/)"""
+)
 
 
 @pytest.mark.parametrize(
@@ -31,6 +33,7 @@ SPELLED = re.compile(r"""["'](result|meta|baseline|job|live|note|ckpt|worker|cou
         (Keys.ckpt_baseline, "ckpt/baseline", f"ckpt/baseline/{H}"),
         (Keys.ckpt_exit, "ckpt/exit", f"ckpt/exit/{H}"),
         (Keys.count, "count", "count/baseline_trainings"),
+        (Keys.spectra, "spectra", f"spectra/{H}"),
     ],
 )
 def test_every_kind_of_key_round_trips(build, kind, text):
