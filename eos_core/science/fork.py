@@ -16,7 +16,9 @@ import time
 from eos_core.analysis.results import Result
 from eos_core.config import FORKABLE, ForkError, RunConfig, branch_thresholds
 from eos_core.science.branching import ForkState, InFlight, prepare, run_baseline, run_exit
+from eos_core.science.distance import Shadow
 from eos_core.science.experiment import assemble
+from eos_core.science.flows import run_flows
 
 
 def fork_step(parent: Result, at: int | None = None, at_sharpness: float | None = None) -> int:
@@ -74,8 +76,13 @@ def fork(parent: Result, step: int, changes: dict, progress=None) -> Result:
     exit_setup = setup
     if new.loss != cfg.loss:  # the exit branch trains (and is measured) on the other loss
         exit_setup = dataclasses.replace(setup, problem=dataclasses.replace(setup.problem, loss_name=new.loss))
-    exit_ = run_exit(exit_setup, new, baseline.fork, progress)
-    result = assemble(new, setup, [baseline, exit_], time.perf_counter() - started)
+
+    def measure():  # the distance to the parent's baseline: its own setup and η, whatever the fork changes
+        return Shadow(setup, cfg, baseline.fork).measure
+
+    exit_ = run_exit(exit_setup, new, baseline.fork, progress, measure=measure())
+    flows = run_flows(exit_setup, new, baseline.fork, progress, measure)
+    result = assemble(new, setup, [baseline, exit_, *flows], time.perf_counter() - started)
     return with_lineage(result, parent, baseline.fork, changes)
 
 
