@@ -118,3 +118,9 @@ def test_a_diverging_flow_stops_with_its_status_and_keeps_what_it_computed(monke
     assert f"the gradient_flow branch stopped at step {flow.diverged_at}" in result.meta["message"]
     assert "what it computed up to there is kept" in result.meta["message"]
     assert len(result.trace[result.trace.branch == "gradient_flow"]) == len(flow.rows)
+
+
+def test_a_flow_shares_the_baseline_it_starts_from():
+    """Flows start at the fork, so a run with them reuses the stored baseline of one without."""
+    assert TINY.replace(flows=("gradient",)).baseline_hash() == TINY.baseline_hash()
+    assert TINY.replace(flows=("gradient",)).config_hash() != TINY.config_hash()
