@@ -43,6 +43,7 @@ from eos_core.science.optim import Optimiser
 
 RTOL = 1e-3  # local error per interval, relative to the interval's displacement
 MAX_SUBSTEPS = 1 << 14  # per exit step; beyond, the flow is too stiff to follow at this cost
+OVERFLOW_DOUBLINGS = 4  # non-finite passes in a row, n doubling each time, before the flow counts as diverged
 CALM = 8  # intervals in a row well inside the tolerance before n is halved
 STABLE_H_LAMBDA = 2.0  # h·λ1 at most this on the coarse pass, inside RK4's stability interval
 
@@ -82,7 +83,10 @@ class Integrator:
     calm: int = 0  # accepted intervals in a row with a large margin
 
     def advance(self, theta: torch.Tensor, k1: torch.Tensor, duration: float) -> torch.Tensor:
+        if not bool(torch.isfinite(k1).all()):
+            raise FlowStopped("the gradient is NaN/inf", diverged=True)
         floor = 10 * torch.finfo(theta.dtype).eps * theta.double().norm().item()
+        overflows = 0
         while True:
             coarse = rk4(self._counted, theta, k1, duration, self.substeps)
             fine = rk4(self._counted, theta, k1, duration, 2 * self.substeps)
@@ -95,13 +99,19 @@ class Integrator:
             if finite and local <= tolerance:
                 self._accept(local, tolerance)
                 return fine
-            self.substeps *= 2
-            if 2 * self.substeps > MAX_SUBSTEPS:
-                raise FlowStopped(
-                    f"the flow needs more than {MAX_SUBSTEPS} RK4 substeps per exit step to meet rtol = {self.rtol:g}"
-                    + ("" if finite else " (its steps overflow)"),
-                    diverged=not finite,
-                )
+            overflows = 0 if finite else overflows + 1
+            if overflows > OVERFLOW_DOUBLINGS:  # n is past the stability bound already: the flow itself blows up
+                raise FlowStopped(f"its steps overflow with {2 * self.substeps} substeps per exit step", diverged=True)
+            self.at_least(2 * self.substeps)
+
+    def at_least(self, substeps: int) -> None:
+        """Raise n to `substeps`, or stop the flow where that would pass MAX_SUBSTEPS."""
+        if 2 * substeps > MAX_SUBSTEPS:
+            raise FlowStopped(
+                f"the flow needs more than {MAX_SUBSTEPS} RK4 substeps per exit step to meet rtol = {self.rtol:g}",
+                diverged=False,
+            )
+        self.substeps = max(self.substeps, substeps)
 
     def _accept(self, local: float, tolerance: float) -> None:
         self.error += local
@@ -112,9 +122,6 @@ class Integrator:
         self.calm = self.calm + 1 if local < tolerance / 64 else 0
         if self.calm >= CALM and self.substeps > 1:
             self.substeps, self.calm = self.substeps // 2, 0
-
-    def at_least(self, substeps: int) -> None:
-        self.substeps = max(self.substeps, substeps)
 
     def _counted(self, theta: torch.Tensor) -> torch.Tensor:
         self.evaluations += 1

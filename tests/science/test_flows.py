@@ -44,6 +44,7 @@ def test_rk4_with_step_doubling_follows_a_quadratics_closed_form_flow():
     assert integrator.error <= 1e-4 * path  # each local estimate met rtol·(its interval's displacement)
 
 
+@pytest.mark.training
 def test_the_flow_of_a_tiny_network_matches_an_adaptive_reference_integrator():
     """The network's flow against scipy's DOP853 at rtol 1e-12 (its own error far below ours). A
     network's loss has negative curvature, where the flow amplifies the errors it carries, so the
@@ -102,8 +103,7 @@ class _Overflowing(Problem):
 
 
 @pytest.mark.training
-def test_a_diverging_flow_stops_with_its_status_and_keeps_what_it_computed(monkeypatch):
-    monkeypatch.setattr(gradient_flow, "MAX_SUBSTEPS", 64)  # the overflow is found after a few doublings
+def test_a_diverging_flow_stops_with_its_status_and_keeps_what_it_computed():
     setup = prepare(TINY)
     baseline = run_baseline(setup, TINY)
     exit_ = run_exit(setup, TINY, baseline.fork)
@@ -124,3 +124,16 @@ def test_a_flow_shares_the_baseline_it_starts_from():
     """Flows start at the fork, so a run with them reuses the stored baseline of one without."""
     assert TINY.replace(flows=("gradient",)).baseline_hash() == TINY.baseline_hash()
     assert TINY.replace(flows=("gradient",)).config_hash() != TINY.config_hash()
+
+
+@pytest.mark.training
+def test_a_flow_too_stiff_for_its_substep_budget_stops_at_once(monkeypatch):
+    """At t*, λ1 ≈ 204 asks for c·η·λ1/2 = 2.6 → 3 coarse substeps per exit step, 6 kept: over a
+    budget of 4 the flow stops there, with its first logged step kept."""
+    monkeypatch.setattr(gradient_flow, "MAX_SUBSTEPS", 4)
+    setup = prepare(TINY)
+    baseline = run_baseline(setup, TINY)
+    flow = run_gradient_flow(setup, TINY, baseline.fork)
+    assert flow.info["status"] == "stopped" and flow.diverged_at == baseline.fork.step
+    assert "needs more than 4 RK4 substeps" in flow.info["message"]
+    assert [r["step"] for r in flow.rows] == [baseline.fork.step]
