@@ -263,7 +263,8 @@ def flow_figures(cfg: RunConfig) -> dict:
     """The reference flows' cost (`--set flows=gradient`) against the exit branch's, from the same
     fork in this process: each flow branch, the exit branch with its distance to the EoS branch
     (as a run trains it) and without, run back to back. A flow's cost is its ratio to the exit
-    branch with distances; the distances' own is the exit branch's ratio with and without."""
+    branch with distances (the median of three, alternating with three without: the distances'
+    own cost is the ratio of the two medians)."""
     from eos_core.science.branching import run_baseline, run_exit
     from eos_core.science.distance import Shadow
     from eos_core.science.flows import FLOWS
@@ -273,11 +274,12 @@ def flow_figures(cfg: RunConfig) -> dict:
     if baseline.fork is None:
         return {"flows": "no fork: nothing to compare"}
     fork, device = baseline.fork, setup.device
-    exit_s = timed(lambda: run_exit(setup, cfg, fork, measure=Shadow(setup, cfg, fork).measure), device)
-    figures = {
-        "exit_branch_s": exit_s,
-        "distance_overhead": exit_s / timed(lambda: run_exit(setup, cfg, fork), device),
-    }
+    measured, plain = [], []
+    for _ in range(3):  # alternately, so a load change on a shared machine falls on both alike
+        measured.append(timed(lambda: run_exit(setup, cfg, fork, measure=Shadow(setup, cfg, fork).measure), device))
+        plain.append(timed(lambda: run_exit(setup, cfg, fork), device))
+    exit_s = statistics.median(measured)
+    figures = {"exit_branch_s": exit_s, "distance_overhead": exit_s / statistics.median(plain)}
     for name in cfg.flows:
         flow, kept = FLOWS[name], {}
 
