@@ -137,3 +137,16 @@ def test_a_flow_too_stiff_for_its_substep_budget_stops_at_once(monkeypatch):
     assert flow.info["status"] == "stopped" and flow.diverged_at == baseline.fork.step
     assert "needs more than 4 RK4 substeps" in flow.info["message"]
     assert [r["step"] for r in flow.rows] == [baseline.fork.step]
+
+
+@pytest.mark.training
+def test_bench_reports_the_flows_cost_against_the_exit_branch():
+    from eos_core.tools.bench import flow_figures
+
+    figures = flow_figures(TINY.replace(flows=("gradient",)))
+    assert figures["gradient_flow_status"] == "done"
+    assert figures["gradient_flow_cost_vs_exit"] > 0 and figures["distance_overhead"] > 0
+    # every exit step's interval costs at least 10 gradients: RK4 with one substep (3 beyond the
+    # known ∇L) and with two (7 beyond it); TINY forks at step 0 and ends at step 60, plus the
+    # interval after the last step that the two-step average needs
+    assert figures["gradient_flow_gradients"] >= 10 * (TINY.steps + 1)
