@@ -162,9 +162,9 @@ def run_branch(
     measure=None,
 ) -> Branch:
     """Train from `step` to cfg.steps at `lr` with the configured optimiser, with full-batch
-    diagnostics on the logged grid. `measure(t_eff, θ)` adds (trace columns, group columns) to
-    each logged step (the distance to the EoS branch, science.distance). `checkpoint(InFlight)` is offered the whole loop state at the
+    diagnostics on the logged grid. `checkpoint(InFlight)` is offered the whole loop state at the
     top of every logged step; `resume` (such a state) continues from one (see runs/checkpoints.py).
+    `measure(t_eff, θ)` adds (trace columns, group columns) at each logged step (science.distance).
     `progress(event)` hears what happened: a "forked" event at t* (baseline), then a "logged"
     event at every logged step (see `_logged_event`)."""
     problem = setup.problem
