@@ -49,7 +49,8 @@ def test_the_flow_of_a_tiny_network_matches_an_adaptive_reference_integrator():
     """The network's flow against scipy's DOP853 at rtol 1e-12 (its own error far below ours). A
     network's loss has negative curvature, where the flow amplifies the errors it carries, so the
     sum of local estimates is no bound here: it is the error's scale (measured: 2.4× below it on this
-    stretch, hence 3×), and both are ~1e-6 of the distance the flow travels."""
+    stretch, hence 3×). Each interval met rtol = 1e-5 of its displacement, so with that growth the
+    error stays within 3e-5 of the distance travelled (measured: 8e-6)."""
     problem, theta0 = tiny_problem()
     integrator = Integrator(lambda theta: problem.step_gradient(theta)[0], rtol=1e-5)
     theta, interval, steps = theta0.clone(), 0.01, 10
@@ -63,7 +64,7 @@ def test_the_flow_of_a_tiny_network_matches_an_adaptive_reference_integrator():
     difference = np.linalg.norm(theta.numpy() - reference.y[:, -1])
     travelled = np.linalg.norm(reference.y[:, -1] - theta0.numpy())
     assert integrator.error / 3 <= difference <= 3 * integrator.error
-    assert difference < 1e-5 * travelled
+    assert difference < 3e-5 * travelled
 
 
 @pytest.mark.training
