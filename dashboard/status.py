@@ -25,7 +25,7 @@ PHASES = {
 def progress_fraction(job: dict, cfg: RunConfig) -> float:
     """Baseline steps count once; the exit branch adds the steps after t*."""
     step, total = job.get("step") or 0, cfg.steps
-    if job.get("branch") == "exit":
+    if job.get("branch") not in (None, "baseline"):  # the exit branch, or a reference flow after it
         return min(1.0, 0.5 + 0.5 * step / total)
     return min(1.0, 0.5 * step / total)
 

@@ -292,9 +292,11 @@ class RunConfig:
         return _hash(self.to_dict())
 
     def baseline_hash(self) -> str:
-        """Hash of everything the baseline branch depends on: all but the exit factor c."""
+        """Hash of everything the baseline branch depends on: all but the exit factor c and the
+        reference flows (both start at the fork). Without flows it is the hash it always was."""
         d = self.to_dict()
         d.pop("c")
+        d.pop("flows")
         return _hash(d)
 
 

@@ -45,6 +45,8 @@ _GROUP_TERMS = "eos_core.science.diagnostics:group_quantities"
 _EIGEN = "eos_core.science.curvature:top_eigenpairs"
 _LOOP = "eos_core.science.branching:run_branch"
 _PROBES = "eos_core.science.probes:evaluate"
+_DISTANCE = "eos_core.science.distance:Shadow"
+_FLOW = "eos_core.science.gradient_flow:run_gradient_flow"
 
 _ROWS = (
     # the trace, in its stored column order
@@ -217,6 +219,74 @@ _ROWS = (
         label="Spearman ρ",
         pages=("outliers",),
     ),
+    # the distance to the EoS branch at equal effective time (exit and flow branches)
+    Quantity(
+        "branch_distance",
+        "branch_distance",
+        (TRACE,),
+        "‖θ − θ_EoS‖",
+        "distance to the EoS branch",
+        "θ",
+        "How far this branch's weights are from the EoS branch's at the same effective time "
+        "(Euclidean norm of the difference).",
+        _DISTANCE,
+        GROUPS_LOSSES,
+        pages=("groups",),
+        optional=True,
+    ),
+    Quantity(
+        "output_rms",
+        "output_rms",
+        (TRACE,),
+        "RMS ‖f − f_EoS‖",
+        "output distance",
+        "output units",
+        "How far this branch's predictions are from the EoS branch's at the same effective time: the "
+        "root mean square over training examples of the length of the difference of the network outputs.",
+        _DISTANCE,
+        GROUPS_LOSSES,
+        pages=("groups",),
+        optional=True,
+    ),
+    Quantity(
+        "distance_time_gap",
+        "distance_time_gap",
+        (TRACE,),
+        "Δt_EoS",
+        "distance time gap",
+        "effective time",
+        "The EoS branch is read at its step nearest this branch's effective time; this is the EoS "
+        "time minus this branch's (0 when c·log every is a whole number, at most η/2 otherwise).",
+        _DISTANCE,
+        GROUPS_LOSSES,
+        optional=True,
+    ),
+    Quantity(
+        "flow_error",
+        "flow_error",
+        (TRACE,),
+        "ε_flow",
+        "flow integration error",
+        "θ",
+        "The gradient-flow branch's estimated integration error in the weights so far: the sum of its "
+        "step-doubling estimates of each interval's local error.",
+        _FLOW,
+        GROUPS_LOSSES,
+        optional=True,
+    ),
+    Quantity(
+        "flow_substeps",
+        "flow_substeps",
+        (TRACE,),
+        "n_flow",
+        "flow substeps",
+        "count",
+        "RK4 substeps per exit-branch step the gradient flow needed at this time to meet its tolerance "
+        "(its cost; it grows as the flow sharpens).",
+        _FLOW,
+        SHARPNESS,
+        optional=True,
+    ),
     # per group (the groups table after branch, step, t_eff, group; its loss and loss_avg2 also every step)
     Quantity(
         "group_loss",
@@ -312,6 +382,20 @@ _ROWS = (
         label="R_k = ⟨∇ℓ_k, ∇L⟩",
         pages=("alignment",),
     ),
+    Quantity(
+        "group_output_rms",
+        "output_rms",
+        (GROUP,),
+        "RMS_k ‖f − f_EoS‖",
+        "group output distance",
+        "output units",
+        "The output distance to the EoS branch over the examples of group k only: how far the two "
+        "branches' predictions on inliers, boundary points or outliers have moved apart.",
+        _DISTANCE,
+        GROUPS_LOSSES,
+        pages=("groups",),
+        optional=True,
+    ),
     # derived by the analysis from the stored tables
     Quantity(
         "delta_equal_time",
@@ -320,8 +404,9 @@ _ROWS = (
         "Δℓ_k (equal effective time)",
         "intervention effect",
         "loss",
-        "ℓ̄_k(exit) − ℓ̄_k(EoS), with the EoS branch read at the exit branch's effective "
-        "time (Group losses page). Positive: EoS is ahead on group k; negative: EoS is behind.",
+        "ℓ̄_k(exit) − ℓ̄_k(EoS) (with the gradient flow also ℓ̄_k(flow) − ℓ̄_k(EoS), EoS against a vanishing "
+        "step), with the EoS branch read at the same effective time (Group losses page). Positive: EoS is "
+        "ahead on group k; negative: EoS is behind.",
         "eos_core.analysis.results:delta_loss",
         GROUPS_LOSSES,
         label="Δℓ_k (equal time) = ℓ_k(exit) − ℓ_k(EoS)",

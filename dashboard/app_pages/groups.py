@@ -1,6 +1,7 @@
 import streamlit as st
 
 from dashboard.content import plots, tradeoff_plots
+from dashboard.content.narrative import flow_notes
 from dashboard.pages import heading
 from dashboard.state import require_series, selected_results
 from dashboard.teach import explain_run
@@ -21,6 +22,23 @@ averaged = st.toggle("two-step (cycle) averaged losses", value=st.query_params.g
 st.query_params["avg"] = "1" if averaged else "0"
 figure(plots.group_figure(s, "loss_avg2" if averaged else "loss", x, log_y, "Group losses ℓ_k"), "group-losses")
 figure(plots.delta_figure(s, x), "delta-loss")
+if (s.delta.branch != "exit").any():
+    st.caption(
+        "Dotted: the **gradient flow** from t* (a vanishing step) against EoS at the same effective time, "
+        "ℓ̄_k(flow) − ℓ̄_k(EoS). Where the exit branch's curve follows the flow's, the exit branch behaves like "
+        "the flow and the gap to EoS is what EoS does; where they differ, the finite step c·η matters too."
+    )
+    for note in flow_notes(metas):
+        st.caption(note)
+if (s.trace.quantity == "branch_distance").any():
+    st.subheader("How far the branches have moved apart")
+    st.caption(
+        "At equal effective time: the distance between the weights, and the RMS difference of the networks' "
+        "outputs over the training set — overall, then per group (inliers, boundary points, outliers)."
+    )
+    figure(plots.distance_figure(s, x), "branch-distance")
+    title = "Output distance to the EoS branch per group, RMS_k ‖f − f_EoS‖"
+    figure(plots.group_figure(s, "output_rms", x, log_y, title), "group-output-distance")
 st.subheader("Trade-offs over time")
 st.caption(
     "Δℓ_k at **every** exit-branch step u after the fork, exact from the per-step losses. A trade-off can "

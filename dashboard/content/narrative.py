@@ -298,3 +298,18 @@ def runs(jobs: list[dict], metas: list[dict]) -> list[str]:
 def live(result: Result) -> list[str]:
     """A running job: where the sharpness is, so far."""
     return sharpness(result)
+
+
+def flow_notes(metas: list[dict]) -> list[str]:
+    """One sentence per reference flow a run integrated: how, its estimated error, and whether it
+    reached the end (from meta["flows"]; runs without flows give none)."""
+    notes = []
+    for meta in metas:
+        for branch, info in meta.get("flows", {}).items():
+            end = "reached the exit branch's end time" if info["status"] == "done" else info["message"]
+            notes.append(
+                f"{branch.replace('_', ' ')}: {info['integrator']}, rtol {info['rtol']:g}; estimated error in θ "
+                f"{number(info['error_estimate'])}, {info['substeps'][0]}–{info['substeps'][1]} substeps per "
+                f"exit step; {end}."
+            )
+    return notes

@@ -21,6 +21,21 @@ GROUP_COLORS = {**COLOURS, "": "#b0b0b0"}
 GROUP_LABELS = {**LABELS, "": "untracked"}
 BRANCH_STYLE = {"baseline": ("solid", "EoS (η)"), "exit": ("dash", "exit (c·η)")}
 BRANCH_COLORS = {"baseline": "#1b3a5c", "exit": "#e07b00"}
+# Reference flows (science.flows), drawn where a figure compares them with the EoS branch; a flow
+# without an entry here is drawn dash-dotted under its branch name.
+REFERENCE_STYLE = {"gradient_flow": ("dot", "gradient flow")}
+REFERENCE_COLORS = {"gradient_flow": "#2a9d8f"}
+
+
+def _reference_style(branch: str) -> tuple[str, str]:
+    return REFERENCE_STYLE.get(branch, ("dashdot", branch.replace("_", " ")))
+
+
+def _references(table: pd.DataFrame) -> list[str]:
+    """The reference flows' branches present in a series table, in a stable order."""
+    return sorted(set(table.branch) - set(BRANCH_STYLE)) if len(table) else []
+
+
 QUANTITY_LABELS = axis_labels()
 
 
@@ -202,13 +217,15 @@ def live_sharpness_figure(s: Series, steps: int) -> go.Figure:
 
 
 def group_figure(s: Series, quantity: str, x: str = "step", log_y: bool = False, title: str = "") -> go.Figure:
-    """One quantity per group and branch (EoS solid, exit dashed)."""
+    """One quantity per group and branch (EoS solid, exit dashed, a reference flow dotted)."""
     fig = go.Figure()
-    curves = dict(tuple(s.groups[s.groups.quantity == quantity].groupby(["group", "branch"])))
+    table = s.groups[s.groups.quantity == quantity]
+    curves = dict(tuple(table.groupby(["group", "branch"])))
+    styles = {**BRANCH_STYLE, **{b: _reference_style(b) for b in _references(table)}}
     for group in GROUPS:
-        for branch, (dash, label) in BRANCH_STYLE.items():
+        for branch, (dash, label) in styles.items():
             frame = curves.get((group, branch))
-            if frame is not None:
+            if frame is not None and frame["median"].notna().any():  # a branch may not store it (distances)
                 _line(fig, frame, x, f"{GROUP_LABELS[group]} · {label}", GROUP_COLORS[group], dash, group)
     _markers(fig, s, x)
     return _layout(
@@ -217,11 +234,17 @@ def group_figure(s: Series, quantity: str, x: str = "step", log_y: bool = False,
 
 
 def delta_figure(s: Series, x: str = "step") -> go.Figure:
+    """Δℓ_k of the exit branch (solid) and of any reference flow (its own dash) against EoS."""
     fig = go.Figure()
+    delta = s.delta[s.delta.quantity == "delta_loss"]
+    references = _references(delta)
     for group in GROUPS:
-        frame = s.delta[(s.delta.group == group) & (s.delta.quantity == "delta_loss")]
-        if len(frame):
-            _line(fig, frame, x, GROUP_LABELS[group], GROUP_COLORS[group], "solid", group)
+        for branch in ["exit", *references]:
+            frame = delta[(delta.group == group) & (delta.branch == branch)]
+            dash, label = ("solid", "exit") if branch == "exit" else _reference_style(branch)
+            if len(frame):
+                name = GROUP_LABELS[group] + (f" · {label} − EoS" if references else "")
+                _line(fig, frame, x, name, GROUP_COLORS[group], dash, group)
     fig.add_hline(y=0, line={"color": "#444", "width": 1})
     _markers(fig, s, x)
     return _layout(
@@ -232,6 +255,29 @@ def delta_figure(s: Series, x: str = "step") -> go.Figure:
         False,
         "Δℓ_k (equal time): the branches at the same effective time — positive means EoS is ahead",
     )
+
+
+DISTANCES = {"branch_distance": "‖θ − θ_EoS‖", "output_rms": "RMS ‖f − f_EoS‖"}
+
+
+def distance_figure(s: Series, x: str = "step") -> go.Figure:
+    """How far the exit branch (solid) and any reference flow (dotted) are from the EoS branch at
+    equal effective time: in weights (left) and in the network's outputs (right)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=list(DISTANCES.values()))
+    table = s.trace[s.trace.quantity.isin(list(DISTANCES))]
+    for branch in ["exit", *_references(table)]:
+        dash, label = ("dash", "exit (c·η)") if branch == "exit" else _reference_style(branch)
+        color = BRANCH_COLORS.get(branch) or REFERENCE_COLORS.get(branch, "#777777")
+        for col, quantity in enumerate(DISTANCES, start=1):
+            frame = table[(table.branch == branch) & (table.quantity == quantity)]
+            if len(frame):
+                _line(fig, frame, x, label, color, dash, branch, showlegend=col == 1, row=1, col=col)
+    _markers(fig, s, x)
+    fig = _layout(fig, s, x, "distance", False, "How far each branch is from the EoS branch at equal effective time")
+    fig.update_xaxes(title_text=x_title(s, x))
+    return fig
 
 
 def rho_figure(s: Series, x: str = "step") -> go.Figure:

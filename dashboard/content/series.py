@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from eos_core.analysis.aggregate import aggregate
-from eos_core.analysis.results import Result, delta_loss
+from eos_core.analysis.results import Result, branch_deltas
 from eos_core.runs.eta import fork_step, records
 
 
@@ -54,12 +54,14 @@ def series(results: list[Result]) -> Series:
     if len(results) == 1:
         t_star, t_ss = first.meta.get("t_star"), first.meta.get("t_star_star")
         deltas = (
-            delta_loss(first) if len(first.groups) else pd.DataFrame(columns=["step", "t_eff", "group", "delta_loss"])
+            branch_deltas(first)
+            if len(first.groups)
+            else pd.DataFrame(columns=["step", "t_eff", "group", "delta_loss", "branch"])
         )
         return Series(
             _long(first.trace, ["branch"]),
             _long(first.groups, ["branch", "group"]),
-            _long(deltas.assign(branch="exit"), ["branch", "group"]),
+            _long(deltas, ["branch", "group"]),
             cfg,
             t_star,
             t_ss,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from eos_core.analysis.results import Result, delta_loss
+from eos_core.analysis.results import Result, branch_deltas
 
 KEYS = ["branch", "steps_since_fork", "tau"]
 
@@ -68,6 +68,6 @@ def aggregate(results: list[Result]) -> dict[str, pd.DataFrame]:
         return {"trace": empty, "groups": empty, "delta": empty, "seeds": seeds}
     trace = _summarise([aligned(r, r.trace) for r in forked], KEYS)
     groups = _summarise([aligned(r, r.groups) for r in forked], KEYS + ["group"])
-    deltas = [aligned(r, delta_loss(r).assign(branch="exit")) for r in forked]
+    deltas = [aligned(r, branch_deltas(r)) for r in forked]  # the exit branch's and any reference flow's
     delta = _summarise(deltas, KEYS + ["group"])
     return {"trace": trace, "groups": groups, "delta": delta, "seeds": seeds}

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from eos_core.analysis.mechanism import group_evidence, influence_ratios, single_mode_fit
-from eos_core.analysis.results import Result, window_delta_loss
+from eos_core.analysis.results import BRANCHES, Result, window_delta_loss
 from eos_core.analysis.tradeoff import describe, tradeoff
 from eos_core.groups import GROUPS
 
@@ -67,7 +67,8 @@ def is_twin(config: dict, other: dict, **change) -> bool:
 def _mixed_signs(r: Result) -> tuple[bool, pd.Series, float]:
     """Whether r's window Δℓ_k has both signs beyond ±scale (1e-3 of the median group loss)."""
     d = window_delta_loss(r)
-    scale = 1e-3 * float(r.groups.loss_avg2.abs().median())
+    own = r.groups[r.groups.branch.isin(BRANCHES)]  # the experiment's branches, not a reference flow's
+    scale = 1e-3 * float(own.loss_avg2.abs().median())
     return bool((d > scale).any() and (d < -scale).any()), d, scale
 
 

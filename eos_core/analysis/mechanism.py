@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from eos_core.analysis.results import Result
+from eos_core.analysis.results import BRANCHES, Result
 from eos_core.groups import GROUPS
 
 
@@ -28,7 +28,8 @@ def decomposition(result: Result) -> pd.DataFrame:
     at_fork = trace[(trace.branch == "baseline") & (trace.step == t_star)].iloc[0]
     ratio = at_fork.a_S / at_fork.b_S if at_fork.b_S > 0 else np.nan
     fork_groups = groups[(groups.branch == "baseline") & (groups.step == t_star)].set_index("group")
-    both = groups.pivot_table(index=["group", "step"], columns="branch", values="loss_avg2").dropna().reset_index()
+    two = groups[groups.branch.isin(BRANCHES)]  # a reference flow's rows would drop steps where it stopped
+    both = two.pivot_table(index=["group", "step"], columns="branch", values="loss_avg2").dropna().reset_index()
     both = both[both.step >= t_star]
     tau = cfg["lr"] * (both.step - t_star)
     confounder = (1 - cfg["c"]) * both.group.map(fork_groups.R) * tau
@@ -50,7 +51,7 @@ def single_mode_fit(result: Result, eos_only: bool = False) -> dict:
     """Fit log Q_k² = a + b·log C_k over every group and logged step (both branches, or with
     `eos_only` the EoS branch from t*, where the single-mode approximation is meant to hold):
     b ≈ 1 with a high correlation is the proportionality Q_k² ∝ C_k of Fig. 22."""
-    g = result.groups
+    g = result.groups[result.groups.branch.isin(BRANCHES)]  # the experiment's two branches, no reference flow
     if eos_only and result.meta.get("t_star") is not None:
         g = g[(g.branch == "baseline") & (g.step >= result.meta["t_star"])]
     q2, c = g.Q.to_numpy() ** 2, g.curvature_influence.to_numpy()

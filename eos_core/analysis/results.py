@@ -28,7 +28,7 @@ from eos_core.config import branch_thresholds
 from eos_core.groups import GROUPS
 from eos_core.quantities import EVERY_STEP, GROUP, TRACE, columns
 
-BRANCHES = ("baseline", "exit")
+BRANCHES = ("baseline", "exit")  # the experiment's own; reference flows add theirs (reference_branches)
 # The tables' columns come from the one table of quantities.
 TRACE_COLUMNS = columns(TRACE)
 GROUP_COLUMNS = columns(GROUP)
@@ -135,9 +135,12 @@ def _npz(arrays: dict) -> bytes:
     return buffer.getvalue()
 
 
-def delta_loss(result: Result, column: str = "loss_avg2", every_step: bool = False) -> pd.DataFrame:
+def delta_loss(
+    result: Result, column: str = "loss_avg2", every_step: bool = False, branch: str = "exit"
+) -> pd.DataFrame:
     """Δℓ_k = ℓ_k(exit) − ℓ_k(EoS) at equal effective time, per group and exit logged step (with
-    `every_step`, at every exit step the per-step losses hold).
+    `every_step`, at every exit step the per-step losses hold). With `branch` a reference flow
+    (e.g. "gradient_flow", logged on the exit branch's grid): ℓ_k(flow) − ℓ_k(EoS) the same way.
 
     Exit step s (rate c·η from t*) and baseline step t* + c·(s − t*) have the same effective time;
     where that is an integer the baseline's value at that very step is used, otherwise the two
@@ -152,13 +155,13 @@ def delta_loss(result: Result, column: str = "loss_avg2", every_step: bool = Fal
         return pd.DataFrame(columns=columns)
     per_step = result.losses if len(result.losses) else result.groups
     source = per_step if every_step else result.groups
-    exit_steps = set(source.step[source.branch == "exit"])  # the logged grid, or every step
+    exit_steps = set(source.step[source.branch == branch])  # the logged grid, or every step
     c = result.meta["config"]["c"]
     frames = []
     for group in GROUPS:
         mine = per_step[per_step.group == group]
         base = mine[mine.branch == "baseline"].dropna(subset=[column]).sort_values("step")
-        exit_ = mine[(mine.branch == "exit") & mine.step.isin(exit_steps)].sort_values("step")
+        exit_ = mine[(mine.branch == branch) & mine.step.isin(exit_steps)].sort_values("step")
         if exit_.empty or base.empty:  # e.g. a baseline that diverged right after the fork
             continue
         target = t_star + c * (exit_.step.to_numpy() - t_star)
@@ -175,6 +178,18 @@ def delta_loss(result: Result, column: str = "loss_avg2", every_step: bool = Fal
             )
         )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def reference_branches(result: Result) -> list[str]:
+    """The reference flows' branches this result holds (e.g. gradient_flow), in stored order: every
+    branch beyond the baseline and the exit branch. Older results have none."""
+    return [b for b in pd.unique(result.trace.branch) if b not in BRANCHES] if len(result.trace) else []
+
+
+def branch_deltas(result: Result, column: str = "loss_avg2") -> pd.DataFrame:
+    """`delta_loss` of the exit branch and of every reference flow, one table with a branch column."""
+    frames = [delta_loss(result, column, branch=b).assign(branch=b) for b in ("exit", *reference_branches(result))]
+    return pd.concat(frames, ignore_index=True)
 
 
 def window_delta_loss(result: Result) -> pd.Series:

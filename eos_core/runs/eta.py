@@ -39,7 +39,7 @@ class Eta:
 def phase(event: dict) -> str:
     """The phase a run's "logged" progress event falls in (see branching.run_branch): the exit
     branch, the baseline at EoS (forked at t*), or the baseline still sharpening."""
-    if event["branch"] == "exit":
+    if event["branch"] != "baseline":  # the exit branch, or a reference flow on its grid after it
         return "exit"
     return "sharpening" if event.get("forked_at") is None else "eos"
 
@@ -59,7 +59,7 @@ def records(raw) -> list[Record]:
 def fork_step(recs: list[Record]) -> int | None:
     """t*: the first baseline record at EoS, or where the exit branch starts."""
     for r in recs:
-        if r.phase == "eos" or r.branch == "exit":
+        if r.phase == "eos" or r.branch != "baseline":
             return r.step
     return None
 
@@ -69,7 +69,7 @@ def steps_left(recs: list[Record], steps: int) -> tuple[int, int, bool]:
     if not recs:
         return steps, steps, True
     last, t_star = recs[-1], fork_step(recs)
-    if last.branch == "exit":
+    if last.branch != "baseline":
         return 0, steps - last.step, False
     baseline_left = steps - last.step
     if t_star is None:

@@ -66,6 +66,7 @@ class Branch:
     diverged_at: int | None = None
     crossing: int | None = None  # first logged step at or above the onset threshold
     fork: ForkState | None = None  # baseline only: the state at t*
+    info: dict = field(default_factory=dict)  # reference flows: status, integrator and its error (meta "flows")
 
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         return pd.DataFrame(self.rows), pd.DataFrame(self.group_rows)
@@ -158,10 +159,12 @@ def run_branch(
     buffer: torch.Tensor | None = None,
     resume=None,
     checkpoint=None,
+    measure=None,
 ) -> Branch:
     """Train from `step` to cfg.steps at `lr` with the configured optimiser, with full-batch
     diagnostics on the logged grid. `checkpoint(InFlight)` is offered the whole loop state at the
     top of every logged step; `resume` (such a state) continues from one (see runs/checkpoints.py).
+    `measure(t_eff, θ)` adds (trace columns, group columns) at each logged step (science.distance).
     `progress(event)` hears what happened: a "forked" event at t* (baseline), then a "logged"
     event at every logged step (see `_logged_event`)."""
     problem = setup.problem
@@ -175,7 +178,9 @@ def run_branch(
             book.top_of_logged_step(branch, loop.theta)
             if checkpoint is not None:  # everything the loop carries is in these seven values
                 checkpoint(loop.in_flight(branch))
-            gradient = _logged_step(setup, cfg, branch, loop, book, optimiser, lr, threshold, fork_at_onset, progress)
+            gradient = _logged_step(
+                setup, cfg, branch, loop, book, optimiser, lr, threshold, fork_at_onset, progress, measure
+            )
             if gradient is None:  # diverged
                 break
         else:
@@ -225,6 +230,7 @@ def _logged_step(
     threshold: float,
     fork_at_onset: bool,
     progress,
+    measure=None,
 ):
     """Diagnostics, fork, crossing, probes and the logged rows at a logged step; returns the step's
     gradient, or None when the loss is no longer finite (the branch diverged)."""
@@ -247,6 +253,8 @@ def _logged_step(
         branch.crossing = loop.step
     if setup.probes is not None and (branch.fork is not None or not fork_at_onset):
         d.row.update(evaluate(problem, loop.theta, setup.probes))  # §5.2 asks for them from t* on
+    if measure is not None:
+        add_measures(d, *measure(loop.t_eff, loop.theta))
     book.pending = _record(branch, cfg, d, loop.step, loop.t_eff, lr)
     loop.warm = d.eigen
     gradient = d.gradient if optimiser.full_batch else optimiser.gradient(problem, loop.theta, loop.step)[0]
@@ -273,6 +281,13 @@ def _mechanism_rule(cfg: RunConfig, branch: Branch, step: int, threshold: float,
     scheduled = (step // cfg.log_every) % cfg.mechanism_every == 0 or not branch.rows
     may_fork = fork_at_onset and branch.fork is None
     return lambda lambda1: scheduled or (may_fork and lambda1 >= threshold)
+
+
+def add_measures(d, row: dict, group_rows: list[dict]) -> None:
+    """Extra trace and per-group columns into a step's diagnostics, before they are recorded."""
+    d.row.update(row)
+    for mine, extra in zip(d.group_rows, group_rows):
+        mine.update(extra)
 
 
 def _fork_if_onset(branch: Branch, loop: _Loop, lambda1: float, threshold: float) -> bool:
@@ -408,7 +423,9 @@ def run_baseline(setup: Setup, cfg: RunConfig, progress=None, resume=None, check
     )
 
 
-def run_exit(setup: Setup, cfg: RunConfig, fork: ForkState, progress=None, resume=None, checkpoint=None) -> Branch:
+def run_exit(
+    setup: Setup, cfg: RunConfig, fork: ForkState, progress=None, resume=None, checkpoint=None, measure=None
+) -> Branch:
     threshold = branch_thresholds(cfg)["exit"].value
     return run_branch(
         setup,
@@ -424,4 +441,5 @@ def run_exit(setup: Setup, cfg: RunConfig, fork: ForkState, progress=None, resum
         buffer=fork.buffer,
         resume=resume,
         checkpoint=checkpoint,
+        measure=measure,
     )

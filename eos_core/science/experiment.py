@@ -1,4 +1,5 @@
-"""One configuration end to end: prepare, baseline, fork at t*, exit branch, assembled Result."""
+"""One configuration end to end: prepare, baseline, fork at t*, exit branch, the reference flows
+the config asks for (science.flows), assembled Result."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from eos_core.analysis.results import EXAMPLE_COLUMNS, GROUP_COLUMNS, LOSS_COLUM
 from eos_core.config import SCHEMA_VERSION, RunConfig, branch_thresholds
 from eos_core.groups import GROUPS
 from eos_core.science.branching import Branch, Setup, prepare, run_baseline, run_exit
+from eos_core.science.distance import Shadow
+from eos_core.science.flows import run_flows
 
 
 @dataclass
@@ -41,8 +44,10 @@ def run_from_baseline(cfg: RunConfig, baseline: Branch | None = None, progress=N
     branches = [baseline]
     if baseline.fork is not None:
         resume = saver.resume("exit") if saver else None
-        branches.append(run_exit(setup, cfg, baseline.fork, progress, resume, saver and saver.hook("exit")))
+        shadow = Shadow(setup, cfg, baseline.fork).measure  # the exit branch's distance to the EoS branch
+        branches.append(run_exit(setup, cfg, baseline.fork, progress, resume, saver and saver.hook("exit"), shadow))
         trained["exit"] = _steps(branches[1], resume)
+        branches += run_flows(setup, cfg, baseline.fork, progress, lambda: Shadow(setup, cfg, baseline.fork).measure)
     result = assemble(cfg, setup, branches, time.perf_counter() - started)
     return Experiment(result, baseline, trained)
 
@@ -69,8 +74,10 @@ def onset_rule(cfg: RunConfig) -> dict:
 
 
 def status_of(cfg: RunConfig, branches: list[Branch]) -> tuple[str, str]:
+    """The run's status from its baseline and exit branch; a reference flow's own status is in
+    meta["flows"] (a flow that stops does not make the run diverged)."""
     baseline = branches[0]
-    diverged = [b for b in branches if b.diverged_at is not None]
+    diverged = [b for b in branches[:2] if b.diverged_at is not None]
     if diverged:
         b = diverged[0]
         if b.diverged_at == 0:
@@ -102,9 +109,10 @@ def assemble(cfg: RunConfig, setup: Setup, branches: list[Branch], wall_time: fl
     baseline = branches[0]
     exit_ = branches[1] if len(branches) > 1 else None
     traces, groups = zip(*(b.tables() for b in branches))
-    trace = pd.concat(traces, ignore_index=True)
-    trace = trace.reindex(columns=TRACE_COLUMNS + [c for c in trace.columns if c not in TRACE_COLUMNS])
-    group_table = pd.concat(groups, ignore_index=True).reindex(columns=GROUP_COLUMNS)
+    trace = _ordered(pd.concat(traces, ignore_index=True), TRACE_COLUMNS)
+    group_table = _ordered(pd.concat(groups, ignore_index=True), GROUP_COLUMNS)
+    flows = {b.name: b.info for b in branches if b.info}
+    message = " ".join([message] + [f["message"] for f in flows.values() if f["message"]]).strip()
     meta = {
         "schema": SCHEMA_VERSION,
         "config": cfg.to_dict(),
@@ -121,6 +129,8 @@ def assemble(cfg: RunConfig, setup: Setup, branches: list[Branch], wall_time: fl
         "wall_time_s": round(wall_time, 3),
         "finished_at": time.time(),
     }
+    if flows:
+        meta["flows"] = flows
     arrays = {**per_example_arrays(branches, cfg.n), **setup.prototype_pixels}
     return Result(
         meta,
@@ -130,6 +140,11 @@ def assemble(cfg: RunConfig, setup: Setup, branches: list[Branch], wall_time: fl
         arrays,
         step_loss_table(branches, cfg.steps),
     )
+
+
+def _ordered(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The schema's columns first, then the optional ones this run stored (probes, distances)."""
+    return table.reindex(columns=columns + [c for c in table.columns if c not in columns])
 
 
 def step_loss_table(branches: list[Branch], last_step: int) -> pd.DataFrame:

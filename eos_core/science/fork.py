@@ -18,7 +18,9 @@ from eos_core.analysis.lineage import fork_hash, forked_config
 from eos_core.analysis.results import Result
 from eos_core.config import ForkError, RunConfig
 from eos_core.science.branching import Branch, ForkState, InFlight, Setup, prepare, run_baseline, run_exit
+from eos_core.science.distance import Shadow
 from eos_core.science.experiment import assemble
+from eos_core.science.flows import run_flows
 
 
 def fork(parent: Result, step: int, changes: dict, progress=None) -> Result:
@@ -32,8 +34,13 @@ def fork(parent: Result, step: int, changes: dict, progress=None) -> Result:
     exit_setup = setup
     if new.loss != cfg.loss:  # the exit branch trains (and is measured) on the other loss
         exit_setup = dataclasses.replace(setup, problem=dataclasses.replace(setup.problem, loss_name=new.loss))
-    exit_ = run_exit(exit_setup, new, baseline.fork, progress)
-    result = assemble(new, setup, [baseline, exit_], time.perf_counter() - started)
+
+    def measure():  # the distance to the parent's baseline: its own setup and η, whatever the fork changes
+        return Shadow(setup, cfg, baseline.fork).measure
+
+    exit_ = run_exit(exit_setup, new, baseline.fork, progress, measure=measure())
+    flows = run_flows(exit_setup, new, baseline.fork, progress, measure)
+    result = assemble(new, setup, [baseline, exit_, *flows], time.perf_counter() - started)
     return with_lineage(result, parent, baseline.fork, changes)
 
 

@@ -270,6 +270,8 @@ def run_bench(cfg: RunConfig, vmap_sample: int = 256, full_run: bool = True, swe
         figures.update(full_run_figures(cfg))
     if sweep:
         figures.update(sweep_reuse_figures(cfg))
+    if cfg.flows:
+        figures.update(flow_figures(cfg))
     figures.update(store_round_trip_figures())
     figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if setup.device == "cuda":
@@ -292,6 +294,48 @@ def full_run_figures(cfg: RunConfig) -> dict:
         "hvps_per_solve_median": float(warm.median()) if len(warm) else None,
         "result_mb": size / 2**20,
     }
+
+
+def flow_figures(cfg: RunConfig) -> dict:
+    """The reference flows' cost (`--set flows=gradient`) against the exit branch's, from the same
+    fork in this process: each flow branch, the exit branch with its distance to the EoS branch
+    (as a run trains it) and without, run back to back. A flow's cost is its ratio to the exit
+    branch with distances (the median of three, alternating with three without: the distances'
+    own cost is the ratio of the two medians)."""
+    from eos_core.science.branching import run_baseline, run_exit
+    from eos_core.science.distance import Shadow
+    from eos_core.science.flows import FLOWS
+
+    setup = prepare(cfg)
+    baseline = run_baseline(setup, cfg)
+    if baseline.fork is None:
+        return {"flows": "no fork: nothing to compare"}
+    fork, device = baseline.fork, setup.device
+    measured, plain = [], []
+    for _ in range(3):  # alternately, so a load change on a shared machine falls on both alike
+        measured.append(timed(lambda: run_exit(setup, cfg, fork, measure=Shadow(setup, cfg, fork).measure), device))
+        plain.append(timed(lambda: run_exit(setup, cfg, fork), device))
+    exit_s = statistics.median(measured)
+    figures = {"exit_branch_s": exit_s, "distance_overhead": exit_s / statistics.median(plain)}
+    for name in cfg.flows:
+        flow, kept = FLOWS[name], {}
+
+        def integrate(flow=flow, kept=kept):
+            kept["branch"] = flow.run(setup, cfg, fork, None, Shadow(setup, cfg, fork).measure)
+
+        seconds = timed(integrate, device)
+        info = kept["branch"].info
+        figures.update(
+            {
+                f"{flow.branch}_s": seconds,
+                f"{flow.branch}_cost_vs_exit": seconds / exit_s,
+                f"{flow.branch}_gradients": info["gradients"],
+                f"{flow.branch}_substeps": f"{info['substeps'][0]}–{info['substeps'][1]}",
+                f"{flow.branch}_error_estimate": info["error_estimate"],
+                f"{flow.branch}_status": info["status"],
+            }
+        )
+    return figures
 
 
 def print_table(cfg: RunConfig, figures: dict) -> None:
