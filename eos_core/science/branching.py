@@ -63,6 +63,8 @@ class Branch:
     example_loss: list = field(default_factory=list)
     example_cos2: list = field(default_factory=list)
     step_losses: list = field(default_factory=list)  # [step, t_eff, ℓ_k per group] at EVERY step, and step end+1
+    tracked_rows: list = field(default_factory=list)  # per logged step and tracked eigenpair (track_fraction > 0)
+    tracked_group_rows: list = field(default_factory=list)  # per logged step, tracked eigenpair and group
     diverged_at: int | None = None
     crossing: int | None = None  # first logged step at or above the onset threshold
     fork: ForkState | None = None  # baseline only: the state at t*
@@ -158,9 +160,10 @@ def run_branch(
     buffer: torch.Tensor | None = None,
     resume=None,
     checkpoint=None,
+    cut: float | None = None,
 ) -> Branch:
     """Train from `step` to cfg.steps at `lr` with the configured optimiser, with full-batch
-    diagnostics on the logged grid. `checkpoint(InFlight)` is offered the whole loop state at the
+    diagnostics on the logged grid, tracking every eigenpair above `cut` if given (see `track_cut`). `checkpoint(InFlight)` is offered the whole loop state at the
     top of every logged step; `resume` (such a state) continues from one (see runs/checkpoints.py).
     `progress(event)` hears what happened: a "forked" event at t* (baseline), then a "logged"
     event at every logged step (see `_logged_event`)."""
@@ -175,7 +178,9 @@ def run_branch(
             book.top_of_logged_step(branch, loop.theta)
             if checkpoint is not None:  # everything the loop carries is in these seven values
                 checkpoint(loop.in_flight(branch))
-            gradient = _logged_step(setup, cfg, branch, loop, book, optimiser, lr, threshold, fork_at_onset, progress)
+            gradient = _logged_step(
+                setup, cfg, branch, loop, book, optimiser, lr, (threshold, cut), fork_at_onset, progress
+            )
             if gradient is None:  # diverged
                 break
         else:
@@ -222,15 +227,17 @@ def _logged_step(
     book: _TwoStepBook,
     optimiser: Optimiser,
     lr: float,
-    threshold: float,
+    thresholds: tuple[float, float | None],
     fork_at_onset: bool,
     progress,
 ):
     """Diagnostics, fork, crossing, probes and the logged rows at a logged step; returns the step's
-    gradient, or None when the loss is no longer finite (the branch diverged)."""
+    gradient, or None when the loss is no longer finite (the branch diverged). `thresholds`: the
+    onset threshold and the tracking cut (None: track nothing beyond λ1 and λ2)."""
     problem = setup.problem
+    threshold, cut = thresholds
     try:  # the diagnostics' own forward tells divergence: no extra pass for it
-        d = diagnose(problem, loop.theta, setup.centroid_distance, loop.warm, loop.generator)
+        d = diagnose(problem, loop.theta, setup.centroid_distance, loop.warm, loop.generator, cut=cut)
     except NonFiniteLoss:
         branch.diverged_at = loop.step
         return None
@@ -354,6 +361,8 @@ def _record(branch: Branch, cfg: RunConfig, d, step: int, t_eff: float, lr: floa
     branch.rows.append({**where, "lr": lr, **d.row})
     new_groups = [{**where, **g} for g in d.group_rows]
     branch.group_rows.extend(new_groups)
+    branch.tracked_rows.extend({**where, **r} for r in d.tracked_rows)
+    branch.tracked_group_rows.extend({**where, **r} for r in d.tracked_group_rows)
     if step % cfg.example_every == 0:
         branch.example_steps.append(step)
         branch.example_loss.append(d.example_loss)
@@ -373,6 +382,12 @@ def _complete_averages(pending, problem: Problem, next_losses: torch.Tensor):
     return None
 
 
+def track_cut(cfg: RunConfig, threshold: float) -> float | None:
+    """Where tracking starts: track_fraction·threshold (the branch's own, not the onset's), or None
+    for the default 0, which leaves the diagnostics exactly as without tracking."""
+    return cfg.track_fraction * threshold if cfg.track_fraction > 0 else None
+
+
 def run_baseline(setup: Setup, cfg: RunConfig, progress=None, resume=None, checkpoint=None) -> Branch:
     threshold = branch_thresholds(cfg)["baseline"].value
     return run_branch(
@@ -389,6 +404,7 @@ def run_baseline(setup: Setup, cfg: RunConfig, progress=None, resume=None, check
         fork_at_onset=True,
         resume=resume,
         checkpoint=checkpoint,
+        cut=track_cut(cfg, threshold),
     )
 
 
@@ -408,4 +424,5 @@ def run_exit(setup: Setup, cfg: RunConfig, fork: ForkState, progress=None, resum
         buffer=fork.buffer,
         resume=resume,
         checkpoint=checkpoint,
+        cut=track_cut(cfg, threshold),
     )
