@@ -96,9 +96,13 @@ def eigenpairs_above(
     reorthogonalisation from `start`.
 
     Stops once each of the m = min(cap, #{θ_i ≥ cut}) leading Ritz pairs has ρ_i =
-    ‖Hy_i − θ_i·y_i‖/|θ1| ≤ tol and (unless m = cap) the next Ritz value is resolved below the cut:
-    θ_{m+1} + ρ_{m+1}·|θ1| < cut, so the interval around it that must hold an eigenvalue lies
-    wholly under the cut. Residuals are |β·s_i| as in `top_eigenpairs`. With r_i = ρ_i·|θ1|:
+    ‖Hy_i − θ_i·y_i‖/|θ1| ≤ tol and (unless m = cap) so has the next one, with its value resolved
+    below the cut: θ_{m+1} + ρ_{m+1}·|θ1| < cut, so the interval around it that must hold an
+    eigenvalue lies wholly under the cut. No rule on residuals can tell a start lying near an
+    invariant subspace (small β, so every residual is small after a few products) from a finished
+    solve: eigenvalues outside that subspace stay unseen, so the start must hold every direction
+    to be tracked (`tracked_start`). Residuals are |β·s_i| as in `top_eigenpairs`.
+    With r_i = ρ_i·|θ1|:
         |λ − θ_i| ≤ r_i for some eigenvalue λ          (every Ritz pair; no gap needed)
         |λ_i − θ_i| ≤ r_i²/δ_i                          (Kato–Temple; δ_i: θ_i's gap to the rest)
         ‖sin Θ(Y, V)‖ ≤ ‖R‖_F/δ                         (Davis–Kahan, for a cluster Y of Ritz vectors
