@@ -15,6 +15,7 @@ import torch
 from eos_core.groups import GROUPS
 from eos_core.science.curvature import (
     RESIDUAL_TOL,
+    TRACK_TOL,
     Eigenpairs,
     align_signs,
     dot64,
@@ -72,7 +73,7 @@ def diagnose(
     tracked_rows, tracked_group_rows = [], []
     if cut is not None:
         previous_tracked = previous.tracked if previous is not None else None
-        eigen = replace(eigen, tracked=track(graph.hvp, eigen, previous_tracked, cut, generator, tol))
+        eigen = replace(eigen, tracked=track(graph.hvp, eigen, previous_tracked, cut, generator, min(tol, TRACK_TOL)))
         tracked_rows, tracked_group_rows = tracked_quantities(eigen.tracked, terms.group_grads)
     row = {
         "loss": float(losses.mean()),
