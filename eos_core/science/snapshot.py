@@ -98,16 +98,16 @@ def _put_state(arrays: dict, prefix: str, theta, buffer, warm, header: dict) -> 
     arrays[f"{prefix}_theta"] = theta.detach().cpu().numpy()
     if buffer is not None:
         arrays[f"{prefix}_buffer"] = buffer.detach().cpu().numpy()
-    _put_pairs(arrays, header, f"{prefix}_warm", warm)
-    if warm is not None:
-        _put_pairs(arrays, header, f"{prefix}_tracked", warm.tracked)
+    _put_pairs(arrays, header, prefix, "warm", warm)
+    if warm is not None:  # the tracked pairs warm-start the next tracked solve (track_fraction > 0)
+        _put_pairs(arrays, header, prefix, "tracked", warm.tracked)
 
 
-def _put_pairs(arrays: dict, header: dict, name: str, pairs) -> None:
-    header[f"{name.split('_', 1)[1]}_hvps"] = None if pairs is None else pairs.hvps
+def _put_pairs(arrays: dict, header: dict, prefix: str, name: str, pairs) -> None:
+    header[f"{name}_hvps"] = None if pairs is None else pairs.hvps
     if pairs is not None:
         for k in ("values", "vectors", "residuals"):
-            arrays[f"{name}_{k}"] = getattr(pairs, k).detach().cpu().numpy()
+            arrays[f"{prefix}_{name}_{k}"] = getattr(pairs, k).detach().cpu().numpy()
 
 
 def _get_state(arrays: dict, prefix: str, header: dict, device: str):
