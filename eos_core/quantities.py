@@ -11,13 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 TRACE, GROUP, EVERY_STEP = "trace", "groups", "losses"  # the result tables (see analysis.results)
+TRACKED, TRACKED_GROUP = "tracked", "tracked_groups"  # the eigenpairs above f·threshold (track_fraction > 0)
 
 
 @dataclass(frozen=True)
 class Quantity:
     key: str  # glossary key; unique
     column: str  # column name in the tables it is stored in
-    tables: tuple  # TRACE (per branch and logged step), GROUP (also per group), EVERY_STEP; () if derived
+    tables: tuple  # TRACE (per branch and logged step), GROUP (also per group), EVERY_STEP, TRACKED (per
+    # branch, logged step and tracked eigenpair), TRACKED_GROUP (also per group); () if derived
     symbol: str  # as drawn on screen
     name: str  # in words
     unit: str  # what it is measured in
@@ -47,6 +49,8 @@ _LOOP = "eos_core.science.branching:run_branch"
 _PROBES = "eos_core.science.probes:evaluate"
 _DISTANCE = "eos_core.science.distance:Shadow"
 _FLOW = "eos_core.science.gradient_flow:run_gradient_flow"
+_TRACKED = "eos_core.science.curvature:eigenpairs_above"
+_TRACKED_TERMS = "eos_core.science.diagnostics:tracked_quantities"
 
 _ROWS = (
     # the trace, in its stored column order
@@ -396,6 +400,55 @@ _ROWS = (
         pages=("groups",),
         optional=True,
     ),
+    # the tracked eigenpairs (runs with track_fraction > 0; rank 1 is the largest)
+    Quantity(
+        "tracked_eigenvalue",
+        "eigenvalue",
+        (TRACKED,),
+        "λ_i",
+        "tracked eigenvalue",
+        "loss/θ²",
+        "Every Hessian eigenvalue above track_fraction × the threshold (at most 8), largest first: how "
+        "many directions are near the edge, not only the top one.",
+        _TRACKED,
+        SHARPNESS,
+        pages=("sharpness",),
+    ),
+    Quantity(
+        "tracked_residual",
+        "residual",
+        (TRACKED,),
+        "residual_i",
+        "tracked eigen-residual",
+        "relative (‖Hv − λv‖/λ1)",
+        "‖Hv_i − λ_i·v_i‖/λ1 of each tracked eigenpair: every λ_i is within this × λ1 of a true eigenvalue.",
+        _TRACKED,
+        SHARPNESS,
+    ),
+    Quantity(
+        "tracked_cos2",
+        "cos2",
+        (TRACKED_GROUP,),
+        "cos²(∇ℓ_k, v_i)",
+        "alignment with each tracked direction",
+        "share (0–1)",
+        "(∇ℓ_k·v_i)²/‖∇ℓ_k‖² for each tracked eigenvector v_i. Where eigenvalues nearly coincide their "
+        "vectors mix, so read such ranks together: their sum is well defined.",
+        _TRACKED_TERMS,
+        ALIGNMENT,
+        pages=("alignment",),
+    ),
+    Quantity(
+        "tracked_curvature_influence",
+        "curvature_influence",
+        (TRACKED_GROUP,),
+        "(∇ℓ_k·v_i)²",
+        "curvature influence on each tracked direction",
+        "loss²/θ²",
+        "The curvature influence of group k along each tracked eigenvector v_i: alignment times gradient size.",
+        _TRACKED_TERMS,
+        ALIGNMENT,
+    ),
     # derived by the analysis from the stored tables
     Quantity(
         "delta_equal_time",
@@ -448,6 +501,8 @@ _INDEX = {
     TRACE: ["branch", "step", "t_eff"],
     GROUP: ["branch", "step", "t_eff", "group"],
     EVERY_STEP: ["branch", "step", "t_eff", "group"],
+    TRACKED: ["branch", "step", "t_eff", "rank"],
+    TRACKED_GROUP: ["branch", "step", "t_eff", "rank", "group"],
 }
 
 

@@ -28,7 +28,13 @@ def test_every_quantity_is_a_glossary_term_with_its_symbol():
 
 
 def test_stored_columns_are_unique_per_table():
-    for table in (quantities.TRACE, quantities.GROUP, quantities.EVERY_STEP):
+    for table in (
+        quantities.TRACE,
+        quantities.GROUP,
+        quantities.EVERY_STEP,
+        quantities.TRACKED,
+        quantities.TRACKED_GROUP,
+    ):
         columns = quantities.columns(table)
         assert len(columns) == len(set(columns)), table
 

@@ -30,13 +30,30 @@ if st.toggle("show Q_k and R_k", value=st.query_params.get("qr") == "1"):
 else:
     st.query_params["qr"] = "0"
 
+st.subheader("Alignment with every tracked eigenvector")
+result = load_result(metas[0]["config_hash"])
+if len(result.tracked_groups):
+    st.caption(
+        "cos²(∇ℓ_k, v_i) of each group's gradient with each eigenvector above the tracking cut (rank 1 = v1). "
+        "Where two eigenvalues nearly coincide their eigenvectors mix from step to step: read such ranks "
+        "together, as their sum is what the data defines." + (" First seed shown." if len(metas) > 1 else "")
+    )
+    log_tracked = st.toggle("log scale for the tracked alignments", value=st.query_params.get("logtr") == "1")
+    st.query_params["logtr"] = "1" if log_tracked else "0"
+    figure(plots.tracked_alignment_figure(result.tracked_groups, x, log_tracked), "tracked-alignment")
+    st.markdown(plots.describe_tracked_alignment(result.tracked_groups))
+else:
+    st.caption(
+        "This run tracked v1 and v2 only. To see each group's alignment with every eigenvector above half "
+        "the threshold, run it with `--set track_fraction=0.5`."
+    )
+
 st.subheader("Why a claim holds or fails")
 st.caption(
     "Shares across the four groups on the EoS branch: the curvature influence before and after t* (which "
     "group dominates v1) and the oscillation's loss spikes Σ|ℓ_k − ℓ̄_k| after t* (which group the period-2 "
     "swing lands on), at every step. Below: C3's coherent/random comparison when the twin run is stored."
 )
-result = load_result(metas[0]["config_hash"])
 evidence = group_evidence(result)
 figure(plots.evidence_figure(evidence), "group-evidence")
 st.dataframe(evidence, column_config={c: st.column_config.NumberColumn(format="%.3g") for c in evidence.columns})

@@ -2,7 +2,7 @@ import streamlit as st
 
 from dashboard.content import plots
 from dashboard.pages import heading
-from dashboard.state import require_series, stored_spectra
+from dashboard.state import load_result, require_series, stored_spectra
 from dashboard.teach import explain_run
 from dashboard.widgets import figure
 
@@ -30,6 +30,23 @@ st.markdown(
 )
 if meta.get("message"):
     st.info(meta["message"])
+
+st.subheader("Every eigenvalue above the cut")
+result = load_result(meta["config_hash"])
+if len(result.tracked):
+    st.caption(
+        "Each Hessian eigenvalue above track_fraction × the threshold (at most 8), ranked largest first at "
+        "every logged step; the dotted lines are the cuts. Several ranks pinned near the threshold mean "
+        "EoS holds more than one direction at the edge. Near-equal eigenvalues swap ranks freely."
+        + (" First seed shown." if len(metas) > 1 else "")
+    )
+    figure(plots.tracked_eigenvalue_figure(result.tracked, meta["config"], x), "tracked-eigenvalues")
+    st.markdown(plots.describe_tracked(result.tracked, meta["config"]))
+else:
+    st.caption(
+        "This run tracked λ1 and λ2 only. To track every eigenvalue above half the threshold, run it with "
+        "`--set track_fraction=0.5`."
+    )
 
 st.subheader("Hessian spectrum")
 run = meta["config_hash"]

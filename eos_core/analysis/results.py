@@ -7,6 +7,9 @@
     per_example.npz    per branch: logged steps, per-example loss and cos²; prototype images (no object arrays)
     losses.parquet     one row per branch, EVERY step and group: ℓ_k and its two-step average ℓ̄_k
                        (optional: results written before it existed load with an empty table)
+    tracked.parquet    one row per branch, logged step and tracked eigenpair (rank): λ_i and its residual
+    tracked_groups.parquet  the same, per group: cos²(∇ℓ_k, v_i) and (∇ℓ_k·v_i)²
+                       (both empty unless the run set track_fraction > 0; optional like losses.parquet)
     spectra.json       Hessian spectra computed later by `eos spectrum` (optional; analysis/spectrum.py
                        reads and writes it, `Result` does not carry it)
 
@@ -26,7 +29,7 @@ import pandas as pd
 
 from eos_core.config import branch_thresholds
 from eos_core.groups import GROUPS
-from eos_core.quantities import EVERY_STEP, GROUP, TRACE, columns
+from eos_core.quantities import EVERY_STEP, GROUP, TRACE, TRACKED, TRACKED_GROUP, columns
 
 BRANCHES = ("baseline", "exit")  # the experiment's own; reference flows add theirs (reference_branches)
 # The tables' columns come from the one table of quantities.
@@ -34,10 +37,18 @@ TRACE_COLUMNS = columns(TRACE)
 GROUP_COLUMNS = columns(GROUP)
 EXAMPLE_COLUMNS = ["index", "label", "original_label", "group", "centroid_distance"]
 LOSS_COLUMNS = columns(EVERY_STEP)
+TRACKED_COLUMNS = columns(TRACKED)
+TRACKED_GROUP_COLUMNS = columns(TRACKED_GROUP)
 # Results stored before the decomposition's coefficients were named apart from the displacement α.
 LEGACY_TRACE_COLUMNS = {"alpha": "a_S", "beta": "b_S"}
 FILES = ("meta.json", "trace.parquet", "groups.parquet", "examples.parquet", "per_example.npz")
-OPTIONAL_FILES = ("losses.parquet",)
+# Tables added after the first results: each reads as empty (with its columns) where absent.
+OPTIONAL_TABLES = {
+    "losses.parquet": LOSS_COLUMNS,
+    "tracked.parquet": TRACKED_COLUMNS,
+    "tracked_groups.parquet": TRACKED_GROUP_COLUMNS,
+}
+OPTIONAL_FILES = tuple(OPTIONAL_TABLES)
 
 
 class ResultError(ValueError):
@@ -52,6 +63,8 @@ class Result:
     examples: pd.DataFrame
     per_example: dict = field(default_factory=dict)  # name → np.ndarray
     losses: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LOSS_COLUMNS))  # every step
+    tracked: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TRACKED_COLUMNS))
+    tracked_groups: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TRACKED_GROUP_COLUMNS))
 
     @property
     def status(self) -> str:
@@ -66,6 +79,8 @@ class Result:
             "examples.parquet": _parquet(self.examples),
             "per_example.npz": _npz(self.per_example),
             "losses.parquet": _parquet(self.losses),
+            "tracked.parquet": _parquet(self.tracked),
+            "tracked_groups.parquet": _parquet(self.tracked_groups),
         }
 
     @classmethod
@@ -82,11 +97,9 @@ class Result:
                 groups=pd.read_parquet(io.BytesIO(files["groups.parquet"])),
                 examples=pd.read_parquet(io.BytesIO(files["examples.parquet"])),
                 per_example=per_example,
-                losses=(
-                    pd.read_parquet(io.BytesIO(files["losses.parquet"]))
-                    if "losses.parquet" in files
-                    else pd.DataFrame(columns=LOSS_COLUMNS)
-                ),
+                losses=_optional(files, "losses.parquet"),
+                tracked=_optional(files, "tracked.parquet"),
+                tracked_groups=_optional(files, "tracked_groups.parquet"),
             )
         except (ValueError, OSError, KeyError, EOFError) as error:
             raise ResultError(f"result is corrupt: {error}") from error
@@ -121,6 +134,12 @@ class Result:
         if not folder.is_dir():
             raise ResultError(f"no result folder at {folder}")
         return cls.from_files({p.name: p.read_bytes() for p in folder.iterdir() if p.name in FILES + OPTIONAL_FILES})
+
+
+def _optional(files: dict[str, bytes], name: str) -> pd.DataFrame:
+    if name not in files:
+        return pd.DataFrame(columns=OPTIONAL_TABLES[name])
+    return pd.read_parquet(io.BytesIO(files[name]))
 
 
 def _parquet(df: pd.DataFrame) -> bytes:

@@ -63,6 +63,8 @@ class Branch:
     example_loss: list = field(default_factory=list)
     example_cos2: list = field(default_factory=list)
     step_losses: list = field(default_factory=list)  # [step, t_eff, ℓ_k per group] at EVERY step, and step end+1
+    tracked_rows: list = field(default_factory=list)  # per logged step and tracked eigenpair (track_fraction > 0)
+    tracked_group_rows: list = field(default_factory=list)  # per logged step, tracked eigenpair and group
     diverged_at: int | None = None
     crossing: int | None = None  # first logged step at or above the onset threshold
     fork: ForkState | None = None  # baseline only: the state at t*
@@ -160,9 +162,10 @@ def run_branch(
     resume=None,
     checkpoint=None,
     measure=None,
+    cut: float | None = None,
 ) -> Branch:
     """Train from `step` to cfg.steps at `lr` with the configured optimiser, with full-batch
-    diagnostics on the logged grid. `checkpoint(InFlight)` is offered the whole loop state at the
+    diagnostics on the logged grid, tracking every eigenpair above `cut` if given (see `track_cut`). `checkpoint(InFlight)` is offered the whole loop state at the
     top of every logged step; `resume` (such a state) continues from one (see runs/checkpoints.py).
     `measure(t_eff, θ)` adds (trace columns, group columns) at each logged step (science.distance).
     `progress(event)` hears what happened: a "forked" event at t* (baseline), then a "logged"
@@ -179,7 +182,7 @@ def run_branch(
             if checkpoint is not None:  # everything the loop carries is in these seven values
                 checkpoint(loop.in_flight(branch))
             gradient = _logged_step(
-                setup, cfg, branch, loop, book, optimiser, lr, threshold, fork_at_onset, progress, measure
+                setup, cfg, branch, loop, book, optimiser, lr, (threshold, cut), fork_at_onset, progress, measure
             )
             if gradient is None:  # diverged
                 break
@@ -227,14 +230,16 @@ def _logged_step(
     book: _TwoStepBook,
     optimiser: Optimiser,
     lr: float,
-    threshold: float,
+    thresholds: tuple[float, float | None],
     fork_at_onset: bool,
     progress,
     measure=None,
 ):
     """Diagnostics, fork, crossing, probes and the logged rows at a logged step; returns the step's
-    gradient, or None when the loss is no longer finite (the branch diverged)."""
+    gradient, or None when the loss is no longer finite (the branch diverged). `thresholds`: the
+    onset threshold and the tracking cut (None: track nothing beyond λ1 and λ2)."""
     problem = setup.problem
+    threshold, cut = thresholds
     try:  # the diagnostics' own forward tells divergence: no extra pass for it
         d = diagnose(
             problem,
@@ -243,6 +248,7 @@ def _logged_step(
             loop.warm,
             loop.generator,
             mechanism=_mechanism_rule(cfg, branch, loop.step, threshold, fork_at_onset),
+            cut=cut,
         )
     except NonFiniteLoss:
         branch.diverged_at = loop.step
@@ -385,6 +391,8 @@ def _record(branch: Branch, cfg: RunConfig, d, step: int, t_eff: float, lr: floa
     branch.rows.append({**where, "lr": lr, **d.row})
     new_groups = [{**where, **g} for g in d.group_rows]
     branch.group_rows.extend(new_groups)
+    branch.tracked_rows.extend({**where, **r} for r in d.tracked_rows)
+    branch.tracked_group_rows.extend({**where, **r} for r in d.tracked_group_rows)
     if step % cfg.example_every == 0:
         branch.example_steps.append(step)
         branch.example_loss.append(d.example_loss)
@@ -404,6 +412,12 @@ def _complete_averages(pending, problem: Problem, next_losses: torch.Tensor):
     return None
 
 
+def track_cut(cfg: RunConfig, threshold: float) -> float | None:
+    """Where tracking starts: track_fraction·threshold (the branch's own, not the onset's), or None
+    for the default 0, which leaves the diagnostics exactly as without tracking."""
+    return cfg.track_fraction * threshold if cfg.track_fraction > 0 else None
+
+
 def run_baseline(setup: Setup, cfg: RunConfig, progress=None, resume=None, checkpoint=None) -> Branch:
     threshold = branch_thresholds(cfg)["baseline"].value
     return run_branch(
@@ -420,6 +434,7 @@ def run_baseline(setup: Setup, cfg: RunConfig, progress=None, resume=None, check
         fork_at_onset=True,
         resume=resume,
         checkpoint=checkpoint,
+        cut=track_cut(cfg, threshold),
     )
 
 
@@ -442,4 +457,5 @@ def run_exit(
         resume=resume,
         checkpoint=checkpoint,
         measure=measure,
+        cut=track_cut(cfg, threshold),
     )

@@ -7,13 +7,22 @@ Definitions follow the paper (§2.4, App. F): for group k with mean loss ℓ_k,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
 from eos_core.groups import GROUPS
-from eos_core.science.curvature import RESIDUAL_TOL, Eigenpairs, align_signs, dot64, top_eigenpairs, warm_start
+from eos_core.science.curvature import (
+    RESIDUAL_TOL,
+    TRACK_TOL,
+    Eigenpairs,
+    align_signs,
+    dot64,
+    top_eigenpairs,
+    track,
+    warm_start,
+)
 from eos_core.science.per_example import ExampleTerms, alignment_terms, example_terms
 from eos_core.science.problem import Problem
 
@@ -32,6 +41,8 @@ class StepDiagnostics:
     example_cos2: np.ndarray  # (n,) float32
     gradient: torch.Tensor  # ∇L at θ, reused for the GD step
     eigen: Eigenpairs  # kept to warm-start the next solve
+    tracked_rows: list[dict] = field(default_factory=list)  # one per tracked eigenpair (track_fraction > 0)
+    tracked_group_rows: list[dict] = field(default_factory=list)  # one per tracked eigenpair and group
 
 
 def diagnose(
@@ -42,11 +53,15 @@ def diagnose(
     generator: torch.Generator,
     tol: float = RESIDUAL_TOL,
     mechanism=lambda lambda1: True,
+    cut: float | None = None,
 ) -> StepDiagnostics:
     """Everything logged at one step from one gradient graph: its backward gives ∇L (reused for the
     GD step) and, through the layer tape, the per-example and per-group terms; the HVPs and ∇S
     reuse it. `mechanism(λ1)` says whether this step also computes the ∇S terms (a_S, b_S, Q_k:
-    about three gradients); where it does not they are NaN — not measured, never interpolated."""
+    about three gradients); where it does not they are NaN — not measured, never interpolated.
+    With `cut` (track_fraction·threshold), every eigenpair above it is tracked too, in a solve of
+    its own after the top-2 one, so λ1, λ2 and everything derived from them are the same numbers
+    with tracking as without."""
     graph, losses, correct, tape = problem.graph(theta)
     if not bool(torch.isfinite(theta).all() and torch.isfinite(losses.sum())):
         raise NonFiniteLoss()
@@ -60,6 +75,11 @@ def diagnose(
     terms = example_terms(problem.model, problem.loss_fn, theta, problem.x, problem.y, v1, problem.groups, tape, losses)
     group_rows = [row | {"group": name} for name, row in zip(GROUPS, group_quantities(terms, problem, v1, g, grad_S))]
     example_cos2 = cos2(terms)
+    tracked_rows, tracked_group_rows = [], []
+    if cut is not None:
+        previous_tracked = previous.tracked if previous is not None else None
+        eigen = replace(eigen, tracked=track(graph.hvp, eigen, previous_tracked, cut, generator, min(tol, TRACK_TOL)))
+        tracked_rows, tracked_group_rows = tracked_quantities(eigen.tracked, terms.group_grads)
     row = {
         "loss": float(losses.mean()),
         "accuracy": float(correct.double().mean()),
@@ -74,7 +94,9 @@ def diagnose(
         "b_S": dot64(grad_S, grad_S) if grad_S is not None else NOT_MEASURED,
         "spearman_rho": spearman(centroid_distance, example_cos2),
     }
-    return StepDiagnostics(row, group_rows, terms.losses.float().cpu().numpy(), example_cos2, g, eigen)
+    return StepDiagnostics(
+        row, group_rows, terms.losses.float().cpu().numpy(), example_cos2, g, eigen, tracked_rows, tracked_group_rows
+    )
 
 
 def group_quantities(terms: ExampleTerms, problem: Problem, v1, g, grad_S) -> list[dict]:
@@ -94,6 +116,25 @@ def group_quantities(terms: ExampleTerms, problem: Problem, v1, g, grad_S) -> li
             }
         )
     return rows
+
+
+def tracked_quantities(tracked: Eigenpairs, group_grads) -> tuple[list[dict], list[dict]]:
+    """Per tracked eigenpair i (rank 1 = largest): λ_i and its residual; per group k and pair i:
+    cos²(∇ℓ_k, v_i) and the curvature influence (∇ℓ_k·v_i)², from one product per group."""
+    rows = [
+        {"rank": i + 1, "eigenvalue": float(value), "residual": float(residual)}
+        for i, (value, residual) in enumerate(zip(tracked.values, tracked.residuals))
+    ]
+    group_rows = []
+    for name, gk in zip(GROUPS, group_grads):
+        gk = gk.double()
+        projections = (tracked.vectors @ gk).pow(2).tolist()
+        norm2 = max(float(gk @ gk), 1e-300)
+        group_rows += [
+            {"rank": i + 1, "group": name, "cos2": p / norm2, "curvature_influence": p}
+            for i, p in enumerate(projections)
+        ]
+    return rows, group_rows
 
 
 def cos2(terms: ExampleTerms) -> np.ndarray:

@@ -10,7 +10,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from eos_core.analysis.results import EXAMPLE_COLUMNS, GROUP_COLUMNS, LOSS_COLUMNS, TRACE_COLUMNS, Result
+from eos_core.analysis.results import (
+    EXAMPLE_COLUMNS,
+    GROUP_COLUMNS,
+    LOSS_COLUMNS,
+    TRACE_COLUMNS,
+    TRACKED_COLUMNS,
+    TRACKED_GROUP_COLUMNS,
+    Result,
+)
 from eos_core.config import SCHEMA_VERSION, RunConfig, branch_thresholds
 from eos_core.groups import GROUPS
 from eos_core.science.branching import Branch, Setup, prepare, run_baseline, run_exit
@@ -139,12 +147,20 @@ def assemble(cfg: RunConfig, setup: Setup, branches: list[Branch], wall_time: fl
         setup.examples.reindex(columns=EXAMPLE_COLUMNS),
         arrays,
         step_loss_table(branches, cfg.steps),
+        _rows_table(branches, "tracked_rows", TRACKED_COLUMNS),
+        _rows_table(branches, "tracked_group_rows", TRACKED_GROUP_COLUMNS),
     )
 
 
 def _ordered(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """The schema's columns first, then the optional ones this run stored (probes, distances)."""
     return table.reindex(columns=columns + [c for c in table.columns if c not in columns])
+
+
+def _rows_table(branches: list[Branch], name: str, columns: list[str]) -> pd.DataFrame:
+    """One table from the branches' rows of `name`, in the schema's column order."""
+    rows = [row for b in branches for row in getattr(b, name)]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def step_loss_table(branches: list[Branch], last_step: int) -> pd.DataFrame:

@@ -1,5 +1,5 @@
 """A branch as bytes — its tables, per-example arrays, the exact fork state (weights, momentum
-buffer, eigen-solver warm start) and, for a branch still training, where it stands — so a finished
+buffer, eigen-solver warm starts, the tracked pairs' too) and, for a branch still training, where it stands — so a finished
 baseline serves every further c without retraining and an interrupted branch resumes bit-identical.
 
 NPZ (read with allow_pickle=False) + a JSON header only: nothing executable. Every field of
@@ -98,10 +98,16 @@ def _put_state(arrays: dict, prefix: str, theta, buffer, warm, header: dict) -> 
     arrays[f"{prefix}_theta"] = theta.detach().cpu().numpy()
     if buffer is not None:
         arrays[f"{prefix}_buffer"] = buffer.detach().cpu().numpy()
-    header["warm_hvps"] = None if warm is None else warm.hvps
-    if warm is not None:
+    _put_pairs(arrays, header, prefix, "warm", warm)
+    if warm is not None:  # the tracked pairs warm-start the next tracked solve (track_fraction > 0)
+        _put_pairs(arrays, header, prefix, "tracked", warm.tracked)
+
+
+def _put_pairs(arrays: dict, header: dict, prefix: str, name: str, pairs) -> None:
+    header[f"{name}_hvps"] = None if pairs is None else pairs.hvps
+    if pairs is not None:
         for k in ("values", "vectors", "residuals"):
-            arrays[f"{prefix}_warm_{k}"] = getattr(warm, k).detach().cpu().numpy()
+            arrays[f"{prefix}_{name}_{k}"] = getattr(pairs, k).detach().cpu().numpy()
 
 
 def _get_state(arrays: dict, prefix: str, header: dict, device: str):
@@ -110,9 +116,17 @@ def _get_state(arrays: dict, prefix: str, header: dict, device: str):
     def tensor(name):
         return torch.from_numpy(arrays[f"{prefix}_{name}"]).to(device) if f"{prefix}_{name}" in arrays else None
 
-    warm = None
-    if header["warm_hvps"] is not None:
-        warm = Eigenpairs(
-            tensor("warm_values"), tensor("warm_vectors"), tensor("warm_residuals"), hvps=header["warm_hvps"]
+    def pairs(name):  # snapshots written before tracking existed have no "tracked_hvps"
+        if header.get(f"{name}_hvps") is None:
+            return None
+        return Eigenpairs(
+            tensor(f"{name}_values"),
+            tensor(f"{name}_vectors"),
+            tensor(f"{name}_residuals"),
+            hvps=header[f"{name}_hvps"],
         )
+
+    warm = pairs("warm")
+    if warm is not None:
+        warm.tracked = pairs("tracked")
     return tensor("theta"), warm, tensor("buffer")

@@ -13,8 +13,9 @@ import time
 import torch
 
 from eos_core.analysis.results import GROUP_COLUMNS, TRACE_COLUMNS, Result
-from eos_core.config import RunConfig
+from eos_core.config import RunConfig, branch_thresholds
 from eos_core.science.branching import prepare
+from eos_core.science.curvature import align_signs, top_eigenpairs, track, warm_start
 from eos_core.science.diagnostics import diagnose, per_example_alignment
 from eos_core.science.experiment import run_experiment
 from eos_core.science.per_example import per_example_grads
@@ -101,6 +102,68 @@ def overhead_figures(setup, cfg: RunConfig, cycles: int) -> dict:
         figures[key + "_cycle_range"] = f"{min(ratios):.3f}–{max(ratios):.3f}"
     figures["hvps_per_solve_window"] = hvps
     return figures
+
+
+# The fraction the tracking figures use when the config leaves track_fraction at 0.
+BENCH_TRACK_FRACTION = 0.5
+
+
+def tracking_figures(setup, cfg: RunConfig, cycles: int) -> dict:
+    """The tracked solve (every eigenpair above f·threshold) against the default top-2 solve, both
+    warm-started as in a run and timed on the same gradient graph at the same logged steps, in turn.
+
+    GD first runs (untimed) to the first logged step with λ1 at or above the cut, where there is
+    something to track; f is the config's track_fraction, or BENCH_TRACK_FRACTION if that is 0."""
+    fraction = cfg.track_fraction or BENCH_TRACK_FRACTION
+    cut = fraction * branch_thresholds(cfg)["baseline"].value
+    problem, device = setup.problem, setup.device
+    generator = torch.Generator().manual_seed(0)
+    theta, warm, step = setup.theta0, None, 0
+    while True:  # to the first logged step above the cut
+        warm = _top2(problem.graph(theta)[0], warm, theta, generator)
+        if float(warm.values[0]) >= cut or step >= cfg.steps:
+            break
+        theta, step = _gd(problem, theta, cfg), step + cfg.log_every
+    if float(warm.values[0]) < cut:
+        return {"track_fraction": fraction, "tracked_solve_vs_top2": None}
+    seconds, hvps, counts, tracked = {"top2": [], "tracked": []}, {"top2": [], "tracked": []}, [], None
+    for _ in range(cycles):
+        graph = problem.graph(theta)[0]
+        _sync(device)
+        start = time.perf_counter()
+        warm = _top2(graph, warm, theta, generator)
+        _sync(device)
+        middle = time.perf_counter()
+        tracked = track(graph.hvp, warm, tracked, cut, generator)
+        _sync(device)
+        seconds["top2"].append(middle - start)
+        seconds["tracked"].append(time.perf_counter() - middle)
+        hvps["top2"].append(warm.hvps)
+        hvps["tracked"].append(tracked.hvps)
+        counts.append(len(tracked.values))
+        theta = _gd(problem, theta, cfg)
+    return {
+        "track_fraction": fraction,
+        "tracked_from_step": step,
+        "tracked_count_window": counts,
+        "top2_solve_ms": 1e3 * statistics.median(seconds["top2"]),
+        "tracked_solve_ms": 1e3 * statistics.median(seconds["tracked"]),
+        "tracked_solve_vs_top2": sum(seconds["tracked"]) / sum(seconds["top2"]),
+        "top2_hvps_window": hvps["top2"],
+        "tracked_hvps_window": hvps["tracked"],
+    }
+
+
+def _top2(graph, warm, theta, generator):
+    start = warm_start(warm, theta.numel(), theta.device, generator)
+    return align_signs(top_eigenpairs(graph.hvp, start, k=2), warm)
+
+
+def _gd(problem, theta, cfg: RunConfig):
+    """`log_every` plain GD steps."""
+    for _ in range(cfg.log_every):
+        theta = theta - cfg.lr * problem.step_gradient(theta)[0]
+    return theta
 
 
 def per_example_figures(setup, sample: int) -> dict:
@@ -263,7 +326,9 @@ def run_bench(cfg: RunConfig, vmap_sample: int = 256, full_run: bool = True, swe
     figures = load_figures(cfg)
     setup = prepare(cfg)
     figures.update({"n": cfg.n, "params": setup.theta0.numel(), "device": setup.device})
-    figures.update(overhead_figures(setup, cfg, max(1, min(cfg.steps, 8 * cfg.log_every) // cfg.log_every)))
+    cycles = max(1, min(cfg.steps, 8 * cfg.log_every) // cfg.log_every)
+    figures.update(overhead_figures(setup, cfg, cycles))
+    figures.update(tracking_figures(setup, cfg, cycles))
     figures.update(per_example_figures(setup, min(vmap_sample, cfg.n)))
     figures.update(spectrum_figures(setup))
     if full_run:
