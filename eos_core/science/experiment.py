@@ -9,10 +9,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from eos_core.analysis.results import EXAMPLE_COLUMNS, GROUP_COLUMNS, LOSS_COLUMNS, TRACE_COLUMNS, Result
+from eos_core.analysis.results import (
+    BRANCHES,
+    EXAMPLE_COLUMNS,
+    GROUP_COLUMNS,
+    LOSS_COLUMNS,
+    TRACE_COLUMNS,
+    Result,
+)
 from eos_core.config import SCHEMA_VERSION, RunConfig, branch_thresholds
 from eos_core.groups import GROUPS
 from eos_core.science.branching import Branch, Setup, prepare, run_baseline, run_exit
+from eos_core.science.central_flow import run_central_flow
 
 
 @dataclass
@@ -43,6 +51,8 @@ def run_from_baseline(cfg: RunConfig, baseline: Branch | None = None, progress=N
         resume = saver.resume("exit") if saver else None
         branches.append(run_exit(setup, cfg, baseline.fork, progress, resume, saver and saver.hook("exit")))
         trained["exit"] = _steps(branches[1], resume)
+        if "central" in cfg.flows:
+            branches.append(run_central_flow(setup, cfg, baseline.fork, progress))
     result = assemble(cfg, setup, branches, time.perf_counter() - started)
     return Experiment(result, baseline, trained)
 
@@ -70,7 +80,7 @@ def onset_rule(cfg: RunConfig) -> dict:
 
 def status_of(cfg: RunConfig, branches: list[Branch]) -> tuple[str, str]:
     baseline = branches[0]
-    diverged = [b for b in branches if b.diverged_at is not None]
+    diverged = [b for b in branches if b.diverged_at is not None and b.name in BRANCHES]  # a flow reports apart
     if diverged:
         b = diverged[0]
         if b.diverged_at == 0:
@@ -104,7 +114,10 @@ def assemble(cfg: RunConfig, setup: Setup, branches: list[Branch], wall_time: fl
     traces, groups = zip(*(b.tables() for b in branches))
     trace = pd.concat(traces, ignore_index=True)
     trace = trace.reindex(columns=TRACE_COLUMNS + [c for c in trace.columns if c not in TRACE_COLUMNS])
-    group_table = pd.concat(groups, ignore_index=True).reindex(columns=GROUP_COLUMNS)
+    group_table = pd.concat(groups, ignore_index=True)
+    group_table = group_table.reindex(
+        columns=GROUP_COLUMNS + [c for c in group_table.columns if c not in GROUP_COLUMNS]
+    )
     meta = {
         "schema": SCHEMA_VERSION,
         "config": cfg.to_dict(),
@@ -121,6 +134,9 @@ def assemble(cfg: RunConfig, setup: Setup, branches: list[Branch], wall_time: fl
         "wall_time_s": round(wall_time, 3),
         "finished_at": time.time(),
     }
+    flows = [b for b in branches if b.name not in BRANCHES]
+    if flows:  # the reference flows' own outcome: a diverging flow leaves the run's status alone
+        meta["flows"] = {b.name: flow_status(b) for b in flows}
     arrays = {**per_example_arrays(branches, cfg.n), **setup.prototype_pixels}
     return Result(
         meta,
@@ -130,6 +146,12 @@ def assemble(cfg: RunConfig, setup: Setup, branches: list[Branch], wall_time: fl
         arrays,
         step_loss_table(branches, cfg.steps),
     )
+
+
+def flow_status(flow) -> dict:
+    """A reference flow's outcome: done, diverged (its rows up to there are kept) or skipped."""
+    status = "diverged" if flow.diverged_at is not None else "done" if flow.rows else "skipped"
+    return {"status": status, "message": flow.message, "wall_s": round(flow.wall_s, 3), "rows": len(flow.rows)}
 
 
 def step_loss_table(branches: list[Branch], last_step: int) -> pd.DataFrame:
