@@ -45,8 +45,8 @@ _GROUP_TERMS = "eos_core.science.diagnostics:group_quantities"
 _EIGEN = "eos_core.science.curvature:top_eigenpairs"
 _LOOP = "eos_core.science.branching:run_branch"
 _PROBES = "eos_core.science.probes:evaluate"
-_CENTRAL = "eos_core.science.central_flow:flow_sigma_squared"
-_CENTRAL_ROWS = "eos_core.science.central_flow:predicted_rows"
+_CENTRAL = "eos_core.science.central_flow:window_sigma_squared"
+_CENTRAL_ROWS = "eos_core.science.central_flow:complete"
 
 _ROWS = (
     # the trace, in its stored column order
@@ -323,7 +323,7 @@ _ROWS = (
         "central-flow oscillation variance",
         "θ²",
         "The variance of GD's oscillation along v1 that the central flow solves for so that λ1 stays at "
-        "2/η: 2·a_S/b_S at the threshold, 0 below it.",
+        "2/η (2·a_S/b_S on a smooth loss, 0 below the threshold), averaged over the 16 steps around it.",
         _CENTRAL,
         GROUPS_LOSSES,
         optional=True,

@@ -14,7 +14,8 @@ import torch
 
 from eos_core.analysis.results import GROUP_COLUMNS, TRACE_COLUMNS, Result
 from eos_core.config import RunConfig
-from eos_core.science.branching import prepare
+from eos_core.science.branching import prepare, run_baseline, run_exit
+from eos_core.science.central_flow import run_central_flow
 from eos_core.science.diagnostics import diagnose, per_example_alignment
 from eos_core.science.experiment import run_experiment
 from eos_core.science.per_example import per_example_grads
@@ -233,6 +234,8 @@ def run_bench(cfg: RunConfig, vmap_sample: int = 256, full_run: bool = True, swe
         figures.update(full_run_figures(cfg))
     if sweep:
         figures.update(sweep_reuse_figures(cfg))
+    if "central" in cfg.flows:
+        figures.update(central_flow_figures(setup, cfg))
     figures.update(store_round_trip_figures())
     figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if setup.device == "cuda":
@@ -254,6 +257,26 @@ def full_run_figures(cfg: RunConfig) -> dict:
         "t_star_star": result.meta["t_star_star"],
         "hvps_per_solve_median": float(warm.median()) if len(warm) else None,
         "result_mb": size / 2**20,
+    }
+
+
+def central_flow_figures(setup, cfg: RunConfig) -> dict:
+    """The central flow's cost apart: its wall time from t* to the end against the exit branch's over
+    the same span (both with their logged-step rows), from one baseline."""
+    baseline = run_baseline(setup, cfg)
+    if baseline.fork is None:
+        return {"central_flow_status": "no onset: nothing to integrate"}
+    start = time.perf_counter()
+    run_exit(setup, cfg, baseline.fork)
+    exit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    flow = run_central_flow(setup, cfg, baseline.fork)
+    flow_s = time.perf_counter() - start
+    return {
+        "exit_branch_s": exit_s,
+        "central_flow_s": flow_s,
+        "central_flow_cost_vs_exit": flow_s / exit_s,
+        "central_flow_status": "diverged" if flow.diverged_at is not None else "done",
     }
 
 
