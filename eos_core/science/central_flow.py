@@ -25,9 +25,9 @@ substeps): that is the oscillation the integration actually applied to hold S, d
 included. On a smooth problem it equals 2·a_S/b_S to within σ²'s own change over the window.
 
 ReLU networks: S = λ1 is only piecewise smooth (an activation flipping sign changes H at once) and
-∇S sees only the smooth pieces. On teach-digits the kinks hold S below what a_S predicts: the
-steps' σ² switches on and off (S at 0.994–1.004 of 2/η) and is far below 2·a_S/b_S on average, so
-the instantaneous value, either one, would misstate the oscillation; the window's mean does not.
+∇S sees only the smooth pieces. On teach-digits S jumps off the threshold (0.994–1.004 of 2/η)
+and the steps' σ² switches between 0 and spikes several times 2·a_S/b_S, so no single step's σ²
+is the oscillation; the window's mean is, and there it comes out within ~10% of 2·a_S/b_S.
 The window is centred on the row (rows wait WINDOW/2 steps for it), cut at the flow's ends.
 
 Limitation: ONE unstable direction. When a second eigenvalue also reaches 2/η the general flow
