@@ -31,8 +31,10 @@ is the oscillation; the window's mean is, and there it comes out within ~10% of 
 The window is centred on the row (rows wait WINDOW/2 steps for it), cut at the flow's ends.
 
 Limitation: ONE unstable direction. When a second eigenvalue also reaches 2/η the general flow
-solves a semidefinite complementarity problem for Σ over all of them; here λ2 is recorded on every
-row so a run shows where that assumption stops holding (λ2/threshold near 1).
+solves a semidefinite complementarity problem for Σ over all of them; this one does not, and does
+not detect it either: the solver's λ2 is not converged (it stops on λ1's residual, often after
+two products), so it is not stored. The baseline's tracked eigenvalues (track_fraction) tell
+whether a second one nears 2/η on the EoS branch itself.
 
 Only full-batch GD: momentum and SGD have other central flows, not implemented here.
 """
@@ -91,6 +93,7 @@ class FlowPoint:
             raise FlowDiverged("the loss is no longer finite")
         graph = LossGraph(leaf, losses.mean())
         start = warm_start(previous, theta.numel(), theta.device, generator)
+        # k=2 as the diagnostics solve: λ1's stopping rule needs a second Ritz pair, not λ2 itself
         self.eigen = align_signs(top_eigenpairs(graph.hvp, start, k=2), previous)
         self.u = self.eigen.vectors[0].to(theta.dtype)  # (d,)
         self.losses = losses.detach()
@@ -137,7 +140,6 @@ def point_rows(problem: Problem, point: FlowPoint, theta: torch.Tensor, sigma2_s
         **where,
         "loss": float(point.losses.mean()),
         "lambda1": point.sharpness,
-        "lambda2": float(point.eigen.values[1]) if len(point.eigen.values) > 1 else float("nan"),
         "eig_residual": float(point.eigen.residuals[0]),
         "grad_norm": point.gradient.double().norm().item(),
         "a_S": point.a_S,
