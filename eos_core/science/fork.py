@@ -16,6 +16,7 @@ import time
 from eos_core.analysis.results import Result
 from eos_core.config import FORKABLE, ForkError, RunConfig, branch_thresholds
 from eos_core.science.branching import ForkState, InFlight, prepare, run_baseline, run_exit
+from eos_core.science.central_flow import run_central_flow
 from eos_core.science.experiment import assemble
 
 
@@ -75,7 +76,10 @@ def fork(parent: Result, step: int, changes: dict, progress=None) -> Result:
     if new.loss != cfg.loss:  # the exit branch trains (and is measured) on the other loss
         exit_setup = dataclasses.replace(setup, problem=dataclasses.replace(setup.problem, loss_name=new.loss))
     exit_ = run_exit(exit_setup, new, baseline.fork, progress)
-    result = assemble(new, setup, [baseline, exit_], time.perf_counter() - started)
+    branches = [baseline, exit_]
+    if "central" in new.flows:  # it predicts the replayed baseline at the parent's η
+        branches.append(run_central_flow(setup, cfg, baseline.fork, progress))
+    result = assemble(new, setup, branches, time.perf_counter() - started)
     return with_lineage(result, parent, baseline.fork, changes)
 
 
