@@ -77,9 +77,10 @@ def predicted_delta(result: Result) -> pd.DataFrame:
 
 def summary(result: Result) -> pd.DataFrame:
     """Per group: the median relative error of ℓ̂_k over the EoS phase, the median measured and
-    predicted Δℓ_k, and the share of exit steps where their signs agree."""
+    predicted Δℓ_k, and the share of exit steps after t* where their signs agree."""
     error = median_relative_error(result)
     delta = predicted_delta(result)
+    delta = delta[delta.step > result.meta.get("t_star", -1)]  # at t* itself both are 0 by construction
     if error.empty:
         return pd.DataFrame(
             columns=["group", "median_relative_error", "delta_measured", "delta_predicted", "sign_agrees"]
