@@ -207,3 +207,16 @@ def test_a_fork_far_past_the_threshold_stops_the_flow_not_the_run():
     flow = result.meta["flows"]["central_flow"]
     assert result.status == "done" and flow["status"] == "diverged"
     assert "the fork is at λ1 =" in flow["message"] and flow["rows"] == 0
+
+
+@pytest.mark.training
+def test_bench_times_the_flow_against_the_exit_branch():
+    from eos_core.science.branching import prepare
+    from eos_core.tools.bench import central_flow_figures
+
+    cfg = TINY.replace(
+        dtype="float64", init_scale=0.5, lr=0.1, steps=80, log_every=10, example_every=10, onset_fraction=0.9
+    ).replace(flows=("central",))
+    figures = central_flow_figures(prepare(cfg), cfg)
+    assert figures["central_flow_status"] == "done"
+    assert figures["central_flow_cost_vs_exit"] == pytest.approx(figures["central_flow_s"] / figures["exit_branch_s"])
