@@ -137,7 +137,7 @@ def assemble(cfg: RunConfig, setup: Setup, branches: list[Branch], wall_time: fl
     flows = [b for b in branches if b.name not in BRANCHES]
     if flows:  # the reference flows' own outcome: a diverging flow leaves the run's status alone
         meta["flows"] = {b.name: flow_status(b) for b in flows}
-    arrays = {**per_example_arrays(branches, cfg.n), **setup.prototype_pixels}
+    arrays = {**per_example_arrays([b for b in branches if b.name in BRANCHES], cfg.n), **setup.prototype_pixels}
     return Result(
         meta,
         trace,
