@@ -51,6 +51,8 @@ _DISTANCE = "eos_core.science.distance:Shadow"
 _FLOW = "eos_core.science.gradient_flow:run_gradient_flow"
 _TRACKED = "eos_core.science.curvature:eigenpairs_above"
 _TRACKED_TERMS = "eos_core.science.diagnostics:tracked_quantities"
+_CENTRAL = "eos_core.science.central_flow:window_sigma_squared"
+_CENTRAL_ROWS = "eos_core.science.central_flow:complete"
 
 _ROWS = (
     # the trace, in its stored column order
@@ -448,6 +450,72 @@ _ROWS = (
         "The curvature influence of group k along each tracked eigenvector v_i: alignment times gradient size.",
         _TRACKED_TERMS,
         ALIGNMENT,
+    ),
+    # the central flow's branch only (runs with flows=central; see science.central_flow)
+    Quantity(
+        "sigma2",
+        "sigma2",
+        (TRACE,),
+        "σ²",
+        "central-flow oscillation variance",
+        "θ²",
+        "The variance of GD's oscillation along v1 that the central flow solves for so that λ1 stays at "
+        "2/η (2·a_S/b_S on a smooth loss, 0 below the threshold), averaged over the 16 steps around it.",
+        _CENTRAL,
+        GROUPS_LOSSES,
+        optional=True,
+    ),
+    Quantity(
+        "sigma2_step",
+        "sigma2_step",
+        (TRACE,),
+        "σ²_h",
+        "central-flow step variance",
+        "θ²",
+        "The σ² one integration step used: σ² plus the pull-back that returns a λ1 drifted above 2/η to "
+        "it. Far above σ², the flow is correcting drift rather than following the threshold.",
+        "eos_core.science.central_flow:sigma_squared",
+        GROUPS_LOSSES,
+        optional=True,
+    ),
+    Quantity(
+        "central_predicted_loss",
+        "predicted_loss",
+        (TRACE,),
+        "L + ½σ²λ1",
+        "predicted time-averaged loss",
+        "loss",
+        "The central flow's prediction of the EoS branch's time-averaged loss L̄, without running GD at η.",
+        _CENTRAL_ROWS,
+        GROUPS_LOSSES,
+        optional=True,
+    ),
+    Quantity(
+        "u_curvature",
+        "u_curvature",
+        (GROUP,),
+        "v1ᵀH_k v1",
+        "group curvature along v1",
+        "loss/θ²",
+        "The curvature of group k's mean loss along the top eigenvector, on the central flow's path.",
+        _CENTRAL_ROWS,
+        GROUPS_LOSSES,
+        optional=True,
+    ),
+    Quantity(
+        "central_group_prediction",
+        "predicted_loss",
+        (GROUP,),
+        "ℓ_k + ½σ²v1ᵀH_k v1",
+        "predicted time-averaged group loss",
+        "loss",
+        "The central flow's prediction of group k's two-step average ℓ̄_k on the EoS branch (Group "
+        "losses page, dotted, against the measured ℓ̄_k).",
+        _CENTRAL_ROWS,
+        GROUPS_LOSSES,
+        label="predicted ℓ̄_k (central flow)",
+        pages=("groups",),
+        optional=True,
     ),
     # derived by the analysis from the stored tables
     Quantity(

@@ -190,3 +190,18 @@ def test_fork_writes_a_result_with_its_lineage_and_refuses_bad_forks_writing_not
     child = Result.load(tmp_path / "child")
     assert child.meta["fork"]["parent"] == parent.meta["config_hash"] and child.meta["fork"]["step"] == t_star
     assert child.meta["config"]["c"] == 0.25
+
+
+def test_run_summary_names_each_reference_flow_and_how_it_ended(capsys):
+    from eos_core.analysis.results import summary
+    from eos_core.cli.running import print_summary
+    from tests.synthetic_result import synthetic_result
+
+    result = synthetic_result()
+    message = "the central flow stopped at step 70: λ1 ran away to 1.60·2/η; the rows up to there are kept"
+    result.meta.update(
+        flows={"central_flow": {"status": "diverged", "message": message, "wall_time_s": 2.5, "rows": 3}},
+        wall_time_s=1.0,
+    )
+    print_summary(summary(result), result.meta, "out")
+    assert f"central_flow: diverged (2.5 s)  {message}" in capsys.readouterr().out

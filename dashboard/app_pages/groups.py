@@ -6,6 +6,7 @@ from dashboard.pages import heading
 from dashboard.state import require_series, selected_results
 from dashboard.teach import explain_run
 from dashboard.widgets import figure, table_downloads
+from eos_core.analysis import central
 from eos_core.analysis.tradeoff import describe, tradeoff
 
 st.title(heading("groups"))
@@ -39,6 +40,21 @@ if (s.trace.quantity == "branch_distance").any():
     figure(plots.distance_figure(s, x), "branch-distance")
     title = "Output distance to the EoS branch per group, RMS_k ‖f − f_EoS‖"
     figure(plots.group_figure(s, "output_rms", x, log_y, title), "group-output-distance")
+if plots.has_central_flow(s):
+    st.subheader("Central flow: the EoS branch predicted")
+    st.caption(
+        "The central flow (Cohen, Damian et al., 2025) integrated from t* predicts each group's time-averaged "
+        "loss at EoS, ℓ̂_k = ℓ_k(w) + ½σ²·v1ᵀH_k v1, without running GD at η. Dotted: the prediction; solid: "
+        "the EoS branch's measured two-step average ℓ̄_k. The table gives the median relative error over "
+        "[t*, end] and the Δℓ_k the prediction implies (exit branch measured, EoS branch predicted)."
+    )
+    figure(plots.central_flow_figure(s, x, log_y), "central-flow")
+    for result in selected_results(metas):
+        if central.flow_status(result).get("status") == "diverged":
+            st.warning(central.flow_status(result)["message"])
+        table = central.summary(result)
+        if len(table):
+            st.dataframe(table.assign(seed=result.meta["config"]["seed"]), hide_index=True)
 st.subheader("Trade-offs over time")
 st.caption(
     "Δℓ_k at **every** exit-branch step u after the fork, exact from the per-step losses. A trade-off can "

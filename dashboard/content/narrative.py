@@ -306,10 +306,12 @@ def flow_notes(metas: list[dict]) -> list[str]:
     notes = []
     for meta in metas:
         for branch, info in meta.get("flows", {}).items():
-            end = "reached the exit branch's end time" if info["status"] == "done" else info["message"]
-            notes.append(
-                f"{branch.replace('_', ' ')}: {info['integrator']}, rtol {info['rtol']:g}; estimated error in θ "
-                f"{number(info['error_estimate'])}, {info['substeps'][0]}–{info['substeps'][1]} substeps per "
-                f"exit step; {end}."
-            )
+            end = "reached its end time" if info["status"] == "done" else info["message"]
+            error = ""
+            if "error_estimate" in info:  # an integrator with an error estimate (the gradient flow)
+                error = (
+                    f", rtol {info['rtol']:g}; estimated error in θ {number(info['error_estimate'])}, "
+                    f"{info['substeps'][0]}–{info['substeps'][1]} substeps per exit step"
+                )
+            notes.append(f"{branch.replace('_', ' ')}: {info['integrator']}{error}; {end}.")
     return notes

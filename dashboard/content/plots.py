@@ -233,6 +233,34 @@ def group_figure(s: Series, quantity: str, x: str = "step", log_y: bool = False,
     )
 
 
+CENTRAL_FLOW = "central_flow"  # the branch science.central_flow writes
+
+
+def has_central_flow(s: Series) -> bool:
+    return bool(((s.groups.branch == CENTRAL_FLOW) & (s.groups.quantity == "predicted_loss")).any())
+
+
+def central_flow_figure(s: Series, x: str = "step", log_y: bool = False) -> go.Figure:
+    """Per group: the EoS branch's measured ℓ̄_k (solid) and the central flow's predicted ℓ̂_k (dotted)."""
+    fig = go.Figure()
+    measured = s.groups[(s.groups.branch == "baseline") & (s.groups.quantity == "loss_avg2")]
+    predicted = s.groups[(s.groups.branch == CENTRAL_FLOW) & (s.groups.quantity == "predicted_loss")]
+    for group in GROUPS:
+        for frame, dash, label in ((measured, "solid", "measured ℓ̄_k"), (predicted, "dot", "central flow ℓ̂_k")):
+            mine = frame[frame.group == group]
+            if len(mine):
+                _line(fig, mine, x, f"{GROUP_LABELS[group]} · {label}", GROUP_COLORS[group], dash, group)
+    _markers(fig, s, x)
+    return _layout(
+        fig,
+        s,
+        x,
+        "ℓ̄_k (two-step average)",
+        log_y,
+        "The central flow's predicted ℓ̂_k (dotted) against the EoS branch's ℓ̄_k",
+    )
+
+
 def delta_figure(s: Series, x: str = "step") -> go.Figure:
     """Δℓ_k of the exit branch (solid) and of any reference flow (its own dash) against EoS."""
     fig = go.Figure()

@@ -21,7 +21,9 @@ def aligned(result: Result, table: pd.DataFrame) -> pd.DataFrame:
     cfg = result.meta["config"]
     out = table.copy()
     out["steps_since_fork"] = out["step"] - t_star
-    rate = out["branch"].map({"baseline": cfg["lr"], "exit": cfg["c"] * cfg["lr"]}).fillna(cfg["c"] * cfg["lr"])
+    # the central flow logs on the baseline's steps and effective time: it advances at η
+    rates = {"baseline": cfg["lr"], "exit": cfg["c"] * cfg["lr"], "central_flow": cfg["lr"]}
+    rate = out["branch"].map(rates).fillna(cfg["c"] * cfg["lr"])
     rate = rate.where(out["steps_since_fork"] >= 0, cfg["lr"])  # before the fork both run at η
     out["tau"] = rate * out["steps_since_fork"]
     return out

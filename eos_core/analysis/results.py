@@ -199,10 +199,16 @@ def delta_loss(
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
+PREDICTIONS = ("central_flow",)  # flows that predict the EoS branch itself (analysis.central compares them)
+
+
 def reference_branches(result: Result) -> list[str]:
     """The reference flows' branches this result holds (e.g. gradient_flow), in stored order: every
-    branch beyond the baseline and the exit branch. Older results have none."""
-    return [b for b in pd.unique(result.trace.branch) if b not in BRANCHES] if len(result.trace) else []
+    branch beyond the baseline and the exit branch that is set against the EoS branch as another
+    path (not a prediction of it). Older results have none."""
+    if not len(result.trace):
+        return []
+    return [b for b in pd.unique(result.trace.branch) if b not in BRANCHES + PREDICTIONS]
 
 
 def branch_deltas(result: Result, column: str = "loss_avg2") -> pd.DataFrame:

@@ -86,6 +86,8 @@ def print_summary(s: dict, meta: dict, out) -> None:
     for group, value in s["window_delta_loss"].items():
         verdict = "EoS ahead" if value > 0 else "exit ahead"
         print(f"  Δℓ[{group:>14}] = {value:+.4f}  ({verdict})")
+    for name, flow in meta.get("flows", {}).items():  # reference branches: their own outcome
+        print(f"{name}: {flow['status']} ({flow['wall_time_s']:.1f} s)  {flow['message']}".rstrip())
     print(f"result: {out}  ({meta['wall_time_s']:.1f} s)")
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from eos_core.config import RunConfig
 from eos_core.science.branching import Branch, ForkState, Setup
+from eos_core.science.central_flow import run_central_flow
 from eos_core.science.gradient_flow import run_gradient_flow
 
 
@@ -25,6 +26,7 @@ class Flow:
 
 FLOWS = {
     "gradient": Flow("gradient_flow", run_gradient_flow),
+    "central": Flow("central_flow", run_central_flow),
 }
 
 

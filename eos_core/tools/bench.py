@@ -390,16 +390,12 @@ def flow_figures(cfg: RunConfig) -> dict:
 
         seconds = timed(integrate, device)
         info = kept["branch"].info
-        figures.update(
-            {
-                f"{flow.branch}_s": seconds,
-                f"{flow.branch}_cost_vs_exit": seconds / exit_s,
-                f"{flow.branch}_gradients": info["gradients"],
-                f"{flow.branch}_substeps": f"{info['substeps'][0]}–{info['substeps'][1]}",
-                f"{flow.branch}_error_estimate": info["error_estimate"],
-                f"{flow.branch}_status": info["status"],
-            }
-        )
+        figures.update({f"{flow.branch}_s": seconds, f"{flow.branch}_cost_vs_exit": seconds / exit_s})
+        if "substeps" in info:  # an adaptive integrator (the gradient flow): its work and error
+            figures[f"{flow.branch}_gradients"] = info["gradients"]
+            figures[f"{flow.branch}_substeps"] = f"{info['substeps'][0]}–{info['substeps'][1]}"
+            figures[f"{flow.branch}_error_estimate"] = info["error_estimate"]
+        figures[f"{flow.branch}_status"] = info["status"]
     return figures
 
 

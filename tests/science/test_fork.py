@@ -76,3 +76,12 @@ def test_a_fork_to_cross_entropy_trains_and_measures_the_exit_branch_on_it(paren
     at = parent.trace[(parent.trace.branch == "baseline") & (parent.trace.step == parent.meta["t_star"])].iloc[0]
     assert first.loss != at.loss  # the same weights, measured on the other loss
     assert child.meta["config"]["loss"] == "ce" and child.trace.loss.notna().all()
+
+
+def test_a_fork_with_the_central_flow_adds_it_beside_the_same_branches(parent):
+    step = parent.meta["t_star"]
+    child = fork(parent, step, {"flows": ("central",)})
+    assert child.meta["flows"]["central_flow"]["status"] in ("done", "diverged")
+    plain = fork(parent, step, {})
+    own = child.trace[child.trace.branch != "central_flow"].dropna(axis=1, how="all")
+    pd.testing.assert_frame_equal(own, plain.trace, check_exact=True)
