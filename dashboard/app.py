@@ -31,7 +31,7 @@ navigation = {
     for section, rows in sections().items()
 }
 projector_toggle()
-page = st.navigation(navigation)
+page = st.navigation(navigation, expanded=True)  # past twelve pages Streamlit would hide some behind "View more"
 # The one place a damaged cache surfaces: every page, and the first-launch check, read the store
 # through here, so each shows the same message instead of an exception box.
 try:
