@@ -120,6 +120,11 @@ def test_a_result_page_opened_fresh_shows_the_storys_run_not_the_newest(story_th
     assert shown_run(at) == STORY_RUN
 
 
+def test_branches_opened_fresh_shows_the_storys_runs_family(story_then_control, monkeypatch):
+    at = switch_to(app_test(story_then_control, monkeypatch), "app_pages/branches.py")
+    assert at.query_params["run"] == STORY_RUN  # the family's origin: the Story's run is its own baseline
+
+
 def test_a_result_page_reached_from_the_story_shows_the_storys_run(story_then_control, monkeypatch):
     at = switch_to(app_test(story_then_control, monkeypatch), "app_pages/story.py")
     assert shown_run(from_sidebar(at, "app_pages/groups.py")) == STORY_RUN
@@ -136,6 +141,13 @@ def test_the_users_choice_survives_moving_between_result_pages(story_then_contro
     for page in ("app_pages/groups.py", "app_pages/story.py", "app_pages/alignment.py"):
         from_sidebar(at, page)
     assert shown_run(at) == OLDER
+
+
+def test_a_run_picked_in_the_story_is_the_one_result_pages_open_on(story_then_control, monkeypatch):
+    at = switch_to(app_test(story_then_control, monkeypatch), "app_pages/story.py")
+    picker = at.selectbox(key="story_run")
+    picker.select_index(picker.options.index("teach-digits")).run()
+    assert shown_run(from_sidebar(at, "app_pages/sharpness.py")) == OLDER
 
 
 # -- Projector mode ----------------------------------------------------------------------------
