@@ -35,7 +35,7 @@ if not metas:
     st.info("No finished runs yet — start one on the Experiment page.")
     st.stop()
 families = lineage.families(metas)
-by_hash = {m["config_hash"]: m for m in sorted(metas, key=lambda m: -(m.get("finished_at") or 0))}
+by_hash = {m["config_hash"]: m for m in sorted(metas, key=lambda m: -(m.get("finished_at") or 0))}  # newest first
 keys = list(families)
 first = {key: members[0]["config_hash"] for key, members in families.items()}  # each family's origin run
 wanted = default_run(by_hash)  # any member's link opens its family

@@ -83,5 +83,5 @@ if back.button("← back", disabled=index == 0, width="stretch"):
 if forward.button("next →", type="primary", disabled=index == len(steps) - 1, width="stretch"):
     st.session_state["story_step"] = index + 1
     st.rerun()
-shown = page(story.RESULT_PAGES[index])
+shown = page(story.STEP_PAGES[index])
 st.page_link(shown.file, label=f"This run on the {shown.title} page", icon=shown.icon, query_params={"run": chosen})

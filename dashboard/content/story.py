@@ -40,7 +40,7 @@ TITLES = (
 )
 
 # The result page that explores each step further (the Story links to it, on the Story's run).
-RESULT_PAGES = ("sharpness", "sharpness", "sharpness", "groups", "groups")
+STEP_PAGES = ("sharpness", "sharpness", "sharpness", "groups", "groups")
 
 
 @dataclass
