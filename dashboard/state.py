@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import links
+from dashboard.content import story
 from dashboard.content.naming import result_name
 from dashboard.content.series import Series, series, smoothed
 from eos_core.config import family_key
@@ -67,6 +68,36 @@ def families() -> dict[str, list[dict]]:
     return groups
 
 
+# Session keys: the run last shown on a result page, and the run the Story last told about. A click in
+# the sidebar's navigation starts the next page without the URL's ?run=, so the choice lives here too.
+CHOSEN_RUN = "chosen_run"
+STORY_RUN = "story_about"
+
+
+def default_run(by_hash: dict[str, dict]) -> str:
+    """The run a result page opens on, decided here for every page: the user's choice (the link's
+    ?run=, else the run last shown in this session), else the run the Story is about, else the newest
+    (`by_hash` lists the stored runs newest first)."""
+    linked = st.query_params.get("run")
+    if linked is not None and linked not in by_hash:
+        st.warning("The link names a run that is not in this cache; showing the run named below instead.")
+    opens = [m["config_hash"] for m in story.candidates(list(by_hash.values()))[:1]]  # the Story's first run
+    for candidate in (linked, st.session_state.get(CHOSEN_RUN), st.session_state.get(STORY_RUN), *opens):
+        if candidate in by_hash:
+            return candidate
+    return next(iter(by_hash))
+
+
+def remember_run(config_hash: str) -> None:
+    """The user's choice of run, kept for the next page they open."""
+    st.session_state[CHOSEN_RUN] = config_hash
+
+
+def remember_story_run(config_hash: str) -> None:
+    """The run the Story tells about: the result pages open on it until the user chooses another."""
+    st.session_state[STORY_RUN] = config_hash
+
+
 def sidebar_selection() -> tuple[list[dict], str, bool]:
     """The run picker and view options in the sidebar: (metas of the selected seeds, x axis, log y)."""
     groups = families()
@@ -76,10 +107,7 @@ def sidebar_selection() -> tuple[list[dict], str, bool]:
         if not by_hash:
             st.info("No finished runs yet — start one on the Experiment page.")
             return [], "step", False
-        wanted = st.query_params.get("run", next(iter(by_hash)))
-        if wanted not in by_hash:
-            st.warning("The link names a run that is not in this cache; showing the newest run instead.")
-            wanted = next(iter(by_hash))
+        wanted = default_run(by_hash)
         hashes = list(by_hash)
         chosen = st.selectbox(
             "Result",
@@ -114,6 +142,7 @@ def sidebar_selection() -> tuple[list[dict], str, bool]:
             "the raw curve stays faintly behind.",
         )
     st.session_state["smoothing"] = smoothing
+    remember_run(chosen)
     st.query_params.update(
         run=chosen, x=x, log="1" if log_y else "0", seeds="all" if all_seeds else "one", smooth=f"{smoothing:g}"
     )

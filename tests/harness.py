@@ -303,3 +303,26 @@ def first_launch_of(cache, monkeypatch):
     queued = [j["id"] for j in queue.jobs() if j["state"] == "queued"]
     queue.close()
     return at, queued
+
+
+def from_sidebar(at, page: str):
+    """Open `page` in the AppTest `at` as a click in the sidebar's navigation does in Chromium: the
+    next page starts without the current page's query parameters (`?run=` included). Returns `at`."""
+    at.query_params.clear()
+    return _opened(at, page)
+
+
+def follow(at, link):
+    """Open the page that the `st.page_link` element `link` of `at` points to, with the link's query
+    parameters and no others, as a click on it does. Returns `at`."""
+    from urllib.parse import parse_qsl
+
+    at.query_params.clear()
+    at.query_params.update(parse_qsl(link.proto.query_string))
+    return _opened(at, registry.page(link.proto.page.strip("/")).file)
+
+
+def _opened(at, page: str):
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at

@@ -4,7 +4,7 @@ from dashboard import links
 from dashboard.content import branch_plots
 from dashboard.fork import fork_panel
 from dashboard.pages import heading
-from dashboard.state import get_queue, label, listed_metas, readable_results
+from dashboard.state import default_run, get_queue, label, listed_metas, readable_results, remember_run
 from dashboard.teach import explainer
 from dashboard.widgets import figure, table_downloads
 from eos_core.analysis import lineage
@@ -35,10 +35,10 @@ if not metas:
     st.info("No finished runs yet — start one on the Experiment page.")
     st.stop()
 families = lineage.families(metas)
-by_hash = {m["config_hash"]: m for m in metas}
+by_hash = {m["config_hash"]: m for m in sorted(metas, key=lambda m: -(m.get("finished_at") or 0))}  # newest first
 keys = list(families)
 first = {key: members[0]["config_hash"] for key, members in families.items()}  # each family's origin run
-wanted = links.choice("run", first[keys[0]], list(by_hash))  # any member's link opens its family
+wanted = default_run(by_hash)  # any member's link opens its family
 chosen = st.selectbox(
     "Baseline",
     keys,
@@ -47,6 +47,8 @@ chosen = st.selectbox(
     help="Runs that share a baseline (they differ only in c) and every fork of them are one family.",
 )
 st.query_params["run"] = first[chosen]
+if chosen != lineage.family_key(by_hash[wanted], by_hash):  # another baseline picked here: the user's choice
+    remember_run(first[chosen])
 results = readable_results([m["config_hash"] for m in families[chosen]])
 if not results:
     st.stop()

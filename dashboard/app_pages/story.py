@@ -2,7 +2,7 @@ import streamlit as st
 
 from dashboard.content import story
 from dashboard.pages import heading, page
-from dashboard.state import families, get_queue, label, load_result
+from dashboard.state import families, get_queue, label, load_result, remember_run, remember_story_run
 from dashboard.teach import plain
 from dashboard.widgets import figure, prototype_gallery
 from eos_core.presets import first_launch, preset
@@ -49,7 +49,9 @@ chosen = st.selectbox(
     index=hashes.index(wanted) if wanted in hashes else 0,
     format_func=lambda h: label(by_hash[h]),
     key="story_run",
+    on_change=lambda: remember_run(st.session_state["story_run"]),  # a run picked here is the user's choice
 )
+remember_story_run(chosen)
 control = story.twin(by_hash[chosen]["config"], metas)
 steps = story.steps(load_result(chosen), load_result(control["config_hash"]) if control else None)
 
@@ -81,3 +83,5 @@ if back.button("← back", disabled=index == 0, width="stretch"):
 if forward.button("next →", type="primary", disabled=index == len(steps) - 1, width="stretch"):
     st.session_state["story_step"] = index + 1
     st.rerun()
+shown = page(story.STEP_PAGES[index])
+st.page_link(shown.file, label=f"This run on the {shown.title} page", icon=shown.icon, query_params={"run": chosen})

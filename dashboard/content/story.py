@@ -39,6 +39,9 @@ TITLES = (
     "The random control",
 )
 
+# The result page that explores each step further (the Story links to it, on the Story's run).
+STEP_PAGES = ("sharpness", "sharpness", "sharpness", "groups", "groups")
+
 
 @dataclass
 class Step:

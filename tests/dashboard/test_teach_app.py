@@ -4,7 +4,7 @@ the "What am I looking at?" expanders and the live run at the top of the Experim
 import time
 
 import pytest
-from harness import app_test, charts, switch_to
+from harness import app_test, charts, follow, from_sidebar, switch_to
 from streamlit.testing.v1 import AppTest
 from synthetic_result import T_STAR, synthetic_result
 from tiny import TINY
@@ -91,6 +91,63 @@ def test_story_on_an_empty_cache_says_what_to_run_and_queues_it(tmp_path, monkey
     queued = sorted(j["id"] for j in queue.jobs() if j["state"] == "queued")
     queue.close()
     assert queued == sorted(preset(n).config_hash() for n in first_launch())
+
+
+# -- The right run everywhere: the Story's run, then the user's choice, never just the newest ----
+
+STORY_RUN, OLDER = COHERENT, preset("teach-digits").config_hash()  # the tests' first launch, another run
+
+
+@pytest.fixture(scope="module")
+def story_then_control(make_cache):
+    """An older run, the Story's run and, finished after it, its random control: the newest run is not
+    the one the Story is about (what every first launch leaves)."""
+    runs = synthetic_result("teach-digits"), synthetic_result(), synthetic_result("teach-selective-random")
+    for finished_at, result in enumerate(runs):
+        result.meta["finished_at"] = 1000.0 + finished_at
+    return make_cache(*runs, name="story-then-control")
+
+
+def shown_run(at) -> str:
+    """The run a result page shows: its sidebar picker's value, checked against the URL."""
+    chosen = at.sidebar.selectbox[0].value
+    assert at.query_params["run"] == chosen, (at.query_params, chosen)
+    return chosen
+
+
+def test_a_result_page_opened_fresh_shows_the_storys_run_not_the_newest(story_then_control, monkeypatch):
+    at = switch_to(app_test(story_then_control, monkeypatch), "app_pages/sharpness.py")
+    assert shown_run(at) == STORY_RUN
+
+
+def test_branches_opened_fresh_shows_the_storys_runs_family(story_then_control, monkeypatch):
+    at = switch_to(app_test(story_then_control, monkeypatch), "app_pages/branches.py")
+    assert at.query_params["run"] == STORY_RUN  # the family's origin: the Story's run is its own baseline
+
+
+def test_a_result_page_reached_from_the_story_shows_the_storys_run(story_then_control, monkeypatch):
+    at = switch_to(app_test(story_then_control, monkeypatch), "app_pages/story.py")
+    assert shown_run(from_sidebar(at, "app_pages/groups.py")) == STORY_RUN
+    story = from_sidebar(at, "app_pages/story.py")
+    link = next(link for link in story.page_link if link.proto.query_string)
+    assert shown_run(follow(story, link)) == STORY_RUN
+
+
+def test_the_users_choice_survives_moving_between_result_pages(story_then_control, monkeypatch):
+    at = switch_to(app_test(story_then_control, monkeypatch), "app_pages/sharpness.py")
+    picker = at.sidebar.selectbox[0]
+    picker.select_index(picker.options.index("teach-digits")).run()
+    assert shown_run(at) == OLDER
+    for page in ("app_pages/groups.py", "app_pages/story.py", "app_pages/alignment.py"):
+        from_sidebar(at, page)
+    assert shown_run(at) == OLDER
+
+
+def test_a_run_picked_in_the_story_is_the_one_result_pages_open_on(story_then_control, monkeypatch):
+    at = switch_to(app_test(story_then_control, monkeypatch), "app_pages/story.py")
+    picker = at.selectbox(key="story_run")
+    picker.select_index(picker.options.index("teach-digits")).run()
+    assert shown_run(from_sidebar(at, "app_pages/sharpness.py")) == OLDER
 
 
 # -- Projector mode ----------------------------------------------------------------------------

@@ -3,10 +3,20 @@ text that never turns into links or images, and a damaged cache named on every p
 
 import math
 import os
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import pytest
-from harness import CHART, CHROMIUM, RESULT_PAGES, damaged_cache, dashboard, launch_chromium, open_page, settle
+from harness import (
+    CHART,
+    CHROMIUM,
+    RESULT_PAGES,
+    damaged_cache,
+    dashboard,
+    launch_chromium,
+    navigate,
+    open_page,
+    settle,
+)
 from tiny import TINY
 
 pytestmark = [
@@ -159,6 +169,31 @@ def test_a_copied_link_restores_the_whole_view(server, chromium, page, path, cha
         assert other.locator("[data-testid='stAlert']").filter(has_text="The link's").count() == 0
     finally:
         fresh.close()
+
+
+def shown_run(page) -> str:
+    return parse_qs(urlparse(page.url).query)["run"][0]
+
+
+def test_the_run_a_link_chose_survives_the_sidebars_links(server, page):
+    """The sidebar's navigation starts the next page without the URL's parameters: the run the link
+    chose must still be the one shown there (and in its URL), not the page's default run."""
+    open_page(page, f"{server}/sharpness")
+    default = shown_run(page)
+    chosen = next(r.config_hash() for r in (TINY, TINY.replace(displacement="random")) if r.config_hash() != default)
+    open_page(page, f"{server}/sharpness?run={chosen}")
+    navigate(page, "groups")
+    page.wait_for_url(lambda url: "run=" in url, timeout=60_000)
+    assert shown_run(page) == chosen
+
+
+def test_the_storys_link_opens_its_run(server, page):
+    open_page(page, f"{server}/story")
+    told = parse_qs(urlparse(page.url).query)["story_run"][0]
+    page.get_by_role("link", name="This run on the Sharpness page").click()
+    page.wait_for_url(lambda url: "/sharpness" in url, timeout=60_000)
+    settle(page)
+    assert shown_run(page) == told
 
 
 # -- issue 10: link text is untrusted -------------------------------------------------------------
