@@ -33,7 +33,7 @@ import numpy as np
 
 # -- the quadratic -------------------------------------------------------------------------------
 
-CONVERGES, EDGE, DIVERGES = "converges", "oscillates at the edge", "diverges"
+CONVERGES, EDGE, DIVERGES = "converge", "oscillate at the edge", "diverge"  # what the iterates do
 # The Story's bowl: λ1 = 10 puts the edge at η = 2/λ1 = 0.2, inside its slider's range 0.02–0.25;
 # λ2 = 2 is flat enough that the path's second coordinate visibly lags behind the first.
 BOWL = (10.0, 2.0)
