@@ -133,6 +133,7 @@ class Pinning:
 
     crossed: int | None  # the first step with λ1 ≥ 2/η, None if it never gets there
     peak: float  # the largest λ1 / (2/η)
+    trough: float | None  # the smallest λ1 / (2/η) after the peak: how far the oscillation pushes it back
     settled: int | None  # the first step from which λ1 stays within `band` of 2/η to the end
     band: float
 
@@ -141,8 +142,9 @@ def pinning(run: SharpeningRun, band: float = 0.05) -> Pinning:
     ratio = run.sharpness / run.threshold
     above = np.flatnonzero(ratio >= 1.0)
     if not len(above):
-        return Pinning(None, float(ratio.max()), None, band)
+        return Pinning(None, float(ratio.max()), None, None, band)
     outside = np.flatnonzero(np.abs(ratio - 1.0) > band)
     outside = outside[outside >= above[0]]
     settled = int(outside[-1]) + 1 if len(outside) else int(above[0])
-    return Pinning(int(above[0]), float(ratio.max()), settled if settled < len(ratio) else None, band)
+    trough = float(ratio[int(ratio.argmax()) :].min())
+    return Pinning(int(above[0]), float(ratio.max()), trough, settled if settled < len(ratio) else None, band)

@@ -45,8 +45,7 @@ def quadratic_figure(path: np.ndarray, lam1: float, lam2: float, lr: float) -> g
             x=grid,
             y=grid,
             z=0.5 * (lam1 * xx**2 + lam2 * yy**2),
-            colorscale="Greys",
-            reversescale=True,
+            colorscale=[[0, "#8c8c8c"], [1, "#8c8c8c"]],  # one grey: every level line as visible
             showscale=False,
             contours={"coloring": "lines"},
             ncontours=12,
@@ -170,6 +169,7 @@ def describe_sharpening(run: toy.SharpeningRun) -> str:
     return (
         f"Progressive sharpening: λ1 rises from {number(start)} and reaches 2/η = {number(run.threshold)} at "
         f"step {p.crossed}; it first overshoots to {p.peak:.2f}× 2/η while the oscillation along the top "
-        f"eigenvector grows from almost nothing, then the oscillation pushes it back down and {held}, "
+        f"eigenvector grows from almost nothing, then the oscillation pushes it back down (as low as "
+        f"{p.trough:.2f}× 2/η) and {held}, "
         f"although the loss's minimum is {number(run.toy.minimum_sharpness)} sharp."
     )
