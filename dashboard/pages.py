@@ -122,7 +122,8 @@ PAGES = (
         ("delta_same_step", "proposition2", "single_mode", "pgd_eps", "alpha_test"),
     ),
     Page("runs", "Runs", "Runs", ":material/storage:", "Manage", terms=("t_star", "t_star_star")),
-    Page("story", "Story", "Story: who gains at the edge of stability?", ":material/auto_stories:", "Learn", 1),
+    # the two toys' figures, then the step's
+    Page("story", "Story", "Story: who gains at the edge of stability?", ":material/auto_stories:", "Learn", 3),
     Page("glossary", "Glossary", "Glossary", ":material/menu_book:", "Learn"),
 )
 BY_KEY = {p.key: p for p in PAGES}

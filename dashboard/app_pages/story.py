@@ -1,6 +1,6 @@
 import streamlit as st
 
-from dashboard.content import story
+from dashboard.content import story, toy, toy_plots
 from dashboard.pages import heading, page
 from dashboard.state import families, get_queue, label, load_result, remember_run, remember_story_run
 from dashboard.teach import plain
@@ -10,7 +10,28 @@ from eos_core.runs.queue import JobState
 from eos_core.runs.worker import ensure_worker
 
 st.title(heading("story"))
-st.caption("The paper's argument in five steps, told on the runs in this cache.")
+st.caption("Two toys to touch, then the paper's argument in five steps, told on the runs in this cache.")
+
+# The toys come first and need no run: numpy in this process, redrawn as the sliders move.
+st.markdown("#### A toy to touch: gradient descent on a bowl")
+st.caption(toy_plots.QUADRATIC_INTRO)
+bowl_lr = st.slider("Learning rate η on the bowl", *toy.BOWL_LR, 0.01, format="%.2f", key="toy_lr")
+bowl = toy.quadratic_path(*toy.BOWL, bowl_lr, toy.BOWL_START)
+st.markdown(
+    f"**The iterates {toy.regime(toy.BOWL[0], bowl_lr)}.** "
+    + plain(toy_plots.describe_quadratic(bowl, *toy.BOWL, bowl_lr))
+)
+figure(toy_plots.quadratic_figure(bowl, *toy.BOWL, bowl_lr), "toy-bowl")
+
+st.markdown("#### A toy that sharpens: the edge of stability")
+st.caption(toy_plots.SHARPENING_INTRO)
+sharp_lr = st.slider(
+    "Learning rate η on the sharpening toy", *toy.SHARPENING_LR, 0.01, format="%.2f", key="toy_sharp_lr"
+)
+sharpening = toy.sharpening_run(sharp_lr)
+st.markdown(plain(toy_plots.describe_sharpening(sharpening)))
+figure(toy_plots.sharpening_figure(sharpening), "toy-sharpening")
+st.divider()
 
 metas = [m for group in families().values() for m in group]
 launch = first_launch()

@@ -55,7 +55,7 @@ def test_story_walks_five_steps_on_the_first_launch_runs(cache, monkeypatch):
     titles = []
     for step in range(5):
         titles.append(at.subheader[0].value)
-        assert charts(at), f"step {step + 1} drew no figure"
+        assert len(charts(at)) == 3, f"step {step + 1}: the two toys' figures and the step's"
         assert at.query_params["step"] == [str(step + 1)] or at.query_params["step"] == str(step + 1)
         if step < 4:
             next(b for b in at.button if b.label == "next →").click().run()
@@ -69,6 +69,24 @@ def test_story_walks_five_steps_on_the_first_launch_runs(cache, monkeypatch):
     ]
     assert "The trade-off disappears" in markdown(at)
     assert next(b for b in at.button if b.label == "next →").disabled
+
+
+def test_story_starts_with_the_toys_and_their_sliders_change_the_regime(tmp_path, monkeypatch):
+    """The toys need no run: they show on an empty cache, and moving η redraws them at once."""
+    at = switch_to(app_test(tmp_path / "empty", monkeypatch), "app_pages/story.py")
+    assert "The iterates converge." in markdown(at)  # η = 0.15 on the bowl, λ1 = 10: η·λ1 = 1.5
+    titles = [c["layout"]["title"]["text"] for c in charts(at)]
+    assert titles == [
+        "Gradient descent on ½(λ1x² + λ2y²): η·λ1 = 1.50",
+        "The sharpening toy at η = 0.15: λ1 rises, then is held near 2/η",
+    ]
+    for lr, regime in ((0.2, "The iterates oscillate at the edge."), (0.21, "The iterates diverge.")):
+        at.slider(key="toy_lr").set_value(lr).run()
+        assert not at.exception
+        assert regime in markdown(at)
+    assert "η·λ1 = 2.10 > 2: the iterates diverge; after 20 steps |x| grew from 1 to 6.73" in markdown(at)
+    at.slider(key="toy_sharp_lr").set_value(0.1).run()
+    assert "reaches 2/η = 20 at step 642" in markdown(at)
 
 
 def test_story_sentences_quote_the_runs(cache, monkeypatch):
