@@ -439,11 +439,7 @@ def validate(cfg: RunConfig) -> None:
     for name, allowed in CHOICES.items():
         value = getattr(cfg, name)
         _require(value in allowed, name, value, f"must be one of {', '.join(allowed)}")
-    integers = ("n_per_class", "image_size", "m", "k", "width", "steps", "log_every", "example_every", "batch_size")
-    for name in (*integers, "mechanism_every"):
-        value = getattr(cfg, name)
-        _require(_is_int(value) and value >= 1, name, value, "must be a positive integer")
-        _require(value <= MAX_INT, name, value, f"must be at most {MAX_INT} (a 64-bit integer)")
+    _validate_counts(cfg)
     _require(cfg.steps <= MAX_STEPS, "steps", cfg.steps, f"must be at most {MAX_STEPS}")
     _require(_is_int(cfg.seed) and cfg.seed >= 0, "seed", cfg.seed, "must be a non-negative integer")
     _require(cfg.seed <= MAX_SEED, "seed", cfg.seed, f"must satisfy 0 ≤ seed < {MAX_SEED + 1}")
@@ -501,6 +497,17 @@ def validate(cfg: RunConfig) -> None:
             cfg.image_size,
             "the CNN needs inputs of at least 12×12 pixels (three unpadded 3×3 convolutions and two 2×2 poolings)",
         )
+
+
+_COUNTS = ("n_per_class", "image_size", "m", "k", "width", "steps", "log_every", "example_every", "batch_size")
+
+
+def _validate_counts(cfg: RunConfig) -> None:
+    """Every count is a positive integer that fits the int64 columns it is stored in."""
+    for name in (*_COUNTS, "mechanism_every"):
+        value = getattr(cfg, name)
+        _require(_is_int(value) and value >= 1, name, value, "must be a positive integer")
+        _require(value <= MAX_INT, name, value, f"must be at most {MAX_INT} (a 64-bit integer)")
 
 
 def _validate_step_size(cfg: RunConfig) -> None:

@@ -38,6 +38,37 @@ def quadratic_figure(path: np.ndarray, lam1: float, lam2: float, lr: float) -> g
     )
     # the view holds the whole path (and at least the start's square), so a divergent path stays in sight
     reach = 1.1 * max(float(np.abs(path).max()), 1.0)
+    _add_path_on_contours(fig, path, lam1, lam2, reach)
+    distance = np.linalg.norm(path, axis=1)
+    fig.add_trace(
+        go.Scatter(
+            x=np.arange(len(path)),
+            y=distance,
+            mode="lines+markers",
+            line={"color": PATH, "width": 2},
+            marker={"size": 6},
+            name="‖θ_t‖",
+            showlegend=False,
+        ),
+        row=1,
+        col=2,
+    )
+    fig.update_xaxes(title_text="x (curvature λ1)", range=[-reach, reach], row=1, col=1)
+    fig.update_yaxes(title_text="y (curvature λ2)", range=[-reach, reach], scaleanchor="x", row=1, col=1)
+    fig.update_xaxes(title_text="step", row=1, col=2)
+    fig.update_yaxes(title_text="‖θ_t‖", type="log", row=1, col=2)
+    fig.update_layout(
+        title=f"Gradient descent on ½(λ1x² + λ2y²): η·λ1 = {lr * lam1:.2f}",
+        template="plotly_white",
+        showlegend=False,
+        height=420,
+        margin={"t": 80},
+    )
+    return fig
+
+
+def _add_path_on_contours(fig: go.Figure, path: np.ndarray, lam1: float, lam2: float, reach: float) -> None:
+    """The loss's level lines over [−reach, reach]² and the gradient descent path on them (left panel)."""
     grid = np.linspace(-reach, reach, 121)
     xx, yy = np.meshgrid(grid, grid)
     fig.add_trace(
@@ -69,32 +100,6 @@ def quadratic_figure(path: np.ndarray, lam1: float, lam2: float, lr: float) -> g
         row=1,
         col=1,
     )
-    distance = np.linalg.norm(path, axis=1)
-    fig.add_trace(
-        go.Scatter(
-            x=np.arange(len(path)),
-            y=distance,
-            mode="lines+markers",
-            line={"color": PATH, "width": 2},
-            marker={"size": 6},
-            name="‖θ_t‖",
-            showlegend=False,
-        ),
-        row=1,
-        col=2,
-    )
-    fig.update_xaxes(title_text="x (curvature λ1)", range=[-reach, reach], row=1, col=1)
-    fig.update_yaxes(title_text="y (curvature λ2)", range=[-reach, reach], scaleanchor="x", row=1, col=1)
-    fig.update_xaxes(title_text="step", row=1, col=2)
-    fig.update_yaxes(title_text="‖θ_t‖", type="log", row=1, col=2)
-    fig.update_layout(
-        title=f"Gradient descent on ½(λ1x² + λ2y²): η·λ1 = {lr * lam1:.2f}",
-        template="plotly_white",
-        showlegend=False,
-        height=420,
-        margin={"t": 80},
-    )
-    return fig
 
 
 def describe_quadratic(path: np.ndarray, lam1: float, lam2: float, lr: float) -> str:
