@@ -460,13 +460,7 @@ def validate(cfg: RunConfig) -> None:
     if cfg.optimizer == "sgd":
         _require(cfg.batch_size <= cfg.n, "batch_size", cfg.batch_size, f"must be ≤ n = {cfg.n}")
     _validate_classes(cfg)
-    unknown = [f for f in cfg.flows if f not in FLOWS]
-    _require(
-        not unknown and len(set(cfg.flows)) == len(cfg.flows),
-        "flows",
-        cfg.flows,
-        f"each at most once of {', '.join(FLOWS)}",
-    )
+    _validate_flows(cfg)
     _require(
         4 * cfg.m <= cfg.n_per_class,
         "m",
@@ -500,6 +494,17 @@ def validate(cfg: RunConfig) -> None:
 
 
 _COUNTS = ("n_per_class", "image_size", "m", "k", "width", "steps", "log_every", "example_every", "batch_size")
+
+
+def _validate_flows(cfg: RunConfig) -> None:
+    """Each reference flow is a known one, asked for at most once."""
+    unknown = [f for f in cfg.flows if f not in FLOWS]
+    _require(
+        not unknown and len(set(cfg.flows)) == len(cfg.flows),
+        "flows",
+        cfg.flows,
+        f"each at most once of {', '.join(FLOWS)}",
+    )
 
 
 def _validate_counts(cfg: RunConfig) -> None:
