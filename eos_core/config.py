@@ -226,6 +226,13 @@ class RunConfig:
         "vanishing step does) and central (the central flow's prediction of the time-averaged EoS path).",
         label="reference flows",
     )
+    valley_every: int = knob(
+        0,
+        "The loss is sliced along the top eigenvector v1 (and the v1 × v2 surface) every this many "
+        "steps (a multiple of log every), at t* and, on the exit branch, at the same effective times; "
+        "0 leaves it off. Forward passes only.",
+        label="valley slices every (steps)",
+    )
     example_every: int = knob(
         32,
         "Per-example losses and alignments are stored every this many steps (a multiple of log every).",
@@ -315,7 +322,7 @@ def symbol(name: str) -> str:
 # Fields added after results were first stored, with the value every run stored before them had.
 # A stored config without the field means this value, and at this value the field is left out of
 # the hash, so results and jobs stored before keep their keys.
-LEGACY = {"mechanism_every": 1, "track_fraction": 0.0, "flows": ()}
+LEGACY = {"mechanism_every": 1, "track_fraction": 0.0, "flows": (), "valley_every": 0}
 
 
 class Threshold(NamedTuple):
@@ -475,6 +482,12 @@ def validate(cfg: RunConfig) -> None:
         cfg.example_every,
         f"must be a multiple of log_every = {cfg.log_every}",
     )
+    _require(
+        cfg.valley_every % cfg.log_every == 0,
+        "valley_every",
+        cfg.valley_every,
+        f"must be 0 (off) or a multiple of log_every = {cfg.log_every}",
+    )
     _require(cfg.log_every <= cfg.steps, "log_every", cfg.log_every, f"must be ≤ steps = {cfg.steps}")
     fixed = REGISTRY[cfg.dataset].image_size
     if fixed is not None:
@@ -513,6 +526,8 @@ def _validate_counts(cfg: RunConfig) -> None:
         value = getattr(cfg, name)
         _require(_is_int(value) and value >= 1, name, value, "must be a positive integer")
         _require(value <= MAX_INT, name, value, f"must be at most {MAX_INT} (a 64-bit integer)")
+    value = cfg.valley_every  # 0 is off
+    _require(_is_int(value) and 0 <= value <= MAX_INT, "valley_every", value, "must be 0 (off) or a positive integer")
 
 
 def _validate_step_size(cfg: RunConfig) -> None:

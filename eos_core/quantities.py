@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 TRACE, GROUP, EVERY_STEP = "trace", "groups", "losses"  # the result tables (see analysis.results)
 TRACKED, TRACKED_GROUP = "tracked", "tracked_groups"  # the eigenpairs above f·threshold (track_fraction > 0)
+VALLEY, VALLEY_ITERATES = "valley", "valley_iterates"  # the loss along v1 and v2 (valley_every > 0)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ _FLOW = "eos_core.science.gradient_flow:run_gradient_flow"
 _TRACKED = "eos_core.science.curvature:eigenpairs_above"
 _TRACKED_TERMS = "eos_core.science.diagnostics:tracked_quantities"
 _CENTRAL = "eos_core.science.central_flow:window_sigma_squared"
+_VALLEY = "eos_core.science.valley:valley_rows"
 _CENTRAL_ROWS = "eos_core.science.central_flow:complete"
 
 _ROWS = (
@@ -451,6 +453,55 @@ _ROWS = (
         _TRACKED_TERMS,
         ALIGNMENT,
     ),
+    # the valley (runs with valley_every > 0): grid points along v1 and v2, and the last iterates
+    Quantity(
+        "valley_loss",
+        "loss",
+        (VALLEY,),
+        "L(θ + s₁v₁ + s₂v₂)",
+        "loss along the top eigenvectors",
+        "loss",
+        "The full-batch loss at the current weights moved by s₁ along v1 and s₂ along v2 (kind slice: "
+        "s₂ = 0; kind surface: a grid over both). Its curvature at 0 is λ1 along v1.",
+        _VALLEY,
+        SHARPNESS,
+        pages=("valley",),
+    ),
+    Quantity(
+        "iterate_s1",
+        "s1",
+        (VALLEY_ITERATES,),
+        "(θ_{t−j} − θ_t)·v₁",
+        "previous iterate's offset along v1",
+        "θ units",
+        "Where the weights j steps earlier lie along v1, measured from the current weights: at the edge of "
+        "stability they alternate sides of the valley from step to step.",
+        _VALLEY,
+        SHARPNESS,
+        pages=("valley",),
+    ),
+    Quantity(
+        "iterate_s2",
+        "s2",
+        (VALLEY_ITERATES,),
+        "(θ_{t−j} − θ_t)·v₂",
+        "previous iterate's offset along v2",
+        "θ units",
+        "Where the weights j steps earlier lie along the second eigenvector v2, from the current weights.",
+        _VALLEY,
+        SHARPNESS,
+    ),
+    Quantity(
+        "iterate_loss",
+        "loss",
+        (VALLEY_ITERATES,),
+        "L(θ_{t−j})",
+        "previous iterate's loss",
+        "loss",
+        "The full-batch loss at the weights j steps earlier (j = 1…4).",
+        _VALLEY,
+        SHARPNESS,
+    ),
     # the central flow's branch only (runs with flows=central; see science.central_flow)
     Quantity(
         "sigma2",
@@ -571,6 +622,8 @@ _INDEX = {
     EVERY_STEP: ["branch", "step", "t_eff", "group"],
     TRACKED: ["branch", "step", "t_eff", "rank"],
     TRACKED_GROUP: ["branch", "step", "t_eff", "rank", "group"],
+    VALLEY: ["branch", "step", "t_eff", "kind", "s1", "s2"],
+    VALLEY_ITERATES: ["branch", "step", "t_eff", "lag"],
 }
 
 

@@ -10,6 +10,11 @@
     tracked.parquet    one row per branch, logged step and tracked eigenpair (rank): λ_i and its residual
     tracked_groups.parquet  the same, per group: cos²(∇ℓ_k, v_i) and (∇ℓ_k·v_i)²
                        (both empty unless the run set track_fraction > 0; optional like losses.parquet)
+    valley.parquet     one row per branch, valley checkpoint and grid point: the loss along v1 (kind
+                       slice) and over v1 × v2 (kind surface)
+    valley_iterates.parquet  one row per branch, valley checkpoint and previous iterate (lag j):
+                       its offsets along v1 and v2 and its loss (both written only by runs with
+                       valley_every > 0, so a run without them stores exactly the files it did before)
     spectra.json       Hessian spectra computed later by `eos spectrum` (optional; analysis/spectrum.py
                        reads and writes it, `Result` does not carry it)
 
@@ -29,7 +34,7 @@ import pandas as pd
 
 from eos_core.config import branch_thresholds
 from eos_core.groups import GROUPS
-from eos_core.quantities import EVERY_STEP, GROUP, TRACE, TRACKED, TRACKED_GROUP, columns
+from eos_core.quantities import EVERY_STEP, GROUP, TRACE, TRACKED, TRACKED_GROUP, VALLEY, VALLEY_ITERATES, columns
 
 BRANCHES = ("baseline", "exit")  # the experiment's own; reference flows add theirs (reference_branches)
 # The tables' columns come from the one table of quantities.
@@ -39,6 +44,8 @@ EXAMPLE_COLUMNS = ["index", "label", "original_label", "group", "centroid_distan
 LOSS_COLUMNS = columns(EVERY_STEP)
 TRACKED_COLUMNS = columns(TRACKED)
 TRACKED_GROUP_COLUMNS = columns(TRACKED_GROUP)
+VALLEY_COLUMNS = columns(VALLEY)
+VALLEY_ITERATE_COLUMNS = columns(VALLEY_ITERATES)
 # Results stored before the decomposition's coefficients were named apart from the displacement α.
 LEGACY_TRACE_COLUMNS = {"alpha": "a_S", "beta": "b_S"}
 FILES = ("meta.json", "trace.parquet", "groups.parquet", "examples.parquet", "per_example.npz")
@@ -47,7 +54,10 @@ OPTIONAL_TABLES = {
     "losses.parquet": LOSS_COLUMNS,
     "tracked.parquet": TRACKED_COLUMNS,
     "tracked_groups.parquet": TRACKED_GROUP_COLUMNS,
+    "valley.parquet": VALLEY_COLUMNS,
+    "valley_iterates.parquet": VALLEY_ITERATE_COLUMNS,
 }
+WRITTEN_WHEN_KEPT = ("valley.parquet", "valley_iterates.parquet")  # absent rather than empty
 OPTIONAL_FILES = tuple(OPTIONAL_TABLES)
 
 
@@ -65,14 +75,17 @@ class Result:
     losses: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LOSS_COLUMNS))  # every step
     tracked: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TRACKED_COLUMNS))
     tracked_groups: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TRACKED_GROUP_COLUMNS))
+    valley: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=VALLEY_COLUMNS))
+    valley_iterates: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=VALLEY_ITERATE_COLUMNS))
 
     @property
     def status(self) -> str:
         return self.meta["status"]
 
     def to_files(self) -> dict[str, bytes]:
-        """Each file of the result folder as bytes (the store keeps exactly these)."""
-        return {
+        """Each file of the result folder as bytes (the store keeps exactly these). The valley's
+        tables are written only when the run kept some, so a run without them is unchanged."""
+        files = {
             "meta.json": json.dumps(self.meta, indent=1, sort_keys=True).encode(),
             "trace.parquet": _parquet(self.trace),
             "groups.parquet": _parquet(self.groups),
@@ -82,6 +95,10 @@ class Result:
             "tracked.parquet": _parquet(self.tracked),
             "tracked_groups.parquet": _parquet(self.tracked_groups),
         }
+        for name, table in zip(WRITTEN_WHEN_KEPT, (self.valley, self.valley_iterates)):
+            if len(table):
+                files[name] = _parquet(table)
+        return files
 
     @classmethod
     def from_files(cls, files: dict[str, bytes]) -> Result:
@@ -100,6 +117,8 @@ class Result:
                 losses=_optional(files, "losses.parquet"),
                 tracked=_optional(files, "tracked.parquet"),
                 tracked_groups=_optional(files, "tracked_groups.parquet"),
+                valley=_optional(files, "valley.parquet"),
+                valley_iterates=_optional(files, "valley_iterates.parquet"),
             )
         except (ValueError, OSError, KeyError, EOFError) as error:
             raise ResultError(f"result is corrupt: {error}") from error

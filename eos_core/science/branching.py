@@ -25,6 +25,7 @@ from eos_core.science.diagnostics import NonFiniteLoss, diagnose
 from eos_core.science.optim import Optimiser
 from eos_core.science.probes import ProbeSet, build_probe_set, evaluate
 from eos_core.science.problem import Problem
+from eos_core.science.valley import checkpoint_steps, remember, valley_rows
 
 
 class Cancelled(Exception):
@@ -65,6 +66,9 @@ class Branch:
     step_losses: list = field(default_factory=list)  # [step, t_eff, ℓ_k per group] at EVERY step, and step end+1
     tracked_rows: list = field(default_factory=list)  # per logged step and tracked eigenpair (track_fraction > 0)
     tracked_group_rows: list = field(default_factory=list)  # per logged step, tracked eigenpair and group
+    valley_rows: list = field(default_factory=list)  # per valley checkpoint and grid point (valley_every > 0)
+    valley_iterate_rows: list = field(default_factory=list)  # per valley checkpoint and previous iterate
+    recent: list = field(default_factory=list)  # the last few θ (tensors), for the valley's iterates
     diverged_at: int | None = None
     crossing: int | None = None  # first logged step at or above the onset threshold
     fork: ForkState | None = None  # baseline only: the state at t*
@@ -175,6 +179,7 @@ def run_branch(
     branch, loop = Branch(name), _Loop(step, t_eff, theta, buffer, warm, torch.Generator().manual_seed(cfg.seed))
     if resume is not None:
         branch, loop = resume.branch, _Loop.resumed(resume)
+    loop.valley = checkpoint_steps(cfg, None if fork_at_onset else step, name)  # the baseline adds t* on forking
     book = _TwoStepBook(problem)
     while True:
         if loop.step % cfg.log_every == 0:
@@ -190,10 +195,13 @@ def run_branch(
             gradient = book.unlogged_step(loop, optimiser)
         if loop.step == cfg.steps:
             break
+        if cfg.valley_every:
+            remember(branch.recent, loop.theta)
         loop.advance(optimiser, gradient, lr)
     if branch.diverged_at is None:  # the last step's two-step averages need step t+1's losses
         book.after_last_step(loop, optimiser.update(loop.theta, gradient, lr, loop.buffer)[0], lr)
     book.keep(branch)
+    branch.recent.clear()  # only a branch still training needs its last iterates
     return branch
 
 
@@ -207,6 +215,7 @@ class _Loop:
     buffer: torch.Tensor | None
     warm: Eigenpairs | None
     generator: torch.Generator  # the diagnostics' random starts
+    valley: set = field(default_factory=set)  # the logged steps that slice the valley (science.valley)
 
     @classmethod
     def resumed(cls, state: InFlight) -> _Loop:
@@ -255,6 +264,8 @@ def _logged_step(
         return None
     book.logged(branch, loop, d)
     forked = fork_at_onset and _fork_if_onset(branch, loop, d.row["lambda1"], threshold)
+    if forked or loop.step in loop.valley:
+        _slice_valley(problem, branch, loop, d)
     if branch.crossing is None and d.row["lambda1"] >= threshold:
         branch.crossing = loop.step
     if setup.probes is not None and (branch.fork is not None or not fork_at_onset):
@@ -287,6 +298,14 @@ def _mechanism_rule(cfg: RunConfig, branch: Branch, step: int, threshold: float,
     scheduled = (step // cfg.log_every) % cfg.mechanism_every == 0 or not branch.rows
     may_fork = fork_at_onset and branch.fork is None
     return lambda lambda1: scheduled or (may_fork and lambda1 >= threshold)
+
+
+def _slice_valley(problem: Problem, branch: Branch, loop: _Loop, d) -> None:
+    """The valley's rows at this step, from the eigenpairs the diagnostics just solved for."""
+    grid, iterates = valley_rows(problem, loop.theta, d.eigen.vectors, d.eigen.values, d.row["loss"], branch.recent)
+    where = {"branch": branch.name, "step": loop.step, "t_eff": loop.t_eff}
+    branch.valley_rows.extend({**where, **r} for r in grid)
+    branch.valley_iterate_rows.extend({**where, **r} for r in iterates)
 
 
 def add_measures(d, row: dict, group_rows: list[dict]) -> None:

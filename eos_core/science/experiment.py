@@ -17,6 +17,8 @@ from eos_core.analysis.results import (
     TRACE_COLUMNS,
     TRACKED_COLUMNS,
     TRACKED_GROUP_COLUMNS,
+    VALLEY_COLUMNS,
+    VALLEY_ITERATE_COLUMNS,
     Result,
 )
 from eos_core.config import SCHEMA_VERSION, RunConfig, branch_thresholds
@@ -149,6 +151,8 @@ def assemble(cfg: RunConfig, setup: Setup, branches: list[Branch], wall_time: fl
         step_loss_table(branches, cfg.steps),
         _rows_table(branches, "tracked_rows", TRACKED_COLUMNS),
         _rows_table(branches, "tracked_group_rows", TRACKED_GROUP_COLUMNS),
+        _rows_table(branches, "valley_rows", VALLEY_COLUMNS),
+        _rows_table(branches, "valley_iterate_rows", VALLEY_ITERATE_COLUMNS),
     )
 
 

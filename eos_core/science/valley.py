@@ -1,0 +1,105 @@
+"""The valley: the loss along the top Hessian eigenvector v1 through the current weights, the
+v1 × v2 surface, and where the last few iterates land, at chosen logged steps (valley_every > 0).
+
+Forward passes only: v1 and v2 are the eigenvectors the logged step's diagnostics already solved
+for, and every grid point is one full-batch loss under torch.no_grad, the grid batched with vmap.
+The offsets span a range set by the iterates' own swing along each direction, so an EoS bounce
+is visible, with a floor from the curvature so a valley shows even where the iterates barely move.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.func import vmap
+
+from eos_core.config import RunConfig
+from eos_core.science.problem import Problem
+
+SLICE_POINTS = 41  # odd: the grid holds s = 0 (the current weights) exactly
+SURFACE_POINTS = 15  # per direction; the surface costs SURFACE_POINTS² forward passes
+ITERATES = 4  # previous iterates θ_{t−1} … θ_{t−4} kept and projected
+SWING = 2.0  # the grid reaches this many times the farthest iterate's offset
+CHUNK = 16  # grid points per batched forward: bounds the memory of one vmap call
+
+
+def checkpoint_steps(cfg: RunConfig, t_star: int | None, branch: str) -> set[int]:
+    """The logged steps a branch slices at (empty when valley_every = 0). The baseline: every
+    multiple of valley_every and t*. The exit branch: t* and, for each baseline checkpoint after
+    t*, the logged step nearest to the same effective time t* + (t − t*)/c, so the page can set the
+    two branches side by side. The baseline's own steps never depend on c: every c forks from it."""
+    every = cfg.valley_every
+    if not every:
+        return set()
+    baseline = set(range(0, cfg.steps + 1, every)) | ({t_star} if t_star is not None else set())
+    if branch == "baseline":
+        return baseline
+    steps = {t_star}
+    for t in sorted(s for s in baseline if s > t_star):
+        s = t_star + cfg.log_every * round((t - t_star) / (cfg.c * cfg.log_every))
+        if s > cfg.steps:
+            break
+        steps.add(s)
+    return steps
+
+
+def remember(recent: list, theta: torch.Tensor) -> None:
+    """Keep θ among the last ITERATES iterates (oldest first). θ is never modified in place by the
+    optimiser (each update is a new tensor), so no copy is needed."""
+    recent.append(theta)
+    del recent[:-ITERATES]
+
+
+def valley_rows(
+    problem: Problem, theta: torch.Tensor, vectors: torch.Tensor, values, loss: float, recent: list
+) -> tuple[list[dict], list[dict]]:
+    """(grid rows, iterate rows) at θ. `vectors` (k, d): v1 (and v2) of this step's diagnostics,
+    `values` their eigenvalues, `loss` the logged L(θ), `recent` the previous iterates, oldest first.
+
+    Grid rows: kind "slice" (s1 on SLICE_POINTS offsets along v1, s2 = 0) and, given v2, kind
+    "surface" (SURFACE_POINTS² offsets along v1 and v2), each with L(θ + s1·v1 + s2·v2).
+    Iterate rows: lag j = 1.., s1 = (θ_{t−j} − θ)·v1, s2 = (θ_{t−j} − θ)·v2 and L(θ_{t−j})."""
+    directions = vectors.to(theta.dtype)
+    past = recent[::-1]  # θ_{t−1} first
+    offsets = [(p - theta).double() @ vectors.double().T for p in past]  # (k,) each
+    past_losses = batched_losses(problem, torch.stack(past)) if past else torch.zeros(0)
+    iterates = [
+        {"lag": j + 1, "s1": float(o[0]), "s2": float(o[1]) if len(o) > 1 else 0.0, "loss": float(loss_j)}
+        for j, (o, loss_j) in enumerate(zip(offsets, past_losses))
+    ]
+    widths = [half_width([float(o[i]) for o in offsets], loss, float(values[i])) for i in range(len(directions))]
+    grid = [(s, 0.0) for s in _offsets(widths[0], SLICE_POINTS)]
+    kinds = ["slice"] * len(grid)
+    if len(directions) > 1:
+        surface = [(a, b) for a in _offsets(widths[0], SURFACE_POINTS) for b in _offsets(widths[1], SURFACE_POINTS)]
+        grid += surface
+        kinds += ["surface"] * len(surface)
+    coefficients = torch.tensor(grid, dtype=theta.dtype, device=theta.device)[:, : len(directions)]
+    losses = batched_losses(problem, theta + coefficients @ directions)
+    rows = [
+        {"kind": kind, "s1": s1, "s2": s2, "loss": float(value)}
+        for kind, (s1, s2), value in zip(kinds, grid, losses.tolist())
+    ]
+    return rows, iterates
+
+
+def half_width(swing: list[float], loss: float, curvature: float) -> float:
+    """How far the grid reaches along one direction: SWING × the farthest iterate's offset, and at
+    least √(L/λ) — where the quadratic ½λs² has climbed by half the current loss — so the valley's
+    walls show even where the iterates barely move (progressive sharpening)."""
+    floor = math.sqrt(max(loss, 1e-12) / max(abs(curvature), 1e-12))
+    return max([SWING * abs(s) for s in swing] + [floor])
+
+
+def _offsets(width: float, points: int) -> list[float]:
+    """`points` evenly spaced offsets in [−width, width], with 0 exactly in the middle."""
+    half = points // 2
+    return [width * i / half for i in range(-half, half + 1)]
+
+
+def batched_losses(problem: Problem, thetas: torch.Tensor) -> torch.Tensor:
+    """The full-batch mean loss at each row of `thetas`: forward passes only, CHUNK at a time."""
+    mean_loss = vmap(lambda t: problem.losses(t).mean())
+    with torch.no_grad():
+        return torch.cat([mean_loss(chunk) for chunk in thetas.split(CHUNK)]).double().cpu()
