@@ -16,6 +16,7 @@ The job system (jobs.py):
 Reading results (analysis.py):
   report     which of the paper's claims C1–C8 result folders support
   regime     map stored runs over two axes
+  valley     the loss along the top eigenvector at a valley checkpoint
 Measuring the product (tools.py):
   bench      speed, memory and result size
   chaos      the job system under fault injection
@@ -32,6 +33,7 @@ import os
 import sys
 
 from eos_core.analysis.spectrum import SpectrumError
+from eos_core.analysis.valley import ValleyError
 from eos_core.cli import analysis, jobs, running, tools, ui
 from eos_core.cli.common import Parser
 from eos_core.config import ConfigError, ForkError
@@ -53,6 +55,7 @@ VERBS = (
     jobs.add_sweep,
     analysis.add_report,
     analysis.add_regime,
+    analysis.add_valley,
     running.add_presets,
     running.add_data,
     ui.add_dashboard,
@@ -74,7 +77,16 @@ def parser() -> argparse.ArgumentParser:
 
 
 # A user's mistake, reported as one line and exit code 2; anything else is a bug and keeps its traceback.
-USER_ERRORS = (ConfigError, ForkError, SpectrumError, ResourceError, DatasetError, KeyError, FileNotFoundError)
+USER_ERRORS = (
+    ConfigError,
+    ForkError,
+    SpectrumError,
+    ValleyError,
+    ResourceError,
+    DatasetError,
+    KeyError,
+    FileNotFoundError,
+)
 
 
 def main(argv=None) -> int:

@@ -1,4 +1,4 @@
-"""Verbs that read results: report, regime."""
+"""Verbs that read results: report, regime, valley."""
 
 from __future__ import annotations
 
@@ -82,4 +82,44 @@ def cmd_regime(args) -> int:
         print(frame.to_csv(index=False).rstrip("\n"))
     else:
         print(markdown(grid(frame, args.rows, args.cols)))
+    return 0
+
+
+def add_valley(sub) -> None:
+    """The `valley` verb's options."""
+    valley = sub.add_parser(
+        "valley",
+        help="the loss along the top eigenvector v1 at a valley checkpoint (runs with valley_every > 0); "
+        "without --step, the checkpoints",
+    )
+    valley.add_argument("result", help="a result folder, or the config hash of a run in the store")
+    valley.add_argument("--branch", choices=("baseline", "exit"), default="baseline", help="default %(default)s")
+    valley.add_argument("--step", type=int, help="a valley checkpoint of the branch: print its slice")
+    valley.add_argument("--format", choices=["table", "csv"], default="table", help="default %(default)s")
+    valley.set_defaults(func=cmd_valley)
+
+
+def cmd_valley(args) -> int:
+    from eos_core.analysis.valley import HOW_TO_GET, ValleyError, has_valley, slice_table, valley_at, valley_steps
+    from eos_core.cli.running import spectrum_source
+
+    result, _ = spectrum_source(args.result)
+    if args.step is None:
+        if not has_valley(result):
+            raise ValleyError(f"this run has no valley slices; {HOW_TO_GET}")
+        print(f"{args.branch} valley checkpoints: {', '.join(map(str, valley_steps(result, args.branch))) or 'none'}")
+        return 0
+    valley = valley_at(result, args.branch, args.step)
+    table = slice_table(valley)
+    if args.format == "csv":
+        print(table.to_csv(index=False).rstrip("\n"))
+        return 0
+    ratio = valley.curvature / valley.threshold.value
+    print(
+        f"{args.branch} at step {valley.step} (t_eff {valley.t_eff:.4g}): L = {valley.loss:.6g}, curvature "
+        f"along v1 {valley.curvature:.4g} = {ratio:.3f} × {valley.threshold.symbol}"
+    )
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.6g}"))
+    for row in valley.iterates.itertuples():
+        print(f"θ(t−{row.lag}) lands at s1 = {row.s1:.4g}, s2 = {row.s2:.4g}, loss {row.loss:.6g}")
     return 0

@@ -264,7 +264,7 @@ def _logged_step(
         return None
     book.logged(branch, loop, d)
     forked = fork_at_onset and _fork_if_onset(branch, loop, d.row["lambda1"], threshold)
-    if forked or loop.step in loop.valley:
+    if cfg.valley_every and (forked or loop.step in loop.valley):
         _slice_valley(problem, branch, loop, d)
     if branch.crossing is None and d.row["lambda1"] >= threshold:
         branch.crossing = loop.step
