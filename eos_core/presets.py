@@ -86,7 +86,10 @@ _SELECTIVE = dict(
     onset_fraction=0.9,
 )
 
-_TEACH_FASHION = {**_FASHION_CPU, "classes": ("pullover", "coat")}
+# The teaching presets slice the valley (the Valley page) about a dozen times on the baseline, from
+# progressive sharpening through EoS, and at t* and the equal-effective-time partners on the exit
+# branch; each checkpoint costs about 55 gradients of forward passes (science.valley).
+_TEACH_FASHION = {**_FASHION_CPU, "classes": ("pullover", "coat"), "valley_every": 64}
 
 PRESETS: dict[str, tuple[str, dict]] = {
     "teach-fashion": (
@@ -108,12 +111,12 @@ PRESETS: dict[str, tuple[str, dict]] = {
         "(output-outliers gain under EoS, the other groups lose)",
         # Measured (seeds 0, 1, 2, logged every 16): t* = 48, t** = 304–416; median Δℓ_k from t* to t**:
         # output-outliers +0.02 to +0.04, inliers and boundary about −0.02, input-outliers −0.15 to −0.28.
-        _SELECTIVE,
+        {**_SELECTIVE, "valley_every": 48},
     ),
     "teach-selective-random": (
         "teach-selective's control: input-outliers displaced in random directions; every group then "
         "does better on the exit branch (no trade-off)",
-        {**_SELECTIVE, "displacement": "random"},
+        {**_SELECTIVE, "displacement": "random", "valley_every": 48},
     ),
     "teach-digits": (
         "scikit-learn digits, even vs odd, on a laptop CPU: progressive sharpening, EoS, the fork "
@@ -132,6 +135,7 @@ PRESETS: dict[str, tuple[str, dict]] = {
             log_every=16,
             example_every=16,
             onset_fraction=0.9,
+            valley_every=96,
         ),
     ),
     "mnist-cpu": (
