@@ -104,6 +104,16 @@ PAGES = (
         ("t_star", "t_star_star", "exit_branch", "c", "exit_threshold", "effective_time", "group_loss"),
     ),
     Page(
+        "valley",
+        "Valley",
+        "Valley along v1",
+        ":material/landscape:",
+        "Results",
+        1,
+        ("v1", "threshold", "exit_threshold", "t_star", "eos", "progressive_sharpening", "effective_time"),
+        narrative.valley,
+    ),
+    Page(
         "regime",
         "Regime map",
         "Regime map",

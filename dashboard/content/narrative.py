@@ -315,3 +315,34 @@ def flow_notes(metas: list[dict]) -> list[str]:
                 )
             notes.append(f"{branch.replace('_', ' ')}: {info['integrator']}{error}; {end}.")
     return notes
+
+
+# -- valley ------------------------------------------------------------------------------------
+
+
+def valley(result: Result) -> list[str]:
+    """How the valley along v1 changes over the checkpoints: its curvature against each branch's
+    threshold, first and last, on both branches."""
+    from eos_core.analysis.valley import HOW_TO_GET, has_valley, valley_at, valley_steps
+
+    if not has_valley(result):
+        return [f"This run stored no valley slices; {HOW_TO_GET}."]
+    sentences = [
+        "Each curve is the full-batch loss along the top Hessian eigenvector v1 through the current "
+        "weights (a star). The dashed parabola has the curvature of the branch's stability threshold: "
+        "a valley as sharp as it is the most gradient descent at that rate can sit in. White circles are "
+        "the last four iterates, where they land along v1."
+    ]
+    for branch in ("baseline", "exit"):
+        steps = valley_steps(result, branch)
+        if not steps:
+            continue
+        first, last = valley_at(result, branch, steps[0]), valley_at(result, branch, steps[-1])
+        symbol = first.threshold.symbol
+        sentences.append(
+            f"{'EoS' if branch == 'baseline' else 'Exit'} branch: the valley's curvature is "
+            f"{first.curvature / first.threshold.value:.2f} × {symbol} at step {first.step} and "
+            f"{last.curvature / last.threshold.value:.2f} × {symbol} at step {last.step} "
+            f"({len(steps)} checkpoints)."
+        )
+    return sentences

@@ -57,8 +57,10 @@ OPTIONAL_TABLES = {
     "valley.parquet": VALLEY_COLUMNS,
     "valley_iterates.parquet": VALLEY_ITERATE_COLUMNS,
 }
-WRITTEN_WHEN_KEPT = ("valley.parquet", "valley_iterates.parquet")  # absent rather than empty
-OPTIONAL_FILES = tuple(OPTIONAL_TABLES)
+# Written only by a run that kept rows in them (valley_every > 0): a run without stores what it did before.
+VALLEY_FILES = ("valley.parquet", "valley_iterates.parquet")
+OPTIONAL_FILES = tuple(name for name in OPTIONAL_TABLES if name not in VALLEY_FILES)  # written by every run
+READ = FILES + OPTIONAL_FILES + VALLEY_FILES
 
 
 class ResultError(ValueError):
@@ -95,7 +97,7 @@ class Result:
             "tracked.parquet": _parquet(self.tracked),
             "tracked_groups.parquet": _parquet(self.tracked_groups),
         }
-        for name, table in zip(WRITTEN_WHEN_KEPT, (self.valley, self.valley_iterates)):
+        for name, table in zip(VALLEY_FILES, (self.valley, self.valley_iterates)):
             if len(table):
                 files[name] = _parquet(table)
         return files
@@ -135,7 +137,7 @@ class Result:
     def from_zip(cls, blob: bytes) -> Result:
         try:
             with zipfile.ZipFile(io.BytesIO(blob)) as archive:
-                files = {name: archive.read(name) for name in archive.namelist() if name in FILES + OPTIONAL_FILES}
+                files = {name: archive.read(name) for name in archive.namelist() if name in READ}
         except (zipfile.BadZipFile, OSError, EOFError) as error:
             raise ResultError(f"result is corrupt: {error}") from error
         return cls.from_files(files)
@@ -152,7 +154,7 @@ class Result:
         folder = pathlib.Path(folder)
         if not folder.is_dir():
             raise ResultError(f"no result folder at {folder}")
-        return cls.from_files({p.name: p.read_bytes() for p in folder.iterdir() if p.name in FILES + OPTIONAL_FILES})
+        return cls.from_files({p.name: p.read_bytes() for p in folder.iterdir() if p.name in READ})
 
 
 def _optional(files: dict[str, bytes], name: str) -> pd.DataFrame:

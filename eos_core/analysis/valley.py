@@ -16,7 +16,7 @@ from eos_core.config import Threshold, branch_thresholds
 
 HOW_TO_GET = (
     "run it with valley slices, e.g. `eos run --preset teach-selective` or "
-    "`--set valley_every=...` (a multiple of log_every)"
+    "`--set valley_every=N` (about N steps between slices)"
 )
 
 

@@ -27,19 +27,21 @@ CHUNK = 16  # grid points per batched forward on a GPU: bounds the memory of one
 
 
 def checkpoint_steps(cfg: RunConfig, t_star: int | None, branch: str) -> set[int]:
-    """The logged steps a branch slices at (empty when valley_every = 0). The baseline: every
-    multiple of valley_every and t*. The exit branch: t* and, for each baseline checkpoint after
-    t*, the logged step nearest to the same effective time t* + (t − t*)/c, so the page can set the
-    two branches side by side. The baseline's own steps never depend on c: every c forks from it."""
-    every = cfg.valley_every
+    """The logged steps a branch slices at (empty when valley_every = 0). The baseline: the logged
+    step nearest to each multiple of valley_every, and t*. The exit branch: t* and, for each
+    baseline checkpoint after t*, the logged step nearest to the same effective time
+    t* + (t − t*)/c, so the page can set the two branches side by side. The baseline's own steps
+    never depend on c: every c forks from it."""
+    every, grid = cfg.valley_every, cfg.log_every
     if not every:
         return set()
-    baseline = set(range(0, cfg.steps + 1, every)) | ({t_star} if t_star is not None else set())
+    baseline = {min(grid * round(t / grid), cfg.steps - cfg.steps % grid) for t in range(0, cfg.steps + 1, every)}
+    baseline |= {t_star} if t_star is not None else set()
     if branch == "baseline":
         return baseline
     steps = {t_star}
     for t in sorted(s for s in baseline if s > t_star):
-        s = t_star + cfg.log_every * round((t - t_star) / (cfg.c * cfg.log_every))
+        s = t_star + grid * round((t - t_star) / (cfg.c * grid))
         if s > cfg.steps:
             break
         steps.add(s)
