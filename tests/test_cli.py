@@ -1,9 +1,12 @@
 """The command line, as a script user runs it."""
 
+import io
 import json
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 from harness import ROOT
 from harness import eos as cli
@@ -98,7 +101,7 @@ def test_help_lists_every_verb_with_its_line():
 
     text = cli("--help").stdout
     verbs = [add.__name__.removeprefix("add_") for add in package.VERBS]
-    assert len(verbs) == 16
+    assert len(verbs) == 17
     for verb in verbs:
         assert f"\n    {verb} " in text, verb
         assert f"\n  {verb} " in package.__doc__, verb  # the module's docstring names every verb too
@@ -205,3 +208,32 @@ def test_run_summary_names_each_reference_flow_and_how_it_ended(capsys):
     )
     print_summary(summary(result), result.meta, "out")
     assert f"central_flow: diverged (2.5 s)  {message}" in capsys.readouterr().out
+
+
+@pytest.mark.training
+def test_valley_lists_checkpoints_prints_a_slice_and_refuses_a_step_without_one(tmp_path, tiny_run):
+    from tiny import TINY
+
+    from eos_core.analysis.valley import valley_at, valley_steps
+
+    result = tiny_run(TINY.replace(valley_every=10))
+    folder = str(result.save(tmp_path / "valley"))
+    steps = valley_steps(result, "exit")
+    listed = cli("valley", folder, "--branch", "exit")
+    assert listed.returncode == 0 and listed.stdout.strip() == f"exit valley checkpoints: {', '.join(map(str, steps))}"
+    printed = cli("valley", folder, "--branch", "exit", "--step", str(steps[-1]), "--format", "csv")
+    assert printed.returncode == 0, printed.stderr
+    table = pd.read_csv(io.StringIO(printed.stdout))
+    stored = valley_at(result, "exit", steps[-1]).slice
+    np.testing.assert_allclose(table.loss, stored.loss, rtol=1e-12)
+    np.testing.assert_allclose(table.offset_along_v1, stored.s1, rtol=1e-12)
+    readable = cli("valley", folder, "--step", "20")
+    assert readable.returncode == 0 and "curvature along v1" in readable.stdout and "θ(t−1) lands at" in readable.stdout
+    refused = cli("valley", folder, "--step", "21")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.strip() == (
+        "error: no valley slice at step 21 on the baseline branch; steps with one: "
+        + ", ".join(map(str, valley_steps(result, "baseline")))
+    )
+    plain = cli("valley", str(tiny_run(TINY).save(tmp_path / "plain")))
+    assert plain.returncode == 2 and "valley_every" in plain.stderr and len(plain.stderr.splitlines()) == 1
