@@ -11,7 +11,7 @@ import pytest
 from harness import ROOT
 from harness import eos as cli
 
-from eos_core.analysis.results import FILES, OPTIONAL_FILES, Result
+from eos_core.analysis.results import FILES, OPTIONAL_FILES, VALLEY_FILES, Result
 
 pytestmark = pytest.mark.process  # every test runs `python -m eos_core`
 
@@ -37,7 +37,8 @@ def test_run_writes_a_result_and_prints_a_summary(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "t*  = " in done.stdout and "Δℓ[" in done.stdout and str(out) in done.stdout
-    assert sorted(p.name for p in out.iterdir()) == sorted(FILES + OPTIONAL_FILES)
+    # teach-digits slices the valley
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES + OPTIONAL_FILES + VALLEY_FILES)
     result = Result.load(out)
     assert result.meta["config"]["steps"] == 48 and result.meta["t_star"] is not None
 

@@ -34,6 +34,8 @@ def test_stored_columns_are_unique_per_table():
         quantities.EVERY_STEP,
         quantities.TRACKED,
         quantities.TRACKED_GROUP,
+        quantities.VALLEY,
+        quantities.VALLEY_ITERATES,
     ):
         columns = quantities.columns(table)
         assert len(columns) == len(set(columns)), table

@@ -21,7 +21,7 @@ import zipfile
 
 import pytest
 
-from eos_core.analysis.results import FILES, OPTIONAL_FILES, Result
+from eos_core.analysis.results import FILES, OPTIONAL_FILES, VALLEY_FILES, Result
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PACKAGES = ("eos_core", "dashboard")
@@ -221,7 +221,8 @@ def test_eos_run_writes_a_result_from_outside_the_source_tree(venv, tmp_path):
     out = tmp_path / "tiny"
     done = in_venv(venv, tmp_path, "eos", "run", *TINY_RUN, "--quiet", "--out", str(out))
     assert "status: done" in done.stdout and str(out) in done.stdout and "Traceback" not in done.stderr
-    assert sorted(p.name for p in out.iterdir()) == sorted(FILES + OPTIONAL_FILES)
+    # teach-selective slices the valley
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES + OPTIONAL_FILES + VALLEY_FILES)
     result = Result.load(out)
     assert result.meta["config"]["steps"] == 60 and result.meta["t_star"] is not None
     assert set(result.trace["branch"]) == {"baseline", "exit"}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from eos_core.analysis.results import FILES, OPTIONAL_FILES, Result
+from eos_core.analysis.results import FILES, OPTIONAL_FILES, VALLEY_FILES, Result
 from eos_core.groups import GROUPS
 from eos_core.presets import preset
 from eos_core.science.experiment import run_experiment
@@ -23,7 +23,7 @@ def test_teach_digits_shows_sharpening_eos_and_the_fork(tmp_path):
     median_after = base[base.step >= t_star].lambda1.median()
     assert abs(median_after / (2 / cfg.lr) - 1) <= 0.15
     # complete and consistent files
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted(FILES + OPTIONAL_FILES)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted(FILES + OPTIONAL_FILES + VALLEY_FILES)
     assert list(base.step) == list(range(0, cfg.steps + 1, cfg.log_every))
     assert list(exit_.step) == list(range(t_star, cfg.steps + 1, cfg.log_every))
     assert np.allclose(exit_.t_eff, t_star * cfg.lr + (exit_.step - t_star) * cfg.c * cfg.lr)

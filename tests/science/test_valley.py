@@ -142,3 +142,25 @@ def test_a_run_without_slices_stores_what_it_stored_before(tiny_run):
         pd.testing.assert_frame_equal(getattr(plain, name), getattr(sliced, name), check_exact=True)
     for key, value in plain.per_example.items():
         np.testing.assert_array_equal(sliced.per_example[key], value)
+
+
+@pytest.mark.training
+def test_a_branch_resumed_from_a_checkpoint_slices_the_same_valley(tiny_run):
+    """The last iterates travel in the checkpoint (packed like every Branch field), so a branch
+    resumed between checkpoints stores the same valley as one never stopped."""
+    from eos_core.science.branching import prepare, run_baseline
+    from eos_core.science.snapshot import pack_in_flight, unpack_branch
+
+    setup = prepare(VALLEY)
+    kept = {}
+
+    def keep(flight):
+        if flight.step == 20:  # a valley checkpoint: its four iterates are already in the ring
+            kept["blob"] = pack_in_flight(flight)
+
+    whole = run_baseline(setup, VALLEY, checkpoint=keep)
+    _, flight = unpack_branch(kept["blob"], "cpu")
+    assert len(flight.branch.recent) == ITERATES
+    resumed = run_baseline(setup, VALLEY, resume=flight)
+    assert resumed.valley_rows == whole.valley_rows and resumed.valley_iterate_rows == whole.valley_iterate_rows
+    assert len(whole.valley_rows) and not whole.recent  # a finished branch keeps no iterates
