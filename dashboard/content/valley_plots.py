@@ -31,10 +31,18 @@ def checkpoints(result: Result) -> list[tuple[Valley, Valley | None]]:
     ]
 
 
-def _panel_traces(valley: Valley | None, colour: str) -> list[go.Scatter]:
-    """The four traces of one panel (empty where the branch has no checkpoint there)."""
+def _panel_traces(valley: Valley | None, colour: str, legend: bool) -> list[go.Scatter]:
+    """The four traces of one panel (empty where the branch has no checkpoint there); `legend`:
+    whether they are listed in the legend (the left panel's only: both panels share the symbols)."""
     if valley is None:
         return [go.Scatter(x=[], y=[], showlegend=False) for _ in range(TRACES_PER_PANEL)]
+    traces = _drawn(valley, colour)
+    for trace in traces:
+        trace.showlegend = legend
+    return traces
+
+
+def _drawn(valley: Valley, colour: str) -> list[go.Scatter]:
     s, loss = valley.slice.s1.to_numpy(), valley.slice.loss.to_numpy()
     parabola = valley.loss + valley.slope * s + 0.5 * valley.threshold.value * s**2
     landed = np.interp(valley.iterates.s1, s, loss)
@@ -70,7 +78,11 @@ def _panel_traces(valley: Valley | None, colour: str) -> list[go.Scatter]:
 
 
 def _frame_data(pair) -> list[go.Scatter]:
-    return [t for valley, branch in zip(pair, PANELS) for t in _panel_traces(valley, BRANCH_COLORS[branch])]
+    return [
+        trace
+        for valley, branch in zip(pair, PANELS)
+        for trace in _panel_traces(valley, BRANCH_COLORS[branch], branch == PANELS[0])
+    ]
 
 
 def _y_range(pair) -> list[float]:
@@ -117,15 +129,15 @@ def valley_figure(pairs: list, start: int, t_star: int | None) -> go.Figure:
     a slider); `start` is the index of the pair shown first."""
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06)
     for i, trace in enumerate(_frame_data(pairs[start])):
-        fig.add_trace(trace.update(showlegend=i < TRACES_PER_PANEL), row=1, col=1 + i // TRACES_PER_PANEL)
+        fig.add_trace(trace, row=1, col=1 + i // TRACES_PER_PANEL)
     fig.frames = [
         go.Frame(data=_frame_data(pair), layout=_frame_layout(pair), name=_label(pair, t_star)) for pair in pairs
     ]
     fig.update_layout(
         template="plotly_white",
         height=520,
-        margin={"t": 90, "b": 150, "l": 60, "r": 20},
-        legend={"orientation": "h", "y": -0.38},
+        margin={"t": 120, "b": 130, "l": 60, "r": 20},
+        legend={"orientation": "h", "y": 1.22, "x": 0},
         updatemenus=[_play_buttons()],
         sliders=[_slider(pairs, start, t_star)],
         **_frame_layout(pairs[start]),
