@@ -337,6 +337,8 @@ def run_bench(cfg: RunConfig, vmap_sample: int = 256, full_run: bool = True, swe
         figures.update(sweep_reuse_figures(cfg))
     if cfg.flows:
         figures.update(flow_figures(cfg))
+    if cfg.valley_every:
+        figures.update(valley_figures(cfg))
     figures.update(store_round_trip_figures())
     figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if setup.device == "cuda":
@@ -358,6 +360,37 @@ def full_run_figures(cfg: RunConfig) -> dict:
         "t_star_star": result.meta["t_star_star"],
         "hvps_per_solve_median": float(warm.median()) if len(warm) else None,
         "result_mb": size / 2**20,
+    }
+
+
+def valley_figures(cfg: RunConfig) -> dict:
+    """The valley slices' cost (valley_every > 0): the baseline branch trained with them, between
+    two trainings without (in this process, so a load change falls on both sides), as a ratio to
+    the mean of the two; and one checkpoint's cost in gradients."""
+    from eos_core.science.branching import run_baseline
+    from eos_core.science.valley import valley_rows
+
+    setup = prepare(cfg)
+    seconds, branches = [], []
+    for run in (cfg.replace(valley_every=0), cfg, cfg.replace(valley_every=0)):
+        start = time.perf_counter()
+        branches.append(run_baseline(setup, run))
+        _sync(setup.device)
+        seconds.append(time.perf_counter() - start)
+    problem, theta = setup.problem, setup.theta0
+    d = diagnose(problem, theta, setup.centroid_distance, None, torch.Generator().manual_seed(0))
+    recent = [theta - cfg.lr * d.gradient] * 4
+
+    def checkpoint():
+        valley_rows(problem, theta, d.eigen.vectors, d.eigen.values, d.row["loss"], recent)
+
+    gradient = timed(lambda: problem.step_gradient(theta), setup.device, repeat=3)
+    one = timed(checkpoint, setup.device)
+    return {
+        "valley_baseline_overhead": seconds[1] / ((seconds[0] + seconds[2]) / 2),
+        "valley_baseline_checkpoints": len({row["step"] for row in branches[1].valley_rows}),
+        "valley_checkpoint_s": one,
+        "valley_checkpoint_grad_equiv": one / gradient,
     }
 
 
