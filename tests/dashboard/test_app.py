@@ -73,7 +73,9 @@ def test_invalid_value_is_shown_next_to_its_field(app):
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_without_exceptions(app, page):
     switch_to(app, page)
-    if page != "app_pages/runs.py":
+    if page == "app_pages/valley.py":  # these runs stored no valley slices: the page says how to get them
+        assert any("valley_every" in i.value for i in app.info) and not charts(app)
+    elif page != "app_pages/runs.py":
         assert charts(app), f"{page} drew no chart"
 
 
