@@ -11,6 +11,7 @@ import pandas as pd
 
 from eos_core.analysis.claims import _mixed_signs
 from eos_core.analysis.results import Result
+from eos_core.analysis.valley import HOW_TO_GET, has_valley, valley_at, valley_steps
 from eos_core.config import RunConfig, branch_thresholds, stability_threshold
 from eos_core.groups import GROUPS, LABELS
 from eos_core.runs.queue import JobState
@@ -323,8 +324,6 @@ def flow_notes(metas: list[dict]) -> list[str]:
 def valley(result: Result) -> list[str]:
     """How the valley along v1 changes over the checkpoints: its curvature against each branch's
     threshold, first and last, on both branches."""
-    from eos_core.analysis.valley import HOW_TO_GET, has_valley, valley_at, valley_steps
-
     if not has_valley(result):
         return [f"This run stored no valley slices; {HOW_TO_GET}."]
     sentences = [

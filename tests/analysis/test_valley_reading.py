@@ -70,3 +70,15 @@ def test_a_parabolas_curvature_and_slope_are_read_back_exactly():
 
 def test_the_exit_branch_pairs_with_the_baseline_at_equal_effective_time():
     assert paired_checkpoints(hand_made()) == [(0, None), (10, 10), (20, 30), (30, None)]
+
+
+def test_the_explainer_reads_each_branchs_curvature_against_its_threshold():
+    from dashboard.content import narrative
+
+    text = " ".join(narrative.valley(hand_made()))
+    assert (
+        "EoS branch: the valley's curvature is 1.00 × 2/η at step 0 and 1.00 × 2/η at step 30 (4 checkpoints)" in text
+    )
+    assert "Exit branch: the valley's curvature is 0.25 × 2/(c·η) at step 10 and 0.25 × 2/(c·η) at step 30" in text
+    empty = Result({"config": TINY.to_dict()}, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    assert "valley_every" in narrative.valley(empty)[0]
