@@ -12,7 +12,16 @@ from eos_core.analysis.results import FILES, OPTIONAL_FILES, VALLEY_FILES
 from eos_core.analysis.valley import paired_checkpoints, valley_at, valley_steps
 from eos_core.config import _hash
 from eos_core.science.diagnostics import diagnose
-from eos_core.science.valley import ITERATES, SLICE_POINTS, SURFACE_POINTS, checkpoint_steps, valley_rows
+from eos_core.science.valley import (
+    CHUNK,
+    ITERATES,
+    SLICE_POINTS,
+    SURFACE_POINTS,
+    batched_losses,
+    checkpoint_steps,
+    valley_rows,
+    vmapped_losses,
+)
 
 LR = 0.05
 
@@ -164,3 +173,13 @@ def test_a_branch_resumed_from_a_checkpoint_slices_the_same_valley(tiny_run):
     resumed = run_baseline(setup, VALLEY, resume=flight)
     assert resumed.valley_rows == whole.valley_rows and resumed.valley_iterate_rows == whole.valley_iterate_rows
     assert len(whole.valley_rows) and not whole.recent  # a finished branch keeps no iterates
+
+
+def test_the_batched_forward_of_a_gpu_gives_the_plain_forwards_losses():
+    problem, theta = tiny_problem(seed=2)
+    thetas = theta + 0.1 * torch.randn(
+        CHUNK + 3, theta.numel(), generator=torch.Generator().manual_seed(0), dtype=theta.dtype
+    )
+    plain = batched_losses(problem, thetas)  # on a CPU: one forward a point
+    assert torch.allclose(vmapped_losses(problem, thetas), plain, rtol=1e-13, atol=0)  # float64 rounding only
+    assert plain[0].item() == pytest.approx(explicit_loss(problem, thetas[0]).item(), rel=1e-13)
