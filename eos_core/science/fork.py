@@ -77,11 +77,12 @@ def state_at(result: Result, step: int, branch: str = "baseline", progress=None)
     if (result.meta.get("fork") or {}).get("changes"):  # its config is the exit's: the baseline's is not stored
         raise ForkError("a fork with changed settings cannot be replayed; replay its parent's baseline instead")
     setup = prepare(cfg)
+    quick = cfg.replace(valley_every=0)  # valley slices are forward passes only: the state is the same without
     at = step if branch == "baseline" else result.meta["t_star"]
-    _, base = replay(lambda keep: run_baseline(setup, cfg, progress, checkpoint=keep), at, whole=False)
+    _, base = replay(lambda keep: run_baseline(setup, quick, progress, checkpoint=keep), at, whole=False)
     if branch == "baseline":
         return setup, cfg, base
-    _, state = replay(lambda keep: run_exit(setup, cfg, base, progress, checkpoint=keep), step, whole=False)
+    _, state = replay(lambda keep: run_exit(setup, quick, base, progress, checkpoint=keep), step, whole=False)
     return setup, cfg, state
 
 

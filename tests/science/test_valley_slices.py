@@ -183,3 +183,19 @@ def test_the_batched_forward_of_a_gpu_gives_the_plain_forwards_losses():
     plain = batched_losses(problem, thetas)  # on a CPU: one forward a point
     assert torch.allclose(vmapped_losses(problem, thetas), plain, rtol=1e-13, atol=0)  # float64 rounding only
     assert plain[0].item() == pytest.approx(explicit_loss(problem, thetas[0]).item(), rel=1e-13)
+
+
+@pytest.mark.training
+def test_a_fork_at_t_star_reproduces_the_valley_and_a_replay_skips_it(tiny_run):
+    """Forks replay the baseline: one at t* with the parent's settings slices the same valley; a
+    replay for a state (the spectrum's) skips the slices and still lands on the same weights."""
+    from eos_core.science.fork import fork, state_at
+
+    parent = tiny_run(VALLEY)
+    child = fork(parent, parent.meta["t_star"], {})
+    for table in ("valley", "valley_iterates"):
+        pd.testing.assert_frame_equal(getattr(child, table), getattr(parent, table), check_exact=True)
+    setup, _, state = state_at(parent, 20, "baseline")
+    with torch.no_grad():
+        loss = setup.problem.losses(state.theta).mean().item()
+    assert loss == pytest.approx(valley_at(parent, "baseline", 20).loss, rel=1e-6)  # float32 forwards
