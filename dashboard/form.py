@@ -55,6 +55,7 @@ FIELDS = (
     Field("optimizer", "select", CHOICES["optimizer"], advanced=True),
     Field("momentum", "number", (0.0, 0.99, 0.05), advanced=True),
     Field("batch_size", "integer", (1, 10**6, 1), advanced=True),
+    Field("valley_every", "integer", (0, MAX_STEPS, 16), advanced=True),
 )
 BY_NAME = {f.name: f for f in FIELDS}
 CONFIG_FIELDS = [f.name for f in FIELDS if f.name not in ("dataset", "class_a", "class_b", "seeds")]
