@@ -65,28 +65,26 @@ def valley_rows(
     Grid rows: kind "slice" (s1 on SLICE_POINTS offsets along v1, s2 = 0) and, given v2, kind
     "surface" (SURFACE_POINTS² offsets along v1 and v2), each with L(θ + s1·v1 + s2·v2).
     Iterate rows: lag j = 1.., s1 = (θ_{t−j} − θ)·v1, s2 = (θ_{t−j} − θ)·v2 and L(θ_{t−j})."""
-    directions = vectors.to(theta.dtype)
-    past = recent[::-1]  # θ_{t−1} first
-    offsets = [(p - theta).double() @ vectors.double().T for p in past]  # (k,) each
-    past_losses = batched_losses(problem, torch.stack(past)) if past else torch.zeros(0)
-    iterates = [
-        {"lag": j + 1, "s1": float(o[0]), "s2": float(o[1]) if len(o) > 1 else 0.0, "loss": float(loss_j)}
-        for j, (o, loss_j) in enumerate(zip(offsets, past_losses))
-    ]
-    widths = [half_width([float(o[i]) for o in offsets], loss, float(values[i])) for i in range(len(directions))]
-    grid = [(s, 0.0) for s in _offsets(widths[0], SLICE_POINTS)]
-    kinds = ["slice"] * len(grid)
-    if len(directions) > 1:
-        surface = [(a, b) for a in _offsets(widths[0], SURFACE_POINTS) for b in _offsets(widths[1], SURFACE_POINTS)]
-        grid += surface
-        kinds += ["surface"] * len(surface)
-    coefficients = torch.tensor(grid, dtype=theta.dtype, device=theta.device)[:, : len(directions)]
-    losses = batched_losses(problem, theta + coefficients @ directions)
-    rows = [
-        {"kind": kind, "s1": s1, "s2": s2, "loss": float(value)}
-        for kind, (s1, s2), value in zip(kinds, grid, losses.tolist())
-    ]
-    return rows, iterates
+    iterates = _iterate_rows(problem, theta, vectors, recent)
+    widths = [half_width([r[f"s{i + 1}"] for r in iterates], loss, float(values[i])) for i in range(len(vectors))]
+    grid = [("slice", s, 0.0) for s in _offsets(widths[0], SLICE_POINTS)]
+    if len(vectors) > 1:
+        across = _offsets(widths[1], SURFACE_POINTS)
+        grid += [("surface", a, b) for a in _offsets(widths[0], SURFACE_POINTS) for b in across]
+    coefficients = torch.tensor([(a, b) for _, a, b in grid], dtype=theta.dtype, device=theta.device)
+    losses = losses_along(problem, theta, vectors.to(theta.dtype), coefficients[:, : len(vectors)])
+    return [{"kind": k, "s1": a, "s2": b, "loss": v} for (k, a, b), v in zip(grid, losses.tolist())], iterates
+
+
+def _iterate_rows(problem: Problem, theta: torch.Tensor, vectors: torch.Tensor, recent: list) -> list[dict]:
+    """Where each previous iterate lies along v1 and v2 from θ (float64 products), and its loss."""
+    rows = []
+    for lag, past in enumerate(reversed(recent), start=1):
+        offset = ((past - theta).double() @ vectors.double().T).tolist() + [0.0]  # s2 = 0 without v2
+        with torch.no_grad():
+            past_loss = float(problem.losses(past).mean())  # as the trace logs L: the mean in the dtype
+        rows.append({"lag": lag, "s1": offset[0], "s2": offset[1], "loss": past_loss})
+    return rows
 
 
 def half_width(swing: list[float], loss: float, curvature: float) -> float:
@@ -103,19 +101,15 @@ def _offsets(width: float, points: int) -> list[float]:
     return [width * i / half for i in range(-half, half + 1)]
 
 
-def batched_losses(problem: Problem, thetas: torch.Tensor) -> torch.Tensor:
-    """The full-batch mean loss at each row of `thetas`: forward passes only. On a GPU CHUNK at a
-    time through vmap; on a CPU one at a time, which measured faster there (teach-selective: 18 ms
-    a point against 21–32 ms batched by 4–32)."""
-    if thetas.device.type != "cpu":
-        return vmapped_losses(problem, thetas)
+def losses_along(
+    problem: Problem, theta: torch.Tensor, directions: torch.Tensor, coefficients: torch.Tensor, batched=None
+) -> torch.Tensor:
+    """L(θ + Σ_i c_i·v_i) for each row c of `coefficients` (float64, on the host): forward passes
+    only, one grid point at a time on a CPU — measured faster there (teach-selective: 18 ms a
+    point against 21–32 ms batched by 4–32) — and CHUNK at a time through vmap on a GPU
+    (`batched` forces either). Memory stays at a chunk's copies of θ, never the whole grid's."""
+    batched = theta.device.type != "cpu" if batched is None else batched
+    mean_loss = vmap(lambda t: problem.losses(t).mean()) if batched else lambda t: problem.losses(t[0]).mean()[None]
     with torch.no_grad():
-        return torch.stack([problem.losses(t).mean() for t in thetas]).double()
-
-
-def vmapped_losses(problem: Problem, thetas: torch.Tensor) -> torch.Tensor:
-    """`batched_losses` CHUNK points per forward through vmap: the GPU's path (it runs on a CPU too,
-    where the tests check it against the plain one)."""
-    mean_loss = vmap(lambda t: problem.losses(t).mean())
-    with torch.no_grad():
-        return torch.cat([mean_loss(chunk) for chunk in thetas.split(CHUNK)]).double().cpu()
+        parts = [mean_loss(theta + chunk @ directions) for chunk in coefficients.split(CHUNK if batched else 1)]
+    return torch.cat(parts).double().cpu()

@@ -17,10 +17,9 @@ from eos_core.science.valley import (
     ITERATES,
     SLICE_POINTS,
     SURFACE_POINTS,
-    batched_losses,
     checkpoint_steps,
+    losses_along,
     valley_rows,
-    vmapped_losses,
 )
 
 LR = 0.05
@@ -177,12 +176,14 @@ def test_a_branch_resumed_from_a_checkpoint_slices_the_same_valley(tiny_run):
 
 def test_the_batched_forward_of_a_gpu_gives_the_plain_forwards_losses():
     problem, theta = tiny_problem(seed=2)
-    thetas = theta + 0.1 * torch.randn(
-        CHUNK + 3, theta.numel(), generator=torch.Generator().manual_seed(0), dtype=theta.dtype
-    )
-    plain = batched_losses(problem, thetas)  # on a CPU: one forward a point
-    assert torch.allclose(vmapped_losses(problem, thetas), plain, rtol=1e-13, atol=0)  # float64 rounding only
-    assert plain[0].item() == pytest.approx(explicit_loss(problem, thetas[0]).item(), rel=1e-13)
+    generator = torch.Generator().manual_seed(0)
+    directions = torch.randn(2, theta.numel(), generator=generator, dtype=theta.dtype)
+    coefficients = torch.randn(CHUNK + 3, 2, generator=generator, dtype=theta.dtype)  # a partial last chunk
+    plain = losses_along(problem, theta, directions, coefficients)  # on a CPU: one forward a point
+    batched = losses_along(problem, theta, directions, coefficients, batched=True)  # a GPU's path
+    assert torch.allclose(batched, plain, rtol=1e-13, atol=0)  # float64 rounding only
+    for c, value in zip(coefficients, plain):
+        assert value.item() == pytest.approx(explicit_loss(problem, theta + c @ directions).item(), rel=1e-13)
 
 
 @pytest.mark.training
