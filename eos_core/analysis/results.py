@@ -57,7 +57,7 @@ OPTIONAL_TABLES = {
     "valley.parquet": VALLEY_COLUMNS,
     "valley_iterates.parquet": VALLEY_ITERATE_COLUMNS,
 }
-# Written only by a run that kept rows in them (valley_every > 0): a run without stores what it did before.
+# Written only by a run that sliced the valley (valley_every > 0): a run without stores what it did before.
 VALLEY_FILES = ("valley.parquet", "valley_iterates.parquet")
 OPTIONAL_FILES = tuple(name for name in OPTIONAL_TABLES if name not in VALLEY_FILES)  # written by every run
 READ = FILES + OPTIONAL_FILES + VALLEY_FILES
@@ -86,7 +86,7 @@ class Result:
 
     def to_files(self) -> dict[str, bytes]:
         """Each file of the result folder as bytes (the store keeps exactly these). The valley's
-        tables are written only when the run kept some, so a run without them is unchanged."""
+        tables are written only by a run that sliced, so a run without slices is unchanged."""
         files = {
             "meta.json": json.dumps(self.meta, indent=1, sort_keys=True).encode(),
             "trace.parquet": _parquet(self.trace),
@@ -97,9 +97,8 @@ class Result:
             "tracked.parquet": _parquet(self.tracked),
             "tracked_groups.parquet": _parquet(self.tracked_groups),
         }
-        for name, table in zip(VALLEY_FILES, (self.valley, self.valley_iterates)):
-            if len(table):
-                files[name] = _parquet(table)
+        if len(self.valley):  # both tables, even when no slice had previous iterates (a branch's first step)
+            files.update(zip(VALLEY_FILES, (_parquet(self.valley), _parquet(self.valley_iterates))))
         return files
 
     @classmethod

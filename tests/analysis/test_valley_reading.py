@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from tiny import TINY
 
-from eos_core.analysis.results import Result
+from eos_core.analysis.results import VALLEY_FILES, Result
 from eos_core.analysis.valley import ValleyError, paired_checkpoints, slice_table, valley_at, valley_steps
 
 CFG = TINY.replace(valley_every=10, c=0.5, lr=0.05)  # 2/η = 40, 2/(c·η) = 80
@@ -82,3 +82,17 @@ def test_the_explainer_reads_each_branchs_curvature_against_its_threshold():
     assert "Exit branch: the valley's curvature is 0.25 × 2/(c·η) at step 10 and 0.25 × 2/(c·η) at step 30" in text
     empty = Result({"config": TINY.to_dict()}, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
     assert "valley_every" in narrative.valley(empty)[0]
+
+
+def test_a_run_that_sliced_stores_both_tables_and_reads_them_back_exactly():
+    result = hand_made()
+    result.valley_iterates = result.valley_iterates.iloc[:0]  # e.g. every slice at a branch's first step
+    files = result.to_files()
+    assert set(VALLEY_FILES) <= set(files)
+    loaded = Result.from_files(files)
+    pd.testing.assert_frame_equal(loaded.valley, result.valley, check_exact=True)
+    assert list(loaded.valley_iterates.columns) == list(result.valley_iterates.columns) and not len(
+        loaded.valley_iterates
+    )
+    plain = Result({"config": TINY.to_dict()}, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    assert not set(VALLEY_FILES) & set(plain.to_files())
