@@ -91,8 +91,12 @@ def test_bench_prints_figures_as_a_last_json_line():
         "slq_cost_grad_equiv",
         "slq_cost_logged_steps",
         "peak_rss_mb",
+        "valley_baseline_overhead",  # teach-digits slices the valley
+        "valley_checkpoint_s",
     ):
         assert figures[key] > 0
+    assert figures["valley_baseline_checkpoints"] >= 1
+    assert figures["valley_checkpoint_grad_equiv"] > 1  # 166 forward passes
     assert figures["per_example_speedup_vs_vmap"] > 1
     assert figures["slq_cost_grad_equiv"] > figures["slq_cost_logged_steps"]  # a logged step costs > 1 gradient
 
