@@ -397,7 +397,7 @@ def centroid_distance_figure(examples: pd.DataFrame) -> go.Figure:
     return fig
 
 
-RUN_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf")  # Compare: colour = run
+RUN_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")  # Compare: colour = run (Okabe–Ito)
 MAX_COMPARED = len(RUN_COLORS)
 
 
