@@ -6,7 +6,7 @@ import streamlit as st
 from dashboard.pages import sections
 from dashboard.state import get_queue, get_store
 from dashboard.teach import projector_toggle
-from eos_core.presets import first_launch, preset
+from eos_core.runs import shipped
 from eos_core.runs.queue import JobState
 from eos_core.runs.store import StoreDamaged, cache_dir, is_damage
 from eos_core.runs.worker import ensure_worker
@@ -16,12 +16,11 @@ st.set_page_config(page_title="EoS Explorer", page_icon=":material/insights:", l
 
 @st.cache_resource
 def start_teaching_runs() -> None:
-    """On an empty cache, start the teaching presets so the first view grows within minutes: on real
-    Fashion-MNIST where its files are on disk, else on synthetic data."""
+    """On an empty cache, store the shipped teaching runs, so the Story is complete at once; a shipped
+    run that cannot be used is trained instead (its job says why)."""
     queue = get_queue()
     if not get_store().metas() and not queue.jobs():
-        for name in first_launch():
-            queue.submit(preset(name))
+        shipped.install(queue)
     if any(j["state"] in JobState.ACTIVE for j in queue.jobs()):
         ensure_worker(queue)
 

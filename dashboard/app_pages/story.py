@@ -6,7 +6,7 @@ from dashboard.state import families, get_queue, label, load_result, remember_ru
 from dashboard.teach import plain
 from dashboard.widgets import figure, prototype_gallery
 from eos_core.presets import first_launch, preset
-from eos_core.runs.queue import JobState
+from eos_core.runs import shipped
 from eos_core.runs.worker import ensure_worker
 
 st.title(heading("story"))
@@ -36,25 +36,29 @@ st.divider()
 metas = [m for group in families().values() for m in group]
 launch = first_launch()
 choices = story.candidates(metas)
+queue = get_queue()
+pending = shipped.training(queue)
+for job in pending:
+    if job.get("notice"):
+        st.warning(f"A shipped run could not be used: {job['notice']}.", icon=":material/build:")
 if not choices:
-    queue = get_queue()
-    pending = [
-        j
-        for j in queue.jobs()
-        if j["config"] in [preset(n).to_dict() for n in launch] and j["state"] in JobState.ACTIVE
-    ]
     if pending:
+        names = ", ".join(label({"config": j["config"]}) for j in pending)
         st.info(
-            "The story's runs are training (" + ", ".join(launch) + "); their progress is on the "
-            "Experiment page. This page fills in as soon as " + launch[0] + " has forked and finished."
+            f"The story's runs are training ({names}); their progress is on the Experiment page. This page "
+            "fills in as soon as the first has forked and finished."
         )
     else:
         st.info(
-            "The story needs a finished run that reached the edge of stability: the presets "
-            + " and ".join(launch)
-            + " (a minute or two each on a laptop CPU)."
+            "The story needs a finished run that reached the edge of stability: the teaching runs shipped "
+            "with EoS Explorer, or the presets " + " and ".join(launch) + " trained here (a few minutes each)."
         )
-        if st.button("Run " + " and ".join(launch), type="primary"):
+        restore, train = st.columns(2)
+        if restore.button("Restore the shipped runs", type="primary", icon=":material/restore:"):
+            shipped.install(queue)
+            ensure_worker(queue)
+            st.rerun()
+        if train.button("Run " + " and ".join(launch)):
             for name in launch:
                 queue.submit(preset(name))
             ensure_worker(queue)
@@ -73,6 +77,20 @@ chosen = st.selectbox(
     on_change=lambda: remember_run(st.session_state["story_run"]),  # a run picked here is the user's choice
 )
 remember_story_run(chosen)
+pair = shipped.pair_of(chosen)
+if pair and st.button(
+    "Run it live",
+    icon=":material/play_circle:",
+    help="Train a fresh copy of this run and its random control here, and watch them grow on the Experiment "
+    "page (a few minutes on a laptop CPU); the Story is told on the fresh copies when they finish.",
+):
+    try:
+        shipped.live(queue, pair)
+    except ValueError as error:
+        st.error(str(error), icon=":material/error:")
+    else:
+        ensure_worker(queue)
+        st.switch_page(page("experiment").file)
 control = story.twin(by_hash[chosen]["config"], metas)
 steps = story.steps(load_result(chosen), load_result(control["config_hash"]) if control else None)
 

@@ -10,6 +10,7 @@ from tiny import TINY
 
 from dashboard import pages as registry
 from eos_core.presets import first_launch, preset
+from eos_core.runs import shipped
 from eos_core.runs.queue import Queue
 from eos_core.runs.store import Store
 
@@ -48,11 +49,14 @@ def test_experiment_page_shows_the_form_and_presets(app):
     assert {"teach-digits", "paper-mlp-mse"} <= {b.label for b in app.button}
 
 
-def test_first_launch_queues_the_teaching_presets_and_fills_the_form(tmp_path, monkeypatch):
+def test_first_launch_stores_the_shipped_runs_and_fills_the_form_with_a_trainable_preset(tmp_path, monkeypatch):
     at, queued = first_launch_of(tmp_path / "empty", monkeypatch)
     assert not at.exception
-    assert queued == [preset(name).config_hash() for name in first_launch()]
-    assert at.session_state["form_base"] == preset("teach-selective")
+    assert queued == []
+    store = Store(tmp_path / "empty")
+    assert sorted(store.result_hashes()) == sorted(preset(name).config_hash() for name in shipped.SHIPPED)
+    store.close()
+    assert at.session_state["form_base"] == preset(first_launch()[0]) == preset("teach-selective")
     st.cache_resource.clear()
 
 
