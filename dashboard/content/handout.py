@@ -14,6 +14,7 @@ import base64
 import datetime
 import html
 import io
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +69,12 @@ def story_html(
         _footer(exported),
     ]
     return _page(f"EoS Explorer — the Story of {name}", "\n".join(body))
+
+
+def file_name(name: str) -> str:
+    """The handout's file name: the run's name with what a file system or a mail client mangles
+    (spaces, ·, slashes) turned into dashes."""
+    return "story-" + (re.sub(r"[^A-Za-z0-9._=+-]+", "-", name).strip("-.") or "run") + ".html"
 
 
 # -- the parts of the page ------------------------------------------------------------------------
