@@ -72,9 +72,9 @@ def story_html(
 
 
 def file_name(name: str) -> str:
-    """The handout's file name: the run's name with what a file system or a mail client mangles
-    (spaces, ·, slashes) turned into dashes."""
-    return "story-" + (re.sub(r"[^A-Za-z0-9._=+-]+", "-", name).strip("-.") or "run") + ".html"
+    """The handout's file name: the run's name (letters such as η kept) with what a file system or a
+    mail client mangles (spaces, ·, slashes) turned into dashes."""
+    return "story-" + (re.sub(r"[^\w.=+-]+", "-", name).strip("-.") or "run") + ".html"
 
 
 # -- the parts of the page ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import pytest
 from PIL import Image
 from plotly.offline import get_plotlyjs
-from synthetic_result import synthetic_result
+from synthetic_result import synthetic_result, with_prototypes
 
 from dashboard.content import handout, story, toy, toy_plots
 from eos_core.groups import GROUPS
@@ -25,26 +25,9 @@ EXPORTED = datetime.datetime(2025, 3, 14, 9, 26)
 IMAGES = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)" alt="([^"]*)"')
 
 
-def with_prototypes(result, per_group: int = 20, seed: int = 0):
-    """`result` with tracked images: `per_group` examples of each group, 3×6×5 pixels drawn on
-    [−7, 7] so some fall outside the synthetic display range [−5, 5] (painted magenta)."""
-    examples = [int(i) for g in GROUPS for i in result.examples[result.examples.group == g].index[:per_group]]
-    result.per_example["prototype_index"] = np.array(examples)
-    result.per_example["prototype_pixels"] = np.random.default_rng(seed).uniform(-7, 7, (len(examples), 3, 6, 5))
-    return result
-
-
-def big_synthetic(name: str = NAME, **kw):
-    """synthetic_result with 20 examples per group (it has 5), so the gallery's cut shows."""
-    result = synthetic_result(name, **kw)
-    frame = result.examples
-    result.examples = frame.loc[frame.index.repeat(4)].reset_index(drop=True).assign(index=lambda f: f.index)
-    return result
-
-
 @pytest.fixture(scope="module")
 def pair():
-    return with_prototypes(big_synthetic()), synthetic_result("teach-selective-random")
+    return with_prototypes(synthetic_result(NAME, per_group=20)), synthetic_result("teach-selective-random")
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +177,7 @@ def test_a_control_not_stored_is_said_at_the_top(pair):
 
 def test_the_file_name_keeps_the_runs_name_readable():
     assert handout.file_name("teach-selective · c=0.5 · seed 2") == "story-teach-selective-c=0.5-seed-2.html"
+    assert handout.file_name("synthetic-mini · η=0.05") == "story-synthetic-mini-η=0.05.html"
     assert handout.file_name("../../etc/passwd") == "story-etc-passwd.html"
     assert handout.file_name("···") == "story-run.html"
 
