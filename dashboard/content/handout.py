@@ -220,12 +220,14 @@ def _figure(fig: go.Figure, alt: str, div_id: str) -> str:
 
 
 def describe_figure(fig: go.Figure) -> str:
-    """Any figure in words, for a figure without its own description: each curve's name, how many
-    points, its range and last value, then the labelled lines drawn across it."""
+    """Any figure in words, for a figure without its own description: its x axis, each curve's name,
+    how many points, its range and its last value, then the labelled lines drawn across it."""
     title = fig.layout.title.text or "A figure"
-    curves = [words for trace in fig.data if (words := _describe_trace(trace, _axis_name(fig, trace.xaxis or "x")))]
+    curves = [words for trace in fig.data if (words := _describe_trace(trace))]
+    if not curves:
+        return f"{title}. No curve has data."
+    text = f"{title}. Against {_axis_name(fig, fig.data[0].xaxis or 'x')}: " + "; ".join(curves) + "."
     marks = [_describe_mark(fig, a) for a in fig.layout.annotations if a.text]
-    text = f"{title}. " + ("; ".join(curves) if curves else "No curve has data") + "."
     if marks:
         text += " Marked: " + ", ".join(marks) + "."
     return text
@@ -247,14 +249,14 @@ def _describe_mark(fig: go.Figure, annotation) -> str:
     return annotation.text
 
 
-def _describe_trace(trace, x_name: str) -> str | None:
+def _describe_trace(trace) -> str | None:
     y = _numbers(getattr(trace, "y", None))
     x = _numbers(getattr(trace, "x", None))
     if y is None or not np.isfinite(y).any() or getattr(trace, "fill", None) == "toself":
         return None  # no 1-D data, or a band (its curve says the numbers)
     finite = np.isfinite(y)
     last = np.flatnonzero(finite)[-1]
-    where = f" at {x_name} {number(x[last])}" if x is not None and len(x) == len(y) else ""
+    where = f" at {number(x[last])}" if x is not None and len(x) == len(y) else ""
     return (
         f"{trace.name or 'a curve'}: {int(finite.sum())} points from {number(np.nanmin(y))} to "
         f"{number(np.nanmax(y))}, last {number(y[last])}{where}"

@@ -119,8 +119,8 @@ def test_every_figure_carries_its_words_as_caption_and_aria_label(pair, page):
     # t* = 48, then 45/49 to step 480; the exit's 45.8 + 0.6·(step − 48) from 45.8 to 305 at step 480
     assert captions[4] == html.escape(
         "At t* the run forks: EoS keeps η, the exit branch takes c·η. "
-        "λ1 EoS (η): 61 points from 5 to 49, last 45 at step 480; "
-        "λ1 exit (c·η): 55 points from 45.8 to 305, last 305 at step 480. "
+        "Against step: λ1 EoS (η): 61 points from 5 to 49, last 45 at 480; "
+        "λ1 exit (c·η): 55 points from 45.8 to 305, last 305 at 480. "
         "Marked: 2/η at sharpness 50, 2/(c·η) at sharpness 200, t* at step 48, t** at step 272."
     )
 
@@ -137,7 +137,7 @@ def test_the_generic_description_quotes_each_curves_numbers():
     fig.add_vline(x=2, annotation_text="t*")
     fig.update_layout(title="A test", xaxis_title="step", yaxis_title="value")
     assert handout.describe_figure(fig) == (
-        "A test. loss: 3 points from -1.5 to 2, last 0.25 at step 3. Marked: limit at value 1.5, t* at step 2."
+        "A test. Against step: loss: 3 points from -1.5 to 2, last 0.25 at 3. Marked: limit at value 1.5, t* at step 2."
     )
     assert handout.describe_figure(go.Figure()) == "A figure. No curve has data."
 
