@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.content import narrative, plots
+from dashboard.content import handout, narrative, plots
 from dashboard.content.naming import result_name
 from dashboard.content.series import live_result, series
 from dashboard.pages import page
@@ -42,6 +42,27 @@ def outcome(meta: dict | None, job: dict) -> tuple[str, str]:
     if meta is not None and meta.get("t_star_star") is None:
         return "no t**", message or "the exit branch did not reach its threshold (no t**)"
     return JobState.DONE, message
+
+
+def still_training(jobs: dict[str, str]) -> list[handout.Training]:
+    """Of the jobs `jobs` names by their role on a page ("run", "control") → job id, those queued or
+    running, and where each stands."""
+    queue, found = get_queue(), []
+    for role, job_id in jobs.items():
+        job = queue.job(job_id)
+        if job is not None and job["state"] in JobState.ACTIVE:
+            cfg = RunConfig.from_dict(job["config"])
+            branch = job.get("branch") or "baseline"
+            found.append(
+                handout.Training(role, result_name(cfg, job.get("task")), job.get("step") or 0, cfg.steps, branch)
+            )
+    return found
+
+
+def story_in_progress(meta: dict) -> list[handout.Training]:
+    """The Story's run (its stored `meta`) and its random-displacement control, if either is training."""
+    control = RunConfig.from_dict({**meta["config"], "displacement": "random"}).config_hash()
+    return still_training({"run": meta["config_hash"], "control": control})
 
 
 def job_panel(job_id: str, metas: dict[str, dict]) -> None:

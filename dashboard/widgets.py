@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard.content import plots
+from dashboard.content import handout, plots
 from dashboard.teach import styled
 from eos_core.groups import GROUPS
 
@@ -42,6 +42,19 @@ def figure(fig, key: str, selectable: bool = False):
 
 def standalone_html(fig) -> str:
     return fig.to_html(include_plotlyjs=True, full_html=True)
+
+
+def story_download(result, control, name: str, training: list) -> None:
+    """The Story as one HTML file to hand out (content.handout), built only when clicked."""
+    st.download_button(
+        "Download the Story (HTML)",
+        lambda: handout.story_html(result, control, name, training),
+        file_name=handout.file_name(name),
+        mime="text/html",
+        key="story-handout",
+        icon=":material/download:",
+        help="One file with the text, every figure and the tracked images: it opens with no server and no internet.",
+    )
 
 
 def table_downloads(frame: pd.DataFrame, name: str) -> None:

@@ -3,8 +3,9 @@ import streamlit as st
 from dashboard.content import story, toy, toy_plots
 from dashboard.pages import heading, page
 from dashboard.state import families, get_queue, label, load_result, remember_run, remember_story_run
+from dashboard.status import story_in_progress
 from dashboard.teach import plain
-from dashboard.widgets import figure, prototype_gallery
+from dashboard.widgets import figure, prototype_gallery, story_download
 from eos_core.presets import first_launch, preset
 from eos_core.runs import shipped
 from eos_core.runs.worker import ensure_worker
@@ -124,3 +125,7 @@ if forward.button("next →", type="primary", disabled=index == len(steps) - 1, 
     st.rerun()
 shown = page(story.STEP_PAGES[index])
 st.page_link(shown.file, label=f"This run on the {shown.title} page", icon=shown.icon, query_params={"run": chosen})
+
+# The whole Story as one file to hand out (built only when clicked), saying what was still training.
+control_result = load_result(control["config_hash"]) if control else None
+story_download(result, control_result, label(by_hash[chosen]), story_in_progress(by_hash[chosen]))
