@@ -9,16 +9,18 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.content import handout, plots
-from dashboard.teach import styled
+from dashboard.content.figure_text import describe_figure
+from dashboard.teach import plain, styled
 from eos_core.groups import GROUPS
 
 # Plotly's modebar downloads PNG in the browser (no server-side renderer needed).
 PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
-def figure(fig, key: str, selectable: bool = False):
-    """Draw `fig` with its HTML download; with `selectable`, a click on a point reruns the page
-    and the selection is returned."""
+def figure(fig, key: str, selectable: bool = False, words: str | None = None):
+    """Draw `fig` with its text alternative (`words`, else the figure's numbers told by
+    content.figure_text) and its HTML download; with `selectable`, a click on a point reruns the
+    page and the selection is returned."""
     fig = styled(fig)
     event = st.plotly_chart(
         fig,
@@ -27,6 +29,8 @@ def figure(fig, key: str, selectable: bool = False):
         config=PLOT_CONFIG,
         **({"on_select": "rerun", "selection_mode": "points"} if selectable else {}),
     )
+    with st.expander("The figure in words", icon=":material/accessibility:"):
+        st.caption(plain(words or describe_figure(fig)))
     # callables: the files are only built when someone clicks; plotly.js is embedded, so the
     # file opens offline (about 4 MB)
     st.download_button(

@@ -75,10 +75,13 @@ def test_invalid_value_is_shown_next_to_its_field(app):
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_renders_without_exceptions(app, page):
+def test_every_page_renders_without_exceptions_and_tells_each_figure_in_words(app, page):
     switch_to(app, page)
     if page != "app_pages/runs.py":
         assert charts(app), f"{page} drew no chart"
+    in_words = [e for e in app.expander if e.label == "The figure in words"]
+    assert len(in_words) == len(charts(app)), "every figure has its text alternative"
+    assert all(e.caption and any(ch.isdigit() for ch in e.caption[0].value) for e in in_words)
 
 
 def test_sharpness_page_draws_the_thresholds(app):

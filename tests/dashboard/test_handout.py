@@ -16,7 +16,7 @@ from PIL import Image
 from plotly.offline import get_plotlyjs
 from synthetic_result import synthetic_result, with_prototypes
 
-from dashboard.content import handout, story, toy, toy_plots
+from dashboard.content import figure_text, handout, story, toy, toy_plots
 from eos_core.groups import GROUPS
 from eos_core.presets import preset
 
@@ -136,10 +136,10 @@ def test_the_generic_description_quotes_each_curves_numbers():
     fig.add_hline(y=1.5, annotation_text="limit")
     fig.add_vline(x=2, annotation_text="t*")
     fig.update_layout(title="A test", xaxis_title="step", yaxis_title="value")
-    assert handout.describe_figure(fig) == (
+    assert figure_text.describe_figure(fig) == (
         "A test. Against step: loss: 3 points from -1.5 to 2, last 0.25 at 3. Marked: limit at value 1.5, t* at step 2."
     )
-    assert handout.describe_figure(go.Figure()) == "A figure. No curve has data."
+    assert figure_text.describe_figure(go.Figure()) == "A figure. No curve has data."
 
 
 def in_progress(*training, control=None):
@@ -194,3 +194,9 @@ def test_the_page_finds_the_story_runs_still_training(queue, monkeypatch):
     assert status.story_in_progress(meta) == [handout.Training("control", "teach-selective-random", 0, random.steps)]
     queue.submit(coherent)
     assert [t.role for t in status.story_in_progress(meta)] == ["run", "control"]
+
+
+def test_a_note_placed_on_the_paper_is_told_by_its_text_alone():
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[2, 3], name="loss"))
+    fig.add_annotation(text="a note", x=0.5, y=1.05, xref="paper", yref="paper")
+    assert figure_text.describe_figure(fig).endswith("Marked: a note.")
