@@ -1,12 +1,13 @@
 import streamlit as st
 
+from dashboard import access
 from dashboard.content import story, toy, toy_plots
 from dashboard.pages import heading, page
 from dashboard.state import families, get_queue, label, load_result, remember_run, remember_story_run
 from dashboard.teach import plain
 from dashboard.widgets import figure, prototype_gallery
 from eos_core.presets import first_launch, preset
-from eos_core.runs.queue import JobState
+from eos_core.runs.queue import JobState, QueueFull
 from eos_core.runs.worker import ensure_worker
 
 st.title(heading("story"))
@@ -54,9 +55,14 @@ if not choices:
             + " and ".join(launch)
             + " (a minute or two each on a laptop CPU)."
         )
-        if st.button("Run " + " and ".join(launch), type="primary"):
-            for name in launch:
-                queue.submit(preset(name))
+        refused = access.locked()
+        if st.button("Run " + " and ".join(launch), type="primary", disabled=bool(refused), help=refused):
+            try:
+                for name in launch:
+                    queue.submit(preset(name), owner=access.owner())
+            except QueueFull as error:
+                st.error(str(error), icon=":material/block:")
+                st.stop()
             ensure_worker(queue)
             st.switch_page(page("experiment").file)
     st.stop()
