@@ -9,7 +9,7 @@ with a `.main-svg`) and what went wrong: console errors, uncaught page errors, e
     python scripts/classroom_load.py --cache DIR         # starts `streamlit run` on DIR itself
 
 Prints median, 90th percentile and worst seconds, the error count and, when it started the server,
-the server's peak RSS (VmHWM); the last line is the same as one JSON object. Exit status 1 when a
+the server's peak RSS (VmHWM) and CPU seconds; the last line is the same as one JSON object. Exit status 1 when a
 student saw an error or timed out. The Story needs a cache with a finished coherent run.
 """
 
@@ -161,6 +161,14 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """The process's user + system CPU seconds so far: the server's own share of a loaded machine."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)
+    return None
+
+
 def story_url(base: str, token: str | None) -> str:
     return f"{base.rstrip('/')}/story" + (f"?token={token}" if token else "")
 
@@ -168,16 +176,17 @@ def story_url(base: str, token: str | None) -> str:
 def main(argv=None) -> int:
     args = parse(argv)
     if args.url:
-        records, rss = asyncio.run(classroom(story_url(args.url, args.token), args.students, args.timeout)), None
+        records = asyncio.run(classroom(story_url(args.url, args.token), args.students, args.timeout))
+        rss = cpu = None
     else:
         with server(args.cache.resolve()) as (url, pid):
             records = asyncio.run(classroom(story_url(url, args.token), args.students, args.timeout))
-            rss = peak_rss_mb(pid)
-    result = summary(records, rss)
+            rss, cpu = peak_rss_mb(pid), cpu_seconds(pid)
+    result = summary(records, rss) | {"server_cpu_s": cpu}
     print(
         f"{result['students']} students, {result['drawn']} drew the Story: median {result['median_s']} s, "
         f"90th percentile {result['p90_s']} s, worst {result['worst_s']} s; errors {result['errors']}"
-        + (f"; server peak RSS {rss} MB" if rss is not None else "")
+        + (f"; server peak RSS {rss} MB, {cpu} CPU s" if rss is not None else "")
     )
     for sample in result["error_samples"]:
         print(f"  {sample}")
