@@ -77,10 +77,10 @@ def test_without_the_token_viewing_works_and_runs_are_off(server, page):
 @pytest.mark.browser
 def test_after_the_token_is_entered_a_run_is_queued_under_this_session(server, cache, page):
     open_page(page, server)
-    page.get_by_label("Access token").fill(TOKEN)
+    page.get_by_label("Access token", exact=True).fill(TOKEN)
     button(page, "Unlock").click()
-    page.get_by_label("Access token").wait_for(state="detached")
-    assert page.get_by_label("Access token").count() == 0  # the form (and the token in it) is gone
+    page.get_by_label("Access token", exact=True).wait_for(state="detached")
+    assert page.get_by_label("Access token", exact=True).count() == 0  # the form (and the token in it) is gone
     seeds = page.get_by_label("Seeds", exact=True)
     seeds.fill("97")
     seeds.press("Tab")
@@ -133,7 +133,7 @@ def test_a_private_server_shows_only_the_token_form(cache, tmp_path, page):
             )
             assert page.locator(".js-plotly-plot").count() == 0, path
             assert page.locator("a[data-testid='stSidebarNavLink']").count() == 0, path
-        page.get_by_label("Access token").fill(TOKEN)
+        page.get_by_label("Access token", exact=True).fill(TOKEN)
         button(page, "Unlock").click()
         page.locator("a[data-testid='stSidebarNavLink']").first.wait_for()  # the whole app, unlocked
 
