@@ -3,6 +3,7 @@ the store and a separate worker process trains them."""
 
 import streamlit as st
 
+from dashboard import access
 from dashboard.pages import sections
 from dashboard.state import get_queue, get_store
 from dashboard.teach import projector_toggle
@@ -29,8 +30,13 @@ navigation = {
     section: [st.Page(p.file, title=p.title, icon=p.icon, default=p.default) for p in rows]
     for section, rows in sections().items()
 }
+viewable = access.gate()
 projector_toggle()
-page = st.navigation(navigation, expanded=True)  # past twelve pages Streamlit would hide some behind "View more"
+# past twelve pages Streamlit would hide some behind "View more"
+page = st.navigation(navigation, expanded=True, position="sidebar" if viewable else "hidden")
+if not viewable:  # a private server: nothing but the token form until it is entered
+    access.locked_page()
+    st.stop()
 # The one place a damaged cache surfaces: every page, and the first-launch check, read the store
 # through here, so each shows the same message instead of an exception box.
 try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard import access
 from dashboard.content import handout, narrative, plots
 from dashboard.content.naming import result_name
 from dashboard.content.series import live_result, series
@@ -12,7 +13,7 @@ from dashboard.state import get_queue, get_store
 from dashboard.teach import explainer, styled
 from eos_core.config import RunConfig
 from eos_core.runs import eta
-from eos_core.runs.queue import JobState
+from eos_core.runs.queue import JobState, NotYours, QueueFull
 
 PHASES = {
     "preparing": "preparing data and prototypes",
@@ -76,7 +77,7 @@ def job_panel(job_id: str, metas: dict[str, dict]) -> None:
     state = job["state"]
     if state == JobState.QUEUED:
         st.info(f"{title} — queued, position {queue.queue_position(job_id)}", icon=":material/schedule:")
-        cancel_button(job_id)
+        cancel_button(job)
     elif state == JobState.RUNNING:
         fraction = progress_fraction(job, cfg)
         phase = PHASES.get(job.get("phase"), job.get("phase") or "")
@@ -86,7 +87,7 @@ def job_panel(job_id: str, metas: dict[str, dict]) -> None:
             text=f"{title} — {phase}, step {job.get('step', 0)}/{cfg.steps} · "
             f"{eta.describe(eta.estimate(live.get('clock'), cfg.steps))}",
         )
-        cancel_button(job_id)
+        cancel_button(job)
         if live.get("trace"):
             result = live_result(job, live)
             s = series([result])
@@ -112,17 +113,27 @@ def job_panel(job_id: str, metas: dict[str, dict]) -> None:
         st.error(f"{title} — {state}", icon=":material/error:")
         if reason:  # whole, verbatim (paths and names are not Markdown)
             st.code(reason, language=None, wrap_lines=True)
-        if st.button("Retry", key=f"retry-{job_id}"):
+        refused = access.refusal(job)
+        if st.button("Retry", key=f"retry-{job_id}", disabled=bool(refused), help=refused):
             from eos_core.runs.worker import ensure_worker
 
-            queue.submit(cfg, force=True, task=job.get("task"))
+            try:
+                queue.submit(cfg, force=True, task=job.get("task"), owner=access.owner())
+            except (QueueFull, NotYours) as error:
+                st.error(str(error), icon=":material/block:")
+                return
             ensure_worker(queue)
             st.rerun()
 
 
-def cancel_button(job_id: str) -> None:
-    if st.button("Cancel", key=f"cancel-{job_id}", icon=":material/cancel:"):
-        get_queue().cancel(job_id)
+def cancel_button(job: dict) -> None:
+    refused = access.refusal(job)
+    if st.button("Cancel", key=f"cancel-{job['id']}", icon=":material/cancel:", disabled=bool(refused), help=refused):
+        try:
+            get_queue().cancel(job["id"], by=access.owner())
+        except NotYours as error:
+            st.error(str(error), icon=":material/block:")
+            return
         st.rerun()
 
 

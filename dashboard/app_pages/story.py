@@ -1,5 +1,6 @@
 import streamlit as st
 
+from dashboard import access
 from dashboard.content import story, toy, toy_plots
 from dashboard.pages import heading, page
 from dashboard.state import families, get_queue, label, load_result, remember_run, remember_story_run
@@ -8,6 +9,7 @@ from dashboard.teach import plain
 from dashboard.widgets import figure, prototype_gallery, story_download
 from eos_core.presets import first_launch, preset
 from eos_core.runs import shipped
+from eos_core.runs.queue import NotYours, QueueFull
 from eos_core.runs.worker import ensure_worker
 
 st.title(heading("story"))
@@ -54,14 +56,21 @@ if not choices:
             "The story needs a finished run that reached the edge of stability: the teaching runs shipped "
             "with EoS Explorer, or the presets " + " and ".join(launch) + " trained here (a few minutes each)."
         )
+        refused = access.locked()
         restore, train = st.columns(2)
-        if restore.button("Restore the shipped runs", type="primary", icon=":material/restore:"):
+        if restore.button(
+            "Restore the shipped runs", type="primary", icon=":material/restore:", disabled=bool(refused), help=refused
+        ):
             shipped.install(queue)
             ensure_worker(queue)
             st.rerun()
-        if train.button("Run " + " and ".join(launch)):
-            for name in launch:
-                queue.submit(preset(name))
+        if train.button("Run " + " and ".join(launch), disabled=bool(refused), help=refused):
+            try:
+                for name in launch:
+                    queue.submit(preset(name), owner=access.owner())
+            except QueueFull as error:
+                st.error(str(error), icon=":material/block:")
+                st.stop()
             ensure_worker(queue)
             st.switch_page(page("experiment").file)
     st.stop()
@@ -79,15 +88,18 @@ chosen = st.selectbox(
 )
 remember_story_run(chosen)
 pair = shipped.pair_of(chosen)
+refused = access.locked()
 if pair and st.button(
     "Run it live",
     icon=":material/play_circle:",
-    help="Train a fresh copy of this run and its random control here, and watch them grow on the Experiment "
+    disabled=bool(refused),
+    help=refused
+    or "Train a fresh copy of this run and its random control here, and watch them grow on the Experiment "
     "page (a few minutes on a laptop CPU); the Story is told on the fresh copies when they finish.",
 ):
     try:
-        shipped.live(queue, pair)
-    except ValueError as error:
+        shipped.live(queue, pair, owner=access.owner())
+    except (ValueError, QueueFull, NotYours) as error:
         st.error(str(error), icon=":material/error:")
     else:
         ensure_worker(queue)

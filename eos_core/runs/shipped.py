@@ -67,11 +67,12 @@ def rebuild(queue: Queue, name: str, reason: str) -> str:
     return notice
 
 
-def live(queue: Queue, names: tuple[str, ...]) -> list[str]:
+def live(queue: Queue, names: tuple[str, ...], owner: str | None = None) -> list[str]:
     """ "Run it live": train fresh copies of `names`. Their stored results are dropped and the runs
     queued, so the pages show them growing from step 0 (the shipped files stay, for `install`). A run
-    already training is left alone. ValueError, with nothing queued, where a dataset is missing.
-    Returns the names queued."""
+    already training is left alone. ValueError, with nothing queued, where a dataset is missing; the
+    queue's QueueFull or NotYours past `owner`'s cap or on another session's run. Returns the names
+    queued."""
     for name in names:
         ok, why = availability(preset(name).dataset)
         if not ok:
@@ -80,7 +81,7 @@ def live(queue: Queue, names: tuple[str, ...]) -> list[str]:
     for name in names:
         job = queue.job(preset(name).config_hash())
         if not (job and job["state"] in JobState.ACTIVE):
-            queue.submit(preset(name), force=True)
+            queue.submit(preset(name), force=True, owner=owner)
             queued.append(name)
     return queued
 
