@@ -3,6 +3,7 @@ the store and a separate worker process trains them."""
 
 import streamlit as st
 
+from dashboard import clock
 from dashboard.pages import sections
 from dashboard.state import get_queue, get_store
 from dashboard.teach import projector_toggle
@@ -32,6 +33,7 @@ navigation = {
 }
 projector_toggle()
 page = st.navigation(navigation, expanded=True)  # past twelve pages Streamlit would hide some behind "View more"
+clock.stop_elsewhere(page.url_path)  # Play stops when the user leaves its page
 # The one place a damaged cache surfaces: every page, and the first-launch check, read the store
 # through here, so each shows the same message instead of an exception box.
 try:

@@ -133,6 +133,26 @@ def _markers(fig, s: Series, x: str) -> None:
             )
 
 
+CLOCK_COLOR = "#c2185b"  # the clock's line: a colour no branch, group or threshold uses
+
+
+def add_clock(fig: go.Figure, positions: list[tuple[float, str]]) -> go.Figure:
+    """The clock's vertical lines (x, label) on every x axis of `fig` (subplots included), the first
+    solid, any other (the exit branch's step at the same time) dashed; `fig` is changed and returned."""
+    for n, (x, text) in enumerate(positions):
+        fig.add_vline(
+            x=x,
+            line={"color": CLOCK_COLOR, "width": 2, "dash": "solid" if n == 0 else "dash"},
+            annotation_text=text,
+            annotation_position="bottom right" if n == 0 else "bottom left",
+            annotation_font_color=CLOCK_COLOR,
+            row="all",
+            col="all",
+            exclude_empty_subplots=False,
+        )
+    return fig
+
+
 def _layout(fig, s: Series, x: str, y: str, log_y: bool, title: str) -> go.Figure:
     fig.update_layout(
         title=title,
