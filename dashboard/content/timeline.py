@@ -137,7 +137,7 @@ def prototype_values(result: Result, point: Checkpoint) -> pd.DataFrame:
 
 
 def prototype_captions(values: pd.DataFrame) -> dict[int, str]:
-    return {int(i): f"ℓ {r.loss:.3g} · cos² {r.cos2:.2f}" for i, r in values.iterrows()}
+    return {int(i): f"ℓ {r.loss:.3g} · cos² {r.cos2:.3g}" for i, r in values.iterrows()}
 
 
 def describe_sharpness(trace: pd.DataFrame, t: float) -> str:

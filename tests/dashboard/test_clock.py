@@ -100,7 +100,7 @@ def test_the_prototypes_values_are_read_by_example_index(result):
     assert values.loss.tolist() == pytest.approx([0.072 + r / 100 for r in rows], abs=1e-6)
     assert values.cos2.tolist() == pytest.approx([0.0072 + r / 1000 for r in rows], abs=1e-6)
     assert (
-        timeline.prototype_captions(values)[0] == f"ℓ {0.072 + rows[1] / 100:.3g} · cos² {0.0072 + rows[1] / 1000:.2f}"
+        timeline.prototype_captions(values)[0] == f"ℓ {0.072 + rows[1] / 100:.3g} · cos² {0.0072 + rows[1] / 1000:.3g}"
     )
 
 
