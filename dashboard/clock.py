@@ -36,6 +36,9 @@ def stop_elsewhere(page: str) -> None:
 def show(positions: list[float], page: str, draw: Callable[[float], None], linked: float | None = None) -> None:
     """The clock over `positions` (see `timeline.ticks`) on the page `page` (its URL path), and
     `draw(t)` at its time; `linked` is a time an older link asked for (when it has no ?t=)."""
+    if not positions:  # a run that logged nothing
+        st.info("This run logged no step, so it has no time to show.")
+        return
     _set(snap(positions, _wanted(positions, linked)))
     registered = _playing(page)
 
@@ -52,8 +55,11 @@ def show(positions: list[float], page: str, draw: Callable[[float], None], linke
 
 
 def _wanted(positions: list[float], linked: float | None) -> float:
-    """The link's ?t=, else the older link's time, else the session's, else the first position."""
-    if "t" in st.query_params:
+    """The link's ?t=, else the older link's time, else the session's, else the first position. A ?t=
+    the clock wrote itself is the session's time: another run, picked since, may end sooner, and
+    `snap` takes it to that run's nearest time without calling the URL malformed."""
+    own = CLOCK in st.session_state and st.query_params.get("t") == _written(st.session_state[CLOCK])
+    if "t" in st.query_params and not own:
         first, last = positions[0], positions[-1]  # as the URL writes them too, so either is in range
         low, high = min(first, float(_written(first))), max(last, float(_written(last)))
         return links.number("t", first, low, high)

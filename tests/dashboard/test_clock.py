@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 from harness import app_test, charts, from_sidebar, switch_to
+from streamlit.testing.v1 import AppTest
 from synthetic_result import T_STAR, synthetic_result, with_checkpoints
 
 from dashboard import clock
@@ -247,3 +248,25 @@ def test_the_story_draws_the_line_on_its_sharpness_steps(cache, monkeypatch):
     assert clock_lines(charts(at)[2]) == [(24, "x", "solid")]  # after the two toys' figures
     assert len(charts(at)) == 3  # the clock adds no chart
     assert all(not clock_lines(spec) for spec in charts(at)[:2])
+
+
+def test_the_clocks_own_time_beyond_this_runs_end_snaps_without_a_warning(app):
+    """A time written by the clock on a longer run (the sidebar picked another since) is no bad link."""
+    app.session_state[clock.CLOCK] = 100.0
+    app.query_params["t"] = "100"
+    switch_to(app, "app_pages/sharpness.py")
+    assert not [w for w in app.warning if "t=" in w.value]
+    assert clock_lines(charts(app)[0]) == [(480, "x", "solid")]  # the last logged time, t = 19.2
+    assert app.query_params["t"] == "19.2"
+
+
+def _clock_without_times():
+    from dashboard import clock
+
+    clock.show([], "nowhere", lambda t: None)
+
+
+def test_a_run_that_logged_nothing_gets_a_message():
+    at = AppTest.from_function(_clock_without_times)
+    at.run()
+    assert not at.exception and "no time to show" in at.info[0].value
