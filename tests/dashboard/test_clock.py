@@ -158,6 +158,10 @@ def app(cache, monkeypatch):
     return app_test(cache, monkeypatch, RUN)
 
 
+def image_captions(at) -> list[str]:
+    return [c for element in at.get("image") for c in element.captions]
+
+
 def slider(at, page: str):
     return at.select_slider(key=f"clock_slider_{page}")
 
@@ -200,6 +204,7 @@ def test_the_time_survives_switching_pages(app):
     assert "at step 48" in charts(app)[0]["layout"]["title"]["text"]
     from_sidebar(app, "app_pages/prototypes.py")
     assert any("step 48, t = 1.92" in c.value for c in app.caption)
+    assert image_captions(app)[0] == "#0 y=0 · ℓ 0.048 · cos² 0.0048"  # example 0 at step 48
     from_sidebar(app, "app_pages/sharpness.py")
     assert clock_lines(charts(app)[0]) == [(56, "x", "solid"), (80, "x", "dash")]  # exit: 48 + (2.24 − 1.92)/0.01
 
@@ -270,3 +275,16 @@ def test_a_run_that_logged_nothing_gets_a_message():
     at = AppTest.from_function(_clock_without_times)
     at.run()
     assert not at.exception and "no time to show" in at.info[0].value
+
+
+@pytest.fixture(scope="module")
+def digits_cache(make_cache):
+    return make_cache(with_checkpoints(synthetic_result("teach-digits")), name="clock-digits")
+
+
+def test_the_storys_gallery_follows_the_clock(digits_cache, monkeypatch):
+    """On real images the trade-off step shows the tracked images, captioned at the EoS branch's
+    checkpoint nearest the clock: t = 2.24 is nearest step 48 (t = 1.92; checkpoints every 48 steps)."""
+    at = switch_to(app_test(digits_cache, monkeypatch, step="4", t="2.24"), "app_pages/story.py")
+    assert any("EoS branch to the clock's t = 2.24: step 48, t = 1.92" in c.value for c in at.caption)
+    assert image_captions(at)[0] == "#0 y=0 · ℓ 0.048 · cos² 0.0048"  # example 0 at step 48: 48/1000 and 48/10000
