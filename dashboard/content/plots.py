@@ -139,8 +139,8 @@ CLOCK_COLOR = "#c2185b"  # the clock's line: a colour no branch, group or thresh
 def add_clock(fig: go.Figure, positions: list[tuple[float, str]]) -> go.Figure:
     """The clock's vertical lines (x, label) on every x axis of `fig` (subplots included), the first
     solid, any other (the exit branch's step at the same time) dashed; `fig` is changed and returned.
-    Shapes added directly, not by `add_vline`: Play draws one a frame, and add_vline's search of the
-    subplot grid costs several times more."""
+    Shapes added directly, not by `add_vline(row="all", col="all")`, which walks the subplot grid on
+    every call: Play adds them once a frame (scripts/bench_ui.py clock times a frame)."""
     for n, (x, text) in enumerate(positions):
         for xref, yref in _axis_pairs(fig):
             dash, side = ("solid", "left") if n == 0 else ("dash", "right")
