@@ -3,7 +3,7 @@ the store and a separate worker process trains them."""
 
 import streamlit as st
 
-from dashboard import access
+from dashboard import access, clock
 from dashboard.pages import sections
 from dashboard.state import get_queue, get_store
 from dashboard.teach import projector_toggle
@@ -37,6 +37,7 @@ page = st.navigation(navigation, expanded=True, position="sidebar" if viewable e
 if not viewable:  # a private server: nothing but the token form until it is entered
     access.locked_page()
     st.stop()
+clock.stop_elsewhere(page.url_path)  # Play stops when the user leaves its page
 # The one place a damaged cache surfaces: every page, and the first-launch check, read the store
 # through here, so each shows the same message instead of an exception box.
 try:

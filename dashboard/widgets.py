@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from dashboard import links
 from dashboard.content import handout, plots
 from dashboard.content.figure_text import describe_figure
 from dashboard.teach import plain, styled
@@ -81,9 +82,10 @@ def _parquet(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def prototype_gallery(result, per_row: int, mark: bool = True) -> bool:
+def prototype_gallery(result, per_row: int, mark: bool = True, values: dict[int, str] | None = None) -> bool:
     """The tracked examples of each group as images on their dataset's display range (values outside
-    it painted magenta with `mark`, else clipped); False if the result stored none."""
+    it painted magenta with `mark`, else clipped), captioned with `values` (example index → text)
+    where given; False if the result stored none."""
     index, pixels = result.per_example.get("prototype_index"), result.per_example.get("prototype_pixels")
     if index is None or pixels is None:
         return False
@@ -97,5 +99,28 @@ def prototype_gallery(result, per_row: int, mark: bool = True) -> bool:
         outside = np.mean([f for _, f in shown])
         st.markdown(f"**{plots.GROUP_LABELS[group]}** — {outside:.0%} of values outside [{low:g}, {high:g}]")
         captions = [f"#{int(index[i])} y={int(examples.label[int(index[i])])}" for i in members]
+        if values:
+            captions = [f"{c} · {values.get(int(index[i]), '')}" for c, i in zip(captions, members)]
         st.image([img for img, _ in shown], caption=captions, width=72)
     return True
+
+
+BRANCH_NAMES = {branch: name for branch, (_, name) in plots.BRANCH_STYLE.items()}
+
+
+def checkpoint_branch(result) -> str | None:
+    """The branch radio (?branch=) over the branches with stored per-example checkpoints; None
+    (and a message) when the result stored none."""
+    branches = [b for b in BRANCH_NAMES if len(result.per_example.get(f"{b}_steps", []))]
+    if not branches:
+        st.info("This result stored no per-example checkpoints.")
+        return None
+    branch = st.radio(
+        "branch",
+        branches,
+        horizontal=True,
+        format_func=BRANCH_NAMES.get,
+        index=links.position("branch", branches[0], branches),
+    )
+    st.query_params["branch"] = branch
+    return branch

@@ -117,3 +117,20 @@ def with_prototypes(result: Result, seed: int = 0) -> Result:
     result.per_example["prototype_index"] = index
     result.per_example["prototype_pixels"] = np.random.default_rng(seed).uniform(-7, 7, (len(index), 3, 6, 5))
     return result
+
+
+def with_checkpoints(result: Result, every: int = 24) -> Result:
+    """`result` with per-example checkpoints every `every` steps on each branch (the exit branch's
+    from t*), its first four examples tracked: at checkpoint step s, example i has loss
+    s/1000 + i/100 and cos² s/10000 + i/1000, so any value shown names its step and example."""
+    n = len(result.examples)
+    arrays = {}
+    for branch, rows in result.trace.groupby("branch"):
+        steps = np.array([s for s in sorted(rows.step) if s % every == 0], dtype=np.int64)
+        arrays[f"{branch}_steps"] = steps
+        arrays[f"{branch}_loss"] = (steps[:, None] / 1000 + np.arange(n) / 100).astype(np.float32)
+        arrays[f"{branch}_cos2"] = (steps[:, None] / 10000 + np.arange(n) / 1000).astype(np.float32)
+    arrays["prototype_index"] = np.arange(4, dtype=np.int64)
+    arrays["prototype_pixels"] = np.zeros((4, 1, 2, 2), dtype=np.float32)
+    result.per_example = arrays
+    return result

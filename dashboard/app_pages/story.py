@@ -1,12 +1,12 @@
 import streamlit as st
 
-from dashboard import access
-from dashboard.content import story, toy, toy_plots
+from dashboard import access, clock
+from dashboard.content import story, timeline, toy, toy_plots
 from dashboard.pages import heading, page
 from dashboard.state import families, get_queue, label, load_result, remember_run, remember_story_run
 from dashboard.status import story_in_progress
 from dashboard.teach import plain
-from dashboard.widgets import figure, prototype_gallery, story_download
+from dashboard.widgets import figure, story_download
 from eos_core.presets import first_launch, preset
 from eos_core.runs import shipped
 from eos_core.runs.queue import NotYours, QueueFull
@@ -119,12 +119,15 @@ st.progress((index + 1) / len(steps), text=f"Step {index + 1} of {len(steps)}")
 st.subheader(f"{index + 1}. {step.title}")
 for sentence in step.sentences:
     st.markdown(plain(sentence))
-if step.figure is not None:
-    figure(step.figure, f"story-{index + 1}")
 result = load_result(chosen)
+times = timeline.ticks(result.trace)
+if step.title in story.TIMED:  # a figure of λ1 over steps: the clock's line moves on it
+    clock.show(times, "story", lambda t: clock.sharpness_at(step.figure, result, t, "step", f"story-{index + 1}"))
+elif step.figure is not None:
+    figure(step.figure, f"story-{index + 1}")
 if step.title == story.TITLES[3] and result.meta["config"]["dataset"] != "synthetic":
     with st.expander("Who are the groups? The tracked images of this run", expanded=True):
-        prototype_gallery(result, per_row=8)
+        clock.show(times, "story", lambda t: clock.gallery_at(result, "baseline", t, per_row=8))
 if index == len(steps) - 1:
     st.info(story.REAL_IMAGES, icon=":material/image:")
 

@@ -42,6 +42,8 @@ TITLES = (
 
 # The result page that explores each step further (the Story links to it, on the Story's run).
 STEP_PAGES = ("sharpness", "sharpness", "sharpness", "groups", "groups")
+# The steps whose figure is λ1 over steps: the session's clock draws its line on them.
+TIMED = TITLES[:3]
 
 
 @dataclass
