@@ -4,6 +4,7 @@ the store and a separate worker process trains them."""
 import streamlit as st
 
 from dashboard import access, clock
+from dashboard.form import keep_values
 from dashboard.pages import sections
 from dashboard.state import get_queue, get_store
 from dashboard.teach import projector_toggle
@@ -38,6 +39,7 @@ if not viewable:  # a private server: nothing but the token form until it is ent
     access.locked_page()
     st.stop()
 clock.stop_elsewhere(page.url_path)  # Play stops when the user leaves its page
+keep_values()  # the Experiment form as the user left it
 # The one place a damaged cache surfaces: every page, and the first-launch check, read the store
 # through here, so each shows the same message instead of an exception box.
 try:

@@ -72,6 +72,15 @@ def fill_from(cfg: RunConfig, seeds: str = "0") -> None:
     st.session_state["form_error"] = None
 
 
+def keep_values() -> None:
+    """Keep the form's values while another page is shown. Streamlit forgets the state of widgets a
+    run did not draw; a key set by the script itself it keeps, so each run sets them to themselves."""
+    for f in FIELDS:
+        key = f"form_{f.name}"
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
 def in_words(error: ConfigError) -> str:
     """A validation error in the form's words: its label, not the config field's name."""
     reason = str(error).split(" is invalid: ", 1)[-1]

@@ -66,6 +66,18 @@ def test_preset_button_fills_the_form(app):
     assert app.session_state["form_dataset"] == "synthetic" and app.session_state["form_lr"] == 0.02
 
 
+def test_the_form_keeps_its_values_across_a_visit_to_another_page(tmp_path, monkeypatch):
+    """Streamlit drops the state of widgets a run did not draw: leaving the Experiment page and coming
+    back used to raise (form_dataset missing) instead of showing the form as it was left."""
+    at = app_test(tmp_path / "cache", monkeypatch)
+    at.run()
+    next(b for b in at.button if b.label == "synthetic-mini").click().run()  # η = 0.02; the default's is 0.04
+    at.switch_page("app_pages/glossary.py").run()
+    at.switch_page("app_pages/experiment.py").run()
+    assert not at.exception
+    assert at.session_state["form_dataset"] == "synthetic" and at.number_input(key="form_lr").value == 0.02
+
+
 def test_invalid_value_is_shown_next_to_its_field(app):
     app.run()
     app.text_input(key="form_seeds").set_value("zero")
