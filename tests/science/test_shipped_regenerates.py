@@ -2,10 +2,11 @@
 with its shipped file, so the package data cannot drift from the code (scripts/ship_runs.py rewrites
 the files when this fails for a deliberate change).
 
-Tolerances. Before the edge of stability training is a contraction, and float rounding that differs
-between machines (BLAS kernels, thread counts) cannot move t*: it must match exactly. At EoS the
-dynamics are chaotic and such differences grow, so the group losses are compared on their two-step
-average ℓ̄_k (the period-2 bounce removed) within ABS_LOSS; t** within one logged step.
+Tolerances. Training is seeded and deterministic on a CPU: trained with 1 and with 2 threads, teach-fashion's
+group losses came out identical and λ1 within 1e-14 relative. Another machine's BLAS kernels may round
+differently, and at EoS such differences can grow, so ℓ̄_k (the two-step average) may move by ABS_LOSS:
+5× below the smallest median Δℓ_k the shipped pair shows (about 5e-3), so a run within it tells the
+same Story. Before EoS training contracts, so t* must match exactly; t** within one logged step.
 """
 
 import numpy as np
@@ -16,7 +17,7 @@ from eos_core.presets import preset
 from eos_core.runs import shipped
 from eos_core.science.experiment import run_experiment
 
-ABS_LOSS = 0.02  # measured: see test's docstring and the note of the change that shipped these runs
+ABS_LOSS = 1e-3
 REAL = real_data_root("FashionMNIST")  # the shipped runs are on real Fashion-MNIST
 
 
