@@ -55,4 +55,9 @@ EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://localhost:8501/_stcore/health', timeout=4).status == 200 else 1)"]
 
+# It listens on every address (a container must), so it is not open by default: EOS_REQUIRE_TOKEN
+# keeps Run, Fork, Cancel, Retry, Re-run, Delete and notes off until the deployer sets an access
+# token at run time (`-e EOS_ACCESS_TOKEN=...`; compose passes it from the environment) and a user
+# enters it; EOS_PRIVATE=1 closes viewing too. Never bake the token into the image.
+ENV EOS_REQUIRE_TOKEN=1
 CMD ["eos", "dashboard", "--server.port=8501", "--server.address=0.0.0.0", "--server.fileWatcherType=none", "--server.headless=true"]

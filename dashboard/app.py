@@ -3,10 +3,12 @@ the store and a separate worker process trains them."""
 
 import streamlit as st
 
+from dashboard import access, clock
+from dashboard.form import keep_values
 from dashboard.pages import sections
 from dashboard.state import get_queue, get_store
 from dashboard.teach import projector_toggle
-from eos_core.presets import first_launch, preset
+from eos_core.runs import shipped
 from eos_core.runs.queue import JobState
 from eos_core.runs.store import StoreDamaged, cache_dir, is_damage
 from eos_core.runs.worker import ensure_worker
@@ -16,12 +18,11 @@ st.set_page_config(page_title="EoS Explorer", page_icon=":material/insights:", l
 
 @st.cache_resource
 def start_teaching_runs() -> None:
-    """On an empty cache, start the teaching presets so the first view grows within minutes: on real
-    Fashion-MNIST where its files are on disk, else on synthetic data."""
+    """On an empty cache, store the shipped teaching runs, so the Story is complete at once; a shipped
+    run that cannot be used is trained instead (its job says why)."""
     queue = get_queue()
     if not get_store().metas() and not queue.jobs():
-        for name in first_launch():
-            queue.submit(preset(name))
+        shipped.install(queue)
     if any(j["state"] in JobState.ACTIVE for j in queue.jobs()):
         ensure_worker(queue)
 
@@ -30,8 +31,15 @@ navigation = {
     section: [st.Page(p.file, title=p.title, icon=p.icon, default=p.default) for p in rows]
     for section, rows in sections().items()
 }
+viewable = access.gate()
 projector_toggle()
-page = st.navigation(navigation, expanded=True)  # past twelve pages Streamlit would hide some behind "View more"
+# past twelve pages Streamlit would hide some behind "View more"
+page = st.navigation(navigation, expanded=True, position="sidebar" if viewable else "hidden")
+if not viewable:  # a private server: nothing but the token form until it is entered
+    access.locked_page()
+    st.stop()
+clock.stop_elsewhere(page.url_path)  # Play stops when the user leaves its page
+keep_values()  # the Experiment form as the user left it
 # The one place a damaged cache surfaces: every page, and the first-launch check, read the store
 # through here, so each shows the same message instead of an exception box.
 try:

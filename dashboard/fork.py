@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard import access
 from dashboard.form import BY_NAME, field_widget, fits_here
 from dashboard.pages import page
 from dashboard.state import get_queue
@@ -14,7 +15,7 @@ from eos_core.analysis.lineage import fork_step, fork_task
 from eos_core.analysis.results import Result
 from eos_core.config import KNOBS, ConfigError, ForkError, branch_thresholds
 from eos_core.resources import ResourceError
-from eos_core.runs.queue import JobState
+from eos_core.runs.queue import JobState, QueueFull
 from eos_core.runs.worker import ensure_worker
 
 WHERE = {"step": "at a logged step", "sharpness": "where λ1 first reaches F·threshold"}
@@ -69,7 +70,15 @@ def fork_panel(result: Result) -> None:
             field_widget(st, BY_NAME[extra], "fork")
         if s.get("fork_error"):
             st.error(f"Not forked — {s['fork_error']}", icon=":material/block:")
-        if st.button("Fork", type="primary", icon=":material/call_split:", key="fork_submit"):
+        refused = access.locked()
+        if st.button(
+            "Fork",
+            type="primary",
+            icon=":material/call_split:",
+            key="fork_submit",
+            disabled=bool(refused),
+            help=refused,
+        ):
             _submit(result, where, [*CHANGES, *([extra] if extra else [])])
     forked = s.pop("forked", None)
     if forked:
@@ -99,9 +108,13 @@ def _submit(result: Result, where: str, names: list[str]) -> None:
     except (ForkError, ConfigError, ResourceError) as error:
         s["fork_error"] = str(error)
         st.rerun()
-    s["fork_error"] = None
     queue = get_queue()
-    job = queue.submit(cfg, task=task)
+    try:
+        job = queue.submit(cfg, task=task, owner=access.owner())
+    except QueueFull as error:
+        s["fork_error"] = str(error)
+        st.rerun()
+    s["fork_error"] = None
     ensure_worker(queue)
     s["watching"] = list(dict.fromkeys([job["id"], *s.get("watching", [])]))
     s["forked"] = job["id"]

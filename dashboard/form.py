@@ -9,12 +9,14 @@ from functools import partial
 
 import streamlit as st
 
+from dashboard import access
 from dashboard.content.glossary import CONTROL_HELP
 from dashboard.state import get_queue
 from eos_core.config import CHOICES, KNOBS, MAX_STEPS, ConfigError, RunConfig, available_per_class, class_label, label
 from eos_core.datasets import REGISTRY, availability
 from eos_core.presets import PRESETS
 from eos_core.resources import ResourceError, check_fits, torch_free_device
+from eos_core.runs.queue import QueueFull
 from eos_core.runs.sweep import parse_seeds
 from eos_core.runs.worker import ensure_worker
 
@@ -69,6 +71,15 @@ def fill_from(cfg: RunConfig, seeds: str = "0") -> None:
         st.session_state[f"form_{f.name}"] = values[f.name]
     st.session_state["form_base"] = cfg
     st.session_state["form_error"] = None
+
+
+def keep_values() -> None:
+    """Keep the form's values while another page is shown. Streamlit forgets the state of widgets a
+    run did not draw; a key set by the script itself it keeps, so each run sets them to themselves."""
+    for f in FIELDS:
+        key = f"form_{f.name}"
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
 
 
 def in_words(error: ConfigError) -> str:
@@ -199,8 +210,11 @@ def experiment_form() -> list[str] | None:
                     _error_below(f.name)
         if error:  # the summary sits right above the button the user just pressed
             st.error(f"Not queued — {error[1]}", icon=":material/block:")
-        submitted = st.form_submit_button("Run experiment", type="primary", disabled=bool(missing))
-    if not submitted or missing:
+        refused = access.locked()
+        if refused:
+            st.info(refused, icon=":material/lock:")
+        submitted = st.form_submit_button("Run experiment", type="primary", disabled=bool(missing or refused))
+    if not submitted or missing or refused:
         return None
     return _submit(s["form_base"])
 
@@ -230,8 +244,15 @@ def _submit(base: RunConfig) -> list[str] | None:
     except ResourceError as error:
         s["form_error"] = ("memory", str(error))
         st.rerun()
+    queue, owner = get_queue(), access.owner()
+    try:
+        room = queue.room(owner)
+        if len(configs) > 1 and room < len(configs):  # all the seeds or none (one alone: submit says why)
+            raise QueueFull(f"{len(configs)} seeds asked for, but this session may queue only {room} more runs now")
+        jobs = [queue.submit(cfg, owner=owner)["id"] for cfg in configs]
+    except QueueFull as error:
+        s["form_error"] = ("queue", str(error))
+        st.rerun()
     s["form_error"] = None
-    queue = get_queue()
-    jobs = [queue.submit(cfg)["id"] for cfg in configs]
     ensure_worker(queue)
     return jobs

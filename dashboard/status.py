@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.content import narrative, plots
+from dashboard import access
+from dashboard.content import handout, narrative, plots
 from dashboard.content.naming import result_name
 from dashboard.content.series import live_result, series
 from dashboard.pages import page
@@ -12,7 +13,7 @@ from dashboard.state import get_queue, get_store
 from dashboard.teach import explainer, styled
 from eos_core.config import RunConfig
 from eos_core.runs import eta
-from eos_core.runs.queue import JobState
+from eos_core.runs.queue import JobState, NotYours, QueueFull
 
 PHASES = {
     "preparing": "preparing data and prototypes",
@@ -44,6 +45,27 @@ def outcome(meta: dict | None, job: dict) -> tuple[str, str]:
     return JobState.DONE, message
 
 
+def still_training(jobs: dict[str, str]) -> list[handout.Training]:
+    """Of the jobs `jobs` names by their role on a page ("run", "control") → job id, those queued or
+    running, and where each stands."""
+    queue, found = get_queue(), []
+    for role, job_id in jobs.items():
+        job = queue.job(job_id)
+        if job is not None and job["state"] in JobState.ACTIVE:
+            cfg = RunConfig.from_dict(job["config"])
+            branch = job.get("branch") or "baseline"
+            found.append(
+                handout.Training(role, result_name(cfg, job.get("task")), job.get("step") or 0, cfg.steps, branch)
+            )
+    return found
+
+
+def story_in_progress(meta: dict) -> list[handout.Training]:
+    """The Story's run (its stored `meta`) and its random-displacement control, if either is training."""
+    control = RunConfig.from_dict({**meta["config"], "displacement": "random"}).config_hash()
+    return still_training({"run": meta["config_hash"], "control": control})
+
+
 def job_panel(job_id: str, metas: dict[str, dict]) -> None:
     queue = get_queue()
     job = queue.job(job_id)
@@ -55,7 +77,7 @@ def job_panel(job_id: str, metas: dict[str, dict]) -> None:
     state = job["state"]
     if state == JobState.QUEUED:
         st.info(f"{title} — queued, position {queue.queue_position(job_id)}", icon=":material/schedule:")
-        cancel_button(job_id)
+        cancel_button(job)
     elif state == JobState.RUNNING:
         fraction = progress_fraction(job, cfg)
         phase = PHASES.get(job.get("phase"), job.get("phase") or "")
@@ -65,7 +87,7 @@ def job_panel(job_id: str, metas: dict[str, dict]) -> None:
             text=f"{title} — {phase}, step {job.get('step', 0)}/{cfg.steps} · "
             f"{eta.describe(eta.estimate(live.get('clock'), cfg.steps))}",
         )
-        cancel_button(job_id)
+        cancel_button(job)
         if live.get("trace"):
             result = live_result(job, live)
             s = series([result])
@@ -91,17 +113,27 @@ def job_panel(job_id: str, metas: dict[str, dict]) -> None:
         st.error(f"{title} — {state}", icon=":material/error:")
         if reason:  # whole, verbatim (paths and names are not Markdown)
             st.code(reason, language=None, wrap_lines=True)
-        if st.button("Retry", key=f"retry-{job_id}"):
+        refused = access.refusal(job)
+        if st.button("Retry", key=f"retry-{job_id}", disabled=bool(refused), help=refused):
             from eos_core.runs.worker import ensure_worker
 
-            queue.submit(cfg, force=True, task=job.get("task"))
+            try:
+                queue.submit(cfg, force=True, task=job.get("task"), owner=access.owner())
+            except (QueueFull, NotYours) as error:
+                st.error(str(error), icon=":material/block:")
+                return
             ensure_worker(queue)
             st.rerun()
 
 
-def cancel_button(job_id: str) -> None:
-    if st.button("Cancel", key=f"cancel-{job_id}", icon=":material/cancel:"):
-        get_queue().cancel(job_id)
+def cancel_button(job: dict) -> None:
+    refused = access.refusal(job)
+    if st.button("Cancel", key=f"cancel-{job['id']}", icon=":material/cancel:", disabled=bool(refused), help=refused):
+        try:
+            get_queue().cancel(job["id"], by=access.owner())
+        except NotYours as error:
+            st.error(str(error), icon=":material/block:")
+            return
         st.rerun()
 
 

@@ -14,11 +14,15 @@ class Group:
     colour: str  # on every figure
 
 
+# Colours apart for colour-blind viewers too: simulated protan-, deutan- and tritanopia keep every pair
+# ≥ 25 ΔE apart (the old blue/green/red/purple fell to 6), and each has ≥ 3:1 contrast on white (WCAG's
+# bar for graphics). Indigo and purple from Paul Tol's palette, green and vermillion from Okabe–Ito;
+# tests/test_colours.py checks both.
 TABLE = (
-    Group("inlier", "inliers", "in", "#1f77b4"),
-    Group("boundary", "boundary points", "bd", "#2ca02c"),
-    Group("input_outlier", "input-outliers", "io", "#d62728"),
-    Group("output_outlier", "output-outliers", "oo", "#9467bd"),
+    Group("inlier", "inliers", "in", "#332288"),
+    Group("boundary", "boundary points", "bd", "#009E73"),
+    Group("input_outlier", "input-outliers", "io", "#D55E00"),
+    Group("output_outlier", "output-outliers", "oo", "#AA4499"),
 )
 GROUPS = tuple(g.name for g in TABLE)
 LABELS = {g.name: g.label for g in TABLE}

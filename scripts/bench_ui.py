@@ -3,7 +3,8 @@ results page until its charts are drawn, for a cached result with n = 10,000 per
 from the sidebar (`*_page_s`, what a user waits for) and as a fresh page load (`*_reload_s`); also
 Compare with 6 such runs and the Sharpness page in projector mode, from a fresh link.
 
-    .venv/bin/python scripts/bench_ui.py
+    .venv/bin/python scripts/bench_ui.py          # all of it
+    .venv/bin/python scripts/bench_ui.py clock    # only the server's work for one frame of the clock's Play
 Prints a table and, last, one JSON line. Targets: startup ≤ 3 s, each page ≤ 1 s.
 """
 
@@ -56,10 +57,47 @@ def main(repeats: int = 3) -> dict:
                 figures["sharpness_projector_reload_s"] = statistics.median(
                     open_page(page, f"{url}/sharpness?run={run}&projector=1") for _ in range(repeats)
                 )
+        figures.update(clock_frame_figures(result))
     print(f"dashboard timings, n = {result.examples.shape[0]} per-example values per logged step")
     for key, value in figures.items():
         print(f"  {key:28} {value:.2f}")
     print(json.dumps(figures))
+    return figures
+
+
+def clock_frame_figures(result, repeats: int = 20) -> dict:
+    """Milliseconds of server work in one frame of the clock's Play, on the paper-sized result, without
+    Streamlit: Sharpness (copy the page's λ1 figure, add the lines, the sentence, the JSON sent) and
+    Natural outliers (the nearest checkpoint's n cos² values in a new WebGL scatter, its JSON)."""
+    import time
+
+    import plotly.graph_objects as go
+
+    from dashboard.content import plots, timeline
+    from dashboard.content.series import checkpoint, series
+
+    lambda1 = plots.sharpness_figure(series([result]))
+    times = timeline.ticks(result.trace)
+    t = times[len(times) // 2]
+
+    def sharpness():
+        fig = plots.add_clock(go.Figure(lambda1), timeline.lines(result.trace, t, "step"))
+        timeline.describe_sharpness(result.trace, t)
+        fig.to_json()
+
+    def outliers():
+        point = timeline.nearest_checkpoint(result, "exit", t)
+        cos2, rho = checkpoint(result, "exit", point.step)
+        plots.scatter_figure(result.examples, cos2, point.step, rho).to_json()
+
+    figures = {}
+    for name, frame in (("sharpness", sharpness), ("outliers", outliers)):
+        spent = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            frame()
+            spent.append(time.perf_counter() - start)
+        figures[f"clock_frame_{name}_ms"] = 1000 * statistics.median(spent)
     return figures
 
 
@@ -74,4 +112,10 @@ def run_as(result, seed: int):
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["clock"]:
+        clocked = clock_frame_figures(paper_sized_result())
+        for key, value in clocked.items():
+            print(f"  {key:28} {value:.1f}")
+        print(json.dumps(clocked))
+    else:
+        main()

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# Set everything up, then start the dashboard (http://localhost:8501). On an empty cache it
-# starts the teaching preset and its control and shows them training: teach-fashion (real
-# Fashion-MNIST images) where the dataset is on disk — as root with apt-get, Debian's
-# dataset-fashion-mnist package is installed for it when it can be — else teach-selective
-# (synthetic data, no files needed).
+# Set everything up, then start the dashboard (http://localhost:8501). On an empty cache it stores
+# the teaching runs shipped with the package (real Fashion-MNIST images), so the Story is complete at
+# once. As root with apt-get, Debian's dataset-fashion-mnist package is installed when it can be, so
+# "Run it live" can train them again here; without it the form trains synthetic data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -84,10 +84,15 @@ def healthy(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def dashboard(cache_dir, log_path, autostart_worker: bool = True, timeout: float = 60.0):
-    """Yields (base url, seconds from launch to a healthy server)."""
+def dashboard(cache_dir, log_path, autostart_worker: bool = True, timeout: float = 60.0, env: dict | None = None):
+    """Yields (base url, seconds from launch to a healthy server); `env` adds to the server's environment."""
     port = free_port()
-    env = {**os.environ, "EOS_CACHE_DIR": str(cache_dir), "EOS_AUTOSTART_WORKER": "1" if autostart_worker else "0"}
+    env = {
+        **os.environ,
+        "EOS_CACHE_DIR": str(cache_dir),
+        "EOS_AUTOSTART_WORKER": "1" if autostart_worker else "0",
+        **(env or {}),
+    }
     command = [
         sys.executable,
         "-m",

@@ -89,7 +89,7 @@ def _meta(cfg, trace: pd.DataFrame, status: str, forked: bool) -> dict:
     }
 
 
-def synthetic_result(name="teach-selective", delta=None, upto=None, forked=True) -> Result:
+def synthetic_result(name="teach-selective", delta=None, upto=None, forked=True, per_group=5) -> Result:
     cfg = preset(name)
     trace, groups = _baseline(cfg, forked)
     if forked:
@@ -99,7 +99,7 @@ def synthetic_result(name="teach-selective", delta=None, upto=None, forked=True)
     examples = pd.DataFrame(
         [
             dict(index=i, label=i % 2, original_label=i % 2, group=k, centroid_distance=DISTANCE[k])
-            for i, k in enumerate(GROUPS * 5)
+            for i, k in enumerate(GROUPS * per_group)
         ]
     )
     status = "done"
@@ -108,3 +108,29 @@ def synthetic_result(name="teach-selective", delta=None, upto=None, forked=True)
         groups = groups.merge(trace[["branch", "step"]], on=["branch", "step"])
         status = "running"
     return Result(_meta(cfg, trace, status, forked), trace, groups, examples, {"baseline_steps": np.array([0])})
+
+
+def with_prototypes(result: Result, seed: int = 0) -> Result:
+    """`result` with images of all its examples as tracked prototypes: 3×6×5 pixels drawn uniformly on
+    [−7, 7], so some fall outside the synthetic display range [−5, 5] (the gallery paints them magenta)."""
+    index = result.examples["index"].to_numpy()
+    result.per_example["prototype_index"] = index
+    result.per_example["prototype_pixels"] = np.random.default_rng(seed).uniform(-7, 7, (len(index), 3, 6, 5))
+    return result
+
+
+def with_checkpoints(result: Result, every: int = 24) -> Result:
+    """`result` with per-example checkpoints every `every` steps on each branch (the exit branch's
+    from t*), its first four examples tracked: at checkpoint step s, example i has loss
+    s/1000 + i/100 and cos² s/10000 + i/1000, so any value shown names its step and example."""
+    n = len(result.examples)
+    arrays = {}
+    for branch, rows in result.trace.groupby("branch"):
+        steps = np.array([s for s in sorted(rows.step) if s % every == 0], dtype=np.int64)
+        arrays[f"{branch}_steps"] = steps
+        arrays[f"{branch}_loss"] = (steps[:, None] / 1000 + np.arange(n) / 100).astype(np.float32)
+        arrays[f"{branch}_cos2"] = (steps[:, None] / 10000 + np.arange(n) / 1000).astype(np.float32)
+    arrays["prototype_index"] = np.arange(4, dtype=np.int64)
+    arrays["prototype_pixels"] = np.zeros((4, 1, 2, 2), dtype=np.float32)
+    result.per_example = arrays
+    return result

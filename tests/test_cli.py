@@ -151,6 +151,7 @@ def test_dashboard_execs_streamlit_on_the_installed_app_with_the_package_setting
     assert len(flags) == sum(len(options) for options in settings.values())
     assert "--client.showErrorDetails=none" in flags and "--server.headless=true" in flags
     assert "--server.fileWatcherType=none" in flags and "--browser.gatherUsageStats=false" in flags
+    assert "--server.address=localhost" in flags  # reachable from this machine only, unless passed on
     assert argv[-3:] == ["--server.port", "8502", "--theme.base=dark"]
 
 

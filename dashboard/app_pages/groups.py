@@ -1,9 +1,10 @@
 import streamlit as st
 
-from dashboard.content import plots, tradeoff_plots
+from dashboard import clock
+from dashboard.content import plots, timeline, tradeoff_plots
 from dashboard.content.narrative import flow_notes
 from dashboard.pages import heading
-from dashboard.state import require_series, selected_results
+from dashboard.state import load_result, require_series, selected_results
 from dashboard.teach import explain_run
 from dashboard.widgets import figure, table_downloads
 from eos_core.analysis import central
@@ -21,7 +22,18 @@ st.caption(
 )
 averaged = st.toggle("two-step (cycle) averaged losses", value=st.query_params.get("avg", "1") == "1")
 st.query_params["avg"] = "1" if averaged else "0"
-figure(plots.group_figure(s, "loss_avg2" if averaged else "loss", x, log_y, "Group losses ℓ_k"), "group-losses")
+column = "loss_avg2" if averaged else "loss"
+losses = plots.group_figure(s, column, x, log_y, "Group losses ℓ_k")
+shown = load_result(metas[0]["config_hash"])
+start = timeline.origin(shown, s.aligned)
+
+
+def at_time(t: float) -> None:
+    clock.line_figure(losses, timeline.lines(shown.trace, t, x, start), "group-losses")
+    st.caption(timeline.describe_groups(shown.groups, t, column))
+
+
+clock.show(timeline.ticks(shown.trace), "groups", at_time)
 figure(plots.delta_figure(s, x), "delta-loss")
 if (s.delta.branch != "exit").any():
     st.caption(

@@ -1,11 +1,11 @@
 import streamlit as st
 
-from dashboard import links
-from dashboard.content import plots
+from dashboard import clock, links
+from dashboard.content import plots, timeline
 from dashboard.pages import heading
 from dashboard.state import load_result, require_series
 from dashboard.teach import explain_run
-from dashboard.widgets import figure, prototype_gallery
+from dashboard.widgets import checkpoint_branch, figure, prototype_gallery
 
 st.title(heading("prototypes"))
 s, metas, x, log_y = require_series()
@@ -26,6 +26,11 @@ mark = right.toggle(
     help="Off: out-of-range values are clipped to the range's ends instead.",
 )
 st.query_params.update(per_row=str(per_row), mark="1" if mark else "0")
-if not prototype_gallery(result, per_row, mark):
+branch = checkpoint_branch(result) if "prototype_index" in result.per_example else None
+
+
+if branch is not None:
+    clock.show(timeline.ticks(result.trace), "prototypes", lambda t: clock.gallery_at(result, branch, t, per_row, mark))
+elif not prototype_gallery(result, per_row, mark):
     st.info("This result has no stored prototype images.")
 figure(plots.centroid_distance_figure(result.examples), "centroid-distance")

@@ -1,7 +1,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import links
+from dashboard import access, links
 from dashboard.content import narrative
 from dashboard.content.naming import result_name, run_name
 from dashboard.fork import fork_panel
@@ -13,7 +13,7 @@ from dashboard.widgets import table_downloads
 from eos_core.analysis.lineage import task_of
 from eos_core.config import RunConfig
 from eos_core.runs.notes import annotate
-from eos_core.runs.queue import JobState
+from eos_core.runs.queue import JobState, NotYours, QueueFull
 from eos_core.runs.store import CorruptEntry
 from eos_core.runs.worker import ensure_worker
 
@@ -77,17 +77,29 @@ if failed:
 
 chosen = st.selectbox("Run", list(table.id), format_func=lambda h: f"{h[:8]} · {table.set_index('id').run[h]}")
 job = jobs.get(chosen)
+refused = access.refusal(job)  # the same for every change: its own session's, and the token
 left, middle, right, far = st.columns(4)
-if job and job["state"] in JobState.ACTIVE and far.button("Cancel", icon=":material/cancel:"):
-    queue.cancel(chosen)
-    st.toast("Cancelled" if job["state"] == JobState.QUEUED else "Cancel requested: it stops at its next logged step")
-    st.rerun()
-if middle.button("Re-run", icon=":material/replay:"):
-    config = (job or {}).get("config") or metas[chosen]["config"]
-    task = (job or {}).get("task") or task_of(metas.get(chosen, {}))  # a fork re-runs as the same fork
-    queue.submit(RunConfig.from_dict(config), force=True, task=task)
-    ensure_worker(queue)
-    st.rerun()
+cancel = (
+    job
+    and job["state"] in JobState.ACTIVE
+    and far.button("Cancel", icon=":material/cancel:", disabled=bool(refused), help=refused)
+)
+rerun = middle.button("Re-run", icon=":material/replay:", disabled=bool(refused), help=refused)
+try:
+    if cancel:
+        queue.cancel(chosen, by=access.owner())
+        st.toast(
+            "Cancelled" if job["state"] == JobState.QUEUED else "Cancel requested: it stops at its next logged step"
+        )
+        st.rerun()
+    if rerun:
+        config = (job or {}).get("config") or metas[chosen]["config"]
+        task = (job or {}).get("task") or task_of(metas.get(chosen, {}))  # a fork re-runs as the same fork
+        queue.submit(RunConfig.from_dict(config), force=True, task=task, owner=access.owner())
+        ensure_worker(queue)
+        st.rerun()
+except (QueueFull, NotYours) as error:
+    st.error(str(error), icon=":material/block:")
 
 
 @st.dialog("Delete this run?")
@@ -104,7 +116,7 @@ def confirm_delete(config_hash: str, name: str) -> None:
         st.rerun()
 
 
-if right.button("Delete…", icon=":material/delete:"):
+if right.button("Delete…", icon=":material/delete:", disabled=bool(refused), help=refused):
     confirm_delete(chosen, table.set_index("id").run[chosen])
 if st.session_state.get("deleted"):
     st.success(f"Deleted {st.session_state.pop('deleted')}: its result, job record, live trace, name, tags and note.")
@@ -119,7 +131,7 @@ with st.expander("Name, tags and note", icon=":material/edit_note:"):
         )
         tags = st.text_input("tags (comma-separated)", value=", ".join(current.get("tags", [])))
         note = st.text_area("note", value=current.get("note", ""))
-        if st.form_submit_button("Save"):
+        if st.form_submit_button("Save", disabled=bool(refused), help=refused):
             annotate(store, chosen, name, tags.split(","), note)
             notes.clear()
             st.rerun()

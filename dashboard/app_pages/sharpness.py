@@ -1,6 +1,7 @@
 import streamlit as st
 
-from dashboard.content import plots
+from dashboard import clock
+from dashboard.content import plots, timeline
 from dashboard.pages import heading
 from dashboard.state import load_result, require_series, stored_spectra
 from dashboard.teach import explain_run
@@ -17,8 +18,15 @@ left, right = st.columns(2)
 show_l2 = left.toggle("show λ2", value=st.query_params.get("l2") == "1")
 show_osc = right.toggle("show the oscillation signal |∇L·v1|/‖∇L‖ (× 2/η)", value=st.query_params.get("osc") == "1")
 st.query_params.update(l2="1" if show_l2 else "0", osc="1" if show_osc else "0")
-figure(plots.sharpness_figure(s, x, log_y, show_l2, show_osc), "sharpness")
 meta = metas[0]
+result = load_result(meta["config_hash"])
+lambda1 = plots.sharpness_figure(s, x, log_y, show_l2, show_osc)
+start = timeline.origin(result, s.aligned)
+
+
+clock.show(
+    timeline.ticks(result.trace), "sharpness", lambda t: clock.sharpness_at(lambda1, result, t, x, "sharpness", start)
+)
 rule = meta["onset_rule"]["rule"]
 st.markdown(
     f"**Onset rule:** {rule}. "
@@ -32,7 +40,6 @@ if meta.get("message"):
     st.info(meta["message"])
 
 st.subheader("Every eigenvalue above the cut")
-result = load_result(meta["config_hash"])
 if len(result.tracked):
     st.caption(
         "Each Hessian eigenvalue above track_fraction × the threshold (at most 8), ranked largest first at "

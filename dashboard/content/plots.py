@@ -133,6 +133,47 @@ def _markers(fig, s: Series, x: str) -> None:
             )
 
 
+CLOCK_COLOR = "#c2185b"  # the clock's line: a colour no branch, group or threshold uses
+
+
+def add_clock(fig: go.Figure, positions: list[tuple[float, str]]) -> go.Figure:
+    """The clock's vertical lines (x, label) on every x axis of `fig` (subplots included), the first
+    solid, any other (the exit branch's step at the same time) dashed; `fig` is changed and returned.
+    Shapes added directly, not by `add_vline(row="all", col="all")`, which walks the subplot grid on
+    every call: Play adds them once a frame (scripts/bench_ui.py clock times a frame)."""
+    for n, (x, text) in enumerate(positions):
+        for xref, yref in _axis_pairs(fig):
+            dash, side = ("solid", "left") if n == 0 else ("dash", "right")
+            fig.add_shape(
+                type="line",
+                x0=x,
+                x1=x,
+                xref=xref,
+                y0=0,
+                y1=1,
+                yref=f"{yref} domain",
+                line={"color": CLOCK_COLOR, "width": 2, "dash": dash},
+            )
+            fig.add_annotation(
+                x=x,
+                y=0,
+                xref=xref,
+                yref=f"{yref} domain",
+                text=text,
+                showarrow=False,
+                xanchor=side,
+                yanchor="bottom",
+                font={"color": CLOCK_COLOR},
+            )
+    return fig
+
+
+def _axis_pairs(fig: go.Figure) -> list[tuple[str, str]]:
+    """(x axis, the y axis it is anchored to) of every subplot, as shape references ("x2", "y2")."""
+    names = [k for k in fig.layout if k.startswith("xaxis")] or ["xaxis"]
+    return [("x" + name[5:], fig.layout[name].anchor or "y" + name[5:]) for name in names]
+
+
 def _layout(fig, s: Series, x: str, y: str, log_y: bool, title: str) -> go.Figure:
     fig.update_layout(
         title=title,
@@ -397,7 +438,7 @@ def centroid_distance_figure(examples: pd.DataFrame) -> go.Figure:
     return fig
 
 
-RUN_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf")  # Compare: colour = run
+RUN_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")  # Compare: colour = run (Okabe–Ito)
 MAX_COMPARED = len(RUN_COLORS)
 
 

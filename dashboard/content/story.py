@@ -16,7 +16,8 @@ from dashboard.content.series import series
 from eos_core.analysis.results import Result
 from eos_core.analysis.tradeoff import tradeoff
 from eos_core.config import RunConfig, stability_threshold
-from eos_core.presets import first_launch, preset
+from eos_core.presets import preset
+from eos_core.runs import shipped
 
 # What the survey of real images found (scripts/survey_fashion.sh; docs/fashion_survey.md), told at
 # the Story's end so a class knows how far the runs on screen generalise.
@@ -41,6 +42,8 @@ TITLES = (
 
 # The result page that explores each step further (the Story links to it, on the Story's run).
 STEP_PAGES = ("sharpness", "sharpness", "sharpness", "groups", "groups")
+# The steps whose figure is λ1 over steps: the session's clock draws its line on them.
+TIMED = TITLES[:3]
 
 
 @dataclass
@@ -50,12 +53,6 @@ class Step:
     sentences: list[str]
 
 
-def first_launch_hashes() -> tuple[str, str]:
-    """The runs a fresh dashboard starts: the trade-off and its random control."""
-    coherent, random = (preset(name).config_hash() for name in first_launch())
-    return coherent, random
-
-
 def twin(config: dict, metas: list[dict]) -> dict | None:
     """The stored run whose configuration is `config` with random displacement."""
     wanted = {**config, "displacement": "random"}
@@ -63,10 +60,11 @@ def twin(config: dict, metas: list[dict]) -> dict | None:
 
 
 def candidates(metas: list[dict]) -> list[dict]:
-    """Forked coherent runs a story can be told on, the first-launch run first."""
-    first = first_launch_hashes()[0]
+    """Forked coherent runs a story can be told on: the teaching runs first (the shipped real-image
+    one before the synthetic one), then the others."""
+    order = [preset(pair[0]).config_hash() for pair in shipped.PAIRS]
     found = [m for m in metas if m.get("t_star") is not None and m["config"]["displacement"] == "coherent"]
-    return sorted(found, key=lambda m: m["config_hash"] != first)
+    return sorted(found, key=lambda m: order.index(m["config_hash"]) if m["config_hash"] in order else len(order))
 
 
 def _baseline(result: Result):
@@ -146,11 +144,8 @@ def trade_off(result: Result) -> Step:
 def control(coherent: Result, random: Result | None) -> Step:
     if random is None:
         cfg = coherent.meta["config"]
-        name = (
-            f"{first_launch()[1]}"
-            if coherent.meta["config_hash"] == first_launch_hashes()[0]
-            else "this configuration with displacement = random"
-        )
+        pair = shipped.pair_of(coherent.meta["config_hash"])
+        name = pair[1] if pair else "this configuration with displacement = random"
         return Step(
             TITLES[4],
             None,

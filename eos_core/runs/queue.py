@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import os
 import time
 from dataclasses import dataclass
 
@@ -58,6 +59,18 @@ JOB_FIELDS = {
 }
 
 
+# A browser session (a job's `owner`) may hold this many queued or running jobs: a run, its control
+# and one more, so thirty students on one worker each wait behind at most a few of anyone's runs.
+OWNER_CAP = 3
+OWNER_CAP_ENV = "EOS_JOBS_PER_SESSION"  # a lab with more workers than students raises it
+
+
+def owner_cap() -> int:
+    """The per-owner cap: OWNER_CAP unless EOS_JOBS_PER_SESSION says otherwise."""
+    raw = os.environ.get(OWNER_CAP_ENV, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else OWNER_CAP
+
+
 # A task's kind → the key of the result it will store (known before it runs: the job's id).
 TASK_KEYS = {"fork": lineage.task_key}
 
@@ -65,6 +78,26 @@ TASK_KEYS = {"fork": lineage.task_key}
 def job_key(cfg: RunConfig, task: dict | None = None) -> str:
     """A job's id: the config hash of a run, the key its task's result will have otherwise."""
     return cfg.config_hash() if task is None else TASK_KEYS[task["kind"]](cfg, task)
+
+
+class QueueFull(Exception):
+    """An owner already holds its cap of queued and running jobs; nothing was queued."""
+
+
+class NotYours(PermissionError):
+    """A job queued by another browser session: only that session may cancel, retry or delete it."""
+
+
+def may_change(job: dict | None, by: str | None) -> bool:
+    """Whether `by` may cancel, retry or delete `job`: the operator (None: the CLI) any job, a
+    browser session its own jobs and unowned ones (CLI and first-launch jobs, results without a job)."""
+    owner = (job or {}).get("owner")
+    return by is None or owner is None or owner == by
+
+
+def check_may_change(job: dict | None, by: str | None) -> None:
+    if not may_change(job, by):
+        raise NotYours(f"job {job['id'][:8]} was queued by another browser session; only that session may change it")
 
 
 class LostLease(Exception):
@@ -87,13 +120,14 @@ class Queue:
         self.store.close()
 
     # -- job records ------------------------------------------------------------------------
-    def submit(self, cfg: RunConfig, force: bool = False, task: dict | None = None) -> dict:
+    def submit(self, cfg: RunConfig, force: bool = False, task: dict | None = None, owner: str | None = None) -> dict:
         """Queue `cfg` (with `task`, if any) unless it is already queued, running or done; returns
         its job record.
 
         Runs in one SQLite transaction, so concurrent submitters of one config get one job.
         `force` discards a stored result and queues the config again; so does a stored result
-        that cannot be read back.
+        that cannot be read back. `owner` (a browser session) is refused with QueueFull past
+        owner_cap() active jobs, and with NotYours when it forces another session's job.
         """
         key, store = job_key(cfg, task), self.store
         force = force or unreadable_result(store, key)
@@ -101,6 +135,8 @@ class Queue:
             job = self.job(key)
             has_result = store.has_result(key)
             if force:
+                check_may_change(job, owner)
+                self._check_room(owner)
                 store.drop_result(key)
             elif job and (job["state"] in ACTIVE or (job["state"] in JobState.RESULT and has_result)):
                 return job
@@ -109,11 +145,28 @@ class Queue:
                 job["from_cache"] = True
                 store.set_json(Keys.job(key), job)
                 return job
-            job = new_job(cfg, token=(job or {}).get("token", 0), task=task)
+            if not force:
+                self._check_room(owner)
+            job = new_job(cfg, token=(job or {}).get("token", 0), task=task, owner=owner)
             store.set_json(Keys.job(key), job)
             return job
 
-    def submit_fork(self, parent: str, step: int, changes: dict, force: bool = False) -> dict:
+    def active_of(self, owner: str) -> int:
+        """How many queued or running jobs `owner` holds."""
+        return sum(1 for j in self.jobs() if j.get("owner") == owner and j["state"] in ACTIVE)
+
+    def room(self, owner: str | None) -> int | None:
+        """How many more jobs `owner` may queue now (None: no cap, the operator's)."""
+        return None if owner is None else max(0, owner_cap() - self.active_of(owner))
+
+    def _check_room(self, owner: str | None) -> None:
+        if self.room(owner) == 0:
+            raise QueueFull(
+                f"this session already has {owner_cap()} runs queued or running; "
+                "wait for one to finish (or cancel one) before queuing another"
+            )
+
+    def submit_fork(self, parent: str, step: int, changes: dict, force: bool = False, owner: str | None = None) -> dict:
         """Queue a new exit branch from the stored run `parent` at its logged baseline `step` with
         `changes` (see analysis.lineage.fork_task); ForkError or ConfigError, with nothing queued,
         when the parent is missing or unreadable, the step was not logged or a change is refused.
@@ -125,7 +178,7 @@ class Queue:
         if result is None:
             raise ForkError(f"the parent run {parent} is not in this cache")
         cfg, task = lineage.fork_task(result, step, changes)
-        return self.submit(cfg, force, task)
+        return self.submit(cfg, force, task, owner)
 
     def job(self, config_hash: str) -> dict | None:
         return self._job(Keys.job(config_hash))
@@ -150,15 +203,20 @@ class Queue:
         self.store.cache.delete(Keys.job(config_hash))
 
     def queue_position(self, config_hash: str) -> int | None:
-        queued = [j["id"] for j in self.jobs() if j["state"] == JobState.QUEUED]
+        """1 for the job claimed next (fair_order); jobs held back behind their owner's running one last."""
+        jobs = self.jobs()
+        order = [j["id"] for j in fair_order(jobs)]
+        queued = order + [j["id"] for j in jobs if j["state"] == JobState.QUEUED and j["id"] not in order]
         return queued.index(config_hash) + 1 if config_hash in queued else None
 
-    def cancel(self, config_hash: str) -> dict | None:
-        """A queued job is cancelled at once; a running one at its next logged step."""
+    def cancel(self, config_hash: str, by: str | None = None) -> dict | None:
+        """A queued job is cancelled at once; a running one at its next logged step. A browser
+        session `by` may cancel only its own and unowned jobs (NotYours otherwise)."""
         with self.store.transact():
             job = self.job(config_hash)
             if job is None or job["state"] in FINISHED:
                 return job
+            check_may_change(job, by)
             if job["state"] == JobState.QUEUED:
                 job.update(state=JobState.CANCELLED, finished=time.time())
             else:
@@ -168,13 +226,11 @@ class Queue:
 
     # -- claims and leases ------------------------------------------------------------------
     def claim_next(self, pid: int, host: str = "", lease_s: float = 60.0) -> tuple[dict, Lease] | None:
-        """Atomically move the oldest queued job to running, leased to `pid` on `host` for
-        `lease_s` seconds under a new fencing token. A queued job whose result is already stored
-        (its worker died right after the commit) is marked done instead: no work is repeated."""
+        """Atomically move the next queued job (fair_order) to running, leased to `pid` on `host`
+        for `lease_s` seconds under a new fencing token. A queued job whose result is already
+        stored (its worker died right after the commit) is marked done instead: no work is repeated."""
         with self.store.transact():
-            for job in self.jobs():
-                if job["state"] != JobState.QUEUED:
-                    continue
+            for job in fair_order(self.jobs()):
                 if self.store.has_result(job["id"]):
                     job.update(state=JobState.DONE, pid=None, finished=time.time(), from_cache=True)
                     self.store.set_json(Keys.job(job["id"]), job)
@@ -313,6 +369,22 @@ class Queue:
         return workers[0] if workers else None
 
 
+def fair_order(jobs: list[dict]) -> list[dict]:
+    """The queued jobs in the order they should run: round-robin across owners, the owner served
+    least recently (by its jobs' latest start) first, then by submission. An owner with a job
+    running has none claimed until it ends, so one session's runs never take two workers.
+    Unowned jobs (the CLI's, the first launch's) share one turn and are never held back."""
+    served: dict[str | None, float] = {}
+    busy = set()
+    for job in jobs:
+        owner = job.get("owner")
+        served[owner] = max(served.get(owner, float("-inf")), job.get("started") or float("-inf"))
+        if job["state"] == JobState.RUNNING and owner is not None:
+            busy.add(owner)
+    waiting = [j for j in jobs if j["state"] == JobState.QUEUED and j.get("owner") not in busy]
+    return sorted(waiting, key=lambda j: (served[j.get("owner")], j["submitted"]))
+
+
 def unreadable_result(store: Store, key: str) -> bool:
     """A stored result that cannot be read back: recorded as a problem, to be computed again."""
     if not store.has_result(key) or store.result_readable(key):
@@ -350,16 +422,25 @@ def job_problem(job, key: str) -> str | None:
     task = job.get("task")
     if task is not None and not (isinstance(task, dict) and isinstance(task.get("kind"), str)):
         return "field 'task' is neither absent nor an object with a kind"
+    if not isinstance(job.get("owner"), str | None):  # absent in records written before owners
+        return "field 'owner' is neither absent nor text"
     if Keys.job(job["id"]) != key:
         return "its id does not match its key"
     return None
 
 
-def new_job(cfg: RunConfig, state: JobState = JobState.QUEUED, token: int = 0, task: dict | None = None) -> dict:
+def new_job(
+    cfg: RunConfig,
+    state: JobState = JobState.QUEUED,
+    token: int = 0,
+    task: dict | None = None,
+    owner: str | None = None,
+) -> dict:
     return {
         "id": job_key(cfg, task),
         "config": cfg.to_dict(),
         "task": task,
+        "owner": owner,
         "state": state,
         "submitted": time.time(),
         "attempts": 0,

@@ -10,6 +10,7 @@ from tiny import TINY
 
 from dashboard import pages as registry
 from eos_core.presets import first_launch, preset
+from eos_core.runs import shipped
 from eos_core.runs.queue import Queue
 from eos_core.runs.store import Store
 
@@ -48,11 +49,14 @@ def test_experiment_page_shows_the_form_and_presets(app):
     assert {"teach-digits", "paper-mlp-mse"} <= {b.label for b in app.button}
 
 
-def test_first_launch_queues_the_teaching_presets_and_fills_the_form(tmp_path, monkeypatch):
+def test_first_launch_stores_the_shipped_runs_and_fills_the_form_with_a_trainable_preset(tmp_path, monkeypatch):
     at, queued = first_launch_of(tmp_path / "empty", monkeypatch)
     assert not at.exception
-    assert queued == [preset(name).config_hash() for name in first_launch()]
-    assert at.session_state["form_base"] == preset("teach-selective")
+    assert queued == []
+    store = Store(tmp_path / "empty")
+    assert sorted(store.result_hashes()) == sorted(preset(name).config_hash() for name in shipped.SHIPPED)
+    store.close()
+    assert at.session_state["form_base"] == preset(first_launch()[0]) == preset("teach-selective")
     st.cache_resource.clear()
 
 
@@ -60,6 +64,18 @@ def test_preset_button_fills_the_form(app):
     app.run()
     next(b for b in app.button if b.label == "synthetic-mini").click().run()
     assert app.session_state["form_dataset"] == "synthetic" and app.session_state["form_lr"] == 0.02
+
+
+def test_the_form_keeps_its_values_across_a_visit_to_another_page(tmp_path, monkeypatch):
+    """Streamlit drops the state of widgets a run did not draw: leaving the Experiment page and coming
+    back used to raise (form_dataset missing) instead of showing the form as it was left."""
+    at = app_test(tmp_path / "cache", monkeypatch)
+    at.run()
+    next(b for b in at.button if b.label == "synthetic-mini").click().run()  # η = 0.02; the default's is 0.04
+    at.switch_page("app_pages/glossary.py").run()
+    at.switch_page("app_pages/experiment.py").run()
+    assert not at.exception
+    assert at.session_state["form_dataset"] == "synthetic" and at.number_input(key="form_lr").value == 0.02
 
 
 def test_invalid_value_is_shown_next_to_its_field(app):
@@ -71,12 +87,15 @@ def test_invalid_value_is_shown_next_to_its_field(app):
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_renders_without_exceptions(app, page):
+def test_every_page_renders_without_exceptions_and_tells_each_figure_in_words(app, page):
     switch_to(app, page)
     if page == "app_pages/valley.py":  # these runs stored no valley slices: the page says how to get them
         assert any("valley_every" in i.value for i in app.info) and not charts(app)
     elif page != "app_pages/runs.py":
         assert charts(app), f"{page} drew no chart"
+    in_words = [e for e in app.expander if e.label == "The figure in words"]
+    assert len(in_words) == len(charts(app)), "every figure has its text alternative"
+    assert all(e.caption and any(ch.isdigit() for ch in e.caption[0].value) for e in in_words)
 
 
 def test_sharpness_page_draws_the_thresholds(app):

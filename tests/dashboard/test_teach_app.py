@@ -11,7 +11,8 @@ from tiny import TINY
 
 from dashboard import pages as registry
 from dashboard.content.glossary import TERMS
-from eos_core.presets import first_launch, preset
+from eos_core.presets import preset
+from eos_core.runs import shipped
 from eos_core.runs.queue import Queue
 
 RANDOM_DELTA = {"inlier": -0.02, "boundary": -0.03, "input_outlier": -0.01, "output_outlier": -0.04}
@@ -72,10 +73,10 @@ def test_story_walks_five_steps_on_the_first_launch_runs(cache, monkeypatch):
 
 
 def test_story_starts_with_the_toys_and_their_sliders_change_the_regime(tmp_path, monkeypatch):
-    """The toys need no run: they show on an empty cache, and moving η redraws them at once."""
+    """The toys need no run: they come first, and moving η redraws them at once."""
     at = switch_to(app_test(tmp_path / "empty", monkeypatch), "app_pages/story.py")
     assert "The iterates converge." in markdown(at)  # η = 0.15 on the bowl, λ1 = 10: η·λ1 = 1.5
-    titles = [c["layout"]["title"]["text"] for c in charts(at)]
+    titles = [c["layout"]["title"]["text"] for c in charts(at)][:2]  # the Story's own step follows
     assert titles == [
         "Gradient descent on ½(λ1x² + λ2y²): η·λ1 = 1.50",
         "The sharpening toy at η = 0.15: λ1 rises, then is held near 2/η",
@@ -96,19 +97,41 @@ def test_story_sentences_quote_the_runs(cache, monkeypatch):
     assert "ahead on output-outliers (+0.03)" in text and "selective trade-off" in text
 
 
-def test_story_on_an_empty_cache_says_what_to_run_and_queues_it(tmp_path, monkeypatch):
+def test_a_fresh_dashboard_tells_the_whole_story_from_the_shipped_runs_with_no_training(tmp_path, monkeypatch):
+    at = switch_to(app_test(tmp_path / "empty", monkeypatch), "app_pages/story.py")
+    assert at.subheader[0].value == "1. Progressive sharpening" and len(charts(at)) == 3
+    assert at.session_state["story_run"] == preset(shipped.SHIPPED[0]).config_hash()
+    queue = Queue(tmp_path / "empty")
+    assert queue.jobs() == []  # nothing trains: no worker is needed
+    queue.close()
+
+
+def test_story_without_its_runs_offers_the_shipped_ones_back(tmp_path, monkeypatch):
     at = switch_to(app_test(tmp_path / "empty", monkeypatch), "app_pages/story.py")
     queue = Queue(tmp_path / "empty")
-    for job in queue.jobs():  # app.py's first launch queued them: take them away again
-        queue.delete_job(job["id"])
+    for name in shipped.SHIPPED:  # a user deleted them
+        queue.store.delete_result(preset(name).config_hash())
     queue.close()
     at.switch_page("app_pages/story.py").run()
-    assert "teach-selective and teach-selective-random" in " ".join(i.value for i in at.info)
-    next(b for b in at.button if b.label.startswith("Run teach-selective")).click().run()
+    assert "teaching runs shipped with EoS Explorer" in " ".join(i.value for i in at.info)
+    next(b for b in at.button if b.label == "Restore the shipped runs").click().run()
+    assert not at.exception and at.subheader[0].value == "1. Progressive sharpening"
+
+
+def test_run_it_live_trains_fresh_copies_or_says_why_it_cannot(tmp_path, monkeypatch):
+    at = switch_to(app_test(tmp_path / "empty", monkeypatch), "app_pages/story.py")
+    next(b for b in at.button if b.label == "Run it live").click().run()
+    assert "teach-fashion cannot be trained on this machine" in at.error[0].value  # no Fashion-MNIST here
     queue = Queue(tmp_path / "empty")
-    queued = sorted(j["id"] for j in queue.jobs() if j["state"] == "queued")
+    assert queue.jobs() == [] and len(queue.store.result_hashes()) == 2  # nothing lost
+    monkeypatch.setattr(shipped, "availability", lambda dataset: (True, ""))
+    at.switch_page("app_pages/story.py").run()
+    next(b for b in at.button if b.label == "Run it live").click().run()
+    assert not at.exception
+    assert sorted(j["id"] for j in queue.jobs() if j["state"] == "queued") == sorted(
+        preset(name).config_hash() for name in shipped.SHIPPED
+    )
     queue.close()
-    assert queued == sorted(preset(n).config_hash() for n in first_launch())
 
 
 # -- The right run everywhere: the Story's run, then the user's choice, never just the newest ----

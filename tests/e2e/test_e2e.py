@@ -58,3 +58,18 @@ def test_every_page_renders_and_a_submitted_run_finishes(cache, tmp_path):
     queue = Queue(cache)
     finished = [j for j in queue.jobs() if j["state"] == "done" and j["config"]["steps"] == 48]
     assert finished and queue.store.result(finished[0]["id"]).meta["t_star"] is not None
+
+
+def test_a_fresh_clones_first_launch_tells_the_whole_story_within_seconds(tmp_path):
+    """An empty cache: the shipped runs go into the store at launch, and the Story's first step is drawn
+    with no run trained (nothing queued, no worker). The time is the teacher's wait, printed."""
+    cache = tmp_path / "empty"
+    with dashboard(cache, tmp_path / "streamlit.log") as (url, startup_s), browser() as page:
+        seconds = open_page(page, f"{url}/story")
+        page.get_by_role("heading", name="1. Progressive sharpening").wait_for()
+        assert page.locator("[data-testid='stException']").count() == 0
+        assert page.get_by_role("button", name="Run it live").is_visible()
+        print(f"first launch: healthy after {startup_s:.2f} s, the Story drawn {seconds:.2f} s later")
+    queue = Queue(cache)
+    assert queue.jobs() == [] and len(queue.store.result_hashes()) == 2
+    queue.close()

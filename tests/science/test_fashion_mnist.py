@@ -203,15 +203,16 @@ def test_real_fashion_mnist_counts_and_pixels(monkeypatch):
     assert ds.x_train.shape == (12_000, 1, 28, 28) and ds.y_test.tolist() == [0] * 1000 + [1] * 1000
 
 
-def test_with_fashion_mnist_on_disk_a_fresh_dashboard_starts_the_real_image_story(fashion_root, tmp_path, monkeypatch):
+def test_with_fashion_mnist_on_disk_a_fresh_dashboard_trains_the_real_image_story(fashion_root, tmp_path, monkeypatch):
     from harness import first_launch_of
 
     from eos_core.presets import OFFLINE_LAUNCH, REAL_LAUNCH, first_launch, preset
+    from eos_core.runs import shipped
 
-    assert first_launch() == REAL_LAUNCH == ("teach-fashion", "teach-fashion-random")
+    assert first_launch() == REAL_LAUNCH == ("teach-fashion", "teach-fashion-random") == shipped.SHIPPED
     at, queued = first_launch_of(tmp_path / "empty", monkeypatch)
     assert not at.exception
-    assert queued == [preset(name).config_hash() for name in REAL_LAUNCH]
+    assert queued == []  # shipped: nothing to train
     assert at.session_state["form_base"] == preset("teach-fashion")
     assert preset("teach-fashion").classes == ("pullover", "coat")
     monkeypatch.setenv("EOS_DATA_DIR", str(tmp_path / "nothing-here"))
