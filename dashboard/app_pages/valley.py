@@ -51,11 +51,13 @@ step = st.selectbox(
 )
 st.query_params["step"] = str(step)
 index = steps.index(step)
-figure(valley_plots.valley_figure(pairs, index, t_star), "valley")
-st.caption(plain(valley_plots.describe_pair(pairs[index], t_star)))
+figure(
+    valley_plots.valley_figure(pairs, index, t_star), "valley", words=valley_plots.describe_pair(pairs[index], t_star)
+)
 show_surface = st.toggle("show the v1 × v2 surface at this checkpoint", value=links.flag("surface", False))
 st.query_params["surface"] = "1" if show_surface else "0"
 if show_surface:
-    figure(valley_plots.surface_figure(pairs[index]), "valley-surface")
-    st.caption(plain(valley_plots.describe_surface(pairs[index])))
+    figure(
+        valley_plots.surface_figure(pairs[index]), "valley-surface", words=valley_plots.describe_surface(pairs[index])
+    )
 table_downloads(result.valley, "valley")
