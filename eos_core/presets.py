@@ -88,8 +88,8 @@ _SELECTIVE = dict(
 
 # The teaching presets slice the valley (the Valley page) about a dozen times on the baseline, from
 # progressive sharpening through EoS, and at t* and the equal-effective-time partners on the exit
-# branch; each checkpoint costs about 90 gradients of forward passes, teach-selective's baseline
-# 1.22× its time without (science.valley, `bench`).
+# branch; each checkpoint costs 70–90 gradients of forward passes, teach-selective's baseline
+# 1.2–1.55× its time without (science.valley, `bench`).
 _TEACH_FASHION = {**_FASHION_CPU, "classes": ("pullover", "coat"), "valley_every": 64}
 
 PRESETS: dict[str, tuple[str, dict]] = {

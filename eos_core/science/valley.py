@@ -4,8 +4,8 @@ v1 × v2 surface, and where the last few iterates land, at chosen logged steps (
 Forward passes only: v1 and v2 are the eigenvectors the logged step's diagnostics already solved
 for, and every grid point is one full-batch loss under torch.no_grad (batched with vmap on a GPU).
 A checkpoint costs SLICE_POINTS + SURFACE_POINTS² + ITERATES = 166 forward passes: on
-teach-selective 4.2 s, 92 gradients, and 11 checkpoints make its baseline 1.22× as long (`bench`,
-two shared CPU cores), so checkpoints are kept sparse (about a dozen per branch).
+teach-selective 70–92 gradients, and its 11 checkpoints make the baseline 1.22–1.55× as long (`bench`,
+two measurements on two shared CPU cores), so checkpoints are kept sparse (about a dozen per branch).
 The offsets span a range set by the iterates' own swing along each direction, so an EoS bounce
 is visible, with a floor from the curvature so a valley shows even where the iterates barely move.
 """
