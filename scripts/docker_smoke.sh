@@ -173,7 +173,9 @@ start_services() {
   e volume create "$VOLUME" >/dev/null
   started="$(now)"
   # (podman without systemd complains that it cannot time the health checks: they run below)
-  e run -d --name "$UI" -p 127.0.0.1::8501 -e EOS_AUTOSTART_WORKER=0 -v "$VOLUME:/cache" "$IMAGE" \
+  # the ui's environment as docker-compose.yml sets it (the token, when the caller has one, as compose passes it)
+  e run -d --name "$UI" -p 127.0.0.1::8501 -e EOS_AUTOSTART_WORKER=0 -e EOS_ACCESS_TOKEN=${EOS_ACCESS_TOKEN:-} \
+    -e EOS_PRIVATE=${EOS_PRIVATE:-0} -v "$VOLUME:/cache" "$IMAGE" \
     >/dev/null 2>"$WORK/run.err" || { cat "$WORK/run.err" >&2; fail "the ui container did not start"; }
   e run -d --name "$WORKER" --no-healthcheck -v "$VOLUME:/cache" "$IMAGE" eos worker \
     >/dev/null 2>"$WORK/run.err" || { cat "$WORK/run.err" >&2; fail "the worker container did not start"; }
