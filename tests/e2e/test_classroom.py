@@ -10,7 +10,7 @@ import sys
 from urllib.parse import urlparse
 
 import pytest
-from harness import CHROMIUM, ROOT, dashboard, free_port, healthy, launch_chromium, open_page, wait_for
+from harness import CHROMIUM, ROOT, dashboard, free_port, healthy, open_page, wait_for
 from tiny import TINY
 
 from eos_core.runs.queue import Queue
@@ -39,21 +39,6 @@ def server(cache, log):
     with dashboard(cache, log, autostart_worker=False, env={"EOS_ACCESS_TOKEN": TOKEN}) as (url, _):
         yield url
     assert TOKEN not in log.read_text()  # never logged, whatever the tests entered
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with launch_chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def page(chromium):
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def button(page, name):

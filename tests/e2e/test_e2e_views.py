@@ -12,7 +12,6 @@ from harness import (
     RESULT_PAGES,
     damaged_cache,
     dashboard,
-    launch_chromium,
     navigate,
     open_page,
     settle,
@@ -42,22 +41,6 @@ def cache(make_cache, tiny_run):
 def server(cache, tmp_path_factory, chromium):
     with dashboard(cache, tmp_path_factory.mktemp("log") / "streamlit.log", autostart_worker=False) as (url, _):
         yield url
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with launch_chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def page(chromium):
-    """A fresh browser context per test: no state carried over but what the URL says."""
-    context = chromium.new_context(viewport={"width": 1440, "height": 900})
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def test_a_deep_link_as_a_fresh_servers_first_request_runs_the_whole_app(cache, tmp_path, page):

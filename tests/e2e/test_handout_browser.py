@@ -6,7 +6,7 @@ import os
 import re
 
 import pytest
-from harness import CHROMIUM, dashboard, launch_chromium, open_page
+from harness import CHROMIUM, dashboard, open_page
 from synthetic_result import synthetic_result, with_prototypes
 from tiny import TINY
 
@@ -26,12 +26,6 @@ DRAWN = """(figures) => {
     && images.every(i => i.complete && i.naturalWidth > 0);
 }"""
 FOOTER = re.compile(r"<footer>.*?</footer>", re.S)
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with launch_chromium() as browser:
-        yield browser
 
 
 @pytest.fixture
