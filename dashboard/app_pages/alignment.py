@@ -1,6 +1,6 @@
 import streamlit as st
 
-from dashboard.content import plots
+from dashboard.content import plots, spectrum_plots
 from dashboard.pages import heading
 from dashboard.state import families, load_result, require_series
 from dashboard.teach import explain_run
@@ -40,8 +40,8 @@ if len(result.tracked_groups):
     )
     log_tracked = st.toggle("log scale for the tracked alignments", value=st.query_params.get("logtr") == "1")
     st.query_params["logtr"] = "1" if log_tracked else "0"
-    figure(plots.tracked_alignment_figure(result.tracked_groups, x, log_tracked), "tracked-alignment")
-    st.markdown(plots.describe_tracked_alignment(result.tracked_groups))
+    figure(spectrum_plots.tracked_alignment_figure(result.tracked_groups, x, log_tracked), "tracked-alignment")
+    st.markdown(spectrum_plots.describe_tracked_alignment(result.tracked_groups))
 else:
     st.caption(
         "This run tracked v1 and v2 only. To see each group's alignment with every eigenvector above half "

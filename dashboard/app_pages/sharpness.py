@@ -1,7 +1,7 @@
 import streamlit as st
 
 from dashboard import clock
-from dashboard.content import plots, timeline
+from dashboard.content import plots, spectrum_plots, timeline
 from dashboard.pages import heading
 from dashboard.state import load_result, require_series, stored_spectra
 from dashboard.teach import explain_run
@@ -47,8 +47,8 @@ if len(result.tracked):
         "EoS holds more than one direction at the edge. Near-equal eigenvalues swap ranks freely."
         + (" First seed shown." if len(metas) > 1 else "")
     )
-    figure(plots.tracked_eigenvalue_figure(result.tracked, meta["config"], x), "tracked-eigenvalues")
-    st.markdown(plots.describe_tracked(result.tracked, meta["config"]))
+    figure(spectrum_plots.tracked_eigenvalue_figure(result.tracked, meta["config"], x), "tracked-eigenvalues")
+    st.markdown(spectrum_plots.describe_tracked(result.tracked, meta["config"]))
 else:
     st.caption(
         "This run tracked λ1 and λ2 only. To track every eigenvalue above half the threshold, run it with "
@@ -69,7 +69,7 @@ else:
     names = [f"{s.branch} · step {s.step} · {s.probes} probes × {s.steps} steps · seed {s.seed}" for s in spectra]
     chosen = spectra[names.index(st.selectbox("spectrum", names))] if len(spectra) > 1 else spectra[0]
     log_density = st.toggle("log density", value=True, help="the bulk near 0 dwarfs the outliers on a linear axis")
-    figure(plots.spectrum_figure(chosen, log_density), "spectrum")
+    figure(spectrum_plots.spectrum_figure(chosen, log_density), "spectrum")
     st.caption(
         f"{chosen.dim:,} parameters; top node {chosen.top_node:.4g} (the logged λ1 is {chosen.lambda1:.4g}, "
         f"{chosen.threshold_symbol} = {chosen.threshold:.4g}). Gaussian-smoothed quadrature nodes: the density's "

@@ -8,7 +8,7 @@ import pytest
 from harness import app_test, charts, switch_to
 from tiny import TINY
 
-from dashboard.content import plots
+from dashboard.content import spectrum_plots
 from eos_core.config import branch_thresholds
 
 TRACKED = TINY.replace(track_fraction=0.02)
@@ -68,5 +68,5 @@ def test_descriptions_name_the_last_steps_values():
     tracked = pd.DataFrame(
         {"branch": "baseline", "step": [0, 0, 5], "t_eff": 0.0, "rank": [1, 2, 1], "eigenvalue": [30.0, 20.0, 41.0]}
     )
-    text = plots.describe_tracked(tracked, TINY.replace(track_fraction=0.5).to_dict())
+    text = spectrum_plots.describe_tracked(tracked, TINY.replace(track_fraction=0.5).to_dict())
     assert "at step 5, 1 eigenvalue(s) above 0.5·2/η: 41" in text and "at most 2" in text
