@@ -17,11 +17,15 @@ def _value(v) -> str:
     return str(v)
 
 
+_ORDER = {name: i for i, name in enumerate(KNOBS)}  # RunConfig's field order, whatever order a dict has
+
+
 def differences(config: dict, base: dict) -> list[str]:
+    keys = sorted(config, key=lambda k: _ORDER.get(k, len(_ORDER)))
     return [
-        f"{symbol(k) if k in KNOBS else k}={_value(v)}"
-        for k, v in config.items()
-        if k not in _HIDDEN and base.get(k) != v
+        f"{symbol(k) if k in KNOBS else k}={_value(config[k])}"
+        for k in keys
+        if k not in _HIDDEN and base.get(k) != config[k]
     ]
 
 
