@@ -30,7 +30,12 @@ FRAMES = 60  # Play crosses a run in at most this many frames (about 40 s), howe
 def stop_elsewhere(page: str) -> None:
     """Play belongs to the page it was pressed on: any run of another page stops it."""
     if st.session_state.get(PLAYING) not in (None, page):
-        del st.session_state[PLAYING]
+        stop()
+
+
+def stop() -> None:
+    """Pause (the Story calls it on a change of step: Play belongs to the figure it was pressed on)."""
+    st.session_state.pop(PLAYING, None)
 
 
 def show(positions: list[float], page: str, draw: Callable[[float], None], linked: float | None = None) -> None:

@@ -134,9 +134,11 @@ if index == len(steps) - 1:
 back, _, forward = st.columns([1, 4, 1])
 if back.button("← back", disabled=index == 0, width="stretch"):
     st.session_state["story_step"] = index - 1
+    clock.stop()
     st.rerun()
 if forward.button("next →", type="primary", disabled=index == len(steps) - 1, width="stretch"):
     st.session_state["story_step"] = index + 1
+    clock.stop()
     st.rerun()
 shown = page(story.STEP_PAGES[index])
 st.page_link(shown.file, label=f"This run on the {shown.title} page", icon=shown.icon, query_params={"run": chosen})

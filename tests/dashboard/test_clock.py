@@ -255,6 +255,14 @@ def test_the_story_draws_the_line_on_its_sharpness_steps(cache, monkeypatch):
     assert all(not clock_lines(spec) for spec in charts(at)[:2])
 
 
+def test_a_new_story_step_pauses_play(cache, monkeypatch):
+    at = switch_to(app_test(cache, monkeypatch), "app_pages/story.py")
+    at.button(key="clock_play_story").click().run()
+    assert at.session_state[clock.PLAYING] == "story"
+    next(b for b in at.button if b.label == "next →").click().run()
+    assert clock.PLAYING not in at.session_state
+
+
 def test_the_clocks_own_time_beyond_this_runs_end_snaps_without_a_warning(app):
     """A time written by the clock on a longer run (the sidebar picked another since) is no bad link."""
     app.session_state[clock.CLOCK] = 100.0
