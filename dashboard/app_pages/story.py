@@ -122,7 +122,11 @@ for sentence in step.sentences:
 result = load_result(chosen)
 times = timeline.ticks(result.trace)
 if step.title in story.TIMED:  # a figure of λ1 over steps: the clock's line moves on it
-    clock.show(times, "story", lambda t: clock.sharpness_at(step.figure, result, t, "step", f"story-{index + 1}"))
+    clock.show(
+        story.clock_times(step, result),
+        "story",
+        lambda t: clock.sharpness_at(step.figure, result, t, "step", f"story-{index + 1}"),
+    )
 elif step.figure is not None:
     figure(step.figure, f"story-{index + 1}")
 if step.title == story.TITLES[3] and result.meta["config"]["dataset"] != "synthetic":

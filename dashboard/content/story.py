@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
-from dashboard.content import narrative, plots, tradeoff_plots
+from dashboard.content import narrative, plots, timeline, tradeoff_plots
 from dashboard.content.series import series
 from eos_core.analysis.results import Result
 from eos_core.analysis.tradeoff import tradeoff
@@ -51,6 +51,17 @@ class Step:
     title: str
     figure: go.Figure | None
     sentences: list[str]
+
+
+def clock_times(step: Step, result: Result) -> list[float]:
+    """The clock's positions on a step's figure of λ1 over baseline steps: those its x axis shows (the
+    first step shows the sharpening, up to 2·t*, only)."""
+    times = timeline.ticks(result.trace)
+    shown = step.figure.layout.xaxis.range if step.figure is not None else None
+    if not shown:
+        return times
+    last = shown[1] * result.meta["config"]["lr"]  # a baseline step s is at effective time s·η
+    return [t for t in times if t <= last * (1 + 1e-9)]
 
 
 def twin(config: dict, metas: list[dict]) -> dict | None:

@@ -255,6 +255,16 @@ def test_the_story_draws_the_line_on_its_sharpness_steps(cache, monkeypatch):
     assert all(not clock_lines(spec) for spec in charts(at)[:2])
 
 
+def test_the_storys_first_step_runs_its_clock_over_the_sharpening_it_shows(cache, monkeypatch):
+    at = switch_to(app_test(cache, monkeypatch), "app_pages/story.py")
+    result = synthetic_result()
+    ticks = timeline.ticks(result.trace)
+    shown = [t for t in ticks if t <= 2 * T_STAR * result.meta["config"]["lr"] + 1e-12]  # its x axis: 0 to 2·t*
+    assert len(slider(at, "story").options) == len(shown) < len(ticks)
+    next(b for b in at.button if b.label == "next →").click().run()
+    assert len(slider(at, "story").options) == len(ticks)  # step 2 shows the whole run
+
+
 def test_a_new_story_step_pauses_play(cache, monkeypatch):
     at = switch_to(app_test(cache, monkeypatch), "app_pages/story.py")
     at.button(key="clock_play_story").click().run()
