@@ -1,5 +1,6 @@
 import streamlit as st
 
+from dashboard import access
 from dashboard.form import experiment_form, preset_buttons
 from dashboard.pages import heading
 from dashboard.state import get_queue
@@ -15,12 +16,19 @@ INTRO = (
     "input-outliers (displaced by α along the class-centroid difference) and output-outliers (flipped labels)."
 )
 
-# The live run comes first: on a first launch it is what the visitor came to see.
-active = [j["id"] for j in get_queue().jobs() if j["state"] in JobState.ACTIVE]
-watching = list(dict.fromkeys(st.session_state.get("watching", []) + active))
+# The live runs come first: this session's and the unowned ones (a first launch's, the command line's).
+# Other sessions' runs are only counted: in a class of thirty they would bury the student's own.
+jobs = [j for j in get_queue().jobs() if j["state"] in JobState.ACTIVE]
+mine = [j["id"] for j in jobs if j.get("owner") in (None, access.owner())]
+watching = list(dict.fromkeys(st.session_state.get("watching", []) + mine))
 if watching:
     st.subheader("Runs in progress")
     watch(watching)
+others = len(jobs) - len(mine)
+if others:
+    st.caption(
+        f"{others} run(s) of other sessions are queued or running; they take turns with yours (the Runs page lists them)."
+    )
 st.markdown(INTRO)
 if not watching:
     explainer(

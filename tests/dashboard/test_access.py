@@ -140,3 +140,17 @@ def test_a_session_past_its_cap_is_told_so_on_the_form_and_nothing_is_queued(tmp
     assert summary and "2 seeds asked for, but this session may queue only 0 more runs now" in summary[0]
     owned = [j for j in Queue(tmp_path / "cache").jobs() if j.get("owner")]
     assert len(Queue(tmp_path / "cache").jobs()) == before + 1 and len(owned) == 1
+
+
+def test_the_experiment_page_watches_unowned_runs_and_counts_other_sessions(tmp_path, monkeypatch):
+    at = app_test(tmp_path / "cache", monkeypatch)
+    at.run()
+    queue = Queue(tmp_path / "cache")
+    queue.submit(TINY.replace(seed=41), owner="another-session")
+    queue.submit(TINY.replace(seed=42), owner="a-third-session")
+    queue.submit(TINY.replace(seed=43))  # unowned: the command line's
+    queue.close()
+    at.run()
+    assert "Runs in progress" in [h.value for h in at.subheader]
+    captions = " ".join(c.value for c in at.caption)
+    assert "2 run(s) of other sessions are queued or running" in captions
