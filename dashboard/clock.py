@@ -44,7 +44,7 @@ def show(positions: list[float], page: str, draw: Callable[[float], None], linke
     if not positions:  # a run that logged nothing
         st.info("This run logged no step, so it has no time to show.")
         return
-    _set(snap(positions, _wanted(positions, linked)))
+    set_time(snap(positions, _wanted(positions, linked)))
     registered = _playing(page)
 
     @st.fragment(run_every=TICK_S if registered else None)
@@ -73,7 +73,12 @@ def _wanted(positions: list[float], linked: float | None) -> float:
     return st.session_state.get(CLOCK, positions[0])
 
 
-def _set(t: float) -> None:
+def time() -> float | None:
+    """The session's time, or None before any page set it (the Valley opens near it)."""
+    return st.session_state.get(CLOCK)
+
+
+def set_time(t: float) -> None:
     """The clock's one writer: the session's time and the URL's ?t= move together (a callback that
     left the URL behind would be undone by the next run, which reads the URL first)."""
     st.session_state[CLOCK] = t
@@ -95,7 +100,7 @@ def _advance(positions: list[float]) -> None:
     target = positions[now] + (positions[-1] - positions[0]) / FRAMES
     at = max(now + 1, bisect.bisect_left(positions, target - 1e-9 * max(abs(target), 1.0)))
     at = min(at, len(positions) - 1)
-    _set(positions[at])
+    set_time(positions[at])
     if at == len(positions) - 1:
         st.session_state.pop(PLAYING, None)
 
@@ -126,7 +131,7 @@ def _controls(positions: list[float], page: str) -> None:
 
 
 def _moved(slider: str) -> None:
-    _set(st.session_state[slider])
+    set_time(st.session_state[slider])
     st.session_state.pop(PLAYING, None)  # a hand on the slider takes the clock from Play
 
 
@@ -134,7 +139,7 @@ def _toggle(positions: list[float], page: str) -> None:
     if st.session_state.pop(PLAYING, None) is not None:
         return
     if st.session_state[CLOCK] == positions[-1]:  # Play at the end starts again from the beginning
-        _set(positions[0])
+        set_time(positions[0])
     st.session_state[PLAYING] = page
 
 

@@ -1,7 +1,7 @@
 import streamlit as st
 
-from dashboard import links
-from dashboard.content import valley_plots
+from dashboard import clock, links
+from dashboard.content import timeline, valley_plots
 from dashboard.pages import heading
 from dashboard.state import selected_results, sidebar_selection
 from dashboard.teach import explain_run, plain
@@ -42,15 +42,20 @@ if not has_valley(result):
 pairs = valley_plots.checkpoints(result)
 steps = [base.step for base, _ in pairs]
 t_star = result.meta.get("t_star")
+# One clock: the Valley opens at the checkpoint nearest the session's time, and a checkpoint picked here
+# moves the clock (the other pages then show that time)
+now = clock.time()
+opening = steps[timeline.nearest([base.t_eff for base, _ in pairs], now)] if now is not None else None
 step = st.selectbox(
     "checkpoint (baseline step)",
     steps,
-    index=steps.index(linked_step(result, t_star if t_star in steps else steps[0])),
+    index=steps.index(linked_step(result, opening or (t_star if t_star in steps else steps[0]))),
     format_func=lambda s: f"{s} (t*)" if s == t_star else str(s),
     help="The figure opens at this checkpoint; the slider under it moves through all of them.",
 )
 st.query_params["step"] = str(step)
 index = steps.index(step)
+clock.set_time(pairs[index][0].t_eff)
 figure(
     valley_plots.valley_figure(pairs, index, t_star), "valley", words=valley_plots.describe_pair(pairs[index], t_star)
 )

@@ -4,7 +4,7 @@ get a clear message."""
 
 import numpy as np
 import pytest
-from harness import app_test, charts, switch_to
+from harness import app_test, charts, from_sidebar, switch_to
 from test_tracked_pages import values
 from tiny import TINY
 
@@ -65,3 +65,18 @@ def test_a_run_without_slices_says_how_to_get_them(cache, monkeypatch):
     app = switch_to(app_test(cache, monkeypatch, TINY.config_hash()), PAGE)
     assert any("valley_every" in i.value for i in app.info)
     assert not charts(app)
+
+
+def test_the_valley_opens_at_the_clocks_time_and_moves_it(cache, monkeypatch, tiny_run):
+    """One clock: a time set on another page picks the Valley's checkpoint, and a checkpoint picked
+    here is the time the other pages show."""
+    result = tiny_run(VALLEY)
+    bases = [valley_at(result, "baseline", s) for s in valley_steps(result, "baseline")]
+    wanted = bases[-2]
+    app = app_test(cache, monkeypatch, VALLEY.config_hash(), t=f"{wanted.t_eff + 1e-6:g}")
+    switch_to(app, "app_pages/sharpness.py")  # the clock takes the link's time there
+    from_sidebar(app, PAGE)
+    chosen = next(s for s in app.selectbox if s.label.startswith("checkpoint"))
+    assert chosen.value == wanted.step
+    chosen.select(bases[1].step).run()
+    assert app.session_state["clock_t"] == pytest.approx(bases[1].t_eff)
