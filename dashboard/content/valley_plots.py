@@ -46,7 +46,7 @@ def _drawn(valley: Valley, colour: str) -> list[go.Scatter]:
     s, loss = valley.slice.s1.to_numpy(), valley.slice.loss.to_numpy()
     parabola = valley.loss + valley.slope * s + 0.5 * valley.threshold.value * s**2
     landed = np.interp(valley.iterates.s1, s, loss)
-    lags = [f"t−{int(j)}" for j in valley.iterates.lag]
+    lags = lag_labels(valley.iterates.s1.to_numpy(), valley.iterates.lag.to_numpy(), s[-1] - s[0])
     return [
         go.Scatter(x=s, y=loss, mode="lines", line={"color": colour, "width": 3}, name="loss along v1"),
         go.Scatter(
@@ -75,6 +75,19 @@ def _drawn(valley: Valley, colour: str) -> list[go.Scatter]:
             name=f"θ at step {valley.step}",
         ),
     ]
+
+
+def lag_labels(offsets: np.ndarray, lags: np.ndarray, width: float) -> list[str]:
+    """Each iterate's label, "t−1" and so on; iterates that land within 4% of the slice's width of
+    each other share one label ("t−1, t−3"), since at EoS every other iterate lands in the same place."""
+    labels = [""] * len(offsets)
+    for i, (offset, lag) in enumerate(zip(offsets, lags, strict=True)):
+        near = next((j for j in range(i) if labels[j] and abs(offsets[j] - offset) <= 0.04 * width), None)
+        if near is None:
+            labels[i] = f"t−{int(lag)}"
+        else:
+            labels[near] += f", t−{int(lag)}"
+    return labels
 
 
 def _frame_data(pair) -> list[go.Scatter]:
