@@ -62,7 +62,8 @@ def test_every_page_renders_and_a_submitted_run_finishes(cache, tmp_path):
 
 def test_a_fresh_clones_first_launch_tells_the_whole_story_within_seconds(tmp_path):
     """An empty cache: the shipped runs go into the store at launch, and the Story's first step is drawn
-    with no run trained (nothing queued, no worker). The time is the teacher's wait, printed."""
+    with no run trained (nothing queued, no worker). The time is the teacher's wait, printed. Then the
+    toy answers a student's η at once."""
     cache = tmp_path / "empty"
     with dashboard(cache, tmp_path / "streamlit.log") as (url, startup_s), browser() as page:
         seconds = open_page(page, f"{url}/story")
@@ -70,6 +71,14 @@ def test_a_fresh_clones_first_launch_tells_the_whole_story_within_seconds(tmp_pa
         assert page.locator("[data-testid='stException']").count() == 0
         assert page.get_by_role("button", name="Run it live").is_visible()
         print(f"first launch: healthy after {startup_s:.2f} s, the Story drawn {seconds:.2f} s later")
+        # the bowl's toy in the browser: η from 0.15 (converges) up to 0.21 (diverges), by keyboard
+        page.get_by_text("The iterates converge.").wait_for()
+        bowl = page.get_by_role("slider").first
+        bowl.focus()
+        for _ in range(6):
+            bowl.press("ArrowRight")
+        page.get_by_text("The iterates diverge.").wait_for()
+        assert page.locator("[data-testid='stException']").count() == 0
     queue = Queue(cache)
     assert queue.jobs() == [] and len(queue.store.result_hashes()) == 2
     queue.close()
